@@ -1,0 +1,71 @@
+//! The raw sample types every source yields and the store records: one GPU reading, one scraped
+//! metric sample, one scrape. A value that could not be read is `None` (stored as NULL), never 0.
+
+use serde::{Deserialize, Serialize};
+
+/// One reading of one GPU, stamped with the instant it was taken (seconds from the run's start).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuSample {
+    pub gpu_index: u32,
+    pub t_s: f64,
+    pub util_gpu_pct: Option<f64>,
+    pub util_mem_pct: Option<f64>,
+    pub mem_used_bytes: Option<u64>,
+    pub mem_total_bytes: Option<u64>,
+    pub power_w: Option<f64>,
+    /// Total energy counter since the driver loaded, in joules.
+    pub energy_j: Option<f64>,
+    pub sm_clock_mhz: Option<u32>,
+    pub mem_clock_mhz: Option<u32>,
+    pub temp_c: Option<f64>,
+    /// NVML clock-event (throttle) reason bit mask.
+    pub throttle_reasons: Option<u64>,
+    pub pcie_tx_bytes_s: Option<f64>,
+    pub pcie_rx_bytes_s: Option<f64>,
+}
+
+/// What is known of one GPU for the run's manifest and the nightly history's keys.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuInfo {
+    pub index: u32,
+    pub name: Option<String>,
+    pub uuid: Option<String>,
+    pub serial: Option<String>,
+    pub driver: Option<String>,
+    pub mem_total_bytes: Option<u64>,
+    pub power_limit_w: Option<f64>,
+    pub max_sm_clock_mhz: Option<u32>,
+    pub max_mem_clock_mhz: Option<u32>,
+}
+
+/// One sample of a scraped exposition, with the name and labels exactly as exposed.
+/// Labels are kept sorted by name so equal series compare equal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricSample {
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+}
+
+impl MetricSample {
+    /// The value of label `key`, if the sample has it.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One scrape of an engine's `/metrics`: when it started, how long it took, what came back.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScrapeRecord {
+    /// Sequence number of the scrape within the run, from 0.
+    pub seq: u64,
+    pub t_s: f64,
+    pub duration_s: Option<f64>,
+    pub http_status: Option<u16>,
+    /// Why the scrape failed or was partly malformed; `None` for a clean scrape.
+    pub error: Option<String>,
+    pub samples: Vec<MetricSample>,
+}

@@ -1,0 +1,255 @@
+//! The recording store: one SQLite file (WAL mode) holding every run, its steps, requests,
+//! chunks, client ticks, GPU samples, scrapes, engine samples and findings.
+//!
+//! Runs are created and closed here on the caller's connection; everything recorded during a run
+//! goes through the [`writer`] thread. Reads for listing and analysis live in [`read`].
+
+pub mod read;
+pub mod schema;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, params};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use ceiling_collectors::GpuInfo;
+
+pub use writer::{Record, Writer, WriterOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "{path}: not a ceiling database ({source}); pass --db with a file ceiling wrote, or a new path"
+    )]
+    NotADatabase {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the database has schema version {found}, newer than this ceiling knows ({known}); use a newer ceiling"
+    )]
+    NewerSchema { found: u32, known: u32 },
+    #[error("no run {0} in the database; `ceiling runs` lists them")]
+    NoSuchRun(i64),
+    #[error("the database has no runs yet; record one with `ceiling probe`")]
+    NoRuns,
+    #[error("the recording writer stopped: {0}")]
+    WriterGone(String),
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored JSON in column {column} is malformed: {source}")]
+    Json {
+        column: &'static str,
+        source: serde_json::Error,
+    },
+}
+
+/// The state of a run in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Complete,
+    Interrupted,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Complete => "complete",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "running" => Some(RunStatus::Running),
+            "complete" => Some(RunStatus::Complete),
+            "interrupted" => Some(RunStatus::Interrupted),
+            "failed" => Some(RunStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// What a run records about itself when it starts: enough to reproduce it and to key the
+/// nightly history on. The command line is stored with secrets removed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunManifest {
+    pub started_at: String,
+    pub tool_version: String,
+    pub git_sha: Option<String>,
+    pub host: Option<String>,
+    pub command_line: String,
+    pub engine_kind: Option<String>,
+    pub engine_version: Option<String>,
+    pub base_url: Option<String>,
+    pub model: Option<String>,
+    pub probe_config: serde_json::Value,
+    pub gpu_inventory: Vec<GpuInfo>,
+}
+
+impl RunManifest {
+    /// A manifest stamped now, with this build's version, git SHA and host name.
+    pub fn new(command_line: String, probe_config: serde_json::Value) -> Self {
+        RunManifest {
+            started_at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            git_sha: option_env!("CEILING_GIT_SHA").map(str::to_string),
+            host: gethostname::gethostname().into_string().ok(),
+            command_line,
+            engine_kind: None,
+            engine_version: None,
+            base_url: None,
+            model: None,
+            probe_config,
+            gpu_inventory: Vec::new(),
+        }
+    }
+
+    /// A stable hash of the probe configuration: runs with equal hashes are comparable.
+    pub fn probe_config_hash(&self) -> String {
+        let canonical = self.probe_config.to_string();
+        let digest = Sha256::digest(canonical.as_bytes());
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// An open recording.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let not_db = |source| StoreError::NotADatabase {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(not_db)?;
+        match schema::prepare(&mut conn) {
+            Ok(()) => {}
+            Err(StoreError::Sqlite(e)) => return Err(not_db(e)),
+            Err(e) => return Err(e),
+        }
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Inserts a run in state `running` and returns its id.
+    pub fn create_run(&self, m: &RunManifest) -> Result<i64, StoreError> {
+        let gpu_model = m.gpu_inventory.first().and_then(|g| g.name.clone());
+        let driver = m.gpu_inventory.first().and_then(|g| g.driver.clone());
+        let inventory =
+            serde_json::to_string(&m.gpu_inventory).map_err(|source| StoreError::Json {
+                column: "gpu_inventory",
+                source,
+            })?;
+        self.conn.execute(
+            "INSERT INTO runs (started_at, tool_version, git_sha, host, command_line, engine_kind,
+                engine_version, base_url, model, probe_config, probe_config_hash, gpu_inventory,
+                gpu_model, gpu_count, driver_version, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'running')",
+            params![
+                m.started_at,
+                m.tool_version,
+                m.git_sha,
+                m.host,
+                m.command_line,
+                m.engine_kind,
+                m.engine_version,
+                m.base_url,
+                m.model,
+                m.probe_config.to_string(),
+                m.probe_config_hash(),
+                inventory,
+                gpu_model,
+                m.gpu_inventory.len() as i64,
+                driver,
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records what became known about the engine after the run started (from `/v1/models`
+    /// or the first scrape). `None` leaves a field as it was.
+    pub fn set_run_engine(
+        &self,
+        run_id: i64,
+        kind: Option<&str>,
+        version: Option<&str>,
+        model: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE runs SET engine_kind = COALESCE(?2, engine_kind),
+                engine_version = COALESCE(?3, engine_version), model = COALESCE(?4, model)
+             WHERE id = ?1",
+            params![run_id, kind, version, model],
+        )?;
+        Ok(())
+    }
+
+    /// Records the GPU inventory once the sampler has read it.
+    pub fn set_run_gpus(&self, run_id: i64, gpus: &[GpuInfo]) -> Result<(), StoreError> {
+        let inventory = serde_json::to_string(gpus).map_err(|source| StoreError::Json {
+            column: "gpu_inventory",
+            source,
+        })?;
+        self.conn.execute(
+            "UPDATE runs SET gpu_inventory = ?2, gpu_model = ?3, gpu_count = ?4, driver_version = ?5
+             WHERE id = ?1",
+            params![
+                run_id,
+                inventory,
+                gpus.first().and_then(|g| g.name.clone()),
+                gpus.len() as i64,
+                gpus.first().and_then(|g| g.driver.clone()),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Closes a run with its final status.
+    pub fn finish_run(
+        &self,
+        run_id: i64,
+        status: RunStatus,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let ended = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+        let n = self.conn.execute(
+            "UPDATE runs SET status = ?2, ended_at = ?3, error = ?4 WHERE id = ?1",
+            params![run_id, status.as_str(), ended, error],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NoSuchRun(run_id));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

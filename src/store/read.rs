@@ -1,0 +1,368 @@
+//! Reads from the recording: the run list, one run's manifest, and every recorded table of a run
+//! loaded back into the types the probe wrote, for analysis and for `ceiling runs`.
+
+use std::collections::HashMap;
+
+use rusqlite::{OptionalExtension, Row, params};
+use serde::Serialize;
+
+use ceiling_collectors::{GpuInfo, GpuSample, MetricSample, ScrapeRecord};
+use ceiling_reports::recording::Pattern;
+use ceiling_reports::{
+    ChunkArrival, ChunkKind, Finding, LatenessTick, Outcome, RequestRecord, Severity, StepRecord,
+};
+
+use super::{RunManifest, RunStatus, Store, StoreError};
+
+/// One line of `ceiling runs`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunSummary {
+    pub id: i64,
+    pub started_at: String,
+    pub engine_kind: Option<String>,
+    pub model: Option<String>,
+    pub steps: i64,
+    pub requests: i64,
+    pub status: RunStatus,
+}
+
+/// A run's manifest with how it ended: the body of `ceiling runs show`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunDetail {
+    pub id: i64,
+    #[serde(flatten)]
+    pub manifest: RunManifest,
+    pub probe_config_hash: String,
+    pub status: RunStatus,
+    pub ended_at: Option<String>,
+    pub error: Option<String>,
+    pub steps: Vec<StepRecord>,
+}
+
+fn json_col<T: serde::de::DeserializeOwned>(
+    column: &'static str,
+    text: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|source| StoreError::Json { column, source })
+}
+
+fn status_col(text: &str) -> Result<RunStatus, StoreError> {
+    RunStatus::parse(text).ok_or_else(|| StoreError::Json {
+        column: "status",
+        source: serde::de::Error::custom(format!("unknown status {text:?}")),
+    })
+}
+
+impl Store {
+    /// Every run, newest first.
+    pub fn list_runs(&self) -> Result<Vec<RunSummary>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT r.id, r.started_at, r.engine_kind, r.model, r.status,
+                (SELECT COUNT(*) FROM steps s WHERE s.run_id = r.id),
+                (SELECT COUNT(*) FROM requests q WHERE q.run_id = r.id)
+             FROM runs r ORDER BY r.id DESC",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, i64>(6)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, started_at, engine_kind, model, status, steps, requests) = row?;
+            out.push(RunSummary {
+                id,
+                started_at,
+                engine_kind,
+                model,
+                steps,
+                requests,
+                status: status_col(&status)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The id of the newest run.
+    pub fn latest_run(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT MAX(id) FROM runs", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })?
+            .ok_or(StoreError::NoRuns)
+    }
+
+    /// A run's manifest, status and steps.
+    pub fn run_detail(&self, run_id: i64) -> Result<RunDetail, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT started_at, tool_version, git_sha, host, command_line, engine_kind,
+                    engine_version, base_url, model, probe_config, probe_config_hash,
+                    gpu_inventory, status, ended_at, error
+                 FROM runs WHERE id = ?1",
+                params![run_id],
+                |r| {
+                    Ok((
+                        RunManifest {
+                            started_at: r.get(0)?,
+                            tool_version: r.get(1)?,
+                            git_sha: r.get(2)?,
+                            host: r.get(3)?,
+                            command_line: r.get(4)?,
+                            engine_kind: r.get(5)?,
+                            engine_version: r.get(6)?,
+                            base_url: r.get(7)?,
+                            model: r.get(8)?,
+                            probe_config: serde_json::Value::Null,
+                            gpu_inventory: Vec::new(),
+                        },
+                        r.get::<_, String>(9)?,
+                        r.get::<_, String>(10)?,
+                        r.get::<_, String>(11)?,
+                        r.get::<_, String>(12)?,
+                        r.get::<_, Option<String>>(13)?,
+                        r.get::<_, Option<String>>(14)?,
+                    ))
+                },
+            )
+            .optional()?
+            .ok_or(StoreError::NoSuchRun(run_id))?;
+        let (mut manifest, config, hash, inventory, status, ended_at, error) = row;
+        manifest.probe_config = json_col("probe_config", &config)?;
+        manifest.gpu_inventory = json_col::<Vec<GpuInfo>>("gpu_inventory", &inventory)?;
+        Ok(RunDetail {
+            id: run_id,
+            manifest,
+            probe_config_hash: hash,
+            status: status_col(&status)?,
+            ended_at,
+            error,
+            steps: self.load_steps(run_id)?,
+        })
+    }
+
+    pub fn load_steps(&self, run_id: i64) -> Result<Vec<StepRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT idx, batch_size, input_len, output_len, pattern, start_t_s, end_t_s
+             FROM steps WHERE run_id = ?1 ORDER BY idx",
+        )?;
+        let rows = stmt.query_map(params![run_id], |r| {
+            let pattern: String = r.get(4)?;
+            Ok(StepRecord {
+                idx: r.get(0)?,
+                batch_size: r.get(1)?,
+                input_len: r.get(2)?,
+                output_len: r.get(3)?,
+                pattern: Pattern::parse(&pattern).unwrap_or(Pattern::Wave),
+                start_t_s: r.get(5)?,
+                end_t_s: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every request of a run with its chunks, in the order they were recorded.
+    pub fn load_requests(&self, run_id: i64) -> Result<Vec<RequestRecord>, StoreError> {
+        let mut chunks: HashMap<i64, Vec<ChunkArrival>> = HashMap::new();
+        let mut stmt = self.conn.prepare(
+            "SELECT c.request_id, c.t_s, c.tokens, c.kind FROM chunks c
+             JOIN requests q ON q.id = c.request_id WHERE q.run_id = ?1
+             ORDER BY c.request_id, c.seq",
+        )?;
+        let mut rows = stmt.query(params![run_id])?;
+        while let Some(r) = rows.next()? {
+            let kind: String = r.get(3)?;
+            chunks.entry(r.get(0)?).or_default().push(ChunkArrival {
+                t_s: r.get(1)?,
+                tokens: r.get(2)?,
+                kind: ChunkKind::parse(&kind).unwrap_or(ChunkKind::Answer),
+            });
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT id, step_idx, worker, wave, warmup, sent_t_s, headers_t_s, first_token_t_s,
+                first_answer_t_s, done_t_s, prompt_tokens_requested, completion_tokens_requested,
+                prompt_tokens_reported, completion_tokens_reported, cached_tokens_reported,
+                outcome, http_status, error
+             FROM requests WHERE run_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![run_id], request_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, mut req) = row?;
+            req.chunks = chunks.remove(&id).unwrap_or_default();
+            out.push(req);
+        }
+        Ok(out)
+    }
+
+    pub fn load_ticks(&self, run_id: i64) -> Result<Vec<LatenessTick>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT step_idx, t_s, late_s FROM client_ticks WHERE run_id = ?1 ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map(params![run_id], |r| {
+            Ok(LatenessTick {
+                step_idx: r.get(0)?,
+                t_s: r.get(1)?,
+                late_s: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn load_gpu_samples(&self, run_id: i64) -> Result<Vec<GpuSample>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT gpu_index, t_s, util_gpu_pct, util_mem_pct, mem_used_bytes, mem_total_bytes,
+                power_w, energy_j, sm_clock_mhz, mem_clock_mhz, temp_c, throttle_reasons,
+                pcie_tx_bytes_s, pcie_rx_bytes_s
+             FROM gpu_samples WHERE run_id = ?1 ORDER BY gpu_index, t_s",
+        )?;
+        let rows = stmt.query_map(params![run_id], |r| {
+            Ok(GpuSample {
+                gpu_index: r.get(0)?,
+                t_s: r.get(1)?,
+                util_gpu_pct: r.get(2)?,
+                util_mem_pct: r.get(3)?,
+                mem_used_bytes: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
+                mem_total_bytes: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+                power_w: r.get(6)?,
+                energy_j: r.get(7)?,
+                sm_clock_mhz: r.get(8)?,
+                mem_clock_mhz: r.get(9)?,
+                temp_c: r.get(10)?,
+                throttle_reasons: r.get::<_, Option<i64>>(11)?.map(|v| v as u64),
+                pcie_tx_bytes_s: r.get(12)?,
+                pcie_rx_bytes_s: r.get(13)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every scrape of a run with its samples. A NaN value was stored as NULL and comes back NaN.
+    pub fn load_scrapes(&self, run_id: i64) -> Result<Vec<ScrapeRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, t_s, duration_s, http_status, error FROM scrapes
+             WHERE run_id = ?1 ORDER BY seq",
+        )?;
+        let mut scrapes: Vec<ScrapeRecord> = stmt
+            .query_map(params![run_id], |r| {
+                Ok(ScrapeRecord {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    t_s: r.get(1)?,
+                    duration_s: r.get(2)?,
+                    http_status: r.get(3)?,
+                    error: r.get(4)?,
+                    samples: Vec::new(),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        let index: HashMap<u64, usize> = scrapes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.seq, i))
+            .collect();
+        let mut stmt = self.conn.prepare(
+            "SELECT scrape_seq, name, labels, value FROM engine_samples
+             WHERE run_id = ?1 ORDER BY rowid",
+        )?;
+        let mut rows = stmt.query(params![run_id])?;
+        while let Some(r) = rows.next()? {
+            let seq = r.get::<_, i64>(0)? as u64;
+            let labels: String = r.get(2)?;
+            let labels: std::collections::BTreeMap<String, String> = json_col("labels", &labels)?;
+            if let Some(&i) = index.get(&seq) {
+                scrapes[i].samples.push(MetricSample {
+                    name: r.get(1)?,
+                    labels: labels.into_iter().collect(),
+                    value: r.get::<_, Option<f64>>(3)?.unwrap_or(f64::NAN),
+                });
+            }
+        }
+        Ok(scrapes)
+    }
+
+    pub fn load_findings(&self, run_id: i64) -> Result<Vec<Finding>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT step_idx, code, severity, message, evidence FROM findings
+             WHERE run_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![run_id], |r| {
+            Ok((
+                r.get::<_, Option<u32>>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (step_idx, code, severity, message, evidence) = row?;
+            out.push(Finding {
+                step_idx,
+                code,
+                severity: Severity::parse(&severity).unwrap_or(Severity::Error),
+                message,
+                evidence: json_col("evidence", &evidence)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Replaces a run's findings with a freshly computed set (analysis is reproducible).
+    pub fn replace_findings(&self, run_id: i64, findings: &[Finding]) -> Result<(), StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute("DELETE FROM findings WHERE run_id = ?1", params![run_id])?;
+        {
+            let mut stmt = tx.prepare(
+                "INSERT INTO findings (run_id, step_idx, code, severity, message, evidence)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for f in findings {
+                stmt.execute(params![
+                    run_id,
+                    f.step_idx,
+                    f.code,
+                    f.severity.as_str(),
+                    f.message,
+                    f.evidence.to_string()
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn request_row(r: &Row<'_>) -> rusqlite::Result<(i64, RequestRecord)> {
+    let outcome: String = r.get(15)?;
+    Ok((
+        r.get(0)?,
+        RequestRecord {
+            step_idx: r.get(1)?,
+            worker: r.get(2)?,
+            wave: r.get(3)?,
+            warmup: r.get(4)?,
+            sent_t_s: r.get(5)?,
+            headers_t_s: r.get(6)?,
+            first_token_t_s: r.get(7)?,
+            first_answer_t_s: r.get(8)?,
+            done_t_s: r.get(9)?,
+            prompt_tokens_requested: r.get(10)?,
+            completion_tokens_requested: r.get(11)?,
+            prompt_tokens_reported: r.get(12)?,
+            completion_tokens_reported: r.get(13)?,
+            cached_tokens_reported: r.get(14)?,
+            outcome: Outcome::parse(&outcome).unwrap_or(Outcome::MalformedSse),
+            http_status: r.get(16)?,
+            error: r.get(17)?,
+            chunks: Vec::new(),
+        },
+    ))
+}

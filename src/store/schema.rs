@@ -1,0 +1,164 @@
+//! The recording's schema and its migrations, keyed by `PRAGMA user_version`. A migration only
+//! ever adds: a database written by an older `ceiling` opens in a newer one with every recorded
+//! run intact.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Each entry takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes.
+pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
+
+const V1: &str = r#"
+CREATE TABLE runs (
+    id                INTEGER PRIMARY KEY,
+    started_at        TEXT NOT NULL,
+    ended_at          TEXT,
+    tool_version      TEXT NOT NULL,
+    git_sha           TEXT,
+    host              TEXT,
+    command_line      TEXT NOT NULL,
+    engine_kind       TEXT,
+    engine_version    TEXT,
+    base_url          TEXT,
+    model             TEXT,
+    probe_config      TEXT NOT NULL,
+    probe_config_hash TEXT NOT NULL,
+    gpu_inventory     TEXT NOT NULL DEFAULT '[]',
+    gpu_model         TEXT,
+    gpu_count         INTEGER NOT NULL DEFAULT 0,
+    driver_version    TEXT,
+    status            TEXT NOT NULL CHECK (status IN ('running', 'complete', 'interrupted', 'failed')),
+    error             TEXT
+);
+CREATE INDEX runs_history ON runs (host, gpu_model, model, engine_version, probe_config_hash);
+
+CREATE TABLE steps (
+    run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    idx         INTEGER NOT NULL,
+    batch_size  INTEGER NOT NULL,
+    input_len   INTEGER NOT NULL,
+    output_len  INTEGER NOT NULL,
+    pattern     TEXT NOT NULL,
+    start_t_s   REAL NOT NULL,
+    end_t_s     REAL,
+    PRIMARY KEY (run_id, idx)
+);
+
+CREATE TABLE requests (
+    id                           INTEGER PRIMARY KEY,
+    run_id                       INTEGER NOT NULL,
+    step_idx                     INTEGER NOT NULL,
+    worker                       INTEGER NOT NULL,
+    wave                         INTEGER,
+    warmup                       INTEGER NOT NULL,
+    sent_t_s                     REAL NOT NULL,
+    headers_t_s                  REAL,
+    first_token_t_s              REAL,
+    first_answer_t_s             REAL,
+    done_t_s                     REAL,
+    prompt_tokens_requested      INTEGER NOT NULL,
+    completion_tokens_requested  INTEGER NOT NULL,
+    prompt_tokens_reported       INTEGER,
+    completion_tokens_reported   INTEGER,
+    cached_tokens_reported       INTEGER,
+    outcome                      TEXT NOT NULL,
+    http_status                  INTEGER,
+    error                        TEXT,
+    FOREIGN KEY (run_id, step_idx) REFERENCES steps (run_id, idx) ON DELETE CASCADE
+);
+CREATE INDEX requests_step ON requests (run_id, step_idx);
+
+CREATE TABLE chunks (
+    request_id  INTEGER NOT NULL REFERENCES requests (id) ON DELETE CASCADE,
+    seq         INTEGER NOT NULL,
+    t_s         REAL NOT NULL,
+    tokens      INTEGER,
+    kind        TEXT NOT NULL CHECK (kind IN ('reasoning', 'answer')),
+    PRIMARY KEY (request_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE client_ticks (
+    run_id    INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    step_idx  INTEGER NOT NULL,
+    t_s       REAL NOT NULL,
+    late_s    REAL NOT NULL
+);
+CREATE INDEX client_ticks_step ON client_ticks (run_id, step_idx);
+
+CREATE TABLE gpu_samples (
+    run_id           INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    gpu_index        INTEGER NOT NULL,
+    t_s              REAL NOT NULL,
+    util_gpu_pct     REAL,
+    util_mem_pct     REAL,
+    mem_used_bytes   INTEGER,
+    mem_total_bytes  INTEGER,
+    power_w          REAL,
+    energy_j         REAL,
+    sm_clock_mhz     INTEGER,
+    mem_clock_mhz    INTEGER,
+    temp_c           REAL,
+    throttle_reasons INTEGER,
+    pcie_tx_bytes_s  REAL,
+    pcie_rx_bytes_s  REAL
+);
+CREATE INDEX gpu_samples_run ON gpu_samples (run_id, gpu_index, t_s);
+
+CREATE TABLE scrapes (
+    run_id       INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    seq          INTEGER NOT NULL,
+    t_s          REAL NOT NULL,
+    duration_s   REAL,
+    http_status  INTEGER,
+    error        TEXT,
+    PRIMARY KEY (run_id, seq)
+);
+
+CREATE TABLE engine_samples (
+    run_id      INTEGER NOT NULL,
+    scrape_seq  INTEGER NOT NULL,
+    t_s         REAL NOT NULL,
+    name        TEXT NOT NULL,
+    labels      TEXT NOT NULL,
+    value       REAL,
+    FOREIGN KEY (run_id, scrape_seq) REFERENCES scrapes (run_id, seq) ON DELETE CASCADE
+);
+CREATE INDEX engine_samples_run ON engine_samples (run_id, name, t_s);
+
+CREATE TABLE findings (
+    id         INTEGER PRIMARY KEY,
+    run_id     INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    step_idx   INTEGER,
+    code       TEXT NOT NULL,
+    severity   TEXT NOT NULL CHECK (severity IN ('info', 'warn', 'error')),
+    message    TEXT NOT NULL,
+    evidence   TEXT NOT NULL
+);
+CREATE INDEX findings_run ON findings (run_id);
+"#;
+
+/// Sets the connection's pragmas and brings its schema to [`CURRENT_VERSION`].
+pub fn prepare(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.pragma_update(None, "journal_mode", "wal")?;
+    conn.pragma_update(None, "synchronous", "normal")?;
+    conn.pragma_update(None, "foreign_keys", "on")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > CURRENT_VERSION {
+        return Err(StoreError::NewerSchema {
+            found: version,
+            known: CURRENT_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as u32 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,250 @@
+//! Store round-trips: every table written through the writer and read back, migrations, and bad
+//! files.
+
+use super::*;
+use ceiling_collectors::{GpuSample, MetricSample, ScrapeRecord};
+use ceiling_reports::recording::Pattern;
+use ceiling_reports::{
+    ChunkArrival, ChunkKind, Finding, LatenessTick, Outcome, RequestRecord, Severity, StepRecord,
+};
+
+fn manifest() -> RunManifest {
+    let mut m = RunManifest::new(
+        "ceiling probe --url http://127.0.0.1:1".into(),
+        serde_json::json!({"batch_sizes": [1, 8]}),
+    );
+    m.engine_kind = Some("vllm".into());
+    m.model = Some("m".into());
+    m.gpu_inventory = vec![GpuInfo {
+        index: 0,
+        name: Some("NVIDIA H100 80GB HBM3".into()),
+        driver: Some("550.54.15".into()),
+        mem_total_bytes: Some(85_520_809_984),
+        ..GpuInfo::default()
+    }];
+    m
+}
+
+fn request() -> RequestRecord {
+    RequestRecord {
+        step_idx: 0,
+        worker: 3,
+        wave: Some(1),
+        warmup: false,
+        sent_t_s: 1.0,
+        headers_t_s: Some(1.01),
+        first_token_t_s: Some(1.1),
+        first_answer_t_s: Some(1.2),
+        done_t_s: Some(2.0),
+        prompt_tokens_requested: 512,
+        completion_tokens_requested: 4,
+        prompt_tokens_reported: Some(512),
+        completion_tokens_reported: None,
+        cached_tokens_reported: Some(0),
+        outcome: Outcome::StreamCut,
+        http_status: Some(200),
+        error: Some("stream ended without [DONE]".into()),
+        chunks: vec![
+            ChunkArrival {
+                t_s: 1.1,
+                tokens: Some(1),
+                kind: ChunkKind::Reasoning,
+            },
+            ChunkArrival {
+                t_s: 1.2,
+                tokens: None,
+                kind: ChunkKind::Answer,
+            },
+        ],
+    }
+}
+
+fn record_everything(path: &std::path::Path) -> (Store, i64) {
+    let store = Store::open(path).unwrap();
+    let run = store.create_run(&manifest()).unwrap();
+    let (w, thread) = Writer::spawn(path, run, WriterOptions::default()).unwrap();
+    let step = StepRecord {
+        idx: 0,
+        batch_size: 8,
+        input_len: 512,
+        output_len: 4,
+        pattern: Pattern::ClosedLoop,
+        start_t_s: 0.5,
+        end_t_s: None,
+    };
+    w.send_blocking(Record::Step(step)).unwrap();
+    w.send_blocking(Record::Request(Box::new(request())))
+        .unwrap();
+    w.send_blocking(Record::Tick(LatenessTick {
+        step_idx: 0,
+        t_s: 1.5,
+        late_s: 0.0002,
+    }))
+    .unwrap();
+    w.send_blocking(Record::Gpu(GpuSample {
+        gpu_index: 0,
+        t_s: 1.25,
+        util_gpu_pct: Some(97.0),
+        mem_used_bytes: Some(70_000_000_000),
+        energy_j: Some(123_456.5),
+        sm_clock_mhz: Some(1980),
+        throttle_reasons: Some(4),
+        ..GpuSample::default()
+    }))
+    .unwrap();
+    w.send_blocking(Record::Scrape(Box::new(ScrapeRecord {
+        seq: 0,
+        t_s: 1.3,
+        duration_s: Some(0.004),
+        http_status: Some(200),
+        error: Some("line 7: expected a value".into()),
+        samples: vec![
+            MetricSample {
+                name: "vllm:num_requests_running".into(),
+                labels: vec![
+                    ("engine".into(), "0".into()),
+                    ("model_name".into(), "m".into()),
+                ],
+                value: 8.0,
+            },
+            MetricSample {
+                name: "vllm:e2e_request_latency_seconds_bucket".into(),
+                labels: vec![("le".into(), "+Inf".into())],
+                value: f64::INFINITY,
+            },
+        ],
+    })))
+    .unwrap();
+    w.send_blocking(Record::StepEnd {
+        idx: 0,
+        end_t_s: 9.5,
+    })
+    .unwrap();
+    w.send_blocking(Record::Finding(Finding {
+        step_idx: Some(0),
+        code: "engine_queueing".into(),
+        severity: Severity::Warn,
+        message: "requests waited in the engine queue".into(),
+        evidence: serde_json::json!({"waiting_max": 3}),
+    }))
+    .unwrap();
+    drop(w);
+    assert_eq!(thread.join().unwrap(), 7);
+    (store, run)
+}
+
+#[test]
+fn every_table_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, run) = record_everything(&dir.path().join("r.db"));
+    store.finish_run(run, RunStatus::Interrupted, None).unwrap();
+
+    let detail = store.run_detail(run).unwrap();
+    assert_eq!(detail.manifest.probe_config, manifest().probe_config);
+    assert_eq!(detail.manifest.gpu_inventory, manifest().gpu_inventory);
+    assert_eq!(detail.manifest.engine_kind.as_deref(), Some("vllm"));
+    assert_eq!(detail.status, RunStatus::Interrupted);
+    assert!(detail.ended_at.is_some());
+    assert_eq!(detail.steps.len(), 1);
+    assert_eq!(detail.steps[0].end_t_s, Some(9.5));
+    assert_eq!(detail.steps[0].pattern, Pattern::ClosedLoop);
+
+    assert_eq!(store.load_requests(run).unwrap(), vec![request()]);
+    assert_eq!(store.load_ticks(run).unwrap()[0].late_s, 0.0002);
+    let gpu = &store.load_gpu_samples(run).unwrap()[0];
+    assert_eq!(gpu.util_gpu_pct, Some(97.0));
+    assert_eq!(gpu.power_w, None, "unread values stay NULL");
+    assert_eq!(gpu.throttle_reasons, Some(4));
+    let scrapes = store.load_scrapes(run).unwrap();
+    assert_eq!(scrapes.len(), 1);
+    assert_eq!(scrapes[0].samples[0].label("engine"), Some("0"));
+    assert_eq!(scrapes[0].samples[1].value, f64::INFINITY);
+    assert_eq!(
+        scrapes[0].error.as_deref(),
+        Some("line 7: expected a value")
+    );
+    let findings = store.load_findings(run).unwrap();
+    assert_eq!(findings[0].code, "engine_queueing");
+    assert_eq!(findings[0].evidence["waiting_max"], 3);
+
+    let listed = store.list_runs().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].steps, listed[0].requests), (1, 1));
+}
+
+#[test]
+fn replacing_findings_keeps_only_the_new_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, run) = record_everything(&dir.path().join("r.db"));
+    store.replace_findings(run, &[]).unwrap();
+    assert!(store.load_findings(run).unwrap().is_empty());
+}
+
+#[test]
+fn migration_from_an_empty_file_reaches_the_current_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.db");
+    std::fs::write(&path, b"").unwrap();
+    let store = Store::open(&path).unwrap();
+    let v: u32 = store
+        .conn()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, schema::CURRENT_VERSION);
+    assert!(store.list_runs().unwrap().is_empty());
+    // Opening again is a no-op migration.
+    drop(store);
+    Store::open(&path).unwrap();
+}
+
+#[test]
+fn a_newer_schema_is_refused_with_advice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let err = Store::open(&path).err().unwrap();
+    assert!(matches!(err, StoreError::NewerSchema { found: 99, .. }));
+    assert!(err.to_string().contains("use a newer ceiling"));
+}
+
+#[test]
+fn a_file_that_is_not_sqlite_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("junk.db");
+    std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+    let err = Store::open(&path).err().unwrap();
+    assert!(matches!(err, StoreError::NotADatabase { .. }), "{err}");
+    assert!(err.to_string().contains("pass --db"));
+}
+
+#[test]
+fn flush_waits_for_the_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.db");
+    let store = Store::open(&path).unwrap();
+    let run = store.create_run(&manifest()).unwrap();
+    let opts = WriterOptions {
+        commit_interval: std::time::Duration::from_secs(3600),
+        ..WriterOptions::default()
+    };
+    let (w, thread) = Writer::spawn(&path, run, opts).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        w.send(Record::Tick(LatenessTick {
+            step_idx: 0,
+            t_s: 0.0,
+            late_s: 0.0,
+        }))
+        .await
+        .unwrap();
+        w.flush().await.unwrap();
+    });
+    // Visible to another connection before the hour-long batch would have ended.
+    assert_eq!(store.load_ticks(run).unwrap().len(), 1);
+    drop(w);
+    thread.join().unwrap();
+}
