@@ -5,6 +5,8 @@
 //! This crate only reads and converts. It never prints, never touches SQLite and knows nothing
 //! about the command line; the binary wires its sources into a run and records what they yield.
 
+pub mod engines;
 pub mod sample;
 
+pub use engines::{Flavor, Signals};
 pub use sample::{GpuInfo, GpuSample, MetricSample, ScrapeRecord};

@@ -12,6 +12,8 @@ fn sigkill_mid_write_keeps_every_committed_batch() {
         .arg("--db")
         .arg(&db)
         .arg("__write-load")
+        // A bound, so a writer that never commits fails the test instead of filling the disk.
+        .args(["--requests", "2000000"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
