@@ -1,0 +1,252 @@
+//! The `/metrics` scraper: one GET with a timeout per tick, each scrape stamped with its start
+//! (seconds from the run's `t0`) and its duration, the body parsed and the engine's families
+//! (`vllm:*`, `sglang:*`, `llamacpp:*`) and `process_*` kept as raw samples.
+//!
+//! A failed or malformed scrape is a [`ScrapeRecord`] with `error` set, never a panic and never
+//! an early exit: the caller decides whether lost metrics are fatal (`--require-metrics`). The
+//! scraper does not retry and does not scrape faster than asked: llama.cpp resets the window of
+//! its `*_tokens_seconds` gauges on every scrape, so every extra scrape changes what they mean.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use crate::ScrapeRecord;
+
+use super::parse;
+
+/// Scrapes one URL. Cheap to clone (the reqwest client is shared).
+#[derive(Debug, Clone)]
+pub struct Scraper {
+    client: reqwest::Client,
+    url: String,
+    timeout: Duration,
+}
+
+/// Whether a sample is recorded: the engines' own families and the process metrics.
+pub fn keep_for_recording(name: &str) -> bool {
+    ["vllm:", "sglang:", "llamacpp:", "process_"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+impl Scraper {
+    pub fn new(client: reqwest::Client, url: impl Into<String>, timeout: Duration) -> Scraper {
+        Scraper {
+            client,
+            url: url.into(),
+            timeout,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Fetches the body once; on success the HTTP status and text.
+    pub async fn fetch(&self) -> Result<(u16, String), (Option<u16>, String)> {
+        let resp = self
+            .client
+            .get(&self.url)
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| (None, describe(&e, &self.url, self.timeout)))?;
+        let status = resp.status().as_u16();
+        if !resp.status().is_success() {
+            return Err((Some(status), format!("{}: HTTP {status}", self.url)));
+        }
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| (Some(status), describe(&e, &self.url, self.timeout)))?;
+        Ok((status, text))
+    }
+
+    /// One scrape, started now and stamped relative to `t0`.
+    pub async fn scrape_once(&self, seq: u64, t0: Instant) -> ScrapeRecord {
+        let start = Instant::now();
+        let t_s = start.saturating_duration_since(t0).as_secs_f64();
+        let fetched = self.fetch().await;
+        let duration_s = Some(start.elapsed().as_secs_f64());
+        match fetched {
+            Err((http_status, error)) => ScrapeRecord {
+                seq,
+                t_s,
+                duration_s,
+                http_status,
+                error: Some(error),
+                samples: Vec::new(),
+            },
+            Ok((status, text)) => {
+                let exposition = parse(&text);
+                let error = (!exposition.errors.is_empty()).then(|| {
+                    let first: Vec<String> = exposition
+                        .errors
+                        .iter()
+                        .take(3)
+                        .map(ToString::to_string)
+                        .collect();
+                    format!(
+                        "{}: {} malformed line(s): {}",
+                        self.url,
+                        exposition.errors.len(),
+                        first.join("; ")
+                    )
+                });
+                let samples = exposition
+                    .samples
+                    .into_iter()
+                    .filter(|s| keep_for_recording(&s.name))
+                    .collect();
+                ScrapeRecord {
+                    seq,
+                    t_s,
+                    duration_s,
+                    http_status: Some(status),
+                    error,
+                    samples,
+                }
+            }
+        }
+    }
+}
+
+fn describe(e: &reqwest::Error, url: &str, timeout: Duration) -> String {
+    if e.is_timeout() {
+        format!("{url}: no answer within {timeout:?}")
+    } else if e.is_connect() {
+        format!("{url}: cannot connect ({e})")
+    } else {
+        format!("{url}: {e}")
+    }
+}
+
+/// Scrapes every `interval` until `cancel` fires or the receiver is gone. Ticks missed while a
+/// slow scrape was in flight are skipped, not bunched up.
+pub async fn run_scraper(
+    scraper: Scraper,
+    interval: Duration,
+    t0: Instant,
+    cancel: CancellationToken,
+    tx: mpsc::Sender<ScrapeRecord>,
+) {
+    let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(1)));
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut seq = 0;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let record = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = scraper.scrape_once(seq, t0) => r,
+        };
+        if tx.send(record).await.is_err() {
+            return;
+        }
+        seq += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A one-route HTTP server answering every request with `status` and `body`.
+    async fn serve(status: u16, body: &'static str) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = sock.read(&mut buf).await;
+                    let resp = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = sock.write_all(resp.as_bytes()).await;
+                });
+            }
+        });
+        format!("http://{addr}/metrics")
+    }
+
+    fn client() -> reqwest::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client")
+    }
+
+    #[tokio::test]
+    async fn scrape_keeps_engine_and_process_samples_and_reports_bad_lines() {
+        let url = serve(
+            200,
+            "process_open_fds 4\npython_gc_objects_collected_total 3\nvllm:num_requests_running{engine=\"0\"} 2\n...\n",
+        )
+        .await;
+        let s = Scraper::new(client(), url, Duration::from_secs(2));
+        let r = s.scrape_once(7, Instant::now()).await;
+        assert_eq!(r.seq, 7);
+        assert_eq!(r.http_status, Some(200));
+        assert_eq!(r.samples.len(), 2);
+        assert!(r.error.as_deref().is_some_and(|e| e.contains("line 4")));
+        assert!(r.duration_s.is_some_and(|d| d >= 0.0));
+    }
+
+    #[tokio::test]
+    async fn http_error_and_refused_connection_are_records() {
+        let url = serve(503, "busy").await;
+        let s = Scraper::new(client(), url, Duration::from_secs(2));
+        let r = s.scrape_once(0, Instant::now()).await;
+        assert_eq!(r.http_status, Some(503));
+        assert!(r.error.is_some() && r.samples.is_empty());
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+        let s = Scraper::new(
+            client(),
+            format!("http://{addr}/metrics"),
+            Duration::from_secs(2),
+        );
+        let r = s.scrape_once(0, Instant::now()).await;
+        assert_eq!(r.http_status, None);
+        assert!(r.error.is_some());
+    }
+
+    #[tokio::test]
+    async fn run_scraper_numbers_scrapes_and_stops_on_cancel() {
+        let url = serve(200, "llamacpp:requests_processing 1\n").await;
+        let s = Scraper::new(client(), url, Duration::from_secs(2));
+        let (tx, mut rx) = mpsc::channel(16);
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run_scraper(
+            s,
+            Duration::from_millis(10),
+            Instant::now(),
+            cancel.clone(),
+            tx,
+        ));
+        let mut seqs = Vec::new();
+        while seqs.len() < 3 {
+            let r = rx.recv().await.expect("record");
+            assert!(r.error.is_none());
+            seqs.push(r.seq);
+        }
+        cancel.cancel();
+        task.await.expect("join");
+        assert_eq!(seqs, vec![0, 1, 2]);
+    }
+}
