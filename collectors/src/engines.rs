@@ -3,8 +3,7 @@
 //! and step counters, preemptions, prefix-cache and spec-decode counters, the engine's own
 //! latency histogram sums and counts.
 //!
-//! This is the one place that knows engine metric names; `../shared/ENGINE-METRICS.md` (copied
-//! into `docs/`) is the reference for every name, rename and quirk. A signal the exposition does
+//! This is the one place that knows engine metric names; `docs/ENGINE-METRICS.md` is the reference for every name, rename and quirk. A signal the exposition does
 //! not carry is `None`, never 0. Per-DP-rank series are summed for counters and for running /
 //! waiting; fractions (KV usage) are averaged over ranks.
 //!
@@ -16,6 +15,14 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::MetricSample;
+use crate::prometheus::base_name;
+
+mod llamacpp;
+mod sglang;
+mod vllm;
+
+#[cfg(test)]
+mod tests;
 
 /// Which engine exposed the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -75,27 +82,37 @@ pub struct Signals {
     pub tpot_s: Option<SumCount>,
     pub e2e_s: Option<SumCount>,
     pub requests_finished_total: Option<f64>,
+    /// The engine's version generation where the names tell it: vLLM `v0` or `v1`.
+    pub generation: Option<&'static str>,
+    /// KV tokens held by live requests (SGLang `num_used_tokens`, llama.cpp `kv_cache_tokens`).
+    pub kv_used_tokens: Option<f64>,
+    /// `kv_capacity_tokens` divided by the DP ranks: what one rank's batch must fit in.
+    pub kv_capacity_tokens_per_rank: Option<f64>,
+    /// SGLang `spec_accept_length`: mean tokens per verify step including the bonus token,
+    /// over the engine's last log window (a gauge, not a counter).
+    pub spec_accept_length: Option<f64>,
+    /// llama.cpp `n_busy_slots_per_decode`: the running average of busy slots per decode call
+    /// since the server started (window it with `n_decode_total`).
+    pub busy_slots_per_decode: Option<f64>,
     /// For each signal set above, the raw metric name it came from.
     pub sources: BTreeMap<&'static str, String>,
 }
 
-/// Guesses the engine from the metric names present.
+/// Guesses the engine from the metric names present: the prefix of the first engine sample.
 pub fn detect(samples: &[MetricSample]) -> Option<Flavor> {
-    let mut found = None;
-    for s in samples {
-        let f = if s.name.starts_with("vllm:") {
-            Flavor::Vllm
-        } else if s.name.starts_with("sglang:") {
-            Flavor::Sglang
-        } else if s.name.starts_with("llamacpp:") {
-            Flavor::Llamacpp
-        } else {
-            continue;
-        };
-        found = Some(f);
-        break;
+    samples.iter().find_map(|s| flavor_of_name(&s.name))
+}
+
+fn flavor_of_name(name: &str) -> Option<Flavor> {
+    if name.starts_with("vllm:") {
+        Some(Flavor::Vllm)
+    } else if name.starts_with("sglang:") {
+        Some(Flavor::Sglang)
+    } else if name.starts_with("llamacpp:") {
+        Some(Flavor::Llamacpp)
+    } else {
+        None
     }
-    found
 }
 
 /// Maps one scrape's samples to canonical signals for `flavor` (or the detected one).
@@ -106,8 +123,187 @@ pub fn signals(samples: &[MetricSample], flavor: Option<Flavor>) -> Signals {
         dp_ranks: 1,
         ..Signals::default()
     };
-    // The adapters (collectors issue) fill the rest; until then only the flavor is known.
-    let _ = samples;
-    out.sources.clear();
+    let Some(flavor) = flavor else {
+        return out;
+    };
+    let view = View::new(samples, flavor);
+    out.model = view
+        .samples
+        .iter()
+        .find_map(|s| s.label("model_name"))
+        .map(str::to_string);
+    match flavor {
+        Flavor::Vllm => vllm::fill(&view, &mut out),
+        Flavor::Sglang => sglang::fill(&view, &mut out),
+        Flavor::Llamacpp => llamacpp::fill(&view, &mut out),
+    }
     out
+}
+
+/// The engine-family names in `samples` (histogram and summary suffixes stripped) that the
+/// adapter for the detected flavor does not read, sorted and deduplicated.
+pub fn unmapped(samples: &[MetricSample]) -> Vec<String> {
+    let Some(flavor) = detect(samples) else {
+        return Vec::new();
+    };
+    let used = used_names(flavor);
+    let mut out: Vec<String> = samples
+        .iter()
+        .filter(|s| flavor_of_name(&s.name) == Some(flavor))
+        .map(|s| base_name(&s.name))
+        .filter(|n| !used.contains(n))
+        .map(str::to_string)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Every family name the adapter for `flavor` reads (fallbacks included).
+pub fn used_names(flavor: Flavor) -> &'static [&'static str] {
+    match flavor {
+        Flavor::Vllm => vllm::USED,
+        Flavor::Sglang => sglang::USED,
+        Flavor::Llamacpp => llamacpp::USED,
+    }
+}
+
+type CounterOf = fn(&Signals) -> Option<f64>;
+type HistOf = fn(&Signals) -> Option<SumCount>;
+
+/// Per-second rates of the counter signals between two scrapes `dt_s` apart, and the window
+/// means of the latency histograms (`Δsum / Δcount`). A counter that went down (an engine
+/// restart) or is missing in either scrape is left out.
+pub fn rates(before: &Signals, after: &Signals, dt_s: f64) -> BTreeMap<&'static str, f64> {
+    let mut out = BTreeMap::new();
+    if dt_s <= 0.0 || !dt_s.is_finite() {
+        return out;
+    }
+    let counters: [(&'static str, CounterOf); 10] = [
+        ("prompt_tokens_per_s", |s| s.prompt_tokens_total),
+        ("generation_tokens_per_s", |s| s.generation_tokens_total),
+        ("steps_per_s", |s| s.steps_total),
+        ("preemptions_per_s", |s| s.preemptions_total),
+        ("prefix_cache_queries_per_s", |s| {
+            s.prefix_cache_queries_total
+        }),
+        ("prefix_cache_hits_per_s", |s| s.prefix_cache_hits_total),
+        ("spec_drafts_per_s", |s| s.spec_drafts_total),
+        ("spec_draft_tokens_per_s", |s| s.spec_draft_tokens_total),
+        ("spec_accepted_tokens_per_s", |s| {
+            s.spec_accepted_tokens_total
+        }),
+        ("requests_finished_per_s", |s| s.requests_finished_total),
+    ];
+    for (key, get) in counters {
+        if let (Some(a), Some(b)) = (get(before), get(after))
+            && b >= a
+        {
+            out.insert(key, (b - a) / dt_s);
+        }
+    }
+    let hists: [(&'static str, HistOf); 4] = [
+        ("ttft_s_mean", |s| s.ttft_s),
+        ("itl_s_mean", |s| s.itl_s),
+        ("tpot_s_mean", |s| s.tpot_s),
+        ("e2e_s_mean", |s| s.e2e_s),
+    ];
+    for (key, get) in hists {
+        if let (Some(a), Some(b)) = (get(before), get(after)) {
+            let dc = b.count - a.count;
+            if dc > 0.0 && b.sum >= a.sum {
+                out.insert(key, (b.sum - a.sum) / dc);
+            }
+        }
+    }
+    out
+}
+
+/// One flavor's samples with the lookups the adapters share.
+struct View<'a> {
+    samples: Vec<&'a MetricSample>,
+}
+
+impl<'a> View<'a> {
+    fn new(samples: &'a [MetricSample], flavor: Flavor) -> View<'a> {
+        let samples = samples
+            .iter()
+            .filter(|s| flavor_of_name(&s.name) == Some(flavor))
+            .filter(|s| flavor != Flavor::Sglang || sglang::reporting_scheduler(s))
+            .collect();
+        View { samples }
+    }
+
+    fn series(&self, name: &'a str) -> impl Iterator<Item = &'a MetricSample> + '_ {
+        self.samples.iter().copied().filter(move |s| s.name == name)
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.samples.iter().any(|s| s.name == name)
+    }
+
+    /// The sum over every series of `name` (DP ranks, reasons, modes); `None` when absent.
+    fn sum(&self, name: &'a str) -> Option<f64> {
+        self.sum_where(name, |_| true)
+    }
+
+    fn sum_where(&self, name: &'a str, keep: impl Fn(&MetricSample) -> bool) -> Option<f64> {
+        self.series(name)
+            .filter(|s| keep(s))
+            .map(|s| s.value)
+            .fold(None, |acc, v| Some(acc.unwrap_or(0.0) + v))
+    }
+
+    /// The mean over every series of `name` (a fraction averaged over DP ranks).
+    fn mean(&self, name: &'a str) -> Option<f64> {
+        let values: Vec<f64> = self.series(name).map(|s| s.value).collect();
+        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+    }
+
+    /// A histogram's running sum and count, summed over series; the count falls back to the
+    /// `+Inf` bucket. `None` unless both are present.
+    fn hist(&self, base: &str) -> Option<SumCount> {
+        let sum_name = format!("{base}_sum");
+        let count_name = format!("{base}_count");
+        let bucket_name = format!("{base}_bucket");
+        let total = |name: &str, keep: &dyn Fn(&MetricSample) -> bool| {
+            self.samples
+                .iter()
+                .filter(|s| s.name == name && keep(s))
+                .map(|s| s.value)
+                .fold(None, |acc: Option<f64>, v| Some(acc.unwrap_or(0.0) + v))
+        };
+        let sum = total(&sum_name, &|_| true)?;
+        let count = total(&count_name, &|_| true).or_else(|| {
+            total(&bucket_name, &|s| {
+                s.label("le")
+                    .is_some_and(|le| le == "+Inf" || le == "Inf" || le == "inf")
+            })
+        })?;
+        Some(SumCount { sum, count })
+    }
+
+    /// Distinct values of `label` among the samples.
+    fn distinct(&self, label: &str) -> usize {
+        let mut values: Vec<&str> = self.samples.iter().filter_map(|s| s.label(label)).collect();
+        values.sort_unstable();
+        values.dedup();
+        values.len()
+    }
+}
+
+/// Sets `slot` from the first of `names` that `get` finds, recording the name in `sources`.
+fn first<T>(
+    sources: &mut BTreeMap<&'static str, String>,
+    key: &'static str,
+    names: &[&'static str],
+    get: impl Fn(&'static str) -> Option<T>,
+) -> Option<T> {
+    for &name in names {
+        if let Some(v) = get(name) {
+            sources.insert(key, name.to_string());
+            return Some(v);
+        }
+    }
+    None
 }
