@@ -6,6 +6,7 @@
 //! about the command line; the binary wires its sources into a run and records what they yield.
 
 pub mod engines;
+pub mod gpu;
 pub mod prometheus;
 pub mod sample;
 
