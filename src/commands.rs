@@ -1,6 +1,9 @@
 //! One module per subcommand; each parses its configuration, calls the crates and prints.
 
+pub mod gpus;
+pub mod import_gpu;
 pub mod runs;
+pub mod scrape;
 pub mod write_load;
 
 use crate::Exit;
@@ -10,6 +13,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let db = cli.store.db;
     match cli.command {
         Command::Runs(args) => runs::run(&db, args),
+        Command::Scrape(args) => scrape::run(args).await,
+        Command::Gpus(args) => gpus::run(args).await,
+        Command::ImportGpu(args) => import_gpu::run(&db, args).await,
         Command::WriteLoad(args) => write_load::run(&db, args).await,
     }
 }
@@ -25,4 +31,20 @@ pub fn resolve_run(store: &crate::store::Store, run: &str) -> anyhow::Result<i64
         ))
         .into()
     })
+}
+
+/// The HTTP client for the telemetry commands: rustls with the ring provider, no proxy (the
+/// engines are usually on loopback or the local network).
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    // Installing twice is harmless; without a provider reqwest panics when the client is built.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Ok(reqwest::Client::builder().no_proxy().build()?)
+}
+
+/// Writes a command's output to stdout; a closed pipe (`| head`) ends the output quietly
+/// instead of panicking as `print!` would.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }

@@ -53,6 +53,12 @@ pub(super) fn fill(v: &View<'_>, out: &mut Signals) {
         |n| v.sum(n),
     );
     out.kv_capacity_tokens_per_rank = out.kv_capacity_tokens.map(|t| t / out.dp_ranks as f64);
+    if out.kv_capacity_tokens_per_rank.is_some() {
+        src.insert(
+            "kv_capacity_tokens_per_rank",
+            "sglang:max_total_num_tokens / DP ranks".into(),
+        );
+    }
     out.kv_usage_frac = first(src, "kv_usage_frac", &["sglang:token_usage"], |n| v.mean(n));
     if out.kv_usage_frac.is_none()
         && let (Some(used), Some(cap)) = (out.kv_used_tokens, out.kv_capacity_tokens)

@@ -76,6 +76,12 @@ pub(super) fn fill(v: &View<'_>, out: &mut Signals) {
         |n| kv_capacity(v, n),
     );
     out.kv_capacity_tokens_per_rank = out.kv_capacity_tokens.map(|t| t / out.dp_ranks as f64);
+    if out.kv_capacity_tokens_per_rank.is_some() {
+        src.insert(
+            "kv_capacity_tokens_per_rank",
+            "vllm:cache_config_info / DP ranks".into(),
+        );
+    }
     out.prompt_tokens_total = first(
         src,
         "prompt_tokens_total",

@@ -1,0 +1,129 @@
+//! `ceiling import-gpu FILE --run ID`: an nvidia-smi CSV log into a recorded run's GPU
+//! samples, for runs whose GPUs were not sampled by `ceiling` itself. Times are aligned to the
+//! run's `started_at`; rows from before the run started are left out and counted.
+
+use std::path::Path;
+
+use anyhow::Context;
+use ceiling_collectors::gpu::smi::parse_nvidia_smi_csv;
+
+use crate::Exit;
+use crate::cli::ImportGpuArgs;
+use crate::exit::Failure;
+use crate::store::{Record, Store, Writer, WriterOptions};
+
+/// `+02:00`, `-05:30`, `+2`, `0` → seconds east of UTC.
+pub fn parse_utc_offset(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1.0, &s[1..]),
+        b'-' => (-1.0, &s[1..]),
+        _ => (1.0, s),
+    };
+    let (h, m) = match rest.split_once(':') {
+        Some((h, m)) => (h.parse::<f64>().ok()?, m.parse::<f64>().ok()?),
+        None => (rest.parse::<f64>().ok()?, 0.0),
+    };
+    if !(0.0..=14.0).contains(&h) || !(0.0..60.0).contains(&m) {
+        return None;
+    }
+    Some(sign * (h * 3600.0 + m * 60.0))
+}
+
+pub async fn run(db: &Path, args: ImportGpuArgs) -> anyhow::Result<Exit> {
+    let offset_s = parse_utc_offset(&args.utc_offset).ok_or_else(|| {
+        Failure::Usage(format!(
+            "--utc-offset {:?} is not an offset like +02:00 or -05:30",
+            args.utc_offset
+        ))
+    })?;
+    let text = std::fs::read_to_string(&args.file)
+        .map_err(|e| Failure::Usage(format!("{}: {e}", args.file.display())))?;
+    let log = parse_nvidia_smi_csv(&text)
+        .map_err(|e| Failure::Usage(format!("{}: {e}", args.file.display())))?;
+
+    let store = Store::open(db)?;
+    let run_id = super::resolve_run(&store, &args.run)?;
+    let (started_at, gpu_count): (String, i64) = store
+        .conn()
+        .query_row(
+            "SELECT started_at, gpu_count FROM runs WHERE id = ?1",
+            [run_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(|_| crate::store::StoreError::NoSuchRun(run_id))?;
+    let started = humantime::parse_rfc3339_weak(&started_at)
+        .with_context(|| format!("run {run_id} has an unreadable started_at {started_at:?}"))?;
+    let started_unix = started
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+
+    let (writer, thread) = Writer::spawn(store.path(), run_id, WriterOptions::default())?;
+    let (mut imported, mut before_start) = (0u64, 0u64);
+    let (mut first_t, mut last_t) = (f64::INFINITY, f64::NEG_INFINITY);
+    for row in log.rows {
+        let t_s = row.naive_unix_s - offset_s - started_unix;
+        if t_s < 0.0 {
+            before_start += 1;
+            continue;
+        }
+        let mut sample = row.sample;
+        sample.t_s = t_s;
+        first_t = first_t.min(t_s);
+        last_t = last_t.max(t_s);
+        writer.send(Record::Gpu(sample)).await?;
+        imported += 1;
+    }
+    drop(writer);
+    thread.join()?;
+    if gpu_count == 0 && !log.inventory.is_empty() {
+        store.set_run_gpus(run_id, &log.inventory)?;
+    }
+
+    super::emit(&format!(
+        "imported {imported} GPU samples of {} GPU(s) into run {run_id}{}\n",
+        log.inventory.len(),
+        if imported > 0 {
+            format!(" (t = {first_t:.3} s to {last_t:.3} s from the run's start)")
+        } else {
+            String::new()
+        }
+    ));
+    if before_start > 0 {
+        eprintln!(
+            "warning: {before_start} row(s) were taken before run {run_id} started ({started_at}) and were left out; if the log's clock is not UTC, pass --utc-offset"
+        );
+    }
+    if !log.errors.is_empty() {
+        eprintln!(
+            "warning: {} line(s) of {} could not be read and were left out; first: {}",
+            log.errors.len(),
+            args.file.display(),
+            log.errors[0]
+        );
+    }
+    if imported == 0 {
+        return Err(Failure::Usage(format!(
+            "no sample of {} falls within run {run_id} (started {started_at}); check --run and --utc-offset",
+            args.file.display()
+        ))
+        .into());
+    }
+    Ok(Exit::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_utc_offset;
+
+    #[test]
+    fn utc_offsets() {
+        assert_eq!(parse_utc_offset("+02:00"), Some(7200.0));
+        assert_eq!(parse_utc_offset("-05:30"), Some(-19800.0));
+        assert_eq!(parse_utc_offset("0"), Some(0.0));
+        assert_eq!(parse_utc_offset("+2"), Some(7200.0));
+        assert_eq!(parse_utc_offset("2h"), None);
+        assert_eq!(parse_utc_offset(""), None);
+    }
+}

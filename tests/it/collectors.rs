@@ -1,0 +1,275 @@
+//! The collector commands end to end: `scrape` on captures and on a live endpoint, `gpus` on
+//! this machine, `import-gpu` into a recorded run. `gpu_*` tests need a real GPU and are
+//! ignored elsewhere (run them with `cargo test -- --ignored gpu_`).
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::cli::ceiling;
+
+fn fixture(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel)
+}
+
+fn stdout_of(args: &[&str]) -> String {
+    let out = ceiling().args(args).output().expect("run ceiling");
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+#[test]
+fn scrape_file_prints_signals_sources_and_unmapped() {
+    let path = fixture("expositions/llamacpp-local.prom");
+    let text = stdout_of(&["scrape", "--file", path.to_str().unwrap()]);
+    assert!(text.starts_with("engine llamacpp"), "{text}");
+    let running = text.lines().find(|l| l.contains("running")).unwrap();
+    assert!(
+        running.contains('8') && running.contains("llamacpp:requests_processing"),
+        "{running}"
+    );
+    let steps = text.lines().find(|l| l.contains("steps_total")).unwrap();
+    assert!(
+        steps.contains("10805") && steps.contains("llamacpp:n_decode_total"),
+        "{steps}"
+    );
+    assert!(
+        text.contains("not mapped (5): llamacpp:n_tokens_max"),
+        "{text}"
+    );
+}
+
+#[test]
+fn scrape_file_json_counts_dp_ranks_and_reports_elided_lines() {
+    let path = fixture("expositions/vllm-v1-0.10.2dev-dp2-apiserver-pr22227.prom");
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&[
+        "scrape",
+        "--json",
+        "--file",
+        path.to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(v["signals"]["flavor"], "vllm");
+    assert_eq!(v["signals"]["dp_ranks"], 2);
+    assert_eq!(v["signals"]["model"], "/home/jovyan/qwen3-8b");
+
+    let path = fixture("expositions/vllm-v1-0.7-0.8-docs-design-metrics.prom");
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&[
+        "scrape",
+        "--json",
+        "--file",
+        path.to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(v["signals"]["running"], 8.0);
+    let errors = v["parse_errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 3);
+    assert_eq!(errors[0]["line"], 4);
+}
+
+#[test]
+fn scrape_of_an_unreachable_engine_exits_3() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let out = ceiling()
+        .args([
+            "scrape",
+            &format!("http://{addr}/metrics"),
+            "--timeout",
+            "2s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
+}
+
+/// A `/metrics` server whose generation counter grows by 500 per scrape.
+fn counting_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let n = Arc::new(AtomicU64::new(0));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            let mut buf = [0u8; 2048];
+            let _ = s.read(&mut buf);
+            let k = n.fetch_add(1, Ordering::SeqCst);
+            let body = format!(
+                "# TYPE vllm:num_requests_running gauge\n\
+                 vllm:num_requests_running{{engine=\"0\",model_name=\"m\"}} 4.0\n\
+                 # TYPE vllm:generation_tokens_total counter\n\
+                 vllm:generation_tokens_total{{engine=\"0\",model_name=\"m\"}} {}\n",
+                1000 + 500 * k
+            );
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{addr}/metrics")
+}
+
+#[test]
+fn scrape_delta_prints_rates_between_two_scrapes() {
+    let url = counting_server();
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&[
+        "scrape",
+        &url,
+        "--delta",
+        "--interval",
+        "200ms",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(v["signals"]["running"], 4.0);
+    assert_eq!(v["signals"]["generation_tokens_total"], 1500.0);
+    let dt = v["interval_s"].as_f64().unwrap();
+    let rate = v["rates"]["generation_tokens_per_s"].as_f64().unwrap();
+    assert!(dt >= 0.2);
+    assert!((rate * dt - 500.0).abs() < 1e-6, "{rate} over {dt}");
+}
+
+#[test]
+fn gpus_says_whether_a_source_works_here() {
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&["gpus", "--json"])).unwrap();
+    assert_eq!(v["source"], "nvml");
+    if v["works"] == true {
+        assert!(!v["gpus"].as_array().unwrap().is_empty());
+    } else {
+        assert!(v["error"].as_str().unwrap().contains("NVML"), "{v}");
+    }
+    let out = ceiling()
+        .args(["gpus", "--gpu-source", "rocm"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn import_gpu_aligns_an_nvidia_smi_log_to_the_run_start() {
+    use ceiling::store::{RunManifest, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let run_id = {
+        let store = Store::open(&db).unwrap();
+        let mut m = RunManifest::new("ceiling probe".into(), serde_json::json!({}));
+        // The log's first tick is 14:03:12.101 (UTC+01:00 local): 0.1 s after the start.
+        m.started_at = "2026-11-22T13:03:12.001Z".into();
+        store.create_run(&m).unwrap()
+    };
+    let log = fixture("nvidia-smi/h100x2-units-lms100.csv");
+    let out = ceiling()
+        .arg("--db")
+        .arg(&db)
+        .args([
+            "import-gpu",
+            log.to_str().unwrap(),
+            "--run",
+            "latest",
+            "--utc-offset",
+            "+01:00",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("imported 24 GPU samples of 2 GPU(s) into run"),
+        "{text}"
+    );
+
+    let store = Store::open(&db).unwrap();
+    let samples = store.load_gpu_samples(run_id).unwrap();
+    assert_eq!(samples.len(), 24);
+    let first = samples.iter().map(|s| s.t_s).fold(f64::INFINITY, f64::min);
+    assert!((first - 0.1).abs() < 1e-6, "{first}");
+    assert!(
+        samples.iter().any(|s| s.power_w.is_none()),
+        "[N/A] stays NULL"
+    );
+    let detail = store.run_detail(run_id).unwrap();
+    assert_eq!(detail.manifest.gpu_inventory.len(), 2);
+    assert_eq!(
+        detail.manifest.gpu_inventory[0].name.as_deref(),
+        Some("NVIDIA H100 80GB HBM3")
+    );
+
+    // Without the offset every row predates the run: nothing imported, a usage error.
+    let out = ceiling()
+        .arg("--db")
+        .arg(&db)
+        .args([
+            "import-gpu",
+            log.to_str().unwrap(),
+            "--run",
+            "latest",
+            "--utc-offset",
+            "+02:00",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+/// Samples the machine's real GPUs through NVML at 10 ms for 2 s and reports what one read of
+/// all GPUs costs. Needs an NVIDIA driver: `cargo test -- --ignored gpu_`.
+#[test]
+#[ignore = "needs an NVIDIA GPU and driver"]
+fn gpu_nvml_samples_a_real_gpu() {
+    use ceiling_collectors::gpu::nvml::NvmlSource;
+    use ceiling_collectors::gpu::{GpuSource, spawn_gpu_sampler};
+    use std::sync::atomic::AtomicBool;
+    use std::time::{Duration, Instant};
+
+    let mut src = NvmlSource::init().expect("NVML on a GPU machine");
+    let inv = src.inventory().unwrap();
+    assert!(!inv.is_empty());
+    assert!(inv[0].name.is_some() && inv[0].uuid.is_some());
+    let n = inv.len();
+
+    let reads = 200;
+    let start = Instant::now();
+    for _ in 0..reads {
+        let s = src.sample(0.0);
+        assert_eq!(s.len(), n);
+    }
+    let per_read = start.elapsed() / reads;
+    let s = &src.sample(0.0)[0];
+    assert!(s.mem_total_bytes.is_some() && s.power_w.is_some() && s.sm_clock_mhz.is_some());
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(100_000);
+    let stop = Arc::new(AtomicBool::new(false));
+    let h = spawn_gpu_sampler(
+        Box::new(src),
+        Duration::from_millis(10),
+        Instant::now(),
+        stop.clone(),
+        tx,
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    h.join().unwrap();
+    let mut got = Vec::new();
+    rt.block_on(async {
+        while let Ok(s) = rx.try_recv() {
+            got.push(s);
+        }
+    });
+    let ticks = got.len() / n;
+    eprintln!(
+        "NVML: {n} GPU(s), one read of all GPUs {per_read:?}; {ticks} ticks in 2 s at 10 ms \
+         (ideal 200)"
+    );
+    assert!(ticks >= 100, "{ticks}");
+}
