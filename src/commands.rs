@@ -1,5 +1,6 @@
 //! One module per subcommand; each parses its configuration, calls the crates and prints.
 
+pub mod probe;
 pub mod runs;
 pub mod write_load;
 
@@ -9,6 +10,7 @@ use crate::cli::{Cli, Command};
 pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let db = cli.store.db;
     match cli.command {
+        Command::Probe(args) => probe::run(&db, &args).await,
         Command::Runs(args) => runs::run(&db, args),
         Command::WriteLoad(args) => write_load::run(&db, args).await,
     }
