@@ -29,6 +29,8 @@ pub struct StoreArgs {
 pub enum Command {
     /// List recorded runs, or show one run's manifest.
     Runs(RunsArgs),
+    /// Drive an engine with fixed batch sizes over the OpenAI API and record every chunk.
+    Probe(Box<ProbeArgs>),
     /// Scrape an engine's /metrics once (or twice, with --delta) and print the canonical
     /// signals, the raw metric each came from, and what could not be mapped.
     Scrape(ScrapeArgs),
@@ -73,6 +75,130 @@ pub struct WriteLoadArgs {
     /// Requests to record before exiting (0 = until killed).
     #[arg(long, default_value_t = 0)]
     pub requests: u64,
+}
+
+/// Where the engine is and how to talk to it.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Engine")]
+pub struct EngineArgs {
+    /// The engine's base URL (the OpenAI API under /v1, metrics under /metrics).
+    #[arg(long)]
+    pub url: String,
+    /// Model name to send; default: the first model `/v1/models` lists.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Environment variable holding the API key (sent as a bearer token, never stored).
+    /// Default: OPENAI_API_KEY when it is set.
+    #[arg(long, value_name = "VAR")]
+    pub api_key_env: Option<String>,
+    /// Which OpenAI endpoint to drive: token-id prompts on completions, text on chat.
+    #[arg(long, value_enum, default_value_t = EndpointArg::Completions)]
+    pub endpoint: EndpointArg,
+    /// Data-parallel ranks behind the URL (for the throughput identity).
+    #[arg(long, default_value_t = 1)]
+    pub dp: u32,
+    /// Give up on a request after this long.
+    #[arg(long, default_value = "600s", value_parser = humantime::parse_duration)]
+    pub request_timeout: std::time::Duration,
+}
+
+/// What load to send.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Load")]
+pub struct LoadArgs {
+    /// Batch sizes: concurrent sequences per step, one step each.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    pub batch_sizes: Vec<u32>,
+    /// Prompt length in tokens (exact on the completions endpoint).
+    #[arg(long, default_value_t = 512)]
+    pub input_len: u32,
+    /// Output length in tokens (`max_tokens` with `ignore_eos`).
+    #[arg(long, default_value_t = 256)]
+    pub output_len: u32,
+    /// `wave`: bs requests at once, wait for all, repeat. `closed-loop`: bs workers back to back.
+    #[arg(long, value_enum, default_value_t = PatternArg::Wave)]
+    pub pattern: PatternArg,
+    /// Measured waves per step (wave pattern).
+    #[arg(long, default_value_t = 3)]
+    pub waves: u32,
+    /// Measured time per step (closed-loop pattern).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub duration: std::time::Duration,
+    /// Warm-up before measuring: a number of waves (wave) or a duration such as `10s`
+    /// (closed-loop).
+    #[arg(long, default_value = "1")]
+    pub warmup: String,
+    /// Start closed-loop workers at this rate (e.g. `2/s`) instead of all at once.
+    #[arg(long)]
+    pub ramp: Option<String>,
+    /// Vocabulary size for random token-id prompts (default: what the engine reports, else
+    /// ids below 10,000).
+    #[arg(long)]
+    pub vocab_size: Option<u32>,
+    /// `cold`: a unique random prompt per request defeats the prefix cache. `warm`: each
+    /// worker reuses its prompt, to measure the cache.
+    #[arg(long, value_enum, default_value_t = PrefixCacheArg::Cold)]
+    pub prefix_cache: PrefixCacheArg,
+    /// Seed for the random prompts (the same seed sends the same prompts).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// On Ctrl-C, let in-flight streams finish for this long before cancelling them.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub grace: std::time::Duration,
+}
+
+/// What to record besides the requests.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Telemetry")]
+pub struct TelemetryArgs {
+    /// Scrape the engine's /metrics this often (0s turns scraping off).
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub scrape_interval: std::time::Duration,
+    /// The engine's metrics URL; default: URL/metrics.
+    #[arg(long)]
+    pub metrics_url: Option<String>,
+    /// Fail instead of warning when the engine's metrics cannot be scraped.
+    #[arg(long)]
+    pub require_metrics: bool,
+    /// Sample the GPUs this often (0s turns GPU sampling off).
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub gpu_interval: std::time::Duration,
+    /// Where GPU samples come from: `nvml`, or `dcgm:URL` for a DCGM exporter.
+    #[arg(long, default_value = "nvml")]
+    pub gpu_source: String,
+    /// Fail instead of warning when no GPU can be sampled.
+    #[arg(long)]
+    pub require_gpu: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EndpointArg {
+    Completions,
+    Chat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PatternArg {
+    Wave,
+    ClosedLoop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PrefixCacheArg {
+    Cold,
+    Warm,
 }
 
 /// An engine flavor, for when auto-detection from the metric names is not wanted.

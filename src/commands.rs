@@ -2,6 +2,7 @@
 
 pub mod gpus;
 pub mod import_gpu;
+pub mod probe;
 pub mod runs;
 pub mod scrape;
 pub mod write_load;
@@ -12,6 +13,7 @@ use crate::cli::{Cli, Command};
 pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let db = cli.store.db;
     match cli.command {
+        Command::Probe(args) => probe::run(&db, &args).await,
         Command::Runs(args) => runs::run(&db, args),
         Command::Scrape(args) => scrape::run(args).await,
         Command::Gpus(args) => gpus::run(args).await,

@@ -4,9 +4,13 @@
 
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod exit;
+pub mod probe;
 pub mod redact;
+pub mod run;
 pub mod store;
+pub mod telemetry;
 
 pub use cli::Cli;
 pub use exit::Exit;
@@ -14,4 +18,10 @@ pub use exit::Exit;
 /// Runs one command to completion on the caller's tokio runtime.
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     commands::dispatch(cli).await
+}
+
+/// Installs the TLS crypto provider reqwest needs (ring: polars already builds it). Safe to call
+/// more than once.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

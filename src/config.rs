@@ -1,0 +1,242 @@
+//! Validated run configuration. [`ProbeConfig::from_cli`] checks and resolves the probe's flags;
+//! nothing after it sees clap. The API key is read here from the environment and kept out of
+//! everything that is serialized.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use ceiling_reports::recording::Pattern;
+
+use crate::cli::{EndpointArg, PatternArg, PrefixCacheArg, ProbeArgs};
+use crate::exit::Failure;
+
+/// Which OpenAI endpoint the probe drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    /// `/v1/completions` with token-id prompts: exact input lengths.
+    Completions,
+    /// `/v1/chat/completions` with text calibrated against the engine's `usage`.
+    Chat,
+}
+
+/// How the warm-up before the measured part of a step is given.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Warmup {
+    Waves(u32),
+    Duration(#[serde(with = "secs")] Duration),
+}
+
+/// One step of the run: a batch size and the lengths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StepSpec {
+    pub batch_size: u32,
+    pub input_len: u32,
+    pub output_len: u32,
+}
+
+/// Everything a probe run needs, checked. Serialized (without the key) as the run's probe
+/// config, whose hash the nightly history keys on.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeConfig {
+    pub url: String,
+    pub model: Option<String>,
+    #[serde(skip)]
+    pub api_key: Option<String>,
+    pub endpoint: Endpoint,
+    pub dp: u32,
+    #[serde(with = "secs")]
+    pub request_timeout: Duration,
+    pub steps: Vec<StepSpec>,
+    pub pattern: Pattern,
+    pub waves: u32,
+    #[serde(with = "secs")]
+    pub duration: Duration,
+    pub warmup: Warmup,
+    /// Closed-loop workers started per second; `None` starts them all at once.
+    pub ramp_per_s: Option<f64>,
+    pub vocab_size: Option<u32>,
+    pub prefix_cache_warm: bool,
+    pub seed: u64,
+    #[serde(with = "secs")]
+    pub grace: Duration,
+    /// `None`: scraping off.
+    pub metrics_url: Option<String>,
+    #[serde(with = "secs")]
+    pub scrape_interval: Duration,
+    pub require_metrics: bool,
+    /// `None`: GPU sampling off.
+    pub gpu_source: Option<String>,
+    #[serde(with = "secs")]
+    pub gpu_interval: Duration,
+    pub require_gpu: bool,
+    #[serde(skip)]
+    pub json: bool,
+}
+
+fn usage(msg: String) -> anyhow::Error {
+    Failure::Usage(msg).into()
+}
+
+impl ProbeConfig {
+    pub fn from_cli(a: &ProbeArgs) -> anyhow::Result<ProbeConfig> {
+        let url = a.engine.url.trim_end_matches('/').to_string();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(usage(format!(
+                "--url {url:?} is not an http(s) URL; give the engine's base, e.g. http://127.0.0.1:8000"
+            )));
+        }
+        let url = url.strip_suffix("/v1").unwrap_or(&url).to_string();
+        if a.load.batch_sizes.is_empty() || a.load.batch_sizes.contains(&0) {
+            return Err(usage(
+                "--batch-sizes needs positive sizes, e.g. --batch-sizes 1,8,32".into(),
+            ));
+        }
+        if a.load.input_len == 0 || a.load.output_len == 0 {
+            return Err(usage(
+                "--input-len and --output-len must be at least 1".into(),
+            ));
+        }
+        if a.load.output_len < 2 {
+            return Err(usage(
+                "--output-len must be at least 2: TPOT needs two output tokens".into(),
+            ));
+        }
+        if a.engine.dp == 0 {
+            return Err(usage("--dp must be at least 1".into()));
+        }
+        let pattern = match a.load.pattern {
+            PatternArg::Wave => Pattern::Wave,
+            PatternArg::ClosedLoop => Pattern::ClosedLoop,
+        };
+        if pattern == Pattern::Wave && a.load.waves == 0 {
+            return Err(usage("--waves must be at least 1".into()));
+        }
+        let warmup = parse_warmup(&a.load.warmup, pattern)?;
+        let ramp_per_s = a.load.ramp.as_deref().map(parse_ramp).transpose()?;
+        let api_key = read_api_key(a.engine.api_key_env.as_deref())?;
+        let steps = a
+            .load
+            .batch_sizes
+            .iter()
+            .map(|&bs| StepSpec {
+                batch_size: bs,
+                input_len: a.load.input_len,
+                output_len: a.load.output_len,
+            })
+            .collect();
+        let t = &a.telemetry;
+        let metrics_url = (!t.scrape_interval.is_zero()).then(|| {
+            t.metrics_url
+                .clone()
+                .unwrap_or_else(|| format!("{url}/metrics"))
+        });
+        let gpu_source = (!t.gpu_interval.is_zero()).then(|| t.gpu_source.clone());
+        Ok(ProbeConfig {
+            url,
+            model: a.engine.model.clone(),
+            api_key,
+            endpoint: match a.engine.endpoint {
+                EndpointArg::Completions => Endpoint::Completions,
+                EndpointArg::Chat => Endpoint::Chat,
+            },
+            dp: a.engine.dp,
+            request_timeout: a.engine.request_timeout,
+            steps,
+            pattern,
+            waves: a.load.waves,
+            duration: a.load.duration,
+            warmup,
+            ramp_per_s,
+            vocab_size: a.load.vocab_size,
+            prefix_cache_warm: a.load.prefix_cache == PrefixCacheArg::Warm,
+            seed: a.load.seed,
+            grace: a.load.grace,
+            metrics_url,
+            scrape_interval: t.scrape_interval,
+            require_metrics: t.require_metrics,
+            gpu_source,
+            gpu_interval: t.gpu_interval,
+            require_gpu: t.require_gpu,
+            json: a.output.json,
+        })
+    }
+}
+
+fn parse_warmup(s: &str, pattern: Pattern) -> anyhow::Result<Warmup> {
+    if let Ok(n) = s.parse::<u32>() {
+        return Ok(match pattern {
+            Pattern::Wave => Warmup::Waves(n),
+            // A bare number for a closed loop means seconds.
+            Pattern::ClosedLoop => Warmup::Duration(Duration::from_secs(u64::from(n))),
+        });
+    }
+    match humantime::parse_duration(s) {
+        Ok(d) if pattern == Pattern::ClosedLoop => Ok(Warmup::Duration(d)),
+        Ok(_) => Err(usage(format!(
+            "--warmup {s:?}: the wave pattern warms up by whole waves; give a number, e.g. --warmup 1"
+        ))),
+        Err(_) => Err(usage(format!(
+            "--warmup {s:?} is neither a number of waves nor a duration such as 10s"
+        ))),
+    }
+}
+
+fn parse_ramp(s: &str) -> anyhow::Result<f64> {
+    let n = s.strip_suffix("/s").unwrap_or(s);
+    match n.parse::<f64>() {
+        Ok(r) if r > 0.0 && r.is_finite() => Ok(r),
+        _ => Err(usage(format!(
+            "--ramp {s:?}: give workers per second, e.g. --ramp 2/s"
+        ))),
+    }
+}
+
+fn read_api_key(var: Option<&str>) -> anyhow::Result<Option<String>> {
+    match var {
+        Some(v) => match std::env::var(v) {
+            Ok(k) if !k.is_empty() => Ok(Some(k)),
+            _ => Err(usage(format!(
+                "--api-key-env {v}: that environment variable is not set; export it or drop the flag"
+            ))),
+        },
+        None => Ok(std::env::var("OPENAI_API_KEY")
+            .ok()
+            .filter(|k| !k.is_empty())),
+    }
+}
+
+/// Durations serialize as seconds (f64) so the probe config reads plainly in JSON.
+mod secs {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warmup_is_waves_for_wave_and_a_duration_for_closed_loop() {
+        assert_eq!(parse_warmup("2", Pattern::Wave).unwrap(), Warmup::Waves(2));
+        assert_eq!(
+            parse_warmup("10s", Pattern::ClosedLoop).unwrap(),
+            Warmup::Duration(Duration::from_secs(10))
+        );
+        assert!(parse_warmup("10s", Pattern::Wave).is_err());
+        assert!(parse_warmup("soon", Pattern::ClosedLoop).is_err());
+    }
+
+    #[test]
+    fn ramp_accepts_per_second_rates_only() {
+        assert_eq!(parse_ramp("2/s").unwrap(), 2.0);
+        assert_eq!(parse_ramp("0.5").unwrap(), 0.5);
+        assert!(parse_ramp("0/s").is_err());
+        assert!(parse_ramp("fast").is_err());
+    }
+}

@@ -1,0 +1,162 @@
+//! The probe: the client half of `ceiling`. [`preflight`] finds out what the engine is (model,
+//! flavor from its `/metrics`, version, context length, vocabulary) before anything is sent;
+//! `workload` makes exact-length prompts, `client` streams one request, `worker` runs a step's
+//! `bs` workers. `run.rs` owns the tasks of a whole run.
+
+pub mod client;
+pub mod worker;
+pub mod workload;
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::ProbeConfig;
+use crate::exit::Failure;
+
+/// What the probe learned about the engine before the run.
+#[derive(Debug, Clone, Default)]
+pub struct EngineInfo {
+    pub model: String,
+    /// `vllm`, `sglang`, `llamacpp`, from the metric names `/metrics` exposes.
+    pub flavor: Option<&'static str>,
+    pub version: Option<String>,
+    pub max_model_len: Option<u32>,
+    pub vocab_size: Option<u32>,
+    /// Why the metrics could not be read, when they could not.
+    pub metrics_error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ModelList {
+    data: Vec<ModelEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ModelEntry {
+    id: String,
+    max_model_len: Option<u32>,
+    meta: Option<ModelMeta>,
+}
+
+/// llama.cpp's extra model facts.
+#[derive(Debug, Deserialize)]
+struct ModelMeta {
+    n_vocab: Option<u32>,
+    n_ctx_train: Option<u32>,
+}
+
+const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Asks the engine what it serves. An engine that cannot be reached is a
+/// [`Failure::Unreachable`]; a model it does not serve, a usage error.
+pub async fn preflight(http: &reqwest::Client, cfg: &ProbeConfig) -> anyhow::Result<EngineInfo> {
+    let url = format!("{}/v1/models", cfg.url);
+    let mut req = http.get(&url).timeout(PREFLIGHT_TIMEOUT);
+    if let Some(k) = &cfg.api_key {
+        req = req.bearer_auth(k);
+    }
+    let resp = req.send().await.map_err(|e| {
+        Failure::Unreachable(format!(
+            "cannot reach the engine at {url}: {e}; is it running, and is --url right?"
+        ))
+    })?;
+    if !resp.status().is_success() {
+        return Err(Failure::Unreachable(format!(
+            "{url} answered HTTP {}; check --url and --api-key-env",
+            resp.status()
+        ))
+        .into());
+    }
+    let list: ModelList = resp.json().await.map_err(|e| {
+        Failure::Unreachable(format!(
+            "{url} did not return an OpenAI model list ({e}); is --url an OpenAI-compatible server?"
+        ))
+    })?;
+    let entry = match &cfg.model {
+        Some(m) => list.data.iter().find(|e| &e.id == m).ok_or_else(|| {
+            let ids: Vec<_> = list.data.iter().map(|e| e.id.as_str()).collect();
+            Failure::Usage(format!(
+                "--model {m:?} is not served here; the engine lists {ids:?}"
+            ))
+        })?,
+        None => list.data.first().ok_or_else(|| {
+            Failure::Unreachable(format!(
+                "{url} lists no models; is the engine still loading?"
+            ))
+        })?,
+    };
+    let mut info = EngineInfo {
+        model: entry.id.clone(),
+        max_model_len: entry
+            .max_model_len
+            .or(entry.meta.as_ref().and_then(|m| m.n_ctx_train)),
+        vocab_size: entry.meta.as_ref().and_then(|m| m.n_vocab),
+        ..EngineInfo::default()
+    };
+    if let Some(murl) = &cfg.metrics_url {
+        match fetch_text(http, murl).await {
+            Ok(text) => info.flavor = flavor_of(&text),
+            Err(e) => info.metrics_error = Some(e),
+        }
+    }
+    info.version = engine_version(http, &cfg.url, info.flavor).await;
+    Ok(info)
+}
+
+/// The engine family from the metric names in an exposition.
+pub fn flavor_of(exposition: &str) -> Option<&'static str> {
+    ["vllm:", "sglang:", "llamacpp:"]
+        .into_iter()
+        .find(|p| exposition.contains(p))
+        .map(|p| p.trim_end_matches(':'))
+}
+
+async fn fetch_text(http: &reqwest::Client, url: &str) -> Result<String, String> {
+    let resp = http
+        .get(url)
+        .timeout(PREFLIGHT_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| format!("cannot fetch {url}: {e}"))?;
+    if !resp.status().is_success() {
+        return Err(format!("{url} answered HTTP {}", resp.status()));
+    }
+    resp.text()
+        .await
+        .map_err(|e| format!("cannot read {url}: {e}"))
+}
+
+/// The engine's version where it tells: vLLM `/version`, SGLang `/get_server_info`,
+/// llama.cpp `/props` (`build_info`).
+async fn engine_version(
+    http: &reqwest::Client,
+    base: &str,
+    flavor: Option<&str>,
+) -> Option<String> {
+    let (path, field) = match flavor? {
+        "vllm" => ("/version", "version"),
+        "sglang" => ("/get_server_info", "version"),
+        "llamacpp" => ("/props", "build_info"),
+        _ => return None,
+    };
+    let text = fetch_text(http, &format!("{base}{path}")).await.ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get(field)?.as_str().map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flavor_comes_from_the_metric_prefix() {
+        assert_eq!(
+            flavor_of("# TYPE vllm:num_requests_running gauge"),
+            Some("vllm")
+        );
+        assert_eq!(flavor_of("sglang:num_running_reqs 3"), Some("sglang"));
+        assert_eq!(flavor_of("llamacpp:n_decode_total 9"), Some("llamacpp"));
+        assert_eq!(flavor_of("process_cpu_seconds_total 1"), None);
+    }
+}

@@ -1,0 +1,410 @@
+//! The OpenAI client: builds one streaming request, reads its SSE stream, and returns what
+//! happened as a [`RequestRecord`] — instants from one monotonic clock, the engine's `usage`,
+//! every chunk's arrival, and the outcome by kind. It takes instants and counts tokens; it
+//! computes no figure.
+
+use std::time::{Duration, Instant};
+
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use ceiling_reports::{ChunkArrival, ChunkKind, Outcome, RequestRecord};
+
+use crate::config::Endpoint;
+
+use super::workload::Prompt;
+
+/// What the probe knows about the engine that changes the request body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EngineQuirks {
+    /// vLLM: `min_tokens` and `stream_options.continuous_usage_stats` are accepted.
+    pub vllm_extensions: bool,
+}
+
+/// One shared HTTP client plus the fixed parts of every request.
+#[derive(Clone)]
+pub struct EngineClient {
+    http: reqwest::Client,
+    url: String,
+    api_key: Option<String>,
+    model: String,
+    endpoint: Endpoint,
+    quirks: EngineQuirks,
+    timeout: Duration,
+}
+
+/// Where a request sits in the run, for its record.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestSlot {
+    pub step_idx: u32,
+    pub worker: u32,
+    pub wave: Option<u32>,
+    pub warmup: bool,
+}
+
+impl EngineClient {
+    pub fn new(
+        http: reqwest::Client,
+        base_url: &str,
+        api_key: Option<String>,
+        model: String,
+        endpoint: Endpoint,
+        quirks: EngineQuirks,
+        timeout: Duration,
+    ) -> Self {
+        let path = match endpoint {
+            Endpoint::Completions => "/v1/completions",
+            Endpoint::Chat => "/v1/chat/completions",
+        };
+        EngineClient {
+            http,
+            url: format!("{base_url}{path}"),
+            api_key,
+            model,
+            endpoint,
+            quirks,
+            timeout,
+        }
+    }
+
+    /// The JSON body for one request.
+    pub fn body(&self, prompt: &Prompt, max_tokens: u32) -> serde_json::Value {
+        let mut stream_options = serde_json::json!({"include_usage": true});
+        if self.quirks.vllm_extensions {
+            stream_options["continuous_usage_stats"] = true.into();
+        }
+        let mut body = serde_json::json!({
+            "model": self.model,
+            "max_tokens": max_tokens,
+            "ignore_eos": true,
+            "stream": true,
+            "stream_options": stream_options,
+            "temperature": 0.0,
+        });
+        if self.quirks.vllm_extensions {
+            body["min_tokens"] = max_tokens.into();
+        }
+        match (self.endpoint, prompt) {
+            (Endpoint::Completions, Prompt::Tokens(ids)) => body["prompt"] = ids.as_slice().into(),
+            (Endpoint::Completions, Prompt::Text(t)) => body["prompt"] = t.as_str().into(),
+            (Endpoint::Chat, p) => {
+                let text = match p {
+                    Prompt::Text(t) => t.clone(),
+                    Prompt::Tokens(ids) => ids
+                        .iter()
+                        .map(|i| i.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                };
+                body["messages"] = serde_json::json!([{"role": "user", "content": text}]);
+            }
+        }
+        body
+    }
+
+    /// Sends one request and streams it to the end, the timeout, or `cancel`.
+    pub async fn stream(
+        &self,
+        slot: RequestSlot,
+        prompt: &Prompt,
+        input_len: u32,
+        max_tokens: u32,
+        t0: Instant,
+        cancel: &CancellationToken,
+    ) -> RequestRecord {
+        let body = self.body(prompt, max_tokens);
+        let mut rec = RequestRecord {
+            step_idx: slot.step_idx,
+            worker: slot.worker,
+            wave: slot.wave,
+            warmup: slot.warmup,
+            sent_t_s: 0.0,
+            headers_t_s: None,
+            first_token_t_s: None,
+            first_answer_t_s: None,
+            done_t_s: None,
+            prompt_tokens_requested: input_len,
+            completion_tokens_requested: max_tokens,
+            prompt_tokens_reported: None,
+            completion_tokens_reported: None,
+            cached_tokens_reported: None,
+            outcome: Outcome::Ok,
+            http_status: None,
+            error: None,
+            chunks: Vec::with_capacity(max_tokens as usize),
+        };
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        rec.sent_t_s = t0.elapsed().as_secs_f64();
+        let work = self.exchange(body, &mut rec, t0);
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => end(&mut rec, Outcome::Cancelled, "cancelled by the probe".into()),
+            () = tokio::time::sleep_until(deadline) => end(
+                &mut rec,
+                Outcome::Timeout,
+                format!("no complete response within {}s (--request-timeout)", self.timeout.as_secs_f64()),
+            ),
+            () = work => {}
+        }
+        if rec.done_t_s.is_none() {
+            rec.done_t_s = Some(t0.elapsed().as_secs_f64());
+        }
+        rec
+    }
+
+    async fn exchange(&self, body: serde_json::Value, rec: &mut RequestRecord, t0: Instant) {
+        let mut req = self.http.post(&self.url).json(&body);
+        if let Some(k) = &self.api_key {
+            req = req.bearer_auth(k);
+        }
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return end(rec, Outcome::ConnectError, error_chain(&e)),
+        };
+        rec.headers_t_s = Some(t0.elapsed().as_secs_f64());
+        let status = resp.status();
+        rec.http_status = Some(status.as_u16());
+        if !status.is_success() {
+            let text = resp.text().await.unwrap_or_default();
+            return end(
+                rec,
+                Outcome::HttpError,
+                format!("HTTP {status}: {}", clip(&text)),
+            );
+        }
+        let mut events = resp.bytes_stream().eventsource();
+        let mut completion_so_far: Option<u32> = None;
+        while let Some(ev) = events.next().await {
+            let at = t0.elapsed().as_secs_f64();
+            let ev = match ev {
+                Ok(ev) => ev,
+                Err(eventsource_stream::EventStreamError::Transport(e)) => {
+                    return end(rec, Outcome::StreamCut, error_chain(&e));
+                }
+                Err(e) => return end(rec, Outcome::MalformedSse, e.to_string()),
+            };
+            let data = ev.data.trim();
+            if data == "[DONE]" {
+                rec.done_t_s = Some(at);
+                return;
+            }
+            if data.is_empty() {
+                continue;
+            }
+            let chunk: StreamChunk = match serde_json::from_str(data) {
+                Ok(c) => c,
+                Err(e) => {
+                    return end(rec, Outcome::MalformedSse, format!("{e}: {}", clip(data)));
+                }
+            };
+            if let Some(err) = chunk.error {
+                return end(rec, Outcome::EngineError, clip(&err.to_string()));
+            }
+            record_chunk(rec, &chunk, at, &mut completion_so_far);
+        }
+        end(
+            rec,
+            Outcome::StreamCut,
+            "the stream ended without `data: [DONE]`".into(),
+        );
+    }
+}
+
+/// Adds one parsed chunk to the record: its arrival if it carried text, and the usage.
+fn record_chunk(
+    rec: &mut RequestRecord,
+    chunk: &StreamChunk,
+    at: f64,
+    completion_so_far: &mut Option<u32>,
+) {
+    let mut kind = None;
+    for c in &chunk.choices {
+        let (reasoning, answer) = match &c.delta {
+            Some(d) => (
+                d.reasoning_content.as_deref().or(d.reasoning.as_deref()),
+                d.content.as_deref(),
+            ),
+            None => (None, c.text.as_deref()),
+        };
+        if answer.is_some_and(|s| !s.is_empty()) {
+            kind = Some(ChunkKind::Answer);
+        } else if reasoning.is_some_and(|s| !s.is_empty()) {
+            kind.get_or_insert(ChunkKind::Reasoning);
+        }
+    }
+    let mut tokens = None;
+    if let Some(u) = &chunk.usage {
+        rec.prompt_tokens_reported = u.prompt_tokens.or(rec.prompt_tokens_reported);
+        if let Some(n) = u.completion_tokens {
+            // With continuous usage every chunk carries the running total: the difference is
+            // the tokens this chunk held.
+            tokens = Some(n.saturating_sub(completion_so_far.unwrap_or(0)));
+            *completion_so_far = Some(n);
+            rec.completion_tokens_reported = Some(n);
+        }
+        if let Some(c) = u
+            .prompt_tokens_details
+            .as_ref()
+            .and_then(|d| d.cached_tokens)
+        {
+            rec.cached_tokens_reported = Some(c);
+        }
+    }
+    let Some(kind) = kind else { return };
+    if rec.first_token_t_s.is_none() {
+        rec.first_token_t_s = Some(at);
+    }
+    if kind == ChunkKind::Answer && rec.first_answer_t_s.is_none() {
+        rec.first_answer_t_s = Some(at);
+    }
+    rec.chunks.push(ChunkArrival {
+        t_s: at,
+        tokens,
+        kind,
+    });
+}
+
+fn end(rec: &mut RequestRecord, outcome: Outcome, error: String) {
+    rec.outcome = outcome;
+    rec.error = Some(error);
+}
+
+fn clip(s: &str) -> String {
+    let s = s.trim();
+    match s.char_indices().nth(300) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        src = s.source();
+    }
+    out
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamChunk {
+    #[serde(default)]
+    choices: Vec<Choice>,
+    usage: Option<Usage>,
+    error: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Choice {
+    text: Option<String>,
+    delta: Option<Delta>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Delta {
+    content: Option<String>,
+    reasoning_content: Option<String>,
+    reasoning: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Usage {
+    prompt_tokens: Option<u32>,
+    completion_tokens: Option<u32>,
+    prompt_tokens_details: Option<PromptDetails>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PromptDetails {
+    cached_tokens: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec() -> RequestRecord {
+        RequestRecord {
+            step_idx: 0,
+            worker: 0,
+            wave: None,
+            warmup: false,
+            sent_t_s: 0.0,
+            headers_t_s: None,
+            first_token_t_s: None,
+            first_answer_t_s: None,
+            done_t_s: None,
+            prompt_tokens_requested: 4,
+            completion_tokens_requested: 4,
+            prompt_tokens_reported: None,
+            completion_tokens_reported: None,
+            cached_tokens_reported: None,
+            outcome: Outcome::Ok,
+            http_status: None,
+            error: None,
+            chunks: vec![],
+        }
+    }
+
+    fn feed(r: &mut RequestRecord, json: &str, at: f64, so_far: &mut Option<u32>) {
+        let c: StreamChunk = serde_json::from_str(json).unwrap();
+        record_chunk(r, &c, at, so_far);
+    }
+
+    #[test]
+    fn reasoning_then_answer_chunks_set_both_first_token_instants() {
+        let mut r = rec();
+        let mut n = None;
+        feed(
+            &mut r,
+            r#"{"choices":[{"delta":{"role":"assistant"}}]}"#,
+            0.1,
+            &mut n,
+        );
+        feed(
+            &mut r,
+            r#"{"choices":[{"delta":{"reasoning_content":"hm"}}]}"#,
+            0.2,
+            &mut n,
+        );
+        feed(
+            &mut r,
+            r#"{"choices":[{"delta":{"content":"hi"}}]}"#,
+            0.3,
+            &mut n,
+        );
+        assert_eq!(r.first_token_t_s, Some(0.2));
+        assert_eq!(r.first_answer_t_s, Some(0.3));
+        assert_eq!(r.chunks.len(), 2, "the role-only delta carries no token");
+        assert_eq!(r.chunks[0].kind, ChunkKind::Reasoning);
+    }
+
+    #[test]
+    fn continuous_usage_gives_tokens_per_chunk_and_final_usage_is_kept() {
+        let mut r = rec();
+        let mut n = None;
+        let c1 = r#"{"choices":[{"text":"a"}],"usage":{"prompt_tokens":4,"completion_tokens":1}}"#;
+        let c2 = r#"{"choices":[{"text":"bc"}],"usage":{"prompt_tokens":4,"completion_tokens":3}}"#;
+        let fin = r#"{"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":0}}}"#;
+        feed(&mut r, c1, 0.1, &mut n);
+        feed(&mut r, c2, 0.2, &mut n);
+        feed(&mut r, fin, 0.3, &mut n);
+        let toks: Vec<_> = r.chunks.iter().map(|c| c.tokens).collect();
+        assert_eq!(toks, vec![Some(1), Some(2)]);
+        assert_eq!(r.prompt_tokens_reported, Some(4));
+        assert_eq!(r.completion_tokens_reported, Some(3));
+        assert_eq!(r.cached_tokens_reported, Some(0));
+    }
+
+    #[test]
+    fn chunks_without_usage_have_unknown_token_counts() {
+        let mut r = rec();
+        let mut n = None;
+        feed(&mut r, r#"{"choices":[{"text":"a"}]}"#, 0.1, &mut n);
+        assert_eq!(r.chunks[0].tokens, None);
+    }
+}

@@ -1,0 +1,238 @@
+//! The workers of one step: exactly `bs` long-lived tasks, each looping send → stream →
+//! record. `wave`: the workers meet at a barrier before every wave, so a wave is `bs` requests
+//! sent at once. `closed-loop`: each worker sends back to back until the step's end, started
+//! all at once or ramped. Records go to the writer; workers compute nothing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
+use tokio::sync::Barrier;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use ceiling_reports::{LatenessTick, Outcome};
+
+use crate::config::{Endpoint, StepSpec};
+use crate::store::{Record, Writer};
+
+use super::client::{EngineClient, RequestSlot};
+use super::workload::PromptMaker;
+
+/// How often the lateness ticker asks to be woken.
+pub const TICK_PERIOD: Duration = Duration::from_millis(5);
+
+/// What every worker of a run shares.
+#[derive(Clone)]
+pub struct Shared {
+    pub client: EngineClient,
+    pub prompts: Arc<PromptMaker>,
+    pub endpoint: Endpoint,
+    pub t0: Instant,
+    pub writer: Writer,
+    /// Stop sending new requests (Ctrl-C).
+    pub stop: CancellationToken,
+    /// Cancel requests in flight (Ctrl-C after the grace period).
+    pub abort: CancellationToken,
+    pub progress: ProgressBar,
+    pub ok: Arc<AtomicU64>,
+    pub failed: Arc<AtomicU64>,
+}
+
+/// How one step's workers behave.
+#[derive(Debug, Clone, Copy)]
+pub enum StepPlan {
+    Wave {
+        warmup_waves: u32,
+        waves: u32,
+    },
+    ClosedLoop {
+        warmup: Duration,
+        duration: Duration,
+        ramp_per_s: Option<f64>,
+    },
+}
+
+/// Runs one step to its end (or until stopped) and returns when every worker is done.
+pub async fn run_step(shared: &Shared, idx: u32, spec: StepSpec, plan: StepPlan) {
+    let ticker_stop = CancellationToken::new();
+    let ticker = tokio::spawn(lateness_ticker(
+        shared.writer.clone(),
+        idx,
+        shared.t0,
+        ticker_stop.clone(),
+    ));
+    let mut workers = JoinSet::new();
+    let barrier = Arc::new(Barrier::new(spec.batch_size as usize));
+    let started = Instant::now();
+    for w in 0..spec.batch_size {
+        let shared = shared.clone();
+        let barrier = barrier.clone();
+        workers.spawn(async move {
+            match plan {
+                StepPlan::Wave {
+                    warmup_waves,
+                    waves,
+                } => {
+                    wave_worker(
+                        &shared,
+                        idx,
+                        w,
+                        spec,
+                        warmup_waves + waves,
+                        warmup_waves,
+                        &barrier,
+                    )
+                    .await
+                }
+                StepPlan::ClosedLoop {
+                    warmup,
+                    duration,
+                    ramp_per_s,
+                } => {
+                    let delay = ramp_per_s.map_or(Duration::ZERO, |r| {
+                        Duration::from_secs_f64(f64::from(w) / r)
+                    });
+                    loop_worker(&shared, idx, w, spec, started, delay, warmup, duration).await
+                }
+            }
+        });
+    }
+    while workers.join_next().await.is_some() {}
+    ticker_stop.cancel();
+    let _ = ticker.await;
+}
+
+async fn wave_worker(
+    shared: &Shared,
+    idx: u32,
+    w: u32,
+    spec: StepSpec,
+    total_waves: u32,
+    warmup_waves: u32,
+    barrier: &Barrier,
+) {
+    for wave in 0..total_waves {
+        // Every worker waits for the others, so the wave leaves together; a stop releases
+        // whoever is waiting.
+        tokio::select! {
+            () = shared.stop.cancelled() => return,
+            _ = barrier.wait() => {}
+        }
+        if shared.stop.is_cancelled() {
+            return;
+        }
+        let n = u64::from(wave);
+        let slot = RequestSlot {
+            step_idx: idx,
+            worker: w,
+            wave: Some(wave),
+            warmup: wave < warmup_waves,
+        };
+        if !one_request(shared, slot, spec, n).await {
+            return;
+        }
+    }
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the step's coordinates, passed through once"
+)]
+async fn loop_worker(
+    shared: &Shared,
+    idx: u32,
+    w: u32,
+    spec: StepSpec,
+    started: Instant,
+    delay: Duration,
+    warmup: Duration,
+    duration: Duration,
+) {
+    let warm_until = started + warmup;
+    let end = warm_until + duration;
+    tokio::select! {
+        () = shared.stop.cancelled() => return,
+        () = tokio::time::sleep(delay) => {}
+    }
+    let mut n = 0u64;
+    while Instant::now() < end && !shared.stop.is_cancelled() {
+        let slot = RequestSlot {
+            step_idx: idx,
+            worker: w,
+            wave: None,
+            warmup: Instant::now() < warm_until,
+        };
+        if !one_request(shared, slot, spec, n).await {
+            return;
+        }
+        n += 1;
+    }
+}
+
+/// Sends one request and records it; false when the writer is gone (nothing more can be kept).
+async fn one_request(shared: &Shared, slot: RequestSlot, spec: StepSpec, n: u64) -> bool {
+    let prompt = match shared.endpoint {
+        Endpoint::Completions => {
+            shared
+                .prompts
+                .tokens(slot.step_idx, slot.worker, n, spec.input_len)
+        }
+        Endpoint::Chat => shared
+            .prompts
+            .text(slot.step_idx, slot.worker, n, spec.input_len),
+    };
+    let rec = shared
+        .client
+        .stream(
+            slot,
+            &prompt,
+            spec.input_len,
+            spec.output_len,
+            shared.t0,
+            &shared.abort,
+        )
+        .await;
+    if rec.outcome == Outcome::Ok {
+        shared.ok.fetch_add(1, Ordering::Relaxed);
+    } else {
+        shared.failed.fetch_add(1, Ordering::Relaxed);
+    }
+    shared.progress.inc(1);
+    shared
+        .progress
+        .set_message(format!("failed {}", shared.failed.load(Ordering::Relaxed)));
+    shared
+        .writer
+        .send(Record::Request(Box::new(rec)))
+        .await
+        .is_ok()
+}
+
+/// Measures how late the runtime wakes this task: a tick due every [`TICK_PERIOD`] records
+/// when it was due and how late it woke. Late wake-ups mean the client, not the engine, may set
+/// the pace.
+async fn lateness_ticker(writer: Writer, idx: u32, t0: Instant, stop: CancellationToken) {
+    let mut due = Instant::now() + TICK_PERIOD;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep_until(due.into()) => {}
+        }
+        let now = Instant::now();
+        let tick = LatenessTick {
+            step_idx: idx,
+            t_s: due.duration_since(t0).as_secs_f64(),
+            late_s: now.duration_since(due).as_secs_f64(),
+        };
+        if writer.send(Record::Tick(tick)).await.is_err() {
+            return;
+        }
+        due += TICK_PERIOD;
+        if due < now {
+            // Skip the ticks a long stall swallowed rather than firing them in a burst.
+            due = now + TICK_PERIOD;
+        }
+    }
+}

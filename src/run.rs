@@ -1,0 +1,282 @@
+//! A probe run from start to end: asks the engine what it is, opens the run in the store,
+//! starts the writer, the telemetry and the Ctrl-C handler, runs the steps in order, and closes
+//! the run with its status. It owns every long-lived task; one token stops them all.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio_util::sync::CancellationToken;
+
+use ceiling_reports::StepRecord;
+use ceiling_reports::recording::Pattern;
+
+use crate::config::{Endpoint, ProbeConfig, Warmup};
+use crate::exit::Failure;
+use crate::probe::client::{EngineClient, EngineQuirks, RequestSlot};
+use crate::probe::worker::{Shared, StepPlan, run_step};
+use crate::probe::workload::{Prompt, PromptMaker};
+use crate::probe::{EngineInfo, preflight};
+use crate::store::{Record, RunManifest, RunStatus, Store, Writer, WriterOptions};
+use crate::telemetry::Telemetry;
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub run_id: i64,
+    pub status: RunStatus,
+    pub ok: u64,
+    pub failed: u64,
+    pub engine: EngineInfo,
+}
+
+/// One HTTP client for the whole run: no proxy (loopback engines), no idle-pool limit.
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    crate::install_tls_provider();
+    Ok(reqwest::Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(usize::MAX)
+        .build()?)
+}
+
+/// Runs the probe described by `cfg`, recording into `db`.
+pub async fn probe_run(
+    db: &Path,
+    cfg: &ProbeConfig,
+    command_line: String,
+) -> anyhow::Result<RunOutcome> {
+    let http = http_client()?;
+    let info = preflight(&http, cfg).await?;
+    check_lengths(cfg, &info)?;
+    let store = Store::open(db)?;
+    let mut manifest = RunManifest::new(command_line, serde_json::to_value(cfg)?);
+    manifest.base_url = Some(cfg.url.clone());
+    manifest.engine_kind = info.flavor.map(str::to_string);
+    manifest.engine_version = info.version.clone();
+    manifest.model = Some(info.model.clone());
+    let run_id = store.create_run(&manifest)?;
+    let (writer, writer_thread) = Writer::spawn(db, run_id, WriterOptions::default())?;
+    let t0 = Instant::now();
+    let stop = CancellationToken::new();
+    let abort = CancellationToken::new();
+    let signals = tokio::spawn(watch_signals(stop.clone(), abort.clone(), cfg.grace));
+
+    let telemetry = Telemetry::start(cfg, &info, &http, t0, writer.clone()).await;
+    let telemetry = match telemetry {
+        Ok(t) => t,
+        Err(e) => {
+            drop(writer);
+            let _ = writer_thread.join();
+            store.finish_run(run_id, RunStatus::Failed, Some(&format!("{e:#}")))?;
+            return Err(e);
+        }
+    };
+    if let Some(gpus) = telemetry.gpu_inventory() {
+        store.set_run_gpus(run_id, gpus)?;
+    }
+
+    let quirks = EngineQuirks {
+        vllm_extensions: info.flavor == Some("vllm"),
+    };
+    let client = EngineClient::new(
+        http.clone(),
+        &cfg.url,
+        cfg.api_key.clone(),
+        info.model.clone(),
+        cfg.endpoint,
+        quirks,
+        cfg.request_timeout,
+    );
+    let mut prompts = PromptMaker::new(
+        cfg.seed,
+        cfg.vocab_size.or(info.vocab_size),
+        cfg.prefix_cache_warm,
+    );
+    if cfg.endpoint == Endpoint::Chat {
+        prompts.chat_overhead_tokens = calibrate_chat(&client, t0, &abort).await;
+    }
+    let shared = Shared {
+        client,
+        prompts: Arc::new(prompts),
+        endpoint: cfg.endpoint,
+        t0,
+        writer: writer.clone(),
+        stop: stop.clone(),
+        abort: abort.clone(),
+        progress: ProgressBar::hidden(),
+        ok: Arc::new(AtomicU64::new(0)),
+        failed: Arc::new(AtomicU64::new(0)),
+    };
+    let steps_result = run_steps(cfg, shared.clone()).await;
+
+    telemetry.stop().await;
+    signals.abort();
+    let ok = shared.ok.load(Ordering::Relaxed);
+    let failed = shared.failed.load(Ordering::Relaxed);
+    drop(shared);
+    let flushed = writer.flush().await;
+    drop(writer);
+    let joined = writer_thread.join();
+    let status = if stop.is_cancelled() {
+        RunStatus::Interrupted
+    } else if ok == 0 || steps_result.is_err() || flushed.is_err() || joined.is_err() {
+        RunStatus::Failed
+    } else {
+        RunStatus::Complete
+    };
+    let error = match (&steps_result, &joined) {
+        (Err(e), _) => Some(format!("{e:#}")),
+        (_, Err(e)) => Some(e.to_string()),
+        _ if ok == 0 && status == RunStatus::Failed => Some("no request succeeded".to_string()),
+        _ => None,
+    };
+    store.finish_run(run_id, status, error.as_deref())?;
+    steps_result?;
+    joined?;
+    Ok(RunOutcome {
+        run_id,
+        status,
+        ok,
+        failed,
+        engine: info,
+    })
+}
+
+fn check_lengths(cfg: &ProbeConfig, info: &EngineInfo) -> anyhow::Result<()> {
+    let Some(max) = info.max_model_len else {
+        return Ok(());
+    };
+    for s in &cfg.steps {
+        if s.input_len + s.output_len > max {
+            return Err(Failure::Usage(format!(
+                "--input-len {} + --output-len {} exceeds the engine's context of {max} tokens; shorten them",
+                s.input_len, s.output_len
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+async fn run_steps(cfg: &ProbeConfig, mut shared: Shared) -> anyhow::Result<()> {
+    for (i, spec) in cfg.steps.iter().enumerate() {
+        if shared.stop.is_cancelled() {
+            break;
+        }
+        let idx = u32::try_from(i)?;
+        let plan = match (cfg.pattern, cfg.warmup) {
+            (Pattern::Wave, Warmup::Waves(w)) => StepPlan::Wave {
+                warmup_waves: w,
+                waves: cfg.waves,
+            },
+            (Pattern::ClosedLoop, Warmup::Duration(d)) => StepPlan::ClosedLoop {
+                warmup: d,
+                duration: cfg.duration,
+                ramp_per_s: cfg.ramp_per_s,
+            },
+            _ => anyhow::bail!("warm-up does not match the pattern (a bug in config.rs)"),
+        };
+        shared.progress = progress_bar(cfg, idx, spec.batch_size, plan);
+        let start_t_s = shared.t0.elapsed().as_secs_f64();
+        shared
+            .writer
+            .send(Record::Step(StepRecord {
+                idx,
+                batch_size: spec.batch_size,
+                input_len: spec.input_len,
+                output_len: spec.output_len,
+                pattern: cfg.pattern,
+                start_t_s,
+                end_t_s: None,
+            }))
+            .await?;
+        run_step(&shared, idx, *spec, plan).await;
+        let end_t_s = shared.t0.elapsed().as_secs_f64();
+        shared.writer.send(Record::StepEnd { idx, end_t_s }).await?;
+        shared.progress.finish();
+    }
+    Ok(())
+}
+
+fn progress_bar(cfg: &ProbeConfig, idx: u32, bs: u32, plan: StepPlan) -> ProgressBar {
+    if cfg.json {
+        return ProgressBar::hidden();
+    }
+    let (pb, template) = match plan {
+        StepPlan::Wave {
+            warmup_waves,
+            waves,
+        } => (
+            ProgressBar::new(u64::from(bs) * u64::from(warmup_waves + waves)),
+            "{prefix} [{bar:30}] {pos}/{len} requests  {per_sec}  {msg}",
+        ),
+        StepPlan::ClosedLoop { .. } => (
+            ProgressBar::new_spinner(),
+            "{prefix} {spinner} {pos} requests  {per_sec}  {msg}",
+        ),
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_prefix(format!("step {idx} bs={bs}"));
+    pb
+}
+
+/// Chat prompts are text: one short request tells how many tokens the chat template adds.
+async fn calibrate_chat(client: &EngineClient, t0: Instant, abort: &CancellationToken) -> u32 {
+    let slot = RequestSlot {
+        step_idx: u32::MAX,
+        worker: 0,
+        wave: None,
+        warmup: true,
+    };
+    let rec = client
+        .stream(slot, &Prompt::Text("the".into()), 1, 2, t0, abort)
+        .await;
+    rec.prompt_tokens_reported
+        .map_or(0, |n| n.saturating_sub(1))
+}
+
+/// Ctrl-C or SIGTERM: stop sending, give in-flight requests `grace`, then cancel them.
+async fn watch_signals(
+    stop: CancellationToken,
+    abort: CancellationToken,
+    grace: std::time::Duration,
+) {
+    wait_for_signal().await;
+    eprintln!(
+        "interrupted: no new requests; in-flight ones get {}s to finish (--grace)",
+        grace.as_secs_f64()
+    );
+    stop.cancel();
+    tokio::select! {
+        () = tokio::time::sleep(grace) => {}
+        () = wait_for_signal() => {}
+    }
+    abort.cancel();
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
