@@ -1,30 +1,175 @@
 //! The run's telemetry: the engine `/metrics` scraper and the GPU sampler, started for the whole
 //! run and stopped at its end, feeding the store's writer. Lost telemetry is a warning and NULL
 //! data, unless `--require-metrics` / `--require-gpu`.
+//!
+//! The scraper is a tokio task (`run_scraper`); the GPU sampler is an OS thread
+//! (`spawn_gpu_sampler`, NVML calls block, and the DCGM source does its GET with `block_on` from
+//! that thread). Each forwards its records to the writer through a bounded channel and a small
+//! task; nothing is computed here.
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use ceiling_collectors::GpuInfo;
+use ceiling_collectors::gpu::dcgm::DcgmSource;
+use ceiling_collectors::gpu::nvml::NvmlSource;
+use ceiling_collectors::gpu::{GpuError, GpuSource, SourceSpec, spawn_gpu_sampler};
+use ceiling_collectors::prometheus::{Scraper, run_scraper};
+use ceiling_collectors::{GpuInfo, GpuSample, ScrapeRecord};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::ProbeConfig;
+use crate::exit::Failure;
 use crate::probe::EngineInfo;
-use crate::store::Writer;
+use crate::store::{Record, Writer};
 
 /// The telemetry tasks of one run.
 pub struct Telemetry {
     gpus: Option<Vec<GpuInfo>>,
+    cancel: CancellationToken,
+    scraper: Option<(JoinHandle<()>, JoinHandle<()>)>,
+    scrape_failures: Arc<AtomicU64>,
+    metrics_url: Option<String>,
+    gpu_stop: Arc<AtomicBool>,
+    sampler: Option<(std::thread::JoinHandle<()>, JoinHandle<()>)>,
+}
+
+/// A scrape gets about its interval to answer, within 200 ms to 5 s.
+fn scrape_timeout(interval: Duration) -> Duration {
+    interval.clamp(Duration::from_millis(200), Duration::from_secs(5))
 }
 
 impl Telemetry {
-    /// Starts what `cfg` asks for. Until the collectors land this records nothing.
+    /// Starts what `cfg` asks for. Fails only when `--require-metrics` / `--require-gpu` is
+    /// given and that source does not work.
     pub async fn start(
-        _cfg: &ProbeConfig,
-        _info: &EngineInfo,
-        _http: &reqwest::Client,
-        _t0: Instant,
-        _writer: Writer,
+        cfg: &ProbeConfig,
+        info: &EngineInfo,
+        http: &reqwest::Client,
+        t0: Instant,
+        writer: Writer,
     ) -> anyhow::Result<Telemetry> {
-        Ok(Telemetry { gpus: None })
+        let mut t = Telemetry {
+            gpus: None,
+            cancel: CancellationToken::new(),
+            scraper: None,
+            scrape_failures: Arc::new(AtomicU64::new(0)),
+            metrics_url: cfg.metrics_url.clone(),
+            gpu_stop: Arc::new(AtomicBool::new(false)),
+            sampler: None,
+        };
+        if let Some(url) = &cfg.metrics_url {
+            t.start_scraper(cfg, info, http, url, t0, writer.clone())
+                .await?;
+        }
+        if let Some(spec) = &cfg.gpu_source {
+            t.start_gpu(cfg, http, spec, t0, writer).await?;
+        }
+        Ok(t)
+    }
+
+    async fn start_scraper(
+        &mut self,
+        cfg: &ProbeConfig,
+        info: &EngineInfo,
+        http: &reqwest::Client,
+        url: &str,
+        t0: Instant,
+        writer: Writer,
+    ) -> anyhow::Result<()> {
+        let scraper = Scraper::new(http.clone(), url, scrape_timeout(cfg.scrape_interval));
+        if let Some(err) = &info.metrics_error {
+            if cfg.require_metrics {
+                return Err(Failure::Unreachable(format!(
+                    "--require-metrics: the engine's metrics cannot be read: {err}"
+                ))
+                .into());
+            }
+            eprintln!(
+                "warning: the engine's metrics cannot be read ({err}); scraping anyway, but the \
+                 engine-side step time, queue and KV checks may have no data. Pass \
+                 --metrics-url (or enable metrics: SGLang --enable-metrics, llama.cpp --metrics), \
+                 or --scrape-interval 0s to turn scraping off"
+            );
+        }
+        let (tx, mut rx) = mpsc::channel::<ScrapeRecord>(64);
+        let task = tokio::spawn(run_scraper(
+            scraper,
+            cfg.scrape_interval,
+            t0,
+            self.cancel.clone(),
+            tx,
+        ));
+        let failures = self.scrape_failures.clone();
+        let url = url.to_string();
+        let forward = tokio::spawn(async move {
+            while let Some(rec) = rx.recv().await {
+                if let Some(err) = &rec.error
+                    && failures.fetch_add(1, Ordering::Relaxed) == 0
+                {
+                    eprintln!(
+                        "warning: scrape {} of {url} failed or was malformed: {err}; its engine \
+                         samples are missing (further failures are counted at the end)",
+                        rec.seq
+                    );
+                }
+                if writer.send(Record::Scrape(Box::new(rec))).await.is_err() {
+                    return;
+                }
+            }
+        });
+        self.scraper = Some((task, forward));
+        Ok(())
+    }
+
+    async fn start_gpu(
+        &mut self,
+        cfg: &ProbeConfig,
+        http: &reqwest::Client,
+        spec: &str,
+        t0: Instant,
+        writer: Writer,
+    ) -> anyhow::Result<()> {
+        let opened = open_source(spec, http).await;
+        // Inventory blocks (NVML calls, DCGM's block_on): off the runtime.
+        let opened = match opened {
+            Ok(mut source) => {
+                tokio::task::spawn_blocking(move || source.inventory().map(|inv| (source, inv)))
+                    .await
+                    .map_err(|e| GpuError::NvmlInit(e.to_string()))
+                    .and_then(|r| r)
+            }
+            Err(e) => Err(e),
+        };
+        let (source, inventory) = match opened {
+            Ok(x) => x,
+            Err(e) if cfg.require_gpu => {
+                return Err(Failure::Usage(format!("--require-gpu: {e}")).into());
+            }
+            Err(e) => {
+                eprintln!(
+                    "warning: no GPU data for this run: {e}. The GPU columns stay empty, so \
+                     clock, power and throttling findings cannot be made. Use --gpu-source \
+                     dcgm:URL where a DCGM exporter runs, import an nvidia-smi log afterwards \
+                     with `ceiling import-gpu`, or pass --gpu-interval 0s to turn GPU sampling off"
+                );
+                return Ok(());
+            }
+        };
+        self.gpus = Some(inventory);
+        let (tx, mut rx) = mpsc::channel::<GpuSample>(4096);
+        let thread = spawn_gpu_sampler(source, cfg.gpu_interval, t0, self.gpu_stop.clone(), tx);
+        let forward = tokio::spawn(async move {
+            while let Some(s) = rx.recv().await {
+                if writer.send(Record::Gpu(s)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        self.sampler = Some((thread, forward));
+        Ok(())
     }
 
     /// The GPU inventory, once the sampler has read it.
@@ -33,5 +178,40 @@ impl Telemetry {
     }
 
     /// Stops every task and waits until their last records are sent.
-    pub async fn stop(self) {}
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        self.gpu_stop.store(true, Ordering::Relaxed);
+        if let Some((task, forward)) = self.scraper {
+            let _ = task.await;
+            let _ = forward.await;
+        }
+        if let Some((thread, forward)) = self.sampler {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            let _ = forward.await;
+        }
+        let failed = self.scrape_failures.load(Ordering::Relaxed);
+        if failed > 0 {
+            eprintln!(
+                "warning: {failed} scrape(s) of {} failed or were malformed during the run",
+                self.metrics_url
+                    .as_deref()
+                    .unwrap_or("the engine's metrics")
+            );
+        }
+    }
+}
+
+async fn open_source(spec: &str, http: &reqwest::Client) -> Result<Box<dyn GpuSource>, GpuError> {
+    match SourceSpec::parse(spec)? {
+        SourceSpec::Nvml => tokio::task::spawn_blocking(NvmlSource::init)
+            .await
+            .map_err(|e| GpuError::NvmlInit(e.to_string()))?
+            .map(|s| Box::new(s) as Box<dyn GpuSource>),
+        SourceSpec::Dcgm(url) => Ok(Box::new(DcgmSource::new(
+            http.clone(),
+            &url,
+            Duration::from_secs(5),
+            tokio::runtime::Handle::current(),
+        ))),
+    }
 }
