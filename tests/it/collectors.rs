@@ -89,6 +89,44 @@ fn scrape_of_an_unreachable_engine_exits_3() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
 }
 
+/// A server answering every request with `body`.
+fn static_server(body: String) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            let mut buf = [0u8; 2048];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{addr}/metrics")
+}
+
+#[test]
+fn gpus_reads_a_dcgm_exporter() {
+    let body = std::fs::read_to_string(fixture("expositions/dcgm-exporter-3.x-v100-issue250.prom"))
+        .unwrap();
+    let url = static_server(body);
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&[
+        "gpus",
+        "--gpu-source",
+        &format!("dcgm:{url}"),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(v["works"], true, "{v}");
+    let gpus = v["gpus"].as_array().unwrap();
+    assert_eq!(gpus.len(), 4);
+    assert_eq!(gpus[0]["name"], "Tesla V100-SXM2-32GB");
+    assert_eq!(gpus[2]["power_limit_w"], 300.0);
+}
+
 /// A `/metrics` server whose generation counter grows by 500 per scrape.
 fn counting_server() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
