@@ -23,7 +23,7 @@ pub enum Failure {
     Unreachable(String),
 }
 
-/// The exit code for an error returned by [`crate::run`].
+/// The exit code for an error returned by [`crate::run()`].
 pub fn code_for(err: &anyhow::Error) -> Exit {
     use crate::store::StoreError;
     for cause in err.chain() {

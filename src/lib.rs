@@ -1,4 +1,4 @@
-//! `ceiling`: the binary's library half. [`run`] takes parsed flags and does the work, so tests
+//! `ceiling`: the binary's library half. [`run()`] takes parsed flags and does the work, so tests
 //! drive every command in-process; `main.rs` only parses, builds the runtime and maps the result
 //! to an exit code.
 
