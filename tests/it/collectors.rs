@@ -311,3 +311,87 @@ fn gpu_nvml_samples_a_real_gpu() {
     );
     assert!(ticks >= 100, "{ticks}");
 }
+
+/// The probe's telemetry on its own: scrapes recorded for the whole run, and on a machine
+/// without a GPU no GPU rows and no failure.
+#[test]
+fn telemetry_records_scrapes_and_survives_a_missing_gpu() {
+    use ceiling::cli::{Cli, Command};
+    use ceiling::config::ProbeConfig;
+    use ceiling::probe::EngineInfo;
+    use ceiling::store::{RunManifest, Store, Writer, WriterOptions};
+    use ceiling::telemetry::Telemetry;
+    use clap::Parser;
+    use std::time::{Duration, Instant};
+
+    let url = counting_server();
+    let base = url.trim_end_matches("/metrics").to_string();
+    let cli = Cli::try_parse_from([
+        "ceiling",
+        "probe",
+        "--url",
+        &base,
+        "--batch-sizes",
+        "1",
+        "--input-len",
+        "8",
+        "--output-len",
+        "8",
+        "--scrape-interval",
+        "50ms",
+        "--gpu-interval",
+        "20ms",
+    ])
+    .unwrap();
+    let Command::Probe(args) = cli.command else {
+        panic!("not a probe command")
+    };
+    let cfg = ProbeConfig::from_cli(&args).unwrap();
+    assert_eq!(cfg.metrics_url.as_deref(), Some(url.as_str()));
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let store = Store::open(&db).unwrap();
+    let run_id = store
+        .create_run(&RunManifest::new("t".into(), serde_json::json!({})))
+        .unwrap();
+    let (writer, thread) = Writer::spawn(&db, run_id, WriterOptions::default()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let gpu_works = rt.block_on(async {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let t = Telemetry::start(
+            &cfg,
+            &EngineInfo::default(),
+            &http,
+            Instant::now(),
+            writer.clone(),
+        )
+        .await
+        .unwrap();
+        let works = t.gpu_inventory().is_some();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        t.stop().await;
+        works
+    });
+    drop(writer);
+    thread.join().unwrap();
+    let scrapes = store.load_scrapes(run_id).unwrap();
+    assert!(scrapes.len() >= 4, "{}", scrapes.len());
+    assert!(
+        scrapes
+            .iter()
+            .all(|s| s.error.is_none() && s.samples.len() == 2)
+    );
+    assert!(
+        scrapes
+            .windows(2)
+            .all(|w| w[1].seq == w[0].seq + 1 && w[1].t_s > w[0].t_s)
+    );
+    let gpu_rows = store.load_gpu_samples(run_id).unwrap().len();
+    if gpu_works {
+        assert!(gpu_rows > 0);
+    } else {
+        assert_eq!(gpu_rows, 0);
+    }
+}
