@@ -94,6 +94,14 @@ pub struct Signals {
     /// llama.cpp `n_busy_slots_per_decode`: the running average of busy slots per decode call
     /// since the server started (window it with `n_decode_total`).
     pub busy_slots_per_decode: Option<f64>,
+    /// Output tokens counted live, step by step (vLLM `generation_tokens_total`; SGLang
+    /// 0.5.8+ `realtime_tokens_total{mode="decode"}`), where `generation_tokens_total` is only
+    /// added when a request finishes (SGLang, llama.cpp). Use this for rates inside a window.
+    pub live_generation_tokens_total: Option<f64>,
+    /// GPU time of decode forward passes from CUDA events (SGLang 0.5.8+ with
+    /// `SGLANG_ENABLE_METRICS_DEVICE_TIMER=1`: `forward_execution_seconds_total` /
+    /// `gpu_execution_seconds_total`, category `decode`).
+    pub decode_forward_seconds_total: Option<f64>,
     /// For each signal set above, the raw metric name it came from.
     pub sources: BTreeMap<&'static str, String>,
 }
@@ -179,7 +187,7 @@ pub fn rates(before: &Signals, after: &Signals, dt_s: f64) -> BTreeMap<&'static 
     if dt_s <= 0.0 || !dt_s.is_finite() {
         return out;
     }
-    let counters: [(&'static str, CounterOf); 10] = [
+    let counters: [(&'static str, CounterOf); 12] = [
         ("prompt_tokens_per_s", |s| s.prompt_tokens_total),
         ("generation_tokens_per_s", |s| s.generation_tokens_total),
         ("steps_per_s", |s| s.steps_total),
@@ -194,6 +202,12 @@ pub fn rates(before: &Signals, after: &Signals, dt_s: f64) -> BTreeMap<&'static 
             s.spec_accepted_tokens_total
         }),
         ("requests_finished_per_s", |s| s.requests_finished_total),
+        ("live_generation_tokens_per_s", |s| {
+            s.live_generation_tokens_total
+        }),
+        ("decode_forward_seconds_per_s", |s| {
+            s.decode_forward_seconds_total
+        }),
     ];
     for (key, get) in counters {
         if let (Some(a), Some(b)) = (get(before), get(after))

@@ -27,6 +27,9 @@ pub(super) const USED: &[&str] = &[
     "sglang:request_time_per_output_token_seconds",
     "sglang:e2e_request_latency_seconds",
     "sglang:num_requests_total",
+    "sglang:realtime_tokens_total",
+    "sglang:forward_execution_seconds_total",
+    "sglang:gpu_execution_seconds_total",
 ];
 
 /// Whether a series comes from a scheduler whose numbers count: TP rank 0 of PP stage 0 (or a
@@ -84,6 +87,21 @@ pub(super) fn fill(v: &View<'_>, out: &mut Signals) {
         "generation_tokens_total",
         &["sglang:generation_tokens_total"],
         |n| v.sum(n),
+    );
+    out.live_generation_tokens_total = first(
+        src,
+        "live_generation_tokens_total",
+        &["sglang:realtime_tokens_total"],
+        |n| v.sum_where(n, |s| s.label("mode") == Some("decode")),
+    );
+    out.decode_forward_seconds_total = first(
+        src,
+        "decode_forward_seconds_total",
+        &[
+            "sglang:forward_execution_seconds_total",
+            "sglang:gpu_execution_seconds_total",
+        ],
+        |n| v.sum_where(n, |s| s.label("category") == Some("decode")),
     );
     out.steps_total = first(
         src,

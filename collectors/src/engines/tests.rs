@@ -253,8 +253,15 @@ fn sglang_dp_ranks_sum_and_other_tp_ranks_are_ignored() {
          sglang:prompt_tokens_total{is_streaming=\"true\",model_name=\"m\"} 400\n\
          sglang:prompt_tokens_total{is_streaming=\"false\",model_name=\"m\"} 100\n\
          sglang:num_retracted_requests_total{dp_rank=\"0\",model_name=\"m\",pp_rank=\"0\",tp_rank=\"0\"} 3\n\
-         sglang:spec_accept_length{dp_rank=\"0\",model_name=\"m\",pp_rank=\"0\",tp_rank=\"0\"} 2.5\n",
+         sglang:spec_accept_length{dp_rank=\"0\",model_name=\"m\",pp_rank=\"0\",tp_rank=\"0\"} 2.5\n\
+         sglang:realtime_tokens_total{dp_rank=\"0\",mode=\"decode\",model_name=\"m\",pp_rank=\"0\",tp_rank=\"0\"} 700\n\
+         sglang:realtime_tokens_total{dp_rank=\"1\",mode=\"decode\",model_name=\"m\",pp_rank=\"0\",tp_rank=\"0\"} 300\n\
+         sglang:realtime_tokens_total{dp_rank=\"0\",mode=\"prefill_compute\",model_name=\"m\",pp_rank=\"0\",tp_rank=\"0\"} 64\n\
+         sglang:forward_execution_seconds_total{category=\"decode\",dp_rank=\"0\",model_name=\"m\",pp_rank=\"0\",tp_rank=\"0\"} 1.25\n\
+         sglang:forward_execution_seconds_total{category=\"extend\",dp_rank=\"0\",model_name=\"m\",pp_rank=\"0\",tp_rank=\"0\"} 0.5\n",
     );
+    assert_eq!(s.live_generation_tokens_total, Some(1000.0));
+    assert_eq!(s.decode_forward_seconds_total, Some(1.25));
     assert_eq!(s.dp_ranks, 2);
     assert_eq!(s.running, Some(10.0));
     assert_eq!(s.waiting, Some(2.0));

@@ -94,6 +94,13 @@ pub(super) fn fill(v: &View<'_>, out: &mut Signals) {
         &["vllm:generation_tokens_total"],
         |n| v.sum(n),
     );
+    out.live_generation_tokens_total = out.generation_tokens_total;
+    if out.live_generation_tokens_total.is_some() {
+        src.insert(
+            "live_generation_tokens_total",
+            "vllm:generation_tokens_total".into(),
+        );
+    }
     out.steps_total = first(src, "steps_total", &["vllm:iteration_tokens_total"], |n| {
         v.hist(n).map(|h| h.count)
     });

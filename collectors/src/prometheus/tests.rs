@@ -286,3 +286,58 @@ fn garbled_captures_never_panic() {
         let _ = parse(&String::from_utf8_lossy(&bytes));
     }
 }
+
+/// Writes samples back in the text format, escaping label values.
+fn render(samples: &[MetricSample]) -> String {
+    let mut out = String::new();
+    for s in samples {
+        out.push_str(&s.name);
+        if !s.labels.is_empty() {
+            let labels: Vec<String> = s
+                .labels
+                .iter()
+                .map(|(k, v)| {
+                    let v = v
+                        .replace('\\', "\\\\")
+                        .replace('"', "\\\"")
+                        .replace('\n', "\\n");
+                    format!("{k}=\"{v}\"")
+                })
+                .collect();
+            out.push_str(&format!("{{{}}}", labels.join(",")));
+        }
+        let v = if s.value.is_nan() {
+            "NaN".to_string()
+        } else if s.value == f64::INFINITY {
+            "+Inf".to_string()
+        } else if s.value == f64::NEG_INFINITY {
+            "-Inf".to_string()
+        } else {
+            format!("{:e}", s.value)
+        };
+        out.push_str(&format!(" {v}\r\n"));
+    }
+    out
+}
+
+#[test]
+fn samples_survive_a_round_trip_through_the_text_format() {
+    let tricky = parse("m{a=\"x\\\\y\\\"z\\nw\",b=\"é\"} NaN\nm -Inf\n").samples;
+    assert_eq!(tricky[0].label("a"), Some("x\\y\"z\nw"));
+    for (name, text) in all_fixtures() {
+        let first = parse(&text).samples;
+        let second = parse(&render(&first));
+        assert!(second.errors.is_empty(), "{name}: {:?}", second.errors);
+        assert_eq!(second.samples.len(), first.len(), "{name}");
+        for (a, b) in first.iter().zip(&second.samples) {
+            assert_eq!((&a.name, &a.labels), (&b.name, &b.labels), "{name}");
+            assert!(
+                a.value == b.value || (a.value.is_nan() && b.value.is_nan()),
+                "{name}"
+            );
+        }
+    }
+    let again = parse(&render(&tricky)).samples;
+    assert_eq!(again[0].labels, tricky[0].labels);
+    assert!(again[0].value.is_nan());
+}
