@@ -1,6 +1,7 @@
 //! One module per subcommand; each parses its configuration, calls the crates and prints.
 
 pub mod runs;
+pub mod sim;
 pub mod write_load;
 
 use crate::Exit;
@@ -10,6 +11,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let db = cli.store.db;
     match cli.command {
         Command::Runs(args) => runs::run(&db, args),
+        Command::Sim(args) => sim::run(args).await,
         Command::WriteLoad(args) => write_load::run(&db, args).await,
     }
 }

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod commands;
 pub mod exit;
 pub mod redact;
+pub mod sim;
 pub mod store;
 
 pub use cli::Cli;
