@@ -129,10 +129,12 @@ pub struct SimHandle {
     shared: Arc<Shared>,
     cancel: CancellationToken,
     server: Option<tokio::task::JoinHandle<()>>,
+    runtime: Option<tokio::runtime::Runtime>,
     threads: Vec<JoinHandle<()>>,
 }
 
-/// Starts the simulator: binds, spawns one scheduler thread per rank and the HTTP server.
+/// Starts the simulator: binds, spawns one scheduler thread per rank and the HTTP server (on a
+/// runtime of its own, two worker threads).
 pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
     cfg.profile.validate()?;
     cfg.faults.validate()?;
@@ -169,14 +171,26 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         next_rank: AtomicUsize::new(0),
         created_unix_s,
     });
-    let listener = tokio::net::TcpListener::bind((cfg.host, cfg.port))
-        .await
+    let listener = std::net::TcpListener::bind((cfg.host, cfg.port))
         .with_context(|| format!("cannot listen on {}:{}", cfg.host, cfg.port))?;
+    listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
+    // The server gets its own runtime, as a real engine is its own process: clients in the
+    // same process (tests, `ceiling demo`) then do not delay its streams, nor it theirs.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("sim-http")
+        .enable_all()
+        .build()
+        .context("cannot start the simulator's runtime")?;
+    let listener = {
+        let _guard = runtime.enter();
+        tokio::net::TcpListener::from_std(listener)?
+    };
     let cancel = CancellationToken::new();
     let app = http::router(Arc::clone(&shared));
     let stop = cancel.clone().cancelled_owned();
-    let server = tokio::spawn(async move {
+    let server = runtime.spawn(async move {
         if let Err(err) = axum::serve(listener, app)
             .with_graceful_shutdown(stop)
             .await
@@ -189,6 +203,7 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         shared,
         cancel,
         server: Some(server),
+        runtime: Some(runtime),
         threads,
     })
 }
@@ -227,6 +242,9 @@ impl SimHandle {
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
     }
 
     fn stop_ranks(&self) {
@@ -240,5 +258,8 @@ impl Drop for SimHandle {
     fn drop(&mut self) {
         self.stop_ranks();
         self.cancel.cancel();
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
     }
 }

@@ -54,23 +54,37 @@ pub fn config(args: SimArgs) -> anyhow::Result<SimConfig> {
 
 pub async fn run(args: SimArgs) -> anyhow::Result<Exit> {
     let cfg = config(args)?;
+    // Handlers first: a signal that arrives right after the address is printed still counts.
+    let signals = Signals::install()?;
     let handle = crate::sim::start(cfg).await?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {}", handle.base_url())?;
         out.flush()?;
     }
-    wait_for_signal().await?;
+    signals.wait().await;
     handle.shutdown().await;
     Ok(Exit::Success)
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }

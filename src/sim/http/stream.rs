@@ -97,7 +97,14 @@ impl Encoder {
             if !self.role_sent {
                 self.role_sent = true;
                 let role = r#"{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}"#;
-                self.frame(&mut out, role, usage.clone());
+                // The role chunk precedes the first token: its usage counts no output yet.
+                let role_usage = self.continuous_usage.then(|| {
+                    Self::usage(&Emit {
+                        completion_tokens: 0,
+                        ..*e
+                    })
+                });
+                self.frame(&mut out, role, role_usage);
             }
             let mut delta = Vec::new();
             if e.reasoning > 0 {
