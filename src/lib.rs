@@ -11,6 +11,7 @@ pub mod store;
 
 pub use cli::Cli;
 pub use exit::Exit;
+pub use sim::{Faults, Profile, SimConfig, SimHandle};
 
 /// Runs one command to completion on the caller's tokio runtime.
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {

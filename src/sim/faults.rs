@@ -96,7 +96,7 @@ pub(crate) struct FaultCounters {
     pub bad_metrics: AtomicU64,
 }
 
-/// Snapshot of [`FaultCounters`].
+/// How many faults of each kind were injected so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct FaultsInjected {
     pub http_500: u64,

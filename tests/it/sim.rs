@@ -681,6 +681,52 @@ async fn llamacpp_flavor_serves_props_and_slots_and_counts_at_request_end() {
     );
     let text = get_text(&c, &format!("{}/metrics", h.base_url())).await;
     assert_eq!(series(&text, "llamacpp:tokens_predicted_total", ""), 150.0);
+    assert!(series(&text, "llamacpp:predicted_tokens_seconds", "") > 0.0);
+    // Each scrape resets the throughput window: nothing finished since, so it reads 0.
+    let text = get_text(&c, &format!("{}/metrics", h.base_url())).await;
+    assert_eq!(series(&text, "llamacpp:predicted_tokens_seconds", ""), 0.0);
+    assert_eq!(series(&text, "llamacpp:n_busy_slots_per_decode", ""), 1.0);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sglang_gauges_refresh_only_at_prefill_and_every_interval_decode_steps() {
+    let _serial = serial().await;
+    let mut p = tiny();
+    p.sglang_gauge_interval_steps = 10;
+    let h = start(SimFlavor::Sglang, p, 1, 2.0).await;
+    let c = client();
+    // One prefill step (which emits the first token), then 24 decode steps.
+    let s = stream(
+        &c,
+        &format!("{}/v1/completions", h.base_url()),
+        completion(16, 25),
+    )
+    .await;
+    assert_eq!(s.tokens().0, 25);
+    let text = get_text(&c, &format!("{}/metrics", h.base_url())).await;
+    assert_eq!(
+        series(&text, "sglang:cuda_graph_passes_total", "decode_cuda_graph"),
+        24.0
+    );
+    assert_eq!(
+        series(&text, "sglang:realtime_tokens_total", "mode=\"decode\""),
+        24.0
+    );
+    assert_eq!(
+        series(
+            &text,
+            "sglang:realtime_tokens_total",
+            "mode=\"prefill_compute\""
+        ),
+        16.0
+    );
+    // Last refreshed at decode step 20, while the request still ran: stale, as in SGLang.
+    assert_eq!(series(&text, "sglang:num_running_reqs", ""), 1.0);
+    assert!(series(&text, "sglang:gen_throughput", "") > 0.0);
+    // Tokenizer-side counters moved when the request finished.
+    assert_eq!(series(&text, "sglang:generation_tokens_total", ""), 25.0);
+    assert_eq!(h.truth().ranks[0].running, 0);
     h.shutdown().await;
 }
 
