@@ -3,8 +3,7 @@
 //! later recomputes) when decode outgrows the KV cache, sleeps each step to an absolute deadline
 //! and then delivers that step's tokens. It owns the engine's timing; it knows nothing of HTTP.
 
-use std::collections::{HashSet, VecDeque};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -15,8 +14,10 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::profile::Profile;
 use super::stats::{RankStats, SlotView};
+use prefix::{PrefixCache, block_hashes};
 
 mod account;
+mod prefix;
 
 pub(crate) use account::lock;
 
@@ -160,54 +161,6 @@ impl SgWindow {
             accept_n: 0,
         }
     }
-}
-
-/// Prompt blocks seen before, by chained block hash, bounded FIFO.
-struct PrefixCache {
-    set: HashSet<u64>,
-    order: VecDeque<u64>,
-    cap: usize,
-}
-
-impl PrefixCache {
-    fn new(cap: usize) -> Self {
-        PrefixCache {
-            set: HashSet::new(),
-            order: VecDeque::new(),
-            cap: cap.max(1),
-        }
-    }
-
-    fn hits(&self, hashes: &[u64]) -> usize {
-        hashes.iter().take_while(|h| self.set.contains(h)).count()
-    }
-
-    fn insert(&mut self, hashes: &[u64]) {
-        for h in hashes {
-            if self.set.insert(*h) {
-                self.order.push_back(*h);
-                if self.order.len() > self.cap
-                    && let Some(old) = self.order.pop_front()
-                {
-                    self.set.remove(&old);
-                }
-            }
-        }
-    }
-}
-
-fn block_hashes(prompt: &[u32], block_size: u32) -> Vec<u64> {
-    let mut prev = 0u64;
-    prompt
-        .chunks_exact(block_size as usize)
-        .map(|block| {
-            let mut h = DefaultHasher::new();
-            prev.hash(&mut h);
-            block.hash(&mut h);
-            prev = h.finish();
-            prev
-        })
-        .collect()
 }
 
 struct Scheduler {

@@ -9,11 +9,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use ceiling::sim::{self, Faults, Profile, SimConfig, SimFlavor, SimHandle, SpecConfig};
+use ceiling::sim::{self, Profile, SimConfig, SimFlavor, SimHandle, SpecConfig};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
+mod faults;
 mod load;
+mod metrics;
 
 pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -138,7 +140,7 @@ pub async fn stream(client: &reqwest::Client, url: &str, body: Value) -> Streame
     out
 }
 
-fn completion(prompt_len: usize, max_tokens: u32) -> Value {
+pub fn completion(prompt_len: usize, max_tokens: u32) -> Value {
     let prompt: Vec<u32> = (0..prompt_len)
         .map(|i| 100 + (i as u32 * 7) % 3000)
         .collect();
@@ -147,7 +149,7 @@ fn completion(prompt_len: usize, max_tokens: u32) -> Value {
 }
 
 /// Unique prompt per request, so the prefix cache stays cold.
-fn unique_completion(seed: u32, prompt_len: usize, max_tokens: u32) -> Value {
+pub fn unique_completion(seed: u32, prompt_len: usize, max_tokens: u32) -> Value {
     let mut body = completion(prompt_len, max_tokens);
     body["prompt"][0] = json!(10 + seed);
     body
@@ -168,7 +170,7 @@ pub fn samples(text: &str) -> BTreeMap<String, f64> {
 }
 
 /// The value of one series, selected by name and a label substring.
-fn series(text: &str, name: &str, label: &str) -> f64 {
+pub fn series(text: &str, name: &str, label: &str) -> f64 {
     text.lines()
         .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
         .filter(|l| l.contains(label))
@@ -177,7 +179,7 @@ fn series(text: &str, name: &str, label: &str) -> f64 {
 }
 
 /// `# TYPE` lines: name → type.
-fn types(text: &str) -> BTreeMap<String, String> {
+pub fn types(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
         .filter_map(|l| l.split_once(' '))
@@ -185,7 +187,7 @@ fn types(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-async fn get_text(client: &reqwest::Client, url: &str) -> String {
+pub async fn get_text(client: &reqwest::Client, url: &str) -> String {
     client.get(url).send().await.unwrap().text().await.unwrap()
 }
 
@@ -364,188 +366,6 @@ fn slope_s(arrivals: &[Instant]) -> f64 {
     num / den
 }
 
-/// Sends `n` mixed requests (some ending at EOS) and returns Σ prompt, Σ completion tokens.
-async fn send_batch(c: &reqwest::Client, base: &str, n: u32) -> (u64, u64) {
-    let tasks: Vec<_> = (0..n)
-        .map(|i| {
-            let (c, url) = (c.clone(), format!("{base}/v1/completions"));
-            let mut body = unique_completion(i, 20 + i as usize, 10 + i);
-            body["ignore_eos"] = json!(i % 3 != 0);
-            tokio::spawn(async move { stream(&c, &url, body).await })
-        })
-        .collect();
-    let (mut p, mut g) = (0, 0);
-    for t in tasks {
-        let s = t.await.unwrap();
-        assert!(s.done, "{s:?}");
-        let u = s.usage().unwrap();
-        assert_eq!(u["completion_tokens"], s.tokens().0 as u64);
-        p += u["prompt_tokens"].as_u64().unwrap();
-        g += u["completion_tokens"].as_u64().unwrap();
-    }
-    (p, g)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_counters_equal_what_clients_received_in_every_flavor() {
-    let _serial = serial().await;
-    let c = client();
-    for flavor in [SimFlavor::Vllm, SimFlavor::Sglang, SimFlavor::Llamacpp] {
-        let h = start(flavor, tiny(), 2, 4.0).await;
-        let (prompt, generated) = send_batch(&c, &h.base_url(), 24).await;
-        let text = get_text(&c, &format!("{}/metrics", h.base_url())).await;
-        let s = samples(&text);
-        let (p, g, n) = match flavor {
-            SimFlavor::Vllm => (
-                s["vllm:prompt_tokens_total"],
-                s["vllm:generation_tokens_total"],
-                s["vllm:request_success_total"],
-            ),
-            SimFlavor::Sglang => (
-                s["sglang:prompt_tokens_total"],
-                s["sglang:generation_tokens_total"],
-                s["sglang:num_requests_total"],
-            ),
-            SimFlavor::Llamacpp => (
-                s["llamacpp:prompt_tokens_total"] + s["llamacpp:prompt_tokens_cached_total"],
-                s["llamacpp:tokens_predicted_total"],
-                24.0,
-            ),
-        };
-        assert_eq!(
-            (p, g, n),
-            (prompt as f64, generated as f64, 24.0),
-            "{flavor:?}\n{text}"
-        );
-        let truth = h.truth();
-        assert_eq!(truth.totals.generation_tokens, generated);
-        assert_eq!(truth.totals.requests_finished, 24);
-        if flavor == SimFlavor::Vllm {
-            // DP ranks carry their own `engine` label and share the work.
-            assert!(series(&text, "vllm:generation_tokens_total", "engine=\"1\"") > 0.0);
-            assert!(series(&text, "vllm:generation_tokens_total", "engine=\"0\"") > 0.0);
-            let itl = s["vllm:inter_token_latency_seconds_count"];
-            assert_eq!(
-                itl,
-                (generated - 24) as f64,
-                "one ITL observation per later output"
-            );
-        }
-        h.shutdown().await;
-    }
-}
-
-/// Core metric families every flavor must expose, each present in a real capture.
-const CORE: &[(&str, &[&str])] = &[
-    (
-        "vllm",
-        &[
-            "vllm:num_requests_running",
-            "vllm:num_requests_waiting",
-            "vllm:prompt_tokens_total",
-            "vllm:generation_tokens_total",
-            "vllm:request_success_total",
-            "vllm:iteration_tokens_total",
-            "vllm:time_to_first_token_seconds",
-            "vllm:inter_token_latency_seconds",
-            "vllm:num_preemptions_total",
-            "vllm:request_prompt_tokens",
-            "vllm:cache_config_info",
-        ],
-    ),
-    (
-        "sglang",
-        &[
-            "sglang:num_running_reqs",
-            "sglang:num_queue_reqs",
-            "sglang:num_used_tokens",
-            "sglang:token_usage",
-            "sglang:gen_throughput",
-            "sglang:cache_hit_rate",
-            "sglang:prompt_tokens_total",
-            "sglang:generation_tokens_total",
-            "sglang:cached_tokens_total",
-            "sglang:num_requests_total",
-            "sglang:time_to_first_token_seconds",
-            "sglang:e2e_request_latency_seconds",
-        ],
-    ),
-    (
-        "llamacpp",
-        &[
-            "llamacpp:prompt_tokens_total",
-            "llamacpp:prompt_tokens_cached_total",
-            "llamacpp:prompt_seconds_total",
-            "llamacpp:tokens_predicted_total",
-            "llamacpp:tokens_predicted_seconds_total",
-            "llamacpp:n_decode_total",
-            "llamacpp:n_tokens_max",
-            "llamacpp:prompt_tokens_seconds",
-            "llamacpp:predicted_tokens_seconds",
-            "llamacpp:requests_processing",
-            "llamacpp:requests_deferred",
-            "llamacpp:n_busy_slots_per_decode",
-        ],
-    ),
-];
-
-fn capture_types(prefix: &str) -> BTreeMap<String, String> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/expositions");
-    let mut out = BTreeMap::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let file = path.file_name().unwrap().to_string_lossy().to_string();
-        if file.starts_with(prefix) && file.ends_with(".prom") {
-            out.extend(types(&std::fs::read_to_string(&path).unwrap()));
-        }
-    }
-    out
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_flavor_exposition_parses_with_the_names_and_types_of_real_captures() {
-    let _serial = serial().await;
-    let c = client();
-    for (flavor, (prefix, core)) in [SimFlavor::Vllm, SimFlavor::Sglang, SimFlavor::Llamacpp]
-        .into_iter()
-        .zip(CORE)
-    {
-        let h = start(flavor, tiny(), 1, 4.0).await;
-        send_batch(&c, &h.base_url(), 4).await;
-        let text = get_text(&c, &format!("{}/metrics", h.base_url())).await;
-        let ours = types(&text);
-        let real = capture_types(prefix);
-        for name in *core {
-            assert!(
-                real.contains_key(*name),
-                "{name} is not in a {prefix} capture"
-            );
-            assert_eq!(ours.get(*name), real.get(*name), "{name} type in {prefix}");
-        }
-        // Every family we share with a capture has the capture's type.
-        for (name, kind) in &ours {
-            if let Some(real_kind) = real.get(name) {
-                assert_eq!(kind, real_kind, "{name}");
-            }
-        }
-        // Every sample line is `name{labels} number`, labels sorted as prometheus_client does.
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let (series, value) = line.rsplit_once(' ').unwrap();
-            assert!(value.parse::<f64>().is_ok() || value == "+Inf", "{line}");
-            if let Some(labels) = series.split_once('{').map(|(_, l)| l.trim_end_matches('}')) {
-                let keys: Vec<&str> = labels
-                    .split("\",")
-                    .map(|kv| kv.split('=').next().unwrap())
-                    .collect();
-                let mut sorted = keys.clone();
-                sorted.sort();
-                assert_eq!(keys, sorted, "{line}");
-            }
-        }
-        h.shutdown().await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_fills_when_kv_capacity_is_exceeded_and_waiting_gauge_shows_it() {
     let _serial = serial().await;
@@ -626,232 +446,4 @@ async fn spec_decode_emits_several_tokens_per_chunk_and_counts_acceptance() {
     assert_eq!(drafts, (chunks - 1) as f64);
     assert_eq!(drafts + accepted, 199.0);
     h.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn llamacpp_flavor_serves_props_and_slots_and_counts_at_request_end() {
-    let _serial = serial().await;
-    let h = start(SimFlavor::Llamacpp, tiny(), 1, 1.0).await;
-    let c = client();
-    let props: Value = c
-        .get(format!("{}/props", h.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(props["total_slots"], 4096);
-    assert_eq!(props["default_generation_settings"]["n_ctx"], 4096);
-    let url = format!("{}/v1/completions", h.base_url());
-    let (c2, u2) = (c.clone(), url.clone());
-    let running = tokio::spawn(async move { stream(&c2, &u2, completion(16, 150)).await });
-    // Mid-request: a slot is busy and no token has been counted yet.
-    let mut seen_busy = false;
-    for _ in 0..200 {
-        let slots: Value = c
-            .get(format!("{}/slots", h.base_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if slots
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|s| s["is_processing"] == true)
-        {
-            let text = get_text(&c, &format!("{}/metrics", h.base_url())).await;
-            assert_eq!(series(&text, "llamacpp:tokens_predicted_total", ""), 0.0);
-            seen_busy = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    assert!(seen_busy);
-    let s = running.await.unwrap();
-    assert_eq!(s.usage().unwrap()["completion_tokens"], 150);
-    assert!(
-        s.chunks[0].1["id"]
-            .as_str()
-            .unwrap()
-            .starts_with("chatcmpl-")
-    );
-    let text = get_text(&c, &format!("{}/metrics", h.base_url())).await;
-    assert_eq!(series(&text, "llamacpp:tokens_predicted_total", ""), 150.0);
-    assert!(series(&text, "llamacpp:predicted_tokens_seconds", "") > 0.0);
-    // Each scrape resets the throughput window: nothing finished since, so it reads 0.
-    let text = get_text(&c, &format!("{}/metrics", h.base_url())).await;
-    assert_eq!(series(&text, "llamacpp:predicted_tokens_seconds", ""), 0.0);
-    assert_eq!(series(&text, "llamacpp:n_busy_slots_per_decode", ""), 1.0);
-    h.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sglang_gauges_refresh_only_at_prefill_and_every_interval_decode_steps() {
-    let _serial = serial().await;
-    let mut p = tiny();
-    p.sglang_gauge_interval_steps = 10;
-    let h = start(SimFlavor::Sglang, p, 1, 2.0).await;
-    let c = client();
-    // One prefill step (which emits the first token), then 24 decode steps.
-    let s = stream(
-        &c,
-        &format!("{}/v1/completions", h.base_url()),
-        completion(16, 25),
-    )
-    .await;
-    assert_eq!(s.tokens().0, 25);
-    let text = get_text(&c, &format!("{}/metrics", h.base_url())).await;
-    assert_eq!(
-        series(&text, "sglang:cuda_graph_passes_total", "decode_cuda_graph"),
-        24.0
-    );
-    assert_eq!(
-        series(&text, "sglang:realtime_tokens_total", "mode=\"decode\""),
-        24.0
-    );
-    assert_eq!(
-        series(
-            &text,
-            "sglang:realtime_tokens_total",
-            "mode=\"prefill_compute\""
-        ),
-        16.0
-    );
-    // Last refreshed at decode step 20, while the request still ran: stale, as in SGLang.
-    assert_eq!(series(&text, "sglang:num_running_reqs", ""), 1.0);
-    assert!(series(&text, "sglang:gen_throughput", "") > 0.0);
-    // Tokenizer-side counters moved when the request finished.
-    assert_eq!(series(&text, "sglang:generation_tokens_total", ""), 25.0);
-    assert_eq!(h.truth().ranks[0].running, 0);
-    h.shutdown().await;
-}
-
-async fn start_with_faults(faults: Faults) -> SimHandle {
-    let mut cfg = SimConfig::new(tiny());
-    cfg.time_scale = 2.0;
-    cfg.faults = faults;
-    sim::start(cfg).await.unwrap()
-}
-
-/// True when `k` of `n` is a plausible draw at rate `p` (within 4 standard deviations).
-fn plausible(k: usize, n: usize, p: f64) -> bool {
-    let mean = n as f64 * p;
-    let sd = (n as f64 * p * (1.0 - p)).sqrt();
-    (k as f64 - mean).abs() <= 4.0 * sd
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_fault_flag_produces_its_fault_at_roughly_its_rate() {
-    let _serial = serial().await;
-    const N: usize = 120;
-    const CONCURRENT: usize = 12;
-    let c = client();
-    let cases = [(
-        "stall",
-        Faults {
-            stall: 0.3,
-            stall_ms: 200,
-            ..Faults::default()
-        },
-    )];
-    for (kind, faults) in cases {
-        let h = start_with_faults(faults).await;
-        let url = format!("{}/v1/completions", h.base_url());
-        let mut hits = 0;
-        // A few at a time, so the client keeps up and a stall shows as one long gap.
-        let mut results = Vec::new();
-        for wave in 0..N / CONCURRENT {
-            let tasks: Vec<_> = (0..CONCURRENT)
-                .map(|i| {
-                    let (c, url) = (c.clone(), url.clone());
-                    let seed = (wave * CONCURRENT + i) as u32;
-                    tokio::spawn(
-                        async move { stream(&c, &url, unique_completion(seed, 16, 12)).await },
-                    )
-                })
-                .collect();
-            for t in tasks {
-                results.push(t.await.unwrap());
-            }
-        }
-        for s in results {
-            // From the send, so a stall before the first token counts too.
-            let times: Vec<Instant> = s.sent.into_iter().chain(s.token_arrivals()).collect();
-            let max_gap = times
-                .windows(2)
-                .map(|w| w[1] - w[0])
-                .max()
-                .unwrap_or_default();
-            let hit = match kind {
-                "500" => s.status == 500,
-                "429" => s.status == 429,
-                "drop" => s.status == 200 && !s.done && s.error.is_some(),
-                _ => max_gap >= Duration::from_millis(150),
-            };
-            if hit {
-                hits += 1;
-            } else if s.status == 200 {
-                assert!(s.done, "{kind}: an unfaulted stream must complete: {s:?}");
-            }
-        }
-        let injected = h.truth().faults_injected;
-        assert!(
-            plausible(hits, N, 0.3),
-            "{kind}: {hits} of {N}; injected {injected:?}"
-        );
-        let counted = match kind {
-            "500" => injected.http_500,
-            "429" => injected.http_429,
-            "drop" => injected.drop,
-            _ => injected.stall,
-        };
-        assert_eq!(counted as usize, hits, "{kind}");
-        h.shutdown().await;
-    }
-    let h = start_with_faults(Faults {
-        bad_metrics: 0.3,
-        ..Faults::default()
-    })
-    .await;
-    let mut bad = 0;
-    for _ in 0..N {
-        let text = get_text(&c, &format!("{}/metrics", h.base_url())).await;
-        let ok = text.lines().filter(|l| !l.starts_with('#')).all(|l| {
-            l.rsplit_once(' ').is_some_and(|(s, v)| {
-                v.parse::<f64>().is_ok() && s.matches('{').count() == s.matches('}').count()
-            })
-        });
-        bad += usize::from(!ok);
-    }
-    assert!(plausible(bad, N, 0.3), "bad metrics: {bad} of {N}");
-    assert_eq!(h.truth().faults_injected.bad_metrics as usize, bad);
-    h.shutdown().await;
-}
-
-#[test]
-fn ceiling_sim_prints_its_address_and_exits_zero_on_sigterm() {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ceiling"))
-        .args(["sim", "--flavor", "sglang", "--port", "0"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("listening on http://127.0.0.1:"), "{line}");
-    let port: u16 = line.trim().rsplit(':').next().unwrap().parse().unwrap();
-    assert!(port > 0);
-    let st = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "{status:?}");
 }
