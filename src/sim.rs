@@ -3,6 +3,7 @@
 //! chosen engine's real `/metrics` and the ground truth at `/sim/truth`. It owns the server's
 //! lifecycle; timing lives in `scheduler`, HTTP shapes in `http`, metric text in `exposition`.
 
+mod dcgm;
 mod exposition;
 mod faults;
 mod http;
@@ -90,6 +91,7 @@ pub(crate) struct Shared {
     pub fault_counters: FaultCounters,
     pub ranks: Vec<RankLink>,
     pub next_rank: AtomicUsize,
+    pub dcgm: dcgm::DcgmWindow,
     pub created_unix_s: u64,
 }
 
@@ -169,6 +171,7 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         fault_counters: FaultCounters::default(),
         ranks,
         next_rank: AtomicUsize::new(0),
+        dcgm: dcgm::DcgmWindow::new(cfg.dp as usize),
         created_unix_s,
     });
     let listener = std::net::TcpListener::bind((cfg.host, cfg.port))

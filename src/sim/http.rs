@@ -1,6 +1,7 @@
 //! The simulator's HTTP surface: OpenAI-compatible completions and chat (streamed or not),
-//! `/v1/models`, `/metrics` in the flavor's format, `/sim/truth`, `/health`, and llama.cpp's
-//! `/props` and `/slots`. Parses requests and applies faults; the scheduler does the timing.
+//! `/v1/models`, `/metrics` in the flavor's format, `/sim/truth`, `/health`, llama.cpp's
+//! `/props` and `/slots`, and a simulated DCGM exporter at `/dcgm`. Parses requests and applies
+//! faults; the scheduler does the timing.
 //!
 //! Prompt length: a token-id array counts one token per id; a text prompt (or a chat's message
 //! contents) counts one token per whitespace-separated word, each word hashed to a stable id so
@@ -21,7 +22,7 @@ use serde_json::{Value, json};
 
 use super::faults::{RequestFault, corrupt_exposition};
 use super::scheduler::{Msg, Submission};
-use super::{Shared, SimFlavor, exposition};
+use super::{Shared, SimFlavor, dcgm, exposition};
 
 mod stream;
 
@@ -37,6 +38,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/health", get(health))
         .route("/props", get(props))
         .route("/slots", get(slots))
+        .route("/dcgm", get(dcgm_metrics))
         .with_state(shared)
 }
 
@@ -260,6 +262,19 @@ async fn metrics(State(sh): AppState) -> Response {
         _ => "text/plain; version=0.0.4; charset=utf-8",
     };
     ([(header::CONTENT_TYPE, content_type)], text).into_response()
+}
+
+async fn dcgm_metrics(State(sh): AppState) -> Response {
+    let busy: Vec<f64> = sh.snapshot(false).iter().map(|s| s.busy_s).collect();
+    let text = dcgm::render(&sh.dcgm.busy_fractions(&busy));
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 async fn truth(State(sh): AppState) -> Response {

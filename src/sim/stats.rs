@@ -138,6 +138,8 @@ pub(crate) struct RankStats {
     pub waiting: u32,
     pub kv_used_blocks: u32,
     pub steps: u64,
+    /// Seconds spent in steps (for the simulated DCGM busy fraction).
+    pub busy_s: f64,
     // vLLM V1.
     pub prompt_tokens: u64,
     pub generation_tokens: u64,
@@ -206,6 +208,7 @@ impl RankStats {
             waiting: 0,
             kv_used_blocks: 0,
             steps: 0,
+            busy_s: 0.0,
             prompt_tokens: 0,
             generation_tokens: 0,
             preemptions: 0,

@@ -160,6 +160,7 @@ impl Scheduler {
         nominal_s: f64,
     ) {
         st.steps += 1;
+        st.busy_s += actual_s;
         let map = if plan.prefill_tokens == 0 {
             &mut st.decode_steps
         } else {

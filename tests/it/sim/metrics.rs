@@ -300,3 +300,41 @@ async fn sglang_gauges_refresh_only_at_prefill_and_every_interval_decode_steps()
     assert_eq!(h.truth().ranks[0].running, 0);
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dcgm_endpoint_follows_the_busy_fraction_with_real_field_names() {
+    let _serial = serial().await;
+    let h = start(SimFlavor::Vllm, tiny(), 2, 1.0).await;
+    let c = client();
+    let url = format!("{}/dcgm", h.base_url());
+    let _ = get_text(&c, &url).await; // opens the window
+    let s = stream(
+        &c,
+        &format!("{}/v1/completions", h.base_url()),
+        completion(16, 60),
+    )
+    .await;
+    assert_eq!(s.tokens().0, 60);
+    let text = get_text(&c, &url).await;
+    let capture = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/expositions/dcgm-exporter-3.3.8-3.6.0-h100-digitalocean.prom"),
+    )
+    .unwrap();
+    for name in ["DCGM_FI_DEV_SM_CLOCK", "DCGM_FI_DEV_MEM_CLOCK"] {
+        assert!(capture.contains(&format!("# TYPE {name} gauge")));
+        assert!(text.contains(&format!("# TYPE {name} gauge")), "{text}");
+    }
+    let active = |gpu: &str| {
+        text.lines()
+            .find(|l| l.starts_with("DCGM_FI_PROF_GR_ENGINE_ACTIVE{") && l.contains(gpu))
+            .and_then(|l| l.rsplit_once(' '))
+            .map(|(_, v)| v.parse::<f64>().unwrap())
+            .unwrap()
+    };
+    // The request went to rank 0 (round robin): its GPU was busy, rank 1's idle.
+    assert!(active("gpu=\"0\"") > 0.2, "{text}");
+    assert_eq!(active("gpu=\"1\""), 0.0);
+    assert!(text.contains("simulated=\"true\""));
+    h.shutdown().await;
+}
