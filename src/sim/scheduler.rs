@@ -389,12 +389,20 @@ impl Scheduler {
                 .step_s(plan.scheduled, plan.context_tokens, plan.prefill_tokens)
                 / self.time_scale;
         let nominal = Duration::from_secs_f64(nominal_s);
-        // Back-to-back steps chain absolute deadlines (no drift); after idle, start from now.
-        let (start, base) = match self.prev_deadline {
+        // A step runs from the previous step's delivery (or from now after idle), so the
+        // scheduling work between steps counts, as the clients see it. Back-to-back steps chain
+        // absolute deadlines (a late wake-up shortens the next step: no drift), unless the
+        // previous one overran by more than a step.
+        let start = if self.prev_deadline.is_some() {
+            self.prev_end
+        } else {
+            now
+        };
+        let base = match self.prev_deadline {
             Some(d) if now.saturating_duration_since(d) < nominal.max(Duration::from_millis(2)) => {
-                (self.prev_end, d)
+                d
             }
-            _ => (now, now),
+            _ => now,
         };
         let deadline = base + nominal;
         let wait = deadline.saturating_duration_since(Instant::now());
