@@ -208,6 +208,23 @@ async fn streamed_request_returns_exactly_max_tokens_and_usage_matches() {
     let last = &s.chunks[s.chunks.len() - 2].1;
     assert_eq!(last["choices"][0]["finish_reason"], "length");
     assert_eq!(last["object"], "text_completion");
+    let truth: sim::Truth = c
+        .get(format!("{}/sim/truth", h.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(truth, h.truth());
+    assert_eq!(truth.totals.generation_tokens, 37);
+    assert_eq!(truth.totals.prompt_tokens, 64);
+    assert_eq!(truth.totals.requests_finished, 1);
+    assert_eq!(
+        (truth.flavor.as_str(), truth.dp, truth.time_scale),
+        ("vllm", 1, 1.0)
+    );
+    assert_eq!(truth.decode_steps.iter().map(|s| s.count).sum::<u64>(), 36);
     h.shutdown().await;
 }
 
