@@ -136,3 +136,22 @@ fn ceiling_sim_prints_its_address_and_exits_zero_on_sigterm() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_open_streams_without_done_and_returns_promptly() {
+    let _serial = serial().await;
+    let h = super::start(ceiling::sim::SimFlavor::Vllm, tiny(), 1, 1.0).await;
+    let c = client();
+    let url = format!("{}/v1/completions", h.base_url());
+    let open = tokio::spawn(async move { stream(&c, &url, unique_completion(1, 16, 3000)).await });
+    while h.truth().totals.generation_tokens < 5 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let t = Instant::now();
+    h.shutdown().await;
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let s = open.await.unwrap();
+    assert!(!s.done, "a cut stream has no [DONE]");
+    assert!(s.error.is_some());
+    assert!(s.tokens().0 < 3000);
+}
