@@ -1,6 +1,11 @@
 //! `/metrics` text for each flavor: the real engines' metric names, types, HELP lines, labels
 //! (sorted as prometheus_client sorts them), number formats and histogram buckets. Pure
 //! rendering from snapshots of [`RankStats`]; it decides no values.
+//!
+//! Versions imitated: vLLM V1 as of 0.11 (`engine` label, `kv_cache_usage_perc`,
+//! `inter_token_latency_seconds`, `request_time_per_output_token_seconds`; multiprocess-style
+//! output without `_created` series), SGLang 0.5.8+ (scheduler labels with `moe_ep_rank`,
+//! `realtime_tokens_total`, `cuda_graph_passes_total`), llama.cpp b11434.
 
 use super::SimFlavor;
 use super::profile::Profile;
@@ -342,6 +347,21 @@ fn vllm_histograms(e: &mut Expo, ranks: &[RankStats], base: &dyn Fn(usize) -> La
             "vllm:request_generation_tokens",
             "Number of generation tokens processed.",
             |s| &s.request_generation_tokens,
+        ),
+        (
+            "vllm:request_params_n",
+            "Histogram of the n request parameter.",
+            |s| &s.request_params_n,
+        ),
+        (
+            "vllm:request_params_max_tokens",
+            "Histogram of the max_tokens request parameter.",
+            |s| &s.request_params_max_tokens,
+        ),
+        (
+            "vllm:request_max_num_generation_tokens",
+            "Histogram of maximum number of requested generation tokens.",
+            |s| &s.request_max_num_generation_tokens,
         ),
     ];
     for (name, help, get) in hists {
