@@ -17,7 +17,7 @@ pub struct Faults {
     pub http_429: f64,
     /// Close a response mid-stream (the connection is cut, no `[DONE]`).
     pub drop: f64,
-    /// Pause a stream once for `stall_ms` milliseconds.
+    /// Pause a stream once for `stall_ms` milliseconds (wall time; `--time-scale` does not apply).
     pub stall: f64,
     pub stall_ms: u64,
     /// Serve a malformed `/metrics` exposition.
