@@ -464,3 +464,36 @@ async fn spec_decode_emits_several_tokens_per_chunk_and_counts_acceptance() {
     assert_eq!(drafts + accepted, 199.0);
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_scale_divides_every_step_and_the_truth_reports_wall_time() {
+    let _serial = serial().await;
+    let profile = tiny();
+    let h = start(SimFlavor::Vllm, profile.clone(), 1, 4.0).await;
+    let c = client();
+    let t = Instant::now();
+    let s = stream(
+        &c,
+        &format!("{}/v1/completions", h.base_url()),
+        completion(16, 101),
+    )
+    .await;
+    let wall = t.elapsed().as_secs_f64();
+    assert_eq!(s.tokens().0, 101);
+    let truth = h.truth();
+    let at_1 = truth.decode_at(1).unwrap();
+    assert_eq!(at_1.count, 100);
+    // Context runs from 17 to 116 tokens: mean 66.5.
+    let expected = profile.step_s(1, 66, 0) / 4.0;
+    assert!(
+        (at_1.nominal_mean_s / expected - 1.0).abs() < 0.01,
+        "{at_1:?} vs {expected}"
+    );
+    assert!(
+        (at_1.mean_s / expected - 1.0).abs() < 0.05,
+        "{at_1:?} vs {expected}"
+    );
+    // 101 steps of ~1 ms, not of ~4 ms.
+    assert!(wall < 101.0 * profile.t0_s * 0.75, "{wall}");
+    h.shutdown().await;
+}
