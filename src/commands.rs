@@ -5,6 +5,7 @@ pub mod import_gpu;
 pub mod probe;
 pub mod runs;
 pub mod scrape;
+pub mod sim;
 pub mod write_load;
 
 use crate::Exit;
@@ -18,6 +19,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Scrape(args) => scrape::run(args).await,
         Command::Gpus(args) => gpus::run(args).await,
         Command::ImportGpu(args) => import_gpu::run(&db, args).await,
+        Command::Sim(args) => sim::run(args).await,
         Command::WriteLoad(args) => write_load::run(&db, args).await,
     }
 }

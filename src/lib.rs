@@ -9,11 +9,13 @@ pub mod exit;
 pub mod probe;
 pub mod redact;
 pub mod run;
+pub mod sim;
 pub mod store;
 pub mod telemetry;
 
 pub use cli::Cli;
 pub use exit::Exit;
+pub use sim::{Faults, Profile, SimConfig, SimHandle};
 
 /// Runs one command to completion on the caller's tokio runtime.
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {

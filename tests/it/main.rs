@@ -3,4 +3,5 @@
 
 mod cli;
 mod collectors;
+mod sim;
 mod store_crash;

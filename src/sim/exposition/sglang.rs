@@ -1,0 +1,193 @@
+//! SGLang's exposition (0.5.8+ names): scheduler-side gauges and counters per DP rank with the
+//! scheduler label set, tokenizer-side counters and histograms with `model_name` only (one
+//! tokenizer manager fronts every rank, so those are summed).
+
+use super::{Expo, Getter, Labels, merged, py_float};
+use crate::sim::profile::Profile;
+use crate::sim::stats::{Histogram, RankStats};
+
+pub(super) fn render(profile: &Profile, ranks: &[RankStats]) -> String {
+    let mut e = Expo::new(py_float);
+    let dp = ranks.len();
+    let sched = |r: usize| -> Labels {
+        let mut l: Labels = vec![
+            ("engine_type", "unified".into()),
+            ("model_name", profile.model.clone()),
+            ("moe_ep_rank", "0".into()),
+            ("pp_rank", "0".into()),
+            ("tp_rank", "0".into()),
+        ];
+        if dp > 1 {
+            l.push(("dp_rank", r.to_string()));
+        }
+        l
+    };
+    let capacity = profile.kv_capacity_tokens() as f64;
+    let gauges: &[(&str, &str, Getter)] = &[
+        (
+            "sglang:num_running_reqs",
+            "The number of running requests.",
+            |s| f64::from(s.sg.num_running_reqs),
+        ),
+        (
+            "sglang:num_used_tokens",
+            "The number of used tokens.",
+            |s| s.sg.num_used_tokens as f64,
+        ),
+        ("sglang:token_usage", "The token usage.", |s| {
+            s.sg.token_usage
+        }),
+        (
+            "sglang:gen_throughput",
+            "The generation throughput (token/s).",
+            |s| s.sg.gen_throughput,
+        ),
+        (
+            "sglang:num_queue_reqs",
+            "The number of requests in the waiting queue.",
+            |s| f64::from(s.sg.num_queue_reqs),
+        ),
+        ("sglang:cache_hit_rate", "The prefix cache hit rate.", |s| {
+            s.sg.cache_hit_rate
+        }),
+        (
+            "sglang:decode_sum_seq_lens",
+            "The sum of all sequence lengths in decode.",
+            |s| s.sg.decode_sum_seq_lens as f64,
+        ),
+    ];
+    for (name, help, get) in gauges {
+        e.header(name, help, "gauge");
+        for (r, s) in ranks.iter().enumerate() {
+            e.sample(name, &sched(r), get(s));
+        }
+    }
+    if profile.spec.is_some() {
+        let name = "sglang:spec_accept_length";
+        e.header(
+            name,
+            "The average acceptance length of speculative decoding.",
+            "gauge",
+        );
+        for (r, s) in ranks.iter().enumerate() {
+            e.sample(name, &sched(r), s.sg.spec_accept_length);
+        }
+    }
+    let name = "sglang:max_total_num_tokens";
+    e.header(
+        name,
+        "Maximum total number of tokens in the KV cache pool.",
+        "gauge",
+    );
+    for r in 0..dp {
+        e.sample(name, &sched(r), capacity);
+    }
+    scheduler_counters(&mut e, ranks, &sched);
+    tokenizer_side(&mut e, profile, ranks);
+    e.finish()
+}
+
+fn scheduler_counters(e: &mut Expo, ranks: &[RankStats], sched: &dyn Fn(usize) -> Labels) {
+    let name = "sglang:realtime_tokens_total";
+    e.header(
+        name,
+        "Total number of tokens processed (updated on each log interval).",
+        "counter",
+    );
+    for (r, s) in ranks.iter().enumerate() {
+        for (mode, v) in [
+            ("prefill_compute", s.sg_realtime_prefill_compute),
+            ("prefill_cache", s.sg_realtime_prefill_cache),
+            ("decode", s.sg_realtime_decode),
+        ] {
+            let mut l = sched(r);
+            l.push(("mode", mode.into()));
+            e.sample(name, &l, v as f64);
+        }
+    }
+    let name = "sglang:cuda_graph_passes_total";
+    e.header(
+        name,
+        "Total number of forward passes categorized by mode (decode with/without cuda graph).",
+        "counter",
+    );
+    for (r, s) in ranks.iter().enumerate() {
+        for (mode, v) in [
+            ("decode_cuda_graph", s.sg_decode_passes),
+            ("decode_none", 0),
+        ] {
+            let mut l = sched(r);
+            l.push(("mode", mode.into()));
+            e.sample(name, &l, v as f64);
+        }
+    }
+    let name = "sglang:num_retracted_requests_total";
+    e.header(
+        name,
+        "Total number of retracted requests due to kvcache full.",
+        "counter",
+    );
+    for (r, s) in ranks.iter().enumerate() {
+        e.sample(name, &sched(r), s.sg_retracted as f64);
+    }
+    let name = "sglang:queue_time_seconds";
+    e.header(name, "Histogram of queueing time in seconds.", "histogram");
+    for (r, s) in ranks.iter().enumerate() {
+        e.histogram(name, &sched(r), &s.sg_queue);
+    }
+}
+
+fn tokenizer_side(e: &mut Expo, profile: &Profile, ranks: &[RankStats]) {
+    let labels: Labels = vec![("model_name", profile.model.clone())];
+    let sum = |f: Getter| ranks.iter().map(f).sum::<f64>();
+    let counters: &[(&str, &str, Getter)] = &[
+        (
+            "sglang:prompt_tokens_total",
+            "Number of prefill tokens processed.",
+            |s| s.sg_prompt_tokens as f64,
+        ),
+        (
+            "sglang:generation_tokens_total",
+            "Number of generation tokens processed.",
+            |s| s.sg_generation_tokens as f64,
+        ),
+        (
+            "sglang:cached_tokens_total",
+            "Number of cached prompt tokens.",
+            |s| s.sg_cached_tokens as f64,
+        ),
+        (
+            "sglang:num_requests_total",
+            "Number of requests processed.",
+            |s| s.sg_requests as f64,
+        ),
+    ];
+    for (name, help, get) in counters {
+        e.header(name, help, "counter");
+        e.sample(name, &labels, sum(*get));
+    }
+    type HGet = fn(&RankStats) -> Histogram;
+    let hists: &[(&str, &str, HGet)] = &[
+        (
+            "sglang:time_to_first_token_seconds",
+            "Histogram of time to first token in seconds.",
+            |s| s.sg_ttft.clone(),
+        ),
+        (
+            "sglang:inter_token_latency_seconds",
+            "Histogram of inter-token latency in seconds.",
+            |s| s.sg_itl.clone(),
+        ),
+        (
+            "sglang:e2e_request_latency_seconds",
+            "Histogram of End-to-end request latency in seconds",
+            |s| s.sg_e2e.clone(),
+        ),
+    ];
+    for (name, help, get) in hists {
+        if let Some(h) = merged(ranks.iter().map(get)) {
+            e.header(name, help, "histogram");
+            e.histogram(name, &labels, &h);
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! Response encoding: each scheduler step's tokens become one SSE chunk in the OpenAI shape
+//! (`data: {json}\n\n`, then `data: [DONE]\n\n`), or one JSON body when not streaming. Applies
+//! the stream faults (cut connection, stall). Does no timing of its own.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::super::faults::RequestFault;
+use super::super::scheduler::{Emit, FinishReason};
+use super::super::{Shared, SimFlavor};
+use super::{CompletionRequest, cut_body, error};
+
+const CONTENT_TOKEN: &str = " tok";
+const REASONING_TOKEN: &str = " think";
+
+/// What every chunk of one response shares.
+struct Encoder {
+    chat: bool,
+    llamacpp: bool,
+    include_usage: bool,
+    continuous_usage: bool,
+    /// `{"id":…,"object":…,"created":…,"model":…,` — the chunk up to `choices`.
+    head: String,
+    role_sent: bool,
+}
+
+impl Encoder {
+    fn new(sh: &Shared, req: &CompletionRequest) -> Self {
+        let llamacpp = sh.flavor == SimFlavor::Llamacpp;
+        let id_prefix = if req.chat || llamacpp {
+            "chatcmpl"
+        } else {
+            "cmpl"
+        };
+        let id = format!("{id_prefix}-{:032x}", rand::random::<u128>());
+        let object = if req.chat {
+            "chat.completion.chunk"
+        } else {
+            "text_completion"
+        };
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let model = serde_json::to_string(&sh.profile.model).unwrap_or_else(|_| "\"\"".into());
+        Encoder {
+            chat: req.chat,
+            llamacpp,
+            include_usage: req.include_usage,
+            continuous_usage: req.continuous_usage,
+            head: format!(
+                r#"{{"id":"{id}","object":"{object}","created":{created},"model":{model},"#
+            ),
+            role_sent: false,
+        }
+    }
+
+    fn usage(e: &Emit) -> String {
+        format!(
+            r#"{{"prompt_tokens":{p},"total_tokens":{t},"completion_tokens":{c},"prompt_tokens_details":{{"cached_tokens":{k}}}}}"#,
+            p = e.prompt_tokens,
+            t = e.prompt_tokens + e.completion_tokens,
+            c = e.completion_tokens,
+            k = e.cached_tokens,
+        )
+    }
+
+    fn frame(&self, out: &mut String, choices: &str, usage: Option<String>) {
+        out.push_str("data: ");
+        out.push_str(&self.head);
+        out.push_str(r#""choices":["#);
+        out.push_str(choices);
+        out.push(']');
+        if let Some(u) = usage {
+            out.push_str(r#","usage":"#);
+            out.push_str(&u);
+        }
+        out.push_str("}\n\n");
+    }
+
+    /// The SSE bytes for one step's tokens.
+    fn encode(&mut self, e: &Emit) -> String {
+        let mut out = String::new();
+        let finish = e
+            .finish
+            .map_or("null".to_string(), |f| format!("\"{}\"", f.as_str()));
+        let content = CONTENT_TOKEN.repeat((e.tokens - e.reasoning) as usize);
+        // llama.cpp puts usage on the final completions chunk whether asked or not.
+        let usage_here =
+            self.continuous_usage || (self.llamacpp && !self.chat && e.finish.is_some());
+        let usage = usage_here.then(|| Self::usage(e));
+        if self.chat {
+            if !self.role_sent {
+                self.role_sent = true;
+                let role = r#"{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}"#;
+                // The role chunk precedes the first token: its usage counts no output yet.
+                let role_usage = self.continuous_usage.then(|| {
+                    Self::usage(&Emit {
+                        completion_tokens: 0,
+                        ..*e
+                    })
+                });
+                self.frame(&mut out, role, role_usage);
+            }
+            let mut delta = Vec::new();
+            if e.reasoning > 0 {
+                let r = REASONING_TOKEN.repeat(e.reasoning as usize);
+                delta.push(format!(r#""reasoning_content":"{r}""#));
+            }
+            if !content.is_empty() {
+                delta.push(format!(r#""content":"{content}""#));
+            }
+            let choice = format!(
+                r#"{{"index":0,"delta":{{{}}},"logprobs":null,"finish_reason":{finish}}}"#,
+                delta.join(",")
+            );
+            self.frame(&mut out, &choice, usage);
+        } else {
+            let choice = format!(
+                r#"{{"index":0,"text":"{content}","logprobs":null,"finish_reason":{finish},"stop_reason":null}}"#
+            );
+            self.frame(&mut out, &choice, usage);
+        }
+        if e.finish.is_some() {
+            if self.include_usage && !usage_here {
+                self.frame(&mut out, "", Some(Self::usage(e)));
+            }
+            out.push_str("data: [DONE]\n\n");
+        }
+        out
+    }
+}
+
+struct StreamState {
+    rx: UnboundedReceiver<Emit>,
+    enc: Encoder,
+    fault: RequestFault,
+    events: u32,
+    done: bool,
+}
+
+type Item = Result<Bytes, std::io::Error>;
+
+async fn next_chunk(mut st: StreamState) -> Option<(Item, StreamState)> {
+    if st.done {
+        return None;
+    }
+    let Some(emit) = st.rx.recv().await else {
+        st.done = true;
+        return Some((
+            Err(std::io::Error::other("the simulated engine stopped")),
+            st,
+        ));
+    };
+    st.events += 1;
+    match st.fault {
+        RequestFault::Drop { after_events } if st.events > after_events => {
+            st.done = true;
+            return Some((
+                Err(std::io::Error::other("connection dropped (--fault-drop)")),
+                st,
+            ));
+        }
+        RequestFault::Stall {
+            before_event,
+            pause,
+        } if st.events == before_event => {
+            tokio::time::sleep(pause).await;
+        }
+        _ => {}
+    }
+    let bytes = st.enc.encode(&emit);
+    st.done = emit.finish.is_some();
+    Some((Ok(Bytes::from(bytes)), st))
+}
+
+pub(super) fn sse_response(
+    sh: Arc<Shared>,
+    req: CompletionRequest,
+    rx: UnboundedReceiver<Emit>,
+    fault: RequestFault,
+) -> Response {
+    let st = StreamState {
+        rx,
+        enc: Encoder::new(&sh, &req),
+        fault,
+        events: 0,
+        done: false,
+    };
+    let body = Body::from_stream(futures_util::stream::unfold(st, next_chunk));
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+pub(super) async fn full_response(
+    sh: Arc<Shared>,
+    req: CompletionRequest,
+    mut rx: UnboundedReceiver<Emit>,
+    fault: RequestFault,
+) -> Response {
+    let (mut content, mut reasoning) = (0u32, 0u32);
+    let last = loop {
+        match rx.recv().await {
+            Some(e) => {
+                content += e.tokens - e.reasoning;
+                reasoning += e.reasoning;
+                if e.finish.is_some() {
+                    break e;
+                }
+            }
+            None => {
+                return error(
+                    &sh,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalServerError",
+                    "the simulated engine stopped",
+                );
+            }
+        }
+    };
+    match fault {
+        RequestFault::Drop { .. } => return cut_body(None).into_response(),
+        RequestFault::Stall { pause, .. } => tokio::time::sleep(pause).await,
+        _ => {}
+    }
+    let enc = Encoder::new(&sh, &req);
+    let finish = last.finish.unwrap_or(FinishReason::Abort).as_str();
+    let usage: serde_json::Value =
+        serde_json::from_str(&Encoder::usage(&last)).unwrap_or(serde_json::Value::Null);
+    let text = CONTENT_TOKEN.repeat(content as usize);
+    let (object, choice) = if req.chat {
+        let mut message = json!({"role": "assistant", "content": text});
+        if reasoning > 0 {
+            message["reasoning_content"] = json!(REASONING_TOKEN.repeat(reasoning as usize));
+        }
+        (
+            "chat.completion",
+            json!({"index": 0, "message": message, "logprobs": null, "finish_reason": finish}),
+        )
+    } else {
+        (
+            "text_completion",
+            json!({"index": 0, "text": text, "logprobs": null, "finish_reason": finish, "stop_reason": null}),
+        )
+    };
+    let head: serde_json::Value =
+        serde_json::from_str(&format!("{}\"choices\":[]}}", enc.head)).unwrap_or(json!({}));
+    let body = json!({
+        "id": head["id"], "object": object, "created": head["created"], "model": head["model"],
+        "choices": [choice], "usage": usage,
+    });
+    axum::Json(body).into_response()
+}

@@ -1,0 +1,170 @@
+//! The ground truth: what the simulated engine actually did (true step durations per running
+//! batch size, token and request totals), served as `GET /sim/truth` and by
+//! [`super::SimHandle::truth`]. Only aggregates; it never decides anything.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::faults::{Faults, FaultsInjected};
+use super::profile::Profile;
+
+/// Running aggregate of step durations (actual wall seconds as executed, after time scaling).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct StepAgg {
+    pub count: u64,
+    pub sum_s: f64,
+    pub nominal_sum_s: f64,
+}
+
+impl StepAgg {
+    pub fn add(&mut self, actual_s: f64, nominal_s: f64) {
+        self.count += 1;
+        self.sum_s += actual_s;
+        self.nominal_sum_s += nominal_s;
+    }
+
+    pub fn merge(&mut self, other: &StepAgg) {
+        self.count += other.count;
+        self.sum_s += other.sum_s;
+        self.nominal_sum_s += other.nominal_sum_s;
+    }
+}
+
+/// Steps that ran with one running batch size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepTruth {
+    /// Sequences in the step (per DP rank).
+    pub batch_size: u32,
+    pub count: u64,
+    /// Mean actual duration, wall seconds.
+    pub mean_s: f64,
+    /// Mean nominal duration the cost model asked for (already divided by the time scale).
+    pub nominal_mean_s: f64,
+}
+
+/// Per-rank live state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankTruth {
+    pub rank: u32,
+    pub running: u32,
+    pub waiting: u32,
+    pub kv_used_blocks: u32,
+    pub steps: u64,
+}
+
+/// Totals over all ranks, counted when the scheduler delivered them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    pub requests_finished: u64,
+    pub requests_aborted: u64,
+    pub prompt_tokens: u64,
+    pub cached_prompt_tokens: u64,
+    pub generation_tokens: u64,
+    pub preemptions: u64,
+    pub steps: u64,
+}
+
+/// Everything `/sim/truth` returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Truth {
+    pub flavor: String,
+    pub dp: u32,
+    pub time_scale: f64,
+    pub profile: Profile,
+    /// Steps with no prefill tokens, by batch size.
+    pub decode_steps: Vec<StepTruth>,
+    /// Steps that computed prefill tokens, by batch size.
+    pub mixed_steps: Vec<StepTruth>,
+    pub totals: Totals,
+    pub ranks: Vec<RankTruth>,
+    pub faults: FaultsConfigTruth,
+    pub faults_injected: FaultsInjected,
+}
+
+/// The fault rates the sim runs with.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaultsConfigTruth {
+    pub http_500: f64,
+    pub http_429: f64,
+    pub drop: f64,
+    pub stall: f64,
+    pub stall_ms: u64,
+    pub bad_metrics: f64,
+}
+
+impl From<&Faults> for FaultsConfigTruth {
+    fn from(f: &Faults) -> Self {
+        FaultsConfigTruth {
+            http_500: f.http_500,
+            http_429: f.http_429,
+            drop: f.drop,
+            stall: f.stall,
+            stall_ms: f.stall_ms,
+            bad_metrics: f.bad_metrics,
+        }
+    }
+}
+
+impl Truth {
+    /// Decode-only steps at this batch size, if any ran.
+    pub fn decode_at(&self, batch_size: u32) -> Option<&StepTruth> {
+        self.decode_steps
+            .iter()
+            .find(|s| s.batch_size == batch_size)
+    }
+}
+
+pub(crate) fn steps_table(map: &BTreeMap<u32, StepAgg>) -> Vec<StepTruth> {
+    map.iter()
+        .filter(|(_, a)| a.count > 0)
+        .map(|(bs, a)| StepTruth {
+            batch_size: *bs,
+            count: a.count,
+            mean_s: a.sum_s / a.count as f64,
+            nominal_mean_s: a.nominal_sum_s / a.count as f64,
+        })
+        .collect()
+}
+
+/// Assembles the truth from per-rank snapshots.
+pub(crate) fn build(shared: &super::Shared, ranks: &[super::stats::RankStats]) -> Truth {
+    let mut decode = BTreeMap::<u32, StepAgg>::new();
+    let mut mixed = BTreeMap::<u32, StepAgg>::new();
+    let mut totals = Totals::default();
+    let mut rank_rows = Vec::new();
+    for (r, st) in ranks.iter().enumerate() {
+        for (bs, agg) in &st.decode_steps {
+            decode.entry(*bs).or_default().merge(agg);
+        }
+        for (bs, agg) in &st.mixed_steps {
+            mixed.entry(*bs).or_default().merge(agg);
+        }
+        totals.requests_finished += st.requests_finished;
+        totals.requests_aborted += st.requests_aborted;
+        totals.prompt_tokens += st.prompt_tokens;
+        totals.cached_prompt_tokens += st.cached_prompt_tokens;
+        totals.generation_tokens += st.generation_tokens;
+        totals.preemptions += st.preemptions;
+        totals.steps += st.steps;
+        rank_rows.push(RankTruth {
+            rank: r as u32,
+            running: st.running,
+            waiting: st.waiting,
+            kv_used_blocks: st.kv_used_blocks,
+            steps: st.steps,
+        });
+    }
+    Truth {
+        flavor: shared.flavor.as_str().to_string(),
+        dp: shared.dp,
+        time_scale: shared.time_scale,
+        profile: (*shared.profile).clone(),
+        decode_steps: steps_table(&decode),
+        mixed_steps: steps_table(&mixed),
+        totals,
+        ranks: rank_rows,
+        faults: FaultsConfigTruth::from(&shared.faults),
+        faults_injected: shared.fault_counters.snapshot(),
+    }
+}
