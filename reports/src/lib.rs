@@ -1,11 +1,16 @@
 //! `ceiling-reports`: pure functions from a recording to figures, findings and rendered output.
 //!
-//! The metric definitions live here, once, with their formulas. This crate has
+//! The metric definitions live here, once, with their formulas ([`metrics`]). This crate has
 //! no tokio, no network and no SQLite: the binary loads rows from the store into the types of
 //! [`recording`] and calls these functions.
 
+pub mod engine;
 pub mod finding;
+pub mod metrics;
 pub mod recording;
+pub mod summary;
+pub mod synthetic;
 
 pub use finding::{Finding, Severity};
 pub use recording::{ChunkArrival, ChunkKind, LatenessTick, Outcome, RequestRecord, StepRecord};
+pub use summary::{StepSummary, summarize_steps};
