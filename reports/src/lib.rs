@@ -6,10 +6,13 @@
 
 pub mod engine;
 pub mod finding;
+pub mod frames;
 pub mod metrics;
 pub mod recording;
+pub mod step_time;
 pub mod summary;
 pub mod synthetic;
+pub mod window;
 
 pub use finding::{Finding, Severity};
 pub use recording::{ChunkArrival, ChunkKind, LatenessTick, Outcome, RequestRecord, StepRecord};

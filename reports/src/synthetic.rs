@@ -258,3 +258,27 @@ pub fn wave_recording(specs: &[WaveSpec]) -> SyntheticRun {
     }
     run
 }
+
+/// A successful one-chunk request sent at `sent`, for hand-built cases.
+pub fn request_at(sent: f64) -> RequestRecord {
+    RequestRecord {
+        step_idx: 0,
+        worker: 0,
+        wave: None,
+        warmup: false,
+        sent_t_s: sent,
+        headers_t_s: Some(sent),
+        first_token_t_s: Some(sent),
+        first_answer_t_s: Some(sent),
+        done_t_s: Some(sent),
+        prompt_tokens_requested: 1,
+        completion_tokens_requested: 1,
+        prompt_tokens_reported: Some(1),
+        completion_tokens_reported: Some(1),
+        cached_tokens_reported: None,
+        outcome: Outcome::Ok,
+        http_status: Some(200),
+        error: None,
+        chunks: Vec::new(),
+    }
+}
