@@ -128,6 +128,10 @@ pub struct StepTiming {
     pub throughput_identity_tok_s: Option<f64>,
     pub identity_rel_err: Option<f64>,
     pub littles_law: Option<LittlesLaw>,
+    /// The roofline's minimum step time at this batch and context, where a roofline was given.
+    pub roofline_t_min_s: Option<f64>,
+    /// `t_min / t_fwd`: the fraction of the hardware's limit this step reaches.
+    pub roofline_efficiency: Option<f64>,
     pub engine: EngineWindow,
     pub gpu: GpuWindow,
 }
@@ -383,6 +387,8 @@ pub fn time_step(
         throughput_identity_tok_s,
         identity_rel_err,
         littles_law,
+        roofline_t_min_s: None,
+        roofline_efficiency: None,
         engine,
         gpu,
     }
