@@ -1,5 +1,6 @@
 //! One module per subcommand; each parses its configuration, calls the crates and prints.
 
+pub mod analyze;
 pub mod runs;
 pub mod write_load;
 
@@ -10,6 +11,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let db = cli.store.db;
     match cli.command {
         Command::Runs(args) => runs::run(&db, args),
+        Command::Analyze(args) => analyze::run(&db, args),
         Command::WriteLoad(args) => write_load::run(&db, args).await,
     }
 }

@@ -1,5 +1,6 @@
 //! The one integration-test binary (one binary, so polars links once). Each module drives the
 //! real `ceiling` binary or its library end to end.
 
+mod analyze;
 mod cli;
 mod store_crash;
