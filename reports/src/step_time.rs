@@ -197,21 +197,21 @@ pub fn time_step(
     let mut window_tokens = 0.0;
     let mut window_tokens_known = true;
     for r in requests.iter().filter(|r| !r.warmup) {
-        for w in &windows {
-            for pair in r.chunks.windows(2) {
-                if w.contains(pair[0].t_s) && w.contains(pair[1].t_s) {
-                    gaps.push(pair[1].t_s - pair[0].t_s);
-                    if let Some(n) = pair[1].tokens {
-                        tok_known += u64::from(n);
-                        chunks_known += 1;
-                    }
+        for pair in r.chunks.windows(2) {
+            let w = window::index_of(&windows, pair[0].t_s);
+            if w.is_some() && w == window::index_of(&windows, pair[1].t_s) {
+                gaps.push(pair[1].t_s - pair[0].t_s);
+                if let Some(n) = pair[1].tokens {
+                    tok_known += u64::from(n);
+                    chunks_known += 1;
                 }
             }
-            for c in r
-                .chunks
-                .iter()
-                .filter(|c| c.t_s > w.start_t_s && w.contains(c.t_s))
-            {
+        }
+        for c in &r.chunks {
+            let Some(i) = window::index_of(&windows, c.t_s) else {
+                continue;
+            };
+            if c.t_s > windows[i].start_t_s {
                 match c.tokens {
                     Some(n) => window_tokens += f64::from(n),
                     None => {
@@ -228,7 +228,7 @@ pub fn time_step(
     // Engine over the windows.
     let in_windows: Vec<&EngineSample> = engine_samples
         .iter()
-        .filter(|s| windows.iter().any(|w| w.contains(s.t_s)))
+        .filter(|s| window::index_of(&windows, s.t_s).is_some())
         .collect();
     let col = |f: &dyn Fn(&Signals) -> Option<f64>| -> Vec<f64> {
         in_windows.iter().filter_map(|s| f(&s.signals)).collect()
@@ -428,7 +428,7 @@ fn littles_law(measured: &[&RequestRecord], eng: &[EngineSample]) -> Option<Litt
 fn gpu_window(gpu: &[GpuSample], windows: &[Window], tok_s: Option<f64>) -> GpuWindow {
     let inside: Vec<&GpuSample> = gpu
         .iter()
-        .filter(|g| windows.iter().any(|w| w.contains(g.t_s)))
+        .filter(|g| window::index_of(windows, g.t_s).is_some())
         .collect();
     let mut gpus: Vec<u32> = inside.iter().map(|g| g.gpu_index).collect();
     gpus.sort_unstable();
@@ -446,23 +446,28 @@ fn gpu_window(gpu: &[GpuSample], windows: &[Window], tok_s: Option<f64>) -> GpuW
     // Node power from each GPU's energy counter over each window.
     let mut node_power = 0.0;
     let mut have_energy = false;
-    for &idx in &gpus {
-        let (mut de, mut dt) = (0.0, 0.0);
-        for w in windows {
-            let s: Vec<(f64, f64)> = inside
-                .iter()
-                .filter(|g| g.gpu_index == idx && w.contains(g.t_s))
-                .filter_map(|g| g.energy_j.map(|e| (g.t_s, e)))
-                .collect();
-            if let (Some(a), Some(b)) = (s.first(), s.last())
-                && b.0 > a.0
-                && b.1 >= a.1
-            {
-                de += b.1 - a.1;
-                dt += b.0 - a.0;
-            }
+    // (gpu, window) → first and last (t, energy) inside it; samples come sorted by time.
+    let mut spans: std::collections::BTreeMap<(u32, usize), ((f64, f64), (f64, f64))> =
+        Default::default();
+    for g in &inside {
+        let (Some(e), Some(w)) = (g.energy_j, window::index_of(windows, g.t_s)) else {
+            continue;
+        };
+        spans
+            .entry((g.gpu_index, w))
+            .and_modify(|s| s.1 = (g.t_s, e))
+            .or_insert(((g.t_s, e), (g.t_s, e)));
+    }
+    let mut per_gpu: std::collections::BTreeMap<u32, (f64, f64)> = Default::default();
+    for ((idx, _), (a, b)) in spans {
+        if b.0 > a.0 && b.1 >= a.1 {
+            let acc = per_gpu.entry(idx).or_default();
+            acc.0 += b.1 - a.1;
+            acc.1 += b.0 - a.0;
         }
-        if dt > 0.0 {
+    }
+    for (de, dt) in per_gpu.values() {
+        if *dt > 0.0 {
             have_energy = true;
             node_power += de / dt;
         }
