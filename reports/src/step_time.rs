@@ -447,7 +447,8 @@ fn gpu_window(gpu: &[GpuSample], windows: &[Window], tok_s: Option<f64>) -> GpuW
     let mut node_power = 0.0;
     let mut have_energy = false;
     // (gpu, window) → first and last (t, energy) inside it; samples come sorted by time.
-    let mut spans: std::collections::BTreeMap<(u32, usize), ((f64, f64), (f64, f64))> =
+    type TimeEnergy = (f64, f64);
+    let mut spans: std::collections::BTreeMap<(u32, usize), (TimeEnergy, TimeEnergy)> =
         Default::default();
     for g in &inside {
         let (Some(e), Some(w)) = (g.energy_j, window::index_of(windows, g.t_s)) else {
