@@ -40,6 +40,8 @@ pub enum Command {
     ImportGpu(ImportGpuArgs),
     /// Run a simulated engine (vLLM, SGLang or llama.cpp flavor) with a known ground truth.
     Sim(SimArgs),
+    /// Analyse a recorded run: step table, step time three ways, fit, ceiling, findings.
+    Analyze(AnalyzeArgs),
     /// Exercise the recording writer until killed (used by the crash-safety test).
     #[command(name = "__write-load", hide = true)]
     WriteLoad(WriteLoadArgs),
@@ -316,4 +318,42 @@ pub struct SimFaultArgs {
 
 fn probability(text: &str) -> Result<f64, String> {
     crate::sim::parse_probability(text).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Run id, or `latest`.
+    #[arg(default_value = "latest")]
+    pub run: String,
+
+    #[command(flatten)]
+    pub ceiling: CeilingArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// The constraints the ceiling is computed under.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Ceiling")]
+pub struct CeilingArgs {
+    /// Minimum output tokens/s per sequence (default 20 when no SLA is given).
+    #[arg(long, value_name = "TOK_S")]
+    pub sla_otps: Option<f64>,
+
+    /// Maximum time per output token, e.g. `50ms`.
+    #[arg(long, value_name = "DURATION")]
+    pub sla_tpot: Option<humantime::Duration>,
+
+    /// Data-parallel ranks the batch was spread over (default: the probe's --dp, else 1).
+    #[arg(long)]
+    pub dp: Option<u32>,
+
+    /// KV cache capacity per rank in tokens (default: the engine's metrics).
+    #[arg(long, value_name = "TOKENS")]
+    pub kv_capacity_tokens: Option<u64>,
+
+    /// The engine's sequence cap per rank (vLLM `--max-num-seqs`).
+    #[arg(long)]
+    pub max_num_seqs: Option<u32>,
 }

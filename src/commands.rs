@@ -1,5 +1,6 @@
 //! One module per subcommand; each parses its configuration, calls the crates and prints.
 
+pub mod analyze;
 pub mod gpus;
 pub mod import_gpu;
 pub mod probe;
@@ -20,6 +21,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Gpus(args) => gpus::run(args).await,
         Command::ImportGpu(args) => import_gpu::run(&db, args).await,
         Command::Sim(args) => sim::run(args).await,
+        Command::Analyze(args) => analyze::run(&db, args),
         Command::WriteLoad(args) => write_load::run(&db, args).await,
     }
 }

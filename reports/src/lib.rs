@@ -1,11 +1,25 @@
 //! `ceiling-reports`: pure functions from a recording to figures, findings and rendered output.
 //!
-//! The metric definitions live here, once, with their formulas. This crate has
+//! The metric definitions live here, once, with their formulas ([`metrics`]). This crate has
 //! no tokio, no network and no SQLite: the binary loads rows from the store into the types of
-//! [`recording`] and calls these functions.
+//! [`recording`] and calls these functions; [`analysis::analyze`] is the entry point.
 
+pub mod analysis;
+pub mod ceiling;
+pub mod engine;
 pub mod finding;
+pub mod findings;
+pub mod fit;
+pub mod frames;
+pub mod metrics;
 pub mod recording;
+pub mod step_time;
+pub mod summary;
+pub mod synthetic;
+pub mod terminal;
+pub mod window;
 
+pub use analysis::{Analysis, AnalysisOptions, RunData, analyze, render_terminal};
 pub use finding::{Finding, Severity};
 pub use recording::{ChunkArrival, ChunkKind, LatenessTick, Outcome, RequestRecord, StepRecord};
+pub use summary::{StepSummary, summarize_steps};

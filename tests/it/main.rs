@@ -1,6 +1,7 @@
 //! The one integration-test binary (one binary, so polars links once). Each module drives the
 //! real `ceiling` binary or its library end to end.
 
+mod analyze;
 mod cli;
 mod collectors;
 mod sim;

@@ -1,0 +1,82 @@
+//! The engine's view as the analysis uses it: each scrape reduced to canonical [`Signals`]
+//! through the collectors' adapter contract, and counter deltas over a time interval. It never
+//! knows an engine metric name; that is `ceiling_collectors::engines`' business.
+
+use ceiling_collectors::ScrapeRecord;
+use ceiling_collectors::engines::{self, Flavor, Signals, SumCount};
+use serde::Serialize;
+
+/// One scrape's canonical signals at the instant it was taken.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EngineSample {
+    pub t_s: f64,
+    pub signals: Signals,
+}
+
+/// Reduces every successful scrape to signals; failed scrapes (no samples) are skipped.
+pub fn engine_samples(scrapes: &[ScrapeRecord], flavor: Option<Flavor>) -> Vec<EngineSample> {
+    let mut out: Vec<EngineSample> = scrapes
+        .iter()
+        .filter(|s| !s.samples.is_empty())
+        .map(|s| EngineSample {
+            t_s: s.t_s,
+            signals: engines::signals(&s.samples, flavor),
+        })
+        .collect();
+    out.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
+    out
+}
+
+/// The engine samples taken inside `[start, end]`.
+pub fn inside(samples: &[EngineSample], start: f64, end: f64) -> &[EngineSample] {
+    let lo = samples.partition_point(|s| s.t_s < start);
+    let hi = samples.partition_point(|s| s.t_s <= end);
+    &samples[lo..hi.max(lo)]
+}
+
+/// A counter's increase between the first and the last sample of `samples`, with the time
+/// between them. `None` when fewer than two samples carry the counter, or it went backwards
+/// (an engine restart).
+pub fn delta(samples: &[EngineSample], get: impl Fn(&Signals) -> Option<f64>) -> Option<Delta> {
+    let first = samples
+        .iter()
+        .find_map(|s| get(&s.signals).map(|v| (s.t_s, v)))?;
+    let last = samples
+        .iter()
+        .rev()
+        .find_map(|s| get(&s.signals).map(|v| (s.t_s, v)))?;
+    if last.0 <= first.0 || last.1 < first.1 {
+        return None;
+    }
+    Some(Delta {
+        dt_s: last.0 - first.0,
+        dv: last.1 - first.1,
+    })
+}
+
+/// A histogram's `Δsum / Δcount` between the first and last sample carrying it.
+pub fn delta_mean(
+    samples: &[EngineSample],
+    get: impl Fn(&Signals) -> Option<SumCount>,
+) -> Option<(f64, f64)> {
+    let sum = delta(samples, |s| get(s).map(|h| h.sum))?;
+    let count = delta(samples, |s| get(s).map(|h| h.count))?;
+    (count.dv > 0.0).then_some((sum.dv, count.dv))
+}
+
+/// An increase of a counter over an interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Delta {
+    pub dt_s: f64,
+    pub dv: f64,
+}
+
+impl Delta {
+    /// Adds another interval's increase (several waves of one step).
+    pub fn plus(self, other: Delta) -> Delta {
+        Delta {
+            dt_s: self.dt_s + other.dt_s,
+            dv: self.dv + other.dv,
+        }
+    }
+}

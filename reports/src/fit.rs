@@ -1,0 +1,331 @@
+//! The step-time model, fitted by ordinary least squares over the steps' measured step times:
+//!
+//! `t_fwd(bs) = a + b × bs`, and when the steps vary the sequence length
+//! `t_fwd(bs, ctx) = a + b × bs + c × bs × ctx`, with `ctx = input_len + output_len / 2` the mean
+//! context a sequence holds while it decodes (the KV bytes read per step grow with `bs × ctx`).
+//! `bs` is per DP rank. `a` is the fixed cost of a step (weights read once), `b` the per-sequence
+//! cost, `c` the per-context-token cost.
+//!
+//! Standard errors come from `σ² (XᵀX)⁻¹` with `σ² = RSS / (n − k)`; 95 % intervals use
+//! Student's t with `n − k` degrees of freedom. With no degrees of freedom left (`n = k`) the fit
+//! is exact and has no interval. Pure arithmetic; no I/O.
+
+use serde::Serialize;
+
+/// One measured step time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FitPoint {
+    pub step_idx: u32,
+    pub bs: f64,
+    pub context_tokens: f64,
+    pub t_fwd_s: f64,
+}
+
+/// A point's residual under the fit.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FitResidual {
+    pub step_idx: u32,
+    pub bs: f64,
+    pub context_tokens: f64,
+    pub measured_s: f64,
+    pub fitted_s: f64,
+    pub residual_s: f64,
+}
+
+/// The fitted step-time model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepTimeFit {
+    pub a_s: f64,
+    pub b_s_per_seq: f64,
+    /// Present when the steps vary the length.
+    pub c_s_per_seq_token: Option<f64>,
+    pub a_se_s: Option<f64>,
+    pub b_se_s_per_seq: Option<f64>,
+    pub c_se_s_per_seq_token: Option<f64>,
+    pub a_ci95_s: Option<[f64; 2]>,
+    pub b_ci95_s_per_seq: Option<[f64; 2]>,
+    pub c_ci95_s_per_seq_token: Option<[f64; 2]>,
+    pub points: usize,
+    pub dof: usize,
+    /// `sqrt(RSS / (n − k))`.
+    pub residual_std_s: Option<f64>,
+    pub r_squared: Option<f64>,
+    pub residuals: Vec<FitResidual>,
+    /// `σ² (XᵀX)⁻¹`, row-major, for prediction intervals.
+    #[serde(skip)]
+    covariance: Option<Vec<Vec<f64>>>,
+    #[serde(skip)]
+    t_crit: Option<f64>,
+}
+
+impl StepTimeFit {
+    fn row(&self, bs: f64, ctx: f64) -> Vec<f64> {
+        let mut x = vec![1.0, bs];
+        if self.c_s_per_seq_token.is_some() {
+            x.push(bs * ctx);
+        }
+        x
+    }
+
+    /// The fitted step time at `bs` sequences per rank of mean context `ctx` tokens.
+    pub fn predict(&self, bs: f64, ctx: f64) -> f64 {
+        self.a_s + self.b_s_per_seq * bs + self.c_s_per_seq_token.map_or(0.0, |c| c * bs * ctx)
+    }
+
+    /// The 95 % confidence interval of the fitted mean step time at (`bs`, `ctx`).
+    pub fn predict_ci95(&self, bs: f64, ctx: f64) -> Option<[f64; 2]> {
+        let cov = self.covariance.as_ref()?;
+        let x = self.row(bs, ctx);
+        let mut var = 0.0;
+        for (i, xi) in x.iter().enumerate() {
+            for (j, xj) in x.iter().enumerate() {
+                var += xi * cov[i][j] * xj;
+            }
+        }
+        let half = self.t_crit? * var.max(0.0).sqrt();
+        let y = self.predict(bs, ctx);
+        Some([y - half, y + half])
+    }
+}
+
+/// Student's t, two-sided 95 % (0.975 quantile), for `dof` degrees of freedom.
+pub fn t_crit_95(dof: usize) -> Option<f64> {
+    const T: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
+    ];
+    match dof {
+        0 => None,
+        d if d <= 30 => Some(T[d - 1]),
+        // Beyond the table the quantile approaches 1.96 as 1.96 + 2.4 / dof (within 0.002).
+        d => Some(1.96 + 2.4 / d as f64),
+    }
+}
+
+/// Inverts a small symmetric positive-definite matrix by Gauss–Jordan elimination.
+fn invert(m: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
+    let n = m.len();
+    let mut a: Vec<Vec<f64>> = m
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let mut r = row.clone();
+            r.extend((0..n).map(|j| if i == j { 1.0 } else { 0.0 }));
+            r
+        })
+        .collect();
+    for col in 0..n {
+        let pivot = (col..n).max_by(|&x, &y| a[x][col].abs().total_cmp(&a[y][col].abs()))?;
+        let scale = a.iter().map(|r| r[col].abs()).fold(0.0, f64::max);
+        if a[pivot][col].abs() <= 1e-12 * scale.max(1e-300) {
+            return None;
+        }
+        a.swap(col, pivot);
+        let p = a[col][col];
+        for v in &mut a[col] {
+            *v /= p;
+        }
+        for r in 0..n {
+            if r != col {
+                let f = a[r][col];
+                let pivot_row = a[col].clone();
+                for (v, pv) in a[r].iter_mut().zip(&pivot_row) {
+                    *v -= f * pv;
+                }
+            }
+        }
+    }
+    Some(a.into_iter().map(|r| r[n..].to_vec()).collect())
+}
+
+/// Fits the model to the points; the context term joins when the points hold at least two
+/// distinct contexts and four points. `None` with fewer than two distinct batch sizes.
+pub fn fit_step_time(points: &[FitPoint]) -> Option<StepTimeFit> {
+    let pts: Vec<&FitPoint> = points
+        .iter()
+        .filter(|p| p.t_fwd_s.is_finite() && p.bs > 0.0)
+        .collect();
+    let distinct = |f: fn(&FitPoint) -> f64| {
+        let mut v: Vec<f64> = pts.iter().map(|p| f(p)).collect();
+        v.sort_by(f64::total_cmp);
+        v.dedup();
+        v.len()
+    };
+    if distinct(|p| p.bs) < 2 {
+        return None;
+    }
+    let with_ctx = distinct(|p| p.context_tokens) >= 2 && pts.len() >= 4;
+    let k = if with_ctx { 3 } else { 2 };
+    let rows: Vec<Vec<f64>> = pts
+        .iter()
+        .map(|p| {
+            let mut x = vec![1.0, p.bs];
+            if with_ctx {
+                x.push(p.bs * p.context_tokens);
+            }
+            x
+        })
+        .collect();
+    let y: Vec<f64> = pts.iter().map(|p| p.t_fwd_s).collect();
+    let mut xtx = vec![vec![0.0; k]; k];
+    let mut xty = vec![0.0; k];
+    for (x, yi) in rows.iter().zip(&y) {
+        for i in 0..k {
+            xty[i] += x[i] * yi;
+            for j in 0..k {
+                xtx[i][j] += x[i] * x[j];
+            }
+        }
+    }
+    let inv = invert(&xtx)?;
+    let beta: Vec<f64> = (0..k)
+        .map(|i| (0..k).map(|j| inv[i][j] * xty[j]).sum())
+        .collect();
+    let n = pts.len();
+    let dof = n.saturating_sub(k);
+    let residuals: Vec<FitResidual> = pts
+        .iter()
+        .zip(&rows)
+        .map(|(p, x)| {
+            let fitted: f64 = x.iter().zip(&beta).map(|(a, b)| a * b).sum();
+            FitResidual {
+                step_idx: p.step_idx,
+                bs: p.bs,
+                context_tokens: p.context_tokens,
+                measured_s: p.t_fwd_s,
+                fitted_s: fitted,
+                residual_s: p.t_fwd_s - fitted,
+            }
+        })
+        .collect();
+    let rss: f64 = residuals.iter().map(|r| r.residual_s.powi(2)).sum();
+    let y_mean = y.iter().sum::<f64>() / n as f64;
+    let tss: f64 = y.iter().map(|v| (v - y_mean).powi(2)).sum();
+    let sigma2 = (dof > 0).then(|| rss / dof as f64);
+    let covariance = sigma2.map(|s2| {
+        inv.iter()
+            .map(|r| r.iter().map(|v| v * s2).collect())
+            .collect()
+    });
+    let t_crit = t_crit_95(dof);
+    let se = |i: usize| -> Option<f64> {
+        covariance
+            .as_ref()
+            .map(|c: &Vec<Vec<f64>>| c[i][i].max(0.0).sqrt())
+    };
+    let ci = |i: usize| -> Option<[f64; 2]> {
+        let h = t_crit? * se(i)?;
+        Some([beta[i] - h, beta[i] + h])
+    };
+    Some(StepTimeFit {
+        a_s: beta[0],
+        b_s_per_seq: beta[1],
+        c_s_per_seq_token: with_ctx.then(|| beta[2]),
+        a_se_s: se(0),
+        b_se_s_per_seq: se(1),
+        c_se_s_per_seq_token: if with_ctx { se(2) } else { None },
+        a_ci95_s: ci(0),
+        b_ci95_s_per_seq: ci(1),
+        c_ci95_s_per_seq_token: if with_ctx { ci(2) } else { None },
+        points: n,
+        dof,
+        residual_std_s: sigma2.map(f64::sqrt),
+        r_squared: (tss > 0.0).then(|| 1.0 - rss / tss),
+        residuals,
+        covariance,
+        t_crit,
+    })
+}
+
+/// Mean context a sequence holds while decoding: `input_len + output_len / 2`.
+pub fn decode_context(input_len: u32, output_len: u32) -> f64 {
+    f64::from(input_len) + f64::from(output_len) / 2.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pts(f: impl Fn(f64) -> f64, bss: &[f64]) -> Vec<FitPoint> {
+        bss.iter()
+            .enumerate()
+            .map(|(i, &bs)| FitPoint {
+                step_idx: i as u32,
+                bs,
+                context_tokens: 1000.0,
+                t_fwd_s: f(bs),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_fit_recovers_a_and_b_from_exact_points() {
+        let p = pts(
+            |bs| 0.008 + 0.0001 * bs,
+            &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0],
+        );
+        let f = fit_step_time(&p).unwrap();
+        assert!((f.a_s - 0.008).abs() < 1e-12);
+        assert!((f.b_s_per_seq - 0.0001).abs() < 1e-12);
+        assert_eq!(f.c_s_per_seq_token, None, "one length: no context term");
+        assert!(f.residual_std_s.unwrap() < 1e-12);
+        assert!((f.r_squared.unwrap() - 1.0).abs() < 1e-9);
+        assert!((f.predict(128.0, 0.0) - 0.0208).abs() < 1e-12);
+    }
+
+    #[test]
+    fn noise_gives_a_confidence_interval_that_covers_the_truth() {
+        // Deterministic ±1 % alternating noise.
+        let bss = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0];
+        let mut p = pts(|bs| 0.008 + 0.0001 * bs, &bss);
+        for (i, q) in p.iter_mut().enumerate() {
+            q.t_fwd_s *= if i % 2 == 0 { 1.01 } else { 0.99 };
+        }
+        let f = fit_step_time(&p).unwrap();
+        let [lo, hi] = f.a_ci95_s.unwrap();
+        assert!(lo < 0.008 && 0.008 < hi, "{lo} {hi}");
+        let [lo, hi] = f.b_ci95_s_per_seq.unwrap();
+        assert!(lo < 0.0001 && 0.0001 < hi, "{lo} {hi}");
+        assert!(hi - lo < 0.0001, "the interval is informative");
+        let [plo, phi] = f.predict_ci95(64.0, 0.0).unwrap();
+        assert!(plo < f.predict(64.0, 0.0) && f.predict(64.0, 0.0) < phi);
+        assert_eq!(f.dof, 6);
+    }
+
+    #[test]
+    fn a_context_term_joins_when_lengths_vary() {
+        let mut p = Vec::new();
+        for (i, (bs, ctx)) in [
+            (1.0, 500.0),
+            (8.0, 500.0),
+            (32.0, 500.0),
+            (8.0, 2000.0),
+            (32.0, 2000.0),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            p.push(FitPoint {
+                step_idx: i as u32,
+                bs,
+                context_tokens: ctx,
+                t_fwd_s: 0.008 + 0.0001 * bs + 2e-8 * bs * ctx,
+            });
+        }
+        let f = fit_step_time(&p).unwrap();
+        assert!((f.c_s_per_seq_token.unwrap() - 2e-8).abs() < 1e-14);
+        assert!((f.a_s - 0.008).abs() < 1e-10);
+    }
+
+    #[test]
+    fn one_batch_size_is_not_enough_to_fit() {
+        assert_eq!(fit_step_time(&pts(|_| 0.01, &[8.0, 8.0])), None);
+        let two = fit_step_time(&pts(|bs| 0.01 + bs, &[1.0, 2.0])).unwrap();
+        assert_eq!(
+            (two.dof, two.a_ci95_s),
+            (0, None),
+            "exact fit has no interval"
+        );
+    }
+}

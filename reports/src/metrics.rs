@@ -1,0 +1,214 @@
+//! THE metric definitions, written once. Every figure `ceiling` prints about latency comes from
+//! these functions; the probe summary, `analyze` and the reports all call them. The conventions
+//! are vLLM's (`vllm bench serve`), so numbers compare with the figures people already quote.
+//! This module only computes; it never reads a file or prints.
+//!
+//! All instants are seconds from the run's start on the probe's monotonic clock
+//! ([`RequestRecord`]). For one request `r` with `n` output tokens:
+//!
+//! - **TTFT** (time to first token) = `first_token_t_s − sent_t_s`: to the first chunk that
+//!   carried any token, reasoning or answer ([`ttft_s`]).
+//! - **TTFT to answer** = `first_answer_t_s − sent_t_s`: to the first answer (non-reasoning)
+//!   token; equals TTFT for models that do not reason ([`ttft_answer_s`]).
+//! - **E2E** (end-to-end latency) = `done_t_s − sent_t_s` ([`e2e_s`]).
+//! - **Output tokens** `n`: the engine's `usage.completion_tokens`; when the engine did not
+//!   report usage, the sum of per-chunk token counts if every chunk carried one, else the number
+//!   of chunks (one token per chunk, a lower bound under speculative decoding) ([`output_tokens`]).
+//! - **TPOT** (time per output token after the first) = `(E2E − TTFT) / (n − 1)`, defined for
+//!   `n ≥ 2` ([`tpot_s`]). `OTPS = 1 / TPOT` is one sequence's decode speed.
+//! - **ITL** (inter-token latency) = the gaps between consecutive chunk arrivals of one request,
+//!   `chunk[i].t_s − chunk[i−1].t_s` ([`itls_s`]). A chunk can hold several tokens (speculative
+//!   decoding / MTP, or a server that batches its stream), so an ITL is per chunk, not per token.
+//!
+//! Percentiles ([`percentile`]) use linear interpolation between the two nearest ranks, the
+//! method of `numpy.percentile` (its default, "linear") that vLLM uses: for sorted values
+//! `x[0..m]` and `p` in 0..=100, the rank is `h = (m − 1) × p / 100` and the percentile is
+//! `x[⌊h⌋] + (h − ⌊h⌋) × (x[⌊h⌋+1] − x[⌊h⌋])`. Means are arithmetic. Distributions are taken
+//! over requests (TTFT, TPOT, E2E) or over all gaps of all requests (ITL), never averaged per
+//! request first.
+
+use serde::{Deserialize, Serialize};
+
+use crate::recording::{Outcome, RequestRecord};
+
+/// Time to first token (reasoning or answer), seconds.
+pub fn ttft_s(r: &RequestRecord) -> Option<f64> {
+    r.first_token_t_s.map(|t| t - r.sent_t_s)
+}
+
+/// Time to the first answer (non-reasoning) token, seconds.
+pub fn ttft_answer_s(r: &RequestRecord) -> Option<f64> {
+    r.first_answer_t_s.map(|t| t - r.sent_t_s)
+}
+
+/// End-to-end latency, seconds.
+pub fn e2e_s(r: &RequestRecord) -> Option<f64> {
+    r.done_t_s.map(|t| t - r.sent_t_s)
+}
+
+/// Output tokens of a request: reported usage, else per-chunk counts, else one per chunk.
+pub fn output_tokens(r: &RequestRecord) -> Option<u32> {
+    if let Some(n) = r.completion_tokens_reported {
+        return Some(n);
+    }
+    if r.chunks.is_empty() {
+        return None;
+    }
+    let per_chunk: Option<u32> = r.chunks.iter().map(|c| c.tokens).sum();
+    Some(per_chunk.unwrap_or(r.chunks.len() as u32))
+}
+
+/// Whether the output token count came from the engine (usage or per-chunk counts) rather than
+/// from counting chunks.
+pub fn output_tokens_known(r: &RequestRecord) -> bool {
+    r.completion_tokens_reported.is_some()
+        || (!r.chunks.is_empty() && r.chunks.iter().all(|c| c.tokens.is_some()))
+}
+
+/// Time per output token after the first: `(E2E − TTFT) / (n − 1)`, seconds, for `n ≥ 2`.
+pub fn tpot_s(r: &RequestRecord) -> Option<f64> {
+    let n = output_tokens(r)?;
+    if n < 2 {
+        return None;
+    }
+    Some((e2e_s(r)? - ttft_s(r)?) / f64::from(n - 1))
+}
+
+/// Inter-token latencies: the gaps between consecutive chunk arrivals, seconds.
+pub fn itls_s(r: &RequestRecord) -> impl Iterator<Item = f64> + '_ {
+    r.chunks.windows(2).map(|w| w[1].t_s - w[0].t_s)
+}
+
+/// Whether a request counts in the latency figures: it succeeded and was not warm-up.
+pub fn is_measured_ok(r: &RequestRecord) -> bool {
+    r.outcome == Outcome::Ok && !r.warmup
+}
+
+/// The `p`-th percentile (0..=100) of already **sorted** values, numpy's linear method.
+pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let h = (sorted.len() - 1) as f64 * (p / 100.0).clamp(0.0, 1.0);
+    let lo = h.floor() as usize;
+    let hi = (lo + 1).min(sorted.len() - 1);
+    Some(sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo]))
+}
+
+/// The median of unsorted values (sorts a copy).
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    percentile(&v, 50.0)
+}
+
+/// Mean, p50, p90, p99 and max of a sample, with its size.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Distribution {
+    pub n: usize,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Distribution {
+    /// Summarizes the finite values; `None` when there are none.
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Option<Distribution> {
+        let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        Some(Distribution {
+            n,
+            mean: v.iter().sum::<f64>() / n as f64,
+            p50: percentile(&v, 50.0)?,
+            p90: percentile(&v, 90.0)?,
+            p99: percentile(&v, 99.0)?,
+            max: v[n - 1],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::{ChunkArrival, ChunkKind};
+
+    pub(crate) fn req(sent: f64, chunks: &[f64], reported: Option<u32>) -> RequestRecord {
+        RequestRecord {
+            step_idx: 0,
+            worker: 0,
+            wave: None,
+            warmup: false,
+            sent_t_s: sent,
+            headers_t_s: Some(sent),
+            first_token_t_s: chunks.first().copied(),
+            first_answer_t_s: chunks.first().copied(),
+            done_t_s: chunks.last().copied(),
+            prompt_tokens_requested: 16,
+            completion_tokens_requested: chunks.len() as u32,
+            prompt_tokens_reported: Some(16),
+            completion_tokens_reported: reported,
+            cached_tokens_reported: None,
+            outcome: Outcome::Ok,
+            http_status: Some(200),
+            error: None,
+            chunks: chunks
+                .iter()
+                .map(|&t| ChunkArrival {
+                    t_s: t,
+                    tokens: None,
+                    kind: ChunkKind::Answer,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn tpot_follows_the_vllm_formula_on_a_hand_example() {
+        // Sent at 1.0, first token at 1.5, done at 2.5 with 11 tokens:
+        // TTFT 0.5, E2E 1.5, TPOT = (1.5 - 0.5) / 10 = 0.1.
+        let mut r = req(1.0, &[1.5, 2.5], Some(11));
+        assert!((ttft_s(&r).unwrap() - 0.5).abs() < 1e-12);
+        assert!((e2e_s(&r).unwrap() - 1.5).abs() < 1e-12);
+        assert!((tpot_s(&r).unwrap() - 0.1).abs() < 1e-12);
+        r.completion_tokens_reported = Some(1);
+        assert_eq!(tpot_s(&r), None, "undefined for a single token");
+    }
+
+    #[test]
+    fn output_tokens_fall_back_to_chunk_counts() {
+        let mut r = req(0.0, &[0.1, 0.2, 0.3], None);
+        assert_eq!(output_tokens(&r), Some(3));
+        assert!(!output_tokens_known(&r));
+        for c in &mut r.chunks {
+            c.tokens = Some(2);
+        }
+        assert_eq!(output_tokens(&r), Some(6));
+        assert!(output_tokens_known(&r));
+    }
+
+    #[test]
+    fn itl_is_the_gaps_between_chunks() {
+        let r = req(0.0, &[0.1, 0.15, 0.3], None);
+        let gaps: Vec<f64> = itls_s(&r).collect();
+        assert_eq!(gaps.len(), 2);
+        assert!((gaps[0] - 0.05).abs() < 1e-12 && (gaps[1] - 0.15).abs() < 1e-12);
+    }
+
+    #[test]
+    fn percentile_matches_numpy_linear() {
+        let v = [1.0, 2.0, 3.0, 4.0];
+        // numpy.percentile([1,2,3,4], [50, 90, 99]) = 2.5, 3.7, 3.97
+        assert!((percentile(&v, 50.0).unwrap() - 2.5).abs() < 1e-12);
+        assert!((percentile(&v, 90.0).unwrap() - 3.7).abs() < 1e-12);
+        assert!((percentile(&v, 99.0).unwrap() - 3.97).abs() < 1e-12);
+        assert_eq!(percentile(&[], 50.0), None);
+        let d = Distribution::of([4.0, 1.0, 3.0, 2.0, f64::NAN]).unwrap();
+        assert_eq!((d.n, d.mean, d.max), (4, 2.5, 4.0));
+    }
+}

@@ -1,0 +1,158 @@
+//! The terminal rendering of an [`Analysis`]: the step table, the fit, the ceiling and the
+//! findings, as plain text (no colour; the caller decides about TTYs). Returns a `String`; never
+//! prints.
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+
+use crate::analysis::Analysis;
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("-".into(), |s| format!("{:.2}", s * 1e3))
+}
+
+fn num(v: Option<f64>, digits: usize) -> String {
+    v.map_or("-".into(), |x| format!("{x:.digits$}"))
+}
+
+/// The analysis as the terminal shows it.
+pub fn render_terminal(a: &Analysis) -> String {
+    let mut out = String::new();
+    let head = [
+        a.run_id.map(|id| format!("run {id}")),
+        a.engine_kind.clone(),
+        a.model.clone(),
+        Some(format!("DP {}", a.dp)),
+    ];
+    out.push_str(&head.into_iter().flatten().collect::<Vec<_>>().join(" · "));
+    out.push('\n');
+
+    if a.steps.is_empty() {
+        out.push_str("no steps recorded\n");
+        return out;
+    }
+    let roof = a.timings.iter().any(|t| t.roofline_t_min_s.is_some());
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    let mut header = vec![
+        "step",
+        "bs",
+        "in/out",
+        "ok/fail",
+        "TTFT p50 ms",
+        "TPOT p50 ms",
+        "ITL p99 ms",
+        "E2E p50 s",
+        "out tok/s",
+        "t_fwd client ms",
+        "identity ms",
+        "engine ms",
+        "MTP",
+        "GPU util %",
+        "J/tok",
+    ];
+    if roof {
+        header.extend(["t_min ms", "eff %"]);
+    }
+    table.set_header(header);
+    for (s, t) in a.steps.iter().zip(&a.timings) {
+        let mut row = vec![
+            s.step_idx.to_string(),
+            s.batch_size.to_string(),
+            format!("{}/{}", s.input_len, s.output_len),
+            format!("{}/{}", s.requests_ok, s.requests_failed),
+            ms(s.ttft_s.map(|d| d.p50)),
+            ms(s.tpot_s.map(|d| d.p50)),
+            ms(s.itl_s.map(|d| d.p99)),
+            num(s.e2e_s.map(|d| d.p50), 2),
+            num(s.output_tokens_per_s, 0),
+            ms(t.t_fwd_client_s),
+            ms(t.t_fwd_identity_s),
+            ms(t.t_fwd_engine_s),
+            format!("{:.2}", t.mtp),
+            num(t.gpu.util_mean_pct, 0),
+            num(t.gpu.energy_per_output_token_j, 3),
+        ];
+        if roof {
+            row.push(ms(t.roofline_t_min_s));
+            row.push(num(t.roofline_efficiency.map(|e| e * 100.0), 0));
+        }
+        table.add_row(row);
+    }
+    out.push_str(&format!("{table}\n"));
+
+    match &a.fit {
+        Some(f) => {
+            let ci = |c: Option<[f64; 2]>, scale: f64| {
+                c.map_or(String::new(), |[lo, hi]| {
+                    format!(" [{:.4}, {:.4}]", lo * scale, hi * scale)
+                })
+            };
+            out.push_str(&format!(
+                "fit: t_fwd = {:.4} ms{} + {:.5} ms{} × bs",
+                f.a_s * 1e3,
+                ci(f.a_ci95_s, 1e3),
+                f.b_s_per_seq * 1e3,
+                ci(f.b_ci95_s_per_seq, 1e3),
+            ));
+            if let Some(c) = f.c_s_per_seq_token {
+                out.push_str(&format!(" + {:.3e} ms × bs × context", c * 1e3));
+            }
+            out.push_str(&format!(
+                "  ({} points, residual sd {} ms, R² {})\n",
+                f.points,
+                ms(f.residual_std_s),
+                num(f.r_squared, 4)
+            ));
+        }
+        None => out.push_str("fit: needs two batch sizes with a step time\n"),
+    }
+
+    if a.ceilings.is_empty() {
+        out.push_str("ceiling: no feasible batch size (check the SLA and KV limits)\n");
+    }
+    for c in &a.ceilings {
+        let ci = c
+            .throughput_ci95_tok_s
+            .map_or(String::new(), |[lo, hi]| format!(" [{lo:.0}, {hi:.0}]"));
+        let sla = match (c.sla_otps, c.sla_tpot_s) {
+            (Some(o), Some(t)) => format!("OTPS ≥ {o} and TPOT ≤ {:.1} ms", t * 1e3),
+            (Some(o), None) => format!("OTPS ≥ {o}"),
+            (None, Some(t)) => format!("TPOT ≤ {:.1} ms", t * 1e3),
+            (None, None) => "no SLA".into(),
+        };
+        out.push_str(&format!(
+            "ceiling {}/{}: {:.0} tok/s{ci} at bs {} per rank × DP {} (t_fwd {:.2} ms, {:.1} tok/s per sequence, MTP {:.2}); limited by {}; {sla}{}{}\n",
+            c.input_len,
+            c.output_len,
+            c.throughput_tok_s,
+            c.bs_per_rank,
+            c.dp,
+            c.t_fwd_s * 1e3,
+            c.otps_per_seq,
+            c.mtp,
+            c.limited_by,
+            c.qps_max.map_or(String::new(), |q| format!("; QPS max ≈ {q:.2}")),
+            if c.extrapolated {
+                format!("; EXTRAPOLATED beyond measured bs {}", c.max_measured_bs_per_rank)
+            } else {
+                String::new()
+            },
+        ));
+    }
+
+    if a.findings.is_empty() {
+        out.push_str("findings: none\n");
+    } else {
+        out.push_str("findings:\n");
+        for f in &a.findings {
+            let step = f.step_idx.map_or("run".into(), |s| format!("step {s}"));
+            out.push_str(&format!(
+                "  {:<5} {:<24} {step}: {}\n",
+                f.severity.as_str(),
+                f.code,
+                f.message
+            ));
+        }
+    }
+    out
+}
