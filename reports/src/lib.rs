@@ -5,6 +5,7 @@
 //! [`recording`] and calls these functions.
 
 pub mod finding;
+pub mod model;
 pub mod recording;
 
 pub use finding::{Finding, Severity};
