@@ -5,8 +5,10 @@
 //! [`recording`] and calls these functions.
 
 pub mod finding;
+pub mod gpu_specs;
 pub mod model;
 pub mod recording;
+pub mod roofline;
 
 pub use finding::{Finding, Severity};
 pub use recording::{ChunkArrival, ChunkKind, LatenessTick, Outcome, RequestRecord, StepRecord};
