@@ -9,6 +9,7 @@ pub mod gpu_specs;
 pub mod model;
 pub mod recording;
 pub mod roofline;
+pub mod tp;
 
 pub use finding::{Finding, Severity};
 pub use recording::{ChunkArrival, ChunkKind, LatenessTick, Outcome, RequestRecord, StepRecord};

@@ -126,7 +126,10 @@ pub(super) fn parse(text: &str) -> Result<ModelShape, ModelConfigError> {
         .u32("num_attention_heads")?
         .filter(|&h| h > 0)
         .ok_or(ModelConfigError::Missing("num_attention_heads"))?;
-    let kv_heads = f.u32("num_key_value_heads")?.unwrap_or(heads);
+    let kv_heads = f
+        .u32("num_key_value_heads")?
+        .filter(|&k| k > 0)
+        .unwrap_or(heads);
     let head_dim = match f.positive("head_dim")? {
         Some(d) => d,
         None => {
