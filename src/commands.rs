@@ -1,5 +1,7 @@
 //! One module per subcommand; each parses its configuration, calls the crates and prints.
 
+pub mod check;
+pub mod roofline;
 pub mod runs;
 pub mod write_load;
 
@@ -10,6 +12,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let db = cli.store.db;
     match cli.command {
         Command::Runs(args) => runs::run(&db, args),
+        Command::Roofline(args) => roofline::run(args),
+        Command::Check(args) => check::run(args),
         Command::WriteLoad(args) => write_load::run(&db, args).await,
     }
 }

@@ -60,6 +60,15 @@ pub enum ComputeDtype {
     Fp8,
 }
 
+impl ComputeDtype {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComputeDtype::Bf16 => "bf16",
+            ComputeDtype::Fp8 => "fp8",
+        }
+    }
+}
+
 /// The roofline of one decode step, per GPU.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RooflinePoint {

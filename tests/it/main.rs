@@ -2,4 +2,5 @@
 //! real `ceiling` binary or its library end to end.
 
 mod cli;
+mod roofline;
 mod store_crash;
