@@ -91,11 +91,14 @@ fn check_one(shape: &ModelShape, tp: u32, ep: Option<u32>, gpus: Option<u32>) ->
 
     let (kv_heads_per_rank, kv_copies) = match &shape.attention {
         Attention::Mla(m) => {
-            notes.push(format!(
-                "MLA: the KV cache is one latent of {} per token and layer, not split by heads; \
-                 each of the {tp} ranks caches it whole",
+            let mut note = format!(
+                "MLA: the KV cache is one latent of {} per token and layer, not split by heads",
                 m.kv_lora_rank + m.qk_rope_head_dim
-            ));
+            );
+            if tp > 1 {
+                note.push_str(&format!("; each of the {tp} ranks caches it whole"));
+            }
+            notes.push(note);
             (None, tp)
         }
         Attention::Gqa { .. } => {

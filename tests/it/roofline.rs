@@ -273,3 +273,43 @@ fn bad_inputs_are_usage_errors_naming_the_problem() {
     let out = run(&["check", "tp", "--model-config", &cfg, "--tp", "0"]);
     assert_eq!(out.status.code(), Some(2), "clap rejects tp 0");
 }
+
+#[test]
+fn terminal_output_snapshots() {
+    let stdout = |args: &[&str]| {
+        let out = run(args);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let cfg = config("Qwen__Qwen3-30B-A3B");
+    insta::assert_snapshot!(
+        "roofline_qwen3_30b_a3b_h100_tp2",
+        stdout(&[
+            "roofline",
+            "--model-config",
+            &cfg,
+            "--gpu",
+            "NVIDIA H100 80GB HBM3",
+            "--tp",
+            "2",
+            "--bs",
+            "1,16,256",
+            "--context",
+            "2048",
+        ])
+    );
+    let cfg = config("deepseek-ai__DeepSeek-V3");
+    insta::assert_snapshot!(
+        "check_tp_deepseek_v3",
+        stdout(&[
+            "check",
+            "tp",
+            "--model-config",
+            &cfg,
+            "--tp",
+            "1,8,16,32",
+            "--gpus",
+            "16"
+        ])
+    );
+}
