@@ -209,3 +209,32 @@ fn bad_configs_say_which_field() {
         Err(ModelConfigError::NotAnObject)
     );
 }
+
+#[test]
+fn mla_without_q_lora_and_a_dense_first_layer() {
+    // Shaped like DeepSeek-V2-Lite (typed for this test, not a fixture): `q_lora_rank` null,
+    // one dense layer, 64 routed + 2 shared experts, 6 per token.
+    let cfg = r#"{
+        "model_type": "deepseek_v2", "hidden_size": 2048, "num_hidden_layers": 27,
+        "num_attention_heads": 16, "num_key_value_heads": 16, "intermediate_size": 10944,
+        "vocab_size": 102400, "q_lora_rank": null, "kv_lora_rank": 512,
+        "qk_rope_head_dim": 64, "qk_nope_head_dim": 128, "v_head_dim": 128,
+        "n_routed_experts": 64, "n_shared_experts": 2, "num_experts_per_tok": 6,
+        "moe_intermediate_size": 1408, "first_k_dense_replace": 1, "moe_layer_freq": 1,
+        "topk_method": "greedy", "torch_dtype": "bfloat16"
+    }"#;
+    let s = crate::model::ModelShape::from_config_json(cfg).unwrap();
+    assert_eq!(s.dense_layers(), 1);
+    let c = ParamCounts::of(&s);
+    // 15.7 B total and about 2.4 B active without the embedding, as published for V2-Lite.
+    assert_eq!(c.total(), 15_706_484_224);
+    assert!(
+        within(c.active_matmul() as f64, 2.45e9, 0.01),
+        "{}",
+        c.active_matmul()
+    );
+    assert_eq!(
+        s.moe.as_ref().map(|m| m.shared_intermediate),
+        Some(2 * 1408)
+    );
+}
