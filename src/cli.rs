@@ -42,6 +42,11 @@ pub enum Command {
     Sim(SimArgs),
     /// Analyse a recorded run: step table, step time three ways, fit, ceiling, findings.
     Analyze(AnalyzeArgs),
+    /// The decode roofline of a model on a GPU: the least step time and the most tokens/s the
+    /// hardware allows at each batch size, without any run.
+    Roofline(RooflineArgs),
+    /// Check a deployment's shape before running it.
+    Check(CheckArgs),
     /// Exercise the recording writer until killed (used by the crash-safety test).
     #[command(name = "__write-load", hide = true)]
     WriteLoad(WriteLoadArgs),
@@ -356,4 +361,113 @@ pub struct CeilingArgs {
     /// The engine's sequence cap per rank (vLLM `--max-num-seqs`).
     #[arg(long)]
     pub max_num_seqs: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Model")]
+pub struct ModelConfigArgs {
+    /// The model's Hugging Face `config.json` (a local file).
+    #[arg(long, value_name = "FILE")]
+    pub model_config: PathBuf,
+}
+
+/// How the weights are stored (bytes per parameter, scales included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WeightDtypeArg {
+    Fp32,
+    Bf16,
+    Fp16,
+    Fp8,
+    Int8,
+    /// 4-bit integer, group 128 (AWQ, GPTQ).
+    Int4,
+    Mxfp4,
+    Nvfp4,
+}
+
+/// How the KV cache is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KvDtypeArg {
+    Fp32,
+    Bf16,
+    Fp16,
+    Fp8,
+}
+
+#[derive(Debug, Args)]
+pub struct RooflineArgs {
+    #[command(flatten)]
+    pub model: ModelConfigArgs,
+
+    /// The GPU, by the name NVML reports (`nvidia-smi --query-gpu=name`), e.g.
+    /// "NVIDIA H100 80GB HBM3"; short names such as H100, H200, A100-SXM4-80GB, L40S work too.
+    #[arg(long)]
+    pub gpu: String,
+
+    /// Tensor-parallel size.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub tp: u32,
+
+    /// Batch sizes (sequences decoding together per replica), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,128",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub bs: Vec<u32>,
+
+    /// Tokens in each sequence's KV cache at the step (prompt plus tokens generated so far).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub context: u32,
+
+    /// How the block weights are stored [default: as the config says: `torch_dtype`, and
+    /// `quantization_config` where present].
+    #[arg(long, value_enum)]
+    pub weight_dtype: Option<WeightDtypeArg>,
+
+    /// How the KV cache is stored.
+    #[arg(long, value_enum, default_value_t = KvDtypeArg::Bf16)]
+    pub kv_dtype: KvDtypeArg,
+
+    /// Use this HBM bandwidth (GB/s) instead of the datasheet's.
+    #[arg(long, value_name = "GB/S", help_heading = "GPU overrides")]
+    pub hbm_bw_gbs: Option<f64>,
+
+    /// Use this dense peak (TFLOPS) instead of the datasheet's, whatever the compute dtype.
+    #[arg(long, value_name = "TFLOPS", help_heading = "GPU overrides")]
+    pub peak_tflops: Option<f64>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(subcommand)]
+    pub what: CheckWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CheckWhat {
+    /// Which tensor-parallel (and expert-parallel) sizes the engines accept for a model, and why.
+    Tp(CheckTpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckTpArgs {
+    #[command(flatten)]
+    pub model: ModelConfigArgs,
+
+    /// Tensor-parallel sizes to check, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub tp: Vec<u32>,
+
+    /// Expert-parallel size: routed experts spread over this many ranks, each expert whole.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub ep: Option<u32>,
+
+    /// GPUs on the node; sizes needing more are rejected.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub gpus: Option<u32>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
 }

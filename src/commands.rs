@@ -1,9 +1,11 @@
 //! One module per subcommand; each parses its configuration, calls the crates and prints.
 
 pub mod analyze;
+pub mod check;
 pub mod gpus;
 pub mod import_gpu;
 pub mod probe;
+pub mod roofline;
 pub mod runs;
 pub mod scrape;
 pub mod sim;
@@ -22,6 +24,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::ImportGpu(args) => import_gpu::run(&db, args).await,
         Command::Sim(args) => sim::run(args).await,
         Command::Analyze(args) => analyze::run(&db, args),
+        Command::Roofline(args) => roofline::run(args),
+        Command::Check(args) => check::run(args),
         Command::WriteLoad(args) => write_load::run(&db, args).await,
     }
 }

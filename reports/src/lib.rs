@@ -11,12 +11,16 @@ pub mod finding;
 pub mod findings;
 pub mod fit;
 pub mod frames;
+pub mod gpu_specs;
 pub mod metrics;
+pub mod model;
 pub mod recording;
+pub mod roofline;
 pub mod step_time;
 pub mod summary;
 pub mod synthetic;
 pub mod terminal;
+pub mod tp;
 pub mod window;
 
 pub use analysis::{Analysis, AnalysisOptions, RunData, analyze, render_terminal};

@@ -4,5 +4,6 @@
 mod analyze;
 mod cli;
 mod collectors;
+mod roofline;
 mod sim;
 mod store_crash;
