@@ -6,6 +6,7 @@
 
 pub mod finding;
 pub mod recording;
+pub mod render;
 
 pub use finding::{Finding, Severity};
 pub use recording::{ChunkArrival, ChunkKind, LatenessTick, Outcome, RequestRecord, StepRecord};
