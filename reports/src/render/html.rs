@@ -27,9 +27,9 @@ table.verdict td { font-size: 17px; font-weight: 600; }
 .scroll { overflow-x: auto; }
 ul.findings { list-style: none; padding: 0; margin: 0; }
 ul.findings li { margin: 6px 0; padding: 8px 12px; border-left: 6px solid; border-radius: 3px; }
-li.sev-error { background: #fdecea; border-color: #c62828; }
-li.sev-warn { background: #fff4e0; border-color: #e08a00; }
-li.sev-info { background: #e8f0fb; border-color: #3d74c5; }
+ul.findings li.sev-error { background: #fdecea; border-color: #c62828; }
+ul.findings li.sev-warn { background: #fff4e0; border-color: #e08a00; }
+ul.findings li.sev-info { background: #e8f0fb; border-color: #3d74c5; }
 .sev { display: inline-block; min-width: 3.6em; font-weight: 700; text-transform: uppercase;
   font-size: 12px; letter-spacing: 0.04em; }
 li.sev-error .sev { color: #b71c1c; }
