@@ -2,4 +2,5 @@
 //! real `ceiling` binary or its library end to end.
 
 mod cli;
+mod html_render;
 mod store_crash;
