@@ -15,6 +15,7 @@ pub mod gpu_specs;
 pub mod metrics;
 pub mod model;
 pub mod recording;
+pub mod render;
 pub mod roofline;
 pub mod step_time;
 pub mod summary;

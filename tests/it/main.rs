@@ -4,6 +4,7 @@
 mod analyze;
 mod cli;
 mod collectors;
+mod html_render;
 mod roofline;
 mod sim;
 mod store_crash;
