@@ -201,7 +201,7 @@ impl Scheduler {
                 return;
             }
             if self.running.is_empty() && self.waiting.is_empty() {
-                self.publish_idle();
+                self.publish_gauges();
                 match self.rx.recv_timeout(self.idle_refresh()) {
                     Ok(Msg::Submit(sub)) => self.enqueue(sub),
                     Err(flume::RecvTimeoutError::Timeout) => self.refresh_idle_gauges(),
@@ -378,6 +378,9 @@ impl Scheduler {
     fn step(&mut self) {
         let now = Instant::now();
         let plan = self.schedule(now);
+        // vLLM makes its scheduler stats when it schedules: during a long step the gauges
+        // already count the sequences it runs (a wave's prefill included).
+        self.publish_gauges();
         if plan.scheduled == 0 {
             // Nothing runnable (everything waits on KV that nothing will free): avoid spinning.
             std::thread::sleep(Duration::from_millis(1));

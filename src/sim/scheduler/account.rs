@@ -237,7 +237,8 @@ impl Scheduler {
         st.sg.decode_sum_seq_lens = self.running.iter().map(|s| u64::from(s.computed)).sum();
     }
 
-    pub(super) fn publish_idle(&self) {
+    /// Publishes the vLLM-style gauges (running, waiting, KV) as the scheduler holds them now.
+    pub(super) fn publish_gauges(&self) {
         let mut st = lock(&self.stats);
         self.publish_live(&mut st);
     }
