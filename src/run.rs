@@ -20,7 +20,7 @@ use crate::probe::worker::{Shared, StepPlan, run_step};
 use crate::probe::workload::{Prompt, PromptMaker};
 use crate::probe::{EngineInfo, preflight};
 use crate::store::{Record, RunManifest, RunStatus, Store, Writer, WriterOptions};
-use crate::telemetry::Telemetry;
+use crate::telemetry::{Boundary, Telemetry};
 
 /// How a run ended.
 #[derive(Debug, Clone)]
@@ -110,7 +110,7 @@ pub async fn probe_run(
         ok: Arc::new(AtomicU64::new(0)),
         failed: Arc::new(AtomicU64::new(0)),
     };
-    let steps_result = run_steps(cfg, shared.clone()).await;
+    let steps_result = run_steps(cfg, shared.clone(), telemetry.boundary()).await;
 
     telemetry.stop().await;
     signals.abort();
@@ -161,11 +161,18 @@ fn check_lengths(cfg: &ProbeConfig, info: &EngineInfo) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_steps(cfg: &ProbeConfig, mut shared: Shared) -> anyhow::Result<()> {
+async fn run_steps(
+    cfg: &ProbeConfig,
+    mut shared: Shared,
+    boundary: Boundary,
+) -> anyhow::Result<()> {
     for (i, spec) in cfg.steps.iter().enumerate() {
         if shared.stop.is_cancelled() {
             break;
         }
+        // A scrape between steps: each step's engine counters are then bracketed by samples
+        // that hold none of its neighbours' traffic.
+        boundary.scrape().await;
         let idx = u32::try_from(i)?;
         let plan = match (cfg.pattern, cfg.warmup) {
             (Pattern::Wave, Warmup::Waves(w)) => StepPlan::Wave {
@@ -198,6 +205,7 @@ async fn run_steps(cfg: &ProbeConfig, mut shared: Shared) -> anyhow::Result<()> 
         shared.writer.send(Record::StepEnd { idx, end_t_s }).await?;
         shared.progress.finish();
     }
+    boundary.scrape().await;
     Ok(())
 }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use ceiling_collectors::gpu::dcgm::DcgmSource;
 use ceiling_collectors::gpu::nvml::NvmlSource;
 use ceiling_collectors::gpu::{GpuError, GpuSource, SourceSpec, spawn_gpu_sampler};
-use ceiling_collectors::prometheus::{Scraper, run_scraper};
+use ceiling_collectors::prometheus::{ScrapeNow, Scraper, run_scraper};
 use ceiling_collectors::{GpuInfo, GpuSample, ScrapeRecord};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -32,6 +32,7 @@ pub struct Telemetry {
     scraper: Option<(JoinHandle<()>, JoinHandle<()>)>,
     scrape_failures: Arc<AtomicU64>,
     metrics_url: Option<String>,
+    boundary: Boundary,
     gpu_stop: Arc<AtomicBool>,
     sampler: Option<(std::thread::JoinHandle<()>, JoinHandle<()>)>,
 }
@@ -57,6 +58,7 @@ impl Telemetry {
             scraper: None,
             scrape_failures: Arc::new(AtomicU64::new(0)),
             metrics_url: cfg.metrics_url.clone(),
+            boundary: Boundary::default(),
             gpu_stop: Arc::new(AtomicBool::new(false)),
             sampler: None,
         };
@@ -95,12 +97,18 @@ impl Telemetry {
             );
         }
         let (tx, mut rx) = mpsc::channel::<ScrapeRecord>(64);
+        let (now_tx, now_rx) = mpsc::channel::<ScrapeNow>(1);
+        self.boundary = Boundary {
+            now: Some(now_tx),
+            timeout: scrape_timeout(cfg.scrape_interval),
+        };
         let task = tokio::spawn(run_scraper(
             scraper,
             cfg.scrape_interval,
             t0,
             self.cancel.clone(),
             tx,
+            now_rx,
         ));
         let failures = self.scrape_failures.clone();
         let url = url.to_string();
@@ -172,6 +180,11 @@ impl Telemetry {
         Ok(())
     }
 
+    /// The handle that takes a scrape at a step's boundary.
+    pub fn boundary(&self) -> Boundary {
+        self.boundary.clone()
+    }
+
     /// The GPU inventory, once the sampler has read it.
     pub fn gpu_inventory(&self) -> Option<&[GpuInfo]> {
         self.gpus.as_deref()
@@ -198,6 +211,29 @@ impl Telemetry {
                     .unwrap_or("the engine's metrics")
             );
         }
+    }
+}
+
+/// Takes one scrape between two probe steps, so a step's counter deltas are bracketed by
+/// samples with no neighbouring step's traffic in them. Without a scraper it does nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Boundary {
+    now: Option<mpsc::Sender<ScrapeNow>>,
+    timeout: Duration,
+}
+
+impl Boundary {
+    /// Scrapes now and waits until the record is taken (at most the scrape timeout, plus a
+    /// second for the queue): a slow or dead engine delays the next step by that, never more.
+    pub async fn scrape(&self) {
+        let Some(now) = &self.now else {
+            return;
+        };
+        let (reply, answered) = tokio::sync::oneshot::channel();
+        if now.send(reply).await.is_err() {
+            return;
+        }
+        let _ = tokio::time::timeout(self.timeout + Duration::from_secs(1), answered).await;
     }
 }
 

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::MetricSample;
 
-pub use scrape::{Scraper, run_scraper};
+pub use scrape::{ScrapeNow, Scraper, run_scraper};
 
 /// The type a `# TYPE` line declares; `Untyped` when there is none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

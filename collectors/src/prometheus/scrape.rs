@@ -124,29 +124,46 @@ fn describe(e: &reqwest::Error, url: &str, timeout: Duration) -> String {
     }
 }
 
-/// Scrapes every `interval` until `cancel` fires or the receiver is gone. Ticks missed while a
-/// slow scrape was in flight are skipped, not bunched up.
+/// A request for one scrape now (at a probe step's boundary); answered once its record is
+/// queued on the scraper's channel.
+pub type ScrapeNow = tokio::sync::oneshot::Sender<()>;
+
+/// Scrapes every `interval`, and at once on each request from `now`, until `cancel` fires or
+/// the receiver is gone. Ticks missed while a slow scrape was in flight are skipped, not
+/// bunched up. Records are numbered in the order taken, whatever started them.
 pub async fn run_scraper(
     scraper: Scraper,
     interval: Duration,
     t0: Instant,
     cancel: CancellationToken,
     tx: mpsc::Sender<ScrapeRecord>,
+    mut now: mpsc::Receiver<ScrapeNow>,
 ) {
     let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(1)));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut seq = 0;
+    let mut requests_open = true;
     loop {
-        tokio::select! {
+        let reply = tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
+            _ = ticker.tick() => None,
+            r = now.recv(), if requests_open => match r {
+                Some(reply) => Some(reply),
+                None => {
+                    requests_open = false;
+                    continue;
+                }
+            },
+        };
         let record = tokio::select! {
             _ = cancel.cancelled() => return,
             r = scraper.scrape_once(seq, t0) => r,
         };
         if tx.send(record).await.is_err() {
             return;
+        }
+        if let Some(reply) = reply {
+            let _ = reply.send(());
         }
         seq += 1;
     }
@@ -232,12 +249,14 @@ mod tests {
         let s = Scraper::new(client(), url, Duration::from_secs(2));
         let (tx, mut rx) = mpsc::channel(16);
         let cancel = CancellationToken::new();
+        let (_now_tx, now_rx) = mpsc::channel(1);
         let task = tokio::spawn(run_scraper(
             s,
             Duration::from_millis(10),
             Instant::now(),
             cancel.clone(),
             tx,
+            now_rx,
         ));
         let mut seqs = Vec::new();
         while seqs.len() < 3 {
@@ -248,5 +267,38 @@ mod tests {
         cancel.cancel();
         task.await.expect("join");
         assert_eq!(seqs, vec![0, 1, 2]);
+    }
+
+    #[tokio::test]
+    async fn a_scrape_on_request_is_taken_at_once_and_answered_after_it_is_queued() {
+        let url = serve(200, "vllm:num_requests_running 3\n").await;
+        let s = Scraper::new(client(), url, Duration::from_secs(2));
+        let (tx, mut rx) = mpsc::channel(16);
+        let (now_tx, now_rx) = mpsc::channel(1);
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run_scraper(
+            s,
+            Duration::from_secs(3600),
+            Instant::now(),
+            cancel.clone(),
+            tx,
+            now_rx,
+        ));
+        // The interval's first tick fires at once; take that record first.
+        let first = rx.recv().await.expect("first tick");
+        assert_eq!(first.seq, 0);
+        let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
+        now_tx.send(reply_tx).await.expect("request");
+        tokio::time::timeout(Duration::from_secs(5), reply_rx)
+            .await
+            .expect("answered well before the next tick")
+            .expect("reply");
+        let r = rx
+            .try_recv()
+            .expect("the record is queued before the answer");
+        assert_eq!(r.seq, 1);
+        assert_eq!(r.samples.len(), 1);
+        cancel.cancel();
+        task.await.expect("join");
     }
 }
