@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod analysis;
+pub use analysis::*;
+
 /// How close is this LLM serving node to its limit, why, and can the benchmark be trusted.
 #[derive(Debug, Parser)]
 #[command(name = "ceiling", version, about, long_about = None, propagate_version = true)]
@@ -42,6 +45,11 @@ pub enum Command {
     Sim(SimArgs),
     /// Analyse a recorded run: step table, step time three ways, fit, ceiling, findings.
     Analyze(AnalyzeArgs),
+    /// Write a run's report: self-contained HTML, Markdown, result.json and the charts.
+    Report(ReportArgs),
+    /// Start the built-in simulated engine, probe it, analyse and report: the whole job in
+    /// under a minute with nothing else installed.
+    Demo(DemoArgs),
     /// The decode roofline of a model on a GPU: the least step time and the most tokens/s the
     /// hardware allows at each batch size, without any run.
     Roofline(RooflineArgs),
@@ -323,44 +331,6 @@ pub struct SimFaultArgs {
 
 fn probability(text: &str) -> Result<f64, String> {
     crate::sim::parse_probability(text).map_err(|e| e.to_string())
-}
-
-#[derive(Debug, Args)]
-pub struct AnalyzeArgs {
-    /// Run id, or `latest`.
-    #[arg(default_value = "latest")]
-    pub run: String,
-
-    #[command(flatten)]
-    pub ceiling: CeilingArgs,
-
-    #[command(flatten)]
-    pub output: OutputArgs,
-}
-
-/// The constraints the ceiling is computed under.
-#[derive(Debug, Args)]
-#[command(next_help_heading = "Ceiling")]
-pub struct CeilingArgs {
-    /// Minimum output tokens/s per sequence (default 20 when no SLA is given).
-    #[arg(long, value_name = "TOK_S")]
-    pub sla_otps: Option<f64>,
-
-    /// Maximum time per output token, e.g. `50ms`.
-    #[arg(long, value_name = "DURATION")]
-    pub sla_tpot: Option<humantime::Duration>,
-
-    /// Data-parallel ranks the batch was spread over (default: the probe's --dp, else 1).
-    #[arg(long)]
-    pub dp: Option<u32>,
-
-    /// KV cache capacity per rank in tokens (default: the engine's metrics).
-    #[arg(long, value_name = "TOKENS")]
-    pub kv_capacity_tokens: Option<u64>,
-
-    /// The engine's sequence cap per rank (vLLM `--max-num-seqs`).
-    #[arg(long)]
-    pub max_num_seqs: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -2,9 +2,11 @@
 
 pub mod analyze;
 pub mod check;
+pub mod demo;
 pub mod gpus;
 pub mod import_gpu;
 pub mod probe;
+pub mod report;
 pub mod roofline;
 pub mod runs;
 pub mod scrape;
@@ -24,6 +26,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::ImportGpu(args) => import_gpu::run(&db, args).await,
         Command::Sim(args) => sim::run(args).await,
         Command::Analyze(args) => analyze::run(&db, args),
+        Command::Report(args) => report::run(&db, args),
+        Command::Demo(args) => demo::run(&db, args).await,
         Command::Roofline(args) => roofline::run(args),
         Command::Check(args) => check::run(args),
         Command::WriteLoad(args) => write_load::run(&db, args).await,

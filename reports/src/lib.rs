@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod model;
 pub mod recording;
 pub mod render;
+pub mod report;
 pub mod roofline;
 pub mod step_time;
 pub mod summary;

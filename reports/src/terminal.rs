@@ -32,7 +32,7 @@ pub fn render_terminal(a: &Analysis) -> String {
     }
     let roof = a.timings.iter().any(|t| t.roofline_t_min_s.is_some());
     let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED);
+    table.load_preset(UTF8_FULL_CONDENSED).force_no_tty();
     let mut header = vec![
         "step",
         "bs",
@@ -153,6 +153,26 @@ pub fn render_terminal(a: &Analysis) -> String {
                 f.message
             ));
         }
+    }
+    out
+}
+
+/// ANSI colour on the severity word of each finding line of [`render_terminal`]'s output
+/// (red error, yellow warn, cyan info); for a terminal only — the caller checks it is one and
+/// that `NO_COLOR` is unset.
+pub fn colourize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.split_inclusive('\n') {
+        let styled = [("  error ", 31), ("  warn  ", 33), ("  info  ", 36)]
+            .iter()
+            .find_map(|(prefix, code)| {
+                line.strip_prefix(prefix).map(|rest| {
+                    let word = prefix.trim();
+                    let pad = &prefix[2 + word.len()..];
+                    format!("  \u{1b}[{code}m{word}\u{1b}[0m{pad}{rest}")
+                })
+            });
+        out.push_str(styled.as_deref().unwrap_or(line));
     }
     out
 }

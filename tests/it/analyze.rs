@@ -10,7 +10,7 @@ use crate::cli::ceiling;
     clippy::unwrap_used,
     reason = "a test fixture: failing to record fails the test"
 )]
-fn record(db: &std::path::Path) {
+pub fn record(db: &std::path::Path) {
     let rec = wave_recording(&[4u32, 16].map(|bs| WaveSpec {
         batch_size: bs,
         output_len: 51,

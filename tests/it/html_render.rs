@@ -99,12 +99,23 @@ fn html_report_renders_in_headless_chromium_with_visible_charts() {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report.html");
     std::fs::write(&report, html_page(&sample_report())).unwrap();
+    check_in_chromium(&report, 2);
+}
+
+/// Opens `report` with `scripts/check_html.sh` and asserts what a person would see: no console
+/// message, `charts` charts each laid out at a readable size, and a screenshot that is not blank.
+#[expect(
+    clippy::unwrap_used,
+    reason = "a test helper: a failure fails the test"
+)]
+pub fn check_in_chromium(report: &Path, charts: usize) {
+    let dir = tempfile::tempdir().unwrap();
     let shot = dir.path().join("screenshot.png");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check_html.sh");
 
     let out = Command::new("bash")
         .arg(&script)
-        .arg(&report)
+        .arg(report)
         .arg(&shot)
         .output()
         .unwrap();
@@ -127,14 +138,14 @@ fn html_report_renders_in_headless_chromium_with_visible_charts() {
             (w.parse().unwrap(), h.parse().unwrap())
         })
         .collect();
-    assert_eq!(sizes.len(), 2, "{stdout}");
+    assert_eq!(sizes.len(), charts, "{stdout}");
     for (w, h) in sizes {
         assert!(w >= 300 && h >= 150, "chart laid out too small: {w}x{h}");
     }
 
     // For a person to look at: CEILING_KEEP_HTML_CHECK=DIR keeps the page and its screenshot.
     if let Some(keep) = std::env::var_os("CEILING_KEEP_HTML_CHECK") {
-        std::fs::copy(&report, Path::new(&keep).join("report.html")).unwrap();
+        std::fs::copy(report, Path::new(&keep).join("report.html")).unwrap();
         std::fs::copy(&shot, Path::new(&keep).join("screenshot.png")).unwrap();
     }
 

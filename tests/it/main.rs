@@ -5,6 +5,7 @@ mod analyze;
 mod cli;
 mod collectors;
 mod html_render;
+mod report;
 mod roofline;
 mod sim;
 mod store_crash;

@@ -26,10 +26,17 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
-/// Serialises the tests of this module: timing assertions need the two cores to themselves.
+/// One lock for every test whose timing assertions need the two cores to themselves.
+static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Serialises the timing-sensitive tests (async tests).
 pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
-    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    LOCK.lock().await
+    TIMING.lock().await
+}
+
+/// Serialises the timing-sensitive tests (plain `#[test]`s, outside any runtime).
+pub fn serial_blocking() -> tokio::sync::MutexGuard<'static, ()> {
+    TIMING.blocking_lock()
 }
 
 pub fn tiny() -> Profile {

@@ -1,0 +1,162 @@
+//! `ceiling report`: analyses a run (as `analyze` does) and writes its report into a directory:
+//! `report.html` (self-contained), `report.md` with `charts/*.svg`, `result.json`, and PNG charts
+//! on request. [`write_report`] is shared with `demo`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use ceiling_reports::render::{self, chart::DEFAULT_SIZE};
+use ceiling_reports::report::{self, ReportChart};
+
+use crate::Exit;
+use crate::cli::{ReportArgs, ReportFormat};
+use crate::exit::Failure;
+use crate::store::Store;
+use crate::store::read::RunDetail;
+
+use super::analyze::{AnalyzedRun, analyze_run, gate};
+
+pub fn run(db: &Path, args: ReportArgs) -> anyhow::Result<Exit> {
+    let store = Store::open(db)?;
+    let id = super::resolve_run(&store, &args.run)?;
+    let run = analyze_run(&store, id, &args.ceiling, &args.roofline)
+        .with_context(|| format!("analysing run {id} of {}", db.display()))?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("ceiling-report-{id}")));
+    let written = write_report(&run, &out, &args.format)?;
+    for p in &written {
+        println!("wrote {}", p.display());
+    }
+    Ok(gate(&args.ceiling, &run.analysis))
+}
+
+/// Writes the report of `run` into `out` in the given formats; returns the files written.
+pub fn write_report(
+    run: &AnalyzedRun,
+    out: &Path,
+    formats: &[ReportFormat],
+) -> anyhow::Result<Vec<PathBuf>> {
+    let charts_dir = out.join("charts");
+    std::fs::create_dir_all(&charts_dir).map_err(|e| {
+        Failure::Usage(format!(
+            "cannot create the report directory {}: {e}; give --out a writable directory",
+            charts_dir.display()
+        ))
+    })?;
+    let want = |f: ReportFormat| formats.contains(&f);
+    let (w, h) = DEFAULT_SIZE;
+    let mut written = Vec::new();
+    let mut charts: Vec<(ReportChart, String)> = Vec::new();
+    for c in report::report_charts(&run.analysis, &run.data) {
+        let svg = render::render_svg(&c.spec, w, h)?;
+        let path = charts_dir.join(format!("{}.svg", c.name));
+        write(&path, svg.as_bytes(), &mut written)?;
+        if want(ReportFormat::Png) {
+            let png = render::render_png(&c.spec, w, h)?;
+            write(
+                &charts_dir.join(format!("{}.png", c.name)),
+                &png,
+                &mut written,
+            )?;
+        }
+        charts.push((c, svg));
+    }
+    let doc = report::report_doc(&run.analysis, &charts, environment(&run.detail));
+    if want(ReportFormat::Html) {
+        write(
+            &out.join("report.html"),
+            render::html_page(&doc).as_bytes(),
+            &mut written,
+        )?;
+    }
+    if want(ReportFormat::Md) {
+        write(
+            &out.join("report.md"),
+            render::markdown(&doc).as_bytes(),
+            &mut written,
+        )?;
+    }
+    if want(ReportFormat::Json) {
+        let json = report::result_json(&run.analysis, &run.data, run_json(run)?);
+        let text = serde_json::to_string_pretty(&json)?;
+        write(&out.join("result.json"), text.as_bytes(), &mut written)?;
+    }
+    Ok(written)
+}
+
+fn write(path: &Path, bytes: &[u8], written: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    written.push(path.to_path_buf());
+    Ok(())
+}
+
+/// The run's manifest as result.json carries it (the steps are in the analysis).
+fn run_json(run: &AnalyzedRun) -> anyhow::Result<serde_json::Value> {
+    let mut v = serde_json::to_value(&run.detail)?;
+    if let Some(o) = v.as_object_mut() {
+        o.remove("steps");
+    }
+    Ok(v)
+}
+
+/// The environment section: engine, model, GPUs, host, tool, probe configuration.
+pub fn environment(d: &RunDetail) -> Vec<(String, String)> {
+    let m = &d.manifest;
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
+    let gpus = if m.gpu_inventory.is_empty() {
+        "none recorded (no GPU source on the probing machine)".to_string()
+    } else {
+        let first = &m.gpu_inventory[0];
+        format!(
+            "{} × {} (driver {}, {})",
+            m.gpu_inventory.len(),
+            opt(&first.name),
+            opt(&first.driver),
+            first
+                .mem_total_bytes
+                .map_or("memory unknown".into(), |b| format!(
+                    "{:.0} GiB",
+                    b as f64 / f64::from(1u32 << 30)
+                ))
+        )
+    };
+    vec![
+        (
+            "Engine".into(),
+            format!(
+                "{} {} at {}",
+                opt(&m.engine_kind),
+                opt(&m.engine_version),
+                opt(&m.base_url)
+            ),
+        ),
+        ("Model".into(), opt(&m.model)),
+        ("GPUs".into(), gpus),
+        ("Host".into(), opt(&m.host)),
+        (
+            "Run".into(),
+            format!(
+                "{} started {} ({}), config hash {}",
+                d.id,
+                m.started_at,
+                d.status.as_str(),
+                d.probe_config_hash
+            ),
+        ),
+        (
+            "Tool".into(),
+            format!(
+                "ceiling {}{}",
+                m.tool_version,
+                m.git_sha
+                    .as_ref()
+                    .map_or(String::new(), |s| format!(" ({s})"))
+            ),
+        ),
+        ("Command line".into(), m.command_line.clone()),
+        ("Probe config".into(), m.probe_config.to_string()),
+    ]
+}
