@@ -58,6 +58,9 @@ pub enum Command {
     /// Exercise the recording writer until killed (used by the crash-safety test).
     #[command(name = "__write-load", hide = true)]
     WriteLoad(WriteLoadArgs),
+    /// Record a synthetic run of about N chunks (the analysis benchmark's input).
+    #[command(name = "__synth-run", hide = true)]
+    SynthRun(SynthRunArgs),
 }
 
 #[derive(Debug, Args)]
@@ -92,6 +95,14 @@ pub struct WriteLoadArgs {
     /// Requests to record before exiting (0 = until killed).
     #[arg(long, default_value_t = 0)]
     pub requests: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthRunArgs {
+    /// Chunk rows to record, spread over four wave steps (bs 32, 64, 128, 256, 1,024 tokens
+    /// each).
+    #[arg(long, default_value_t = 10_000_000)]
+    pub chunks: u64,
 }
 
 /// Where the engine is and how to talk to it.

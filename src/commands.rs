@@ -31,6 +31,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Roofline(args) => roofline::run(args),
         Command::Check(args) => check::run(args),
         Command::WriteLoad(args) => write_load::run(&db, args).await,
+        Command::SynthRun(args) => write_load::synth_run(&db, &args).await,
     }
 }
 

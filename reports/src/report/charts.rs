@@ -203,7 +203,7 @@ fn step_time_vs_bs(a: &Analysis, head: Option<&Ceiling>) -> ReportChart {
             per_bs(a, |i| ms(a.timings[i].t_fwd_client_s)),
         ),
         series(
-            "identity (bs × DP × MTP / throughput)",
+            "identity (MTP × TPOT)",
             SeriesStyle::LineAndPoints,
             per_bs(a, |i| ms(a.timings[i].t_fwd_identity_s)),
         ),
@@ -229,10 +229,10 @@ fn step_time_vs_bs(a: &Analysis, head: Option<&Ceiling>) -> ReportChart {
     }
     let roof = per_bs(a, |i| ms(a.timings[i].roofline_t_min_s));
     let caption = if roof.is_empty() {
-        "Step time three ways: from the client's chunk gaps, from the throughput identity and \
+        "Step time three ways: from the client's chunk gaps, from the identity MTP × TPOT and \
          from the engine's metrics (no roofline: give --model-config and --gpu)."
     } else {
-        "Step time three ways: from the client's chunk gaps, from the throughput identity and \
+        "Step time three ways: from the client's chunk gaps, from the identity MTP × TPOT and \
          from the engine's metrics, with the hardware roofline's minimum."
     };
     if !roof.is_empty() {
