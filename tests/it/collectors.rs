@@ -395,3 +395,58 @@ fn telemetry_records_scrapes_and_survives_a_missing_gpu() {
         assert_eq!(gpu_rows, 0);
     }
 }
+
+/// `ceiling scrape URL --json` as a child process, off the runtime.
+async fn scrape_json(url: String) -> serde_json::Value {
+    let text = tokio::task::spawn_blocking(move || stdout_of(&["scrape", &url, "--json"]))
+        .await
+        .expect("join");
+    serde_json::from_str(&text).expect("scrape --json prints JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrape_of_the_simulator_prints_what_its_truth_says() {
+    use ceiling::sim::SimFlavor;
+
+    use crate::sim::{client, serial, start, tiny, unique_completion};
+    let _serial = serial().await;
+    for flavor in [SimFlavor::Vllm, SimFlavor::Sglang, SimFlavor::Llamacpp] {
+        let mut profile = tiny();
+        profile.sglang_gauge_interval_steps = 5;
+        let h = start(flavor, profile, 1, 1.0).await;
+        let c = client();
+        let url = format!("{}/v1/completions", h.base_url());
+        let metrics = format!("{}/metrics", h.base_url());
+        let streams: Vec<_> = (0..3)
+            .map(|i| {
+                let (c, url) = (c.clone(), url.clone());
+                tokio::spawn(async move {
+                    crate::sim::stream(&c, &url, unique_completion(i, 16, 300)).await
+                })
+            })
+            .collect();
+        // Mid-flight (300 steps of ~5 ms): three sequences run, none waits.
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let mid = scrape_json(metrics.clone()).await;
+        let truth = h.truth();
+        assert_eq!(truth.ranks[0].running, 3, "{flavor:?}");
+        assert_eq!(mid["signals"]["running"], 3.0, "{flavor:?}: {mid}");
+        assert_eq!(mid["signals"]["waiting"], 0.0, "{flavor:?}: {mid}");
+        for s in streams {
+            assert_eq!(s.await.expect("join").tokens().0, 300);
+        }
+        // Done: the token counters equal the truth's totals (llama.cpp's move at request end).
+        let end = scrape_json(metrics).await;
+        let truth = h.truth();
+        assert_eq!(truth.totals.generation_tokens, 900);
+        assert_eq!(
+            end["signals"]["generation_tokens_total"], truth.totals.generation_tokens as f64,
+            "{flavor:?}: {end}"
+        );
+        assert_eq!(
+            end["signals"]["prompt_tokens_total"], truth.totals.prompt_tokens as f64,
+            "{flavor:?}: {end}"
+        );
+        h.shutdown().await;
+    }
+}
