@@ -167,9 +167,11 @@ pub struct LoadArgs {
     /// worker reuses its prompt, to measure the cache.
     #[arg(long, value_enum, default_value_t = PrefixCacheArg::Cold)]
     pub prefix_cache: PrefixCacheArg,
-    /// Seed for the random prompts (the same seed sends the same prompts).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Seed for the random prompts [default: a fresh one per run, recorded in the run's probe
+    /// config]. The same seed sends the same prompts: against an engine with prefix caching,
+    /// rerunning with a fixed seed hits the cache.
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// On Ctrl-C, let in-flight streams finish for this long before cancelling them.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub grace: std::time::Duration,

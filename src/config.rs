@@ -152,7 +152,7 @@ impl ProbeConfig {
             ramp_per_s,
             vocab_size: a.load.vocab_size,
             prefix_cache_warm: a.load.prefix_cache == PrefixCacheArg::Warm,
-            seed: a.load.seed,
+            seed: a.load.seed.unwrap_or_else(rand::random),
             grace: a.load.grace,
             metrics_url,
             scrape_interval: t.scrape_interval,

@@ -193,6 +193,11 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
     let cancel = CancellationToken::new();
     let app = http::router(Arc::clone(&shared));
     let stop = cancel.clone().cancelled_owned();
+    // Each token goes out as its own small write: without TCP_NODELAY, Nagle's algorithm holds
+    // a chunk back until the previous one is acknowledged, adding delayed-ACK latency to ITL.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = runtime.spawn(async move {
         if let Err(err) = axum::serve(listener, app)
             .with_graceful_shutdown(stop)

@@ -112,9 +112,17 @@ impl RunManifest {
         }
     }
 
-    /// A stable hash of the probe configuration: runs with equal hashes are comparable.
+    /// A stable hash of the probe configuration: runs with equal hashes are comparable. The
+    /// prompt seed (fresh per run unless pinned) and output switches do not change what is
+    /// measured, so they are left out.
     pub fn probe_config_hash(&self) -> String {
-        let canonical = self.probe_config.to_string();
+        let mut config = self.probe_config.clone();
+        if let Some(o) = config.as_object_mut() {
+            for key in ["seed", "json"] {
+                o.remove(key);
+            }
+        }
+        let canonical = config.to_string();
         let digest = Sha256::digest(canonical.as_bytes());
         digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
     }

@@ -12,6 +12,7 @@ pub mod findings;
 pub mod fit;
 pub mod frames;
 pub mod gpu_specs;
+pub mod latency_table;
 pub mod metrics;
 pub mod model;
 pub mod recording;
@@ -27,5 +28,6 @@ pub mod window;
 
 pub use analysis::{Analysis, AnalysisOptions, RunData, analyze, render_terminal};
 pub use finding::{Finding, Severity};
+pub use latency_table::render_latency;
 pub use recording::{ChunkArrival, ChunkKind, LatenessTick, Outcome, RequestRecord, StepRecord};
 pub use summary::{StepSummary, summarize_steps};

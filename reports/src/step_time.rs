@@ -42,6 +42,9 @@ pub enum MtpSource {
 pub struct EngineWindow {
     /// Scrapes inside the windows.
     pub samples: usize,
+    /// No measurement window was found, so the running/waiting/KV figures are over the span of
+    /// the step's measured requests instead.
+    pub over_requests_span: bool,
     pub running_mean: Option<f64>,
     pub running_min: Option<f64>,
     pub running_max: Option<f64>,
@@ -165,6 +168,14 @@ fn windows_delta(
         .reduce(Delta::plus)
 }
 
+/// From the first non-warm-up request sent to the last one done.
+fn requests_span(requests: &[&RequestRecord]) -> Option<(f64, f64)> {
+    let measured = requests.iter().filter(|r| !r.warmup);
+    let start = measured.clone().map(|r| r.sent_t_s).reduce(f64::min)?;
+    let end = measured.filter_map(|r| r.done_t_s).reduce(f64::max)?;
+    (end > start).then_some((start, end))
+}
+
 /// The samples from the last one at or before `start` to the first at or after `end`.
 fn bracket(eng: &[EngineSample], start: f64, end: f64) -> &[EngineSample] {
     let lo = eng.partition_point(|s| s.t_s <= start).saturating_sub(1);
@@ -225,10 +236,17 @@ pub fn time_step(
     let tokens_per_chunk = (chunks_known > 0).then(|| tok_known as f64 / chunks_known as f64);
     let chunk_gap_median_s = metrics::median(&gaps);
 
-    // Engine over the windows.
+    // Engine over the windows; where no moment had all bs decoding (the engine queued or
+    // preempted them), over the span of the step's measured requests, so the queue that
+    // prevented the window is still seen.
+    let span = requests_span(requests);
+    let over_requests_span = windows.is_empty() && span.is_some();
     let in_windows: Vec<&EngineSample> = engine_samples
         .iter()
-        .filter(|s| window::index_of(&windows, s.t_s).is_some())
+        .filter(|s| match span {
+            Some((a, b)) if over_requests_span => s.t_s >= a && s.t_s <= b,
+            _ => window::index_of(&windows, s.t_s).is_some(),
+        })
         .collect();
     let col = |f: &dyn Fn(&Signals) -> Option<f64>| -> Vec<f64> {
         in_windows.iter().filter_map(|s| f(&s.signals)).collect()
@@ -327,6 +345,7 @@ pub fn time_step(
     let step_delta = |get: fn(&Signals) -> Option<f64>| engine::delta(around, get).map(|d| d.dv);
     let engine = EngineWindow {
         samples: in_windows.len(),
+        over_requests_span,
         running_mean: mean(&running),
         running_min: running.iter().copied().reduce(f64::min),
         running_max: running.iter().copied().reduce(f64::max),

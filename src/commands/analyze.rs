@@ -75,12 +75,13 @@ pub fn analyze_run(
     }
     let detail = store.run_detail(id)?;
     let data = run_data(store, id, &detail)?;
+    // The probe stores `prefix_cache_warm: true` when `--prefix-cache warm` was asked.
     let warm = detail
         .manifest
         .probe_config
-        .get("prefix_cache")
-        .and_then(serde_json::Value::as_str)
-        == Some("warm");
+        .get("prefix_cache_warm")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
     let opts = AnalysisOptions {
         dp: c.dp,
         sla_otps: c.sla_otps,

@@ -1,38 +1,49 @@
 //! `ceiling probe`: drive an engine with fixed batch sizes and record the run, then print what
-//! was recorded.
+//! was recorded: the per-step summary (requests by outcome, latency distributions, tokens asked
+//! vs reported) and the analysis `ceiling analyze` prints — also after Ctrl-C.
 
 use std::path::Path;
 
 use crate::Exit;
-use crate::cli::ProbeArgs;
+use crate::cli::{CeilingArgs, ProbeArgs, RunRooflineArgs};
 use crate::config::ProbeConfig;
 use crate::exit::Failure;
-use crate::run::probe_run;
-use crate::store::RunStatus;
+use crate::run::{RunOutcome, probe_run};
+use crate::store::{RunStatus, Store};
+
+use super::analyze::{AnalyzedRun, analyze_run, print_terminal};
 
 pub async fn run(db: &Path, args: &ProbeArgs) -> anyhow::Result<Exit> {
     let cfg = ProbeConfig::from_cli(args)?;
     let command_line = crate::redact::command_line(std::env::args());
     let out = probe_run(db, &cfg, command_line).await?;
+    // The figures come from the recording, as `ceiling analyze` computes them; a failure here
+    // loses nothing (the run is stored) and is a warning.
+    let analysed = Store::open(db)
+        .map_err(anyhow::Error::from)
+        .and_then(|store| {
+            analyze_run(
+                &store,
+                out.run_id,
+                &CeilingArgs::default(),
+                &RunRooflineArgs::default(),
+            )
+        });
+    let analysed = match analysed {
+        Ok(a) => Some(a),
+        Err(e) => {
+            eprintln!(
+                "warning: run {} is recorded but could not be analysed: {e:#}; try `ceiling \
+                 analyze {}`",
+                out.run_id, out.run_id
+            );
+            None
+        }
+    };
     if cfg.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "run_id": out.run_id,
-                "status": out.status.as_str(),
-                "requests_ok": out.ok,
-                "requests_failed": out.failed,
-            })
-        );
+        print_json(&out, analysed.as_ref())?;
     } else {
-        println!(
-            "run {}: {} — {} requests ok, {} failed; `ceiling analyze {}` for the figures",
-            out.run_id,
-            out.status.as_str(),
-            out.ok,
-            out.failed,
-            out.run_id
-        );
+        print_text(&out, analysed.as_ref());
     }
     if out.ok == 0 && out.status != RunStatus::Interrupted {
         return Err(Failure::Unreachable(format!(
@@ -42,4 +53,33 @@ pub async fn run(db: &Path, args: &ProbeArgs) -> anyhow::Result<Exit> {
         .into());
     }
     Ok(Exit::Success)
+}
+
+fn print_json(out: &RunOutcome, analysed: Option<&AnalyzedRun>) -> anyhow::Result<()> {
+    let v = serde_json::json!({
+        "run_id": out.run_id,
+        "status": out.status.as_str(),
+        "requests_ok": out.ok,
+        "requests_failed": out.failed,
+        "analysis": analysed.map(|a| &a.analysis),
+    });
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}
+
+fn print_text(out: &RunOutcome, analysed: Option<&AnalyzedRun>) {
+    if let Some(a) = analysed {
+        print!("{}", ceiling_reports::render_latency(&a.analysis.steps));
+        println!();
+        print_terminal(&a.analysis);
+        println!();
+    }
+    println!(
+        "run {}: {} — {} requests ok, {} failed; `ceiling report {}` writes the report",
+        out.run_id,
+        out.status.as_str(),
+        out.ok,
+        out.failed,
+        out.run_id
+    );
 }

@@ -248,3 +248,18 @@ fn flush_waits_for_the_commit() {
     drop(w);
     thread.join().unwrap();
 }
+
+#[test]
+fn config_hash_ignores_the_prompt_seed_but_not_the_load() {
+    let with = |config: serde_json::Value| RunManifest::new("c".into(), config).probe_config_hash();
+    let a = with(serde_json::json!({"batch_sizes": [1, 8], "seed": 1}));
+    assert_eq!(
+        a,
+        with(serde_json::json!({"batch_sizes": [1, 8], "seed": 2}))
+    );
+    assert_eq!(a.len(), 16);
+    assert_ne!(
+        a,
+        with(serde_json::json!({"batch_sizes": [1, 16], "seed": 1}))
+    );
+}

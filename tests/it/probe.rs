@@ -1,0 +1,449 @@
+//! `ceiling probe` as a child process against the simulated engine on 127.0.0.1: exact lengths,
+//! at most bs in flight, the engine's counters against the client's tokens, TPOT and the fitted
+//! step time against the simulator's truth, the ceiling, faults recorded by kind, Ctrl-C, and
+//! runs set up to be wrong raising the right findings while a clean run raises no warning.
+#![expect(
+    clippy::unwrap_used,
+    reason = "integration tests: a failed unwrap is a failed test"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use ceiling::sim::{Faults, Profile, SimFlavor, SimHandle, SpecConfig};
+use ceiling::store::Store;
+use ceiling_reports::{Outcome, RequestRecord};
+use serde_json::Value;
+
+use crate::cli::ceiling;
+
+/// The tiny profile with only a per-step and a per-sequence cost, so the fit has an exact truth:
+/// t_fwd = 4 ms + 0.15 ms × bs.
+fn linear() -> Profile {
+    Profile {
+        k_ctx_s: 0.0,
+        k_prefill_s: 0.000_000_5,
+        eos_probability: 0.0,
+        ..crate::sim::tiny()
+    }
+}
+
+async fn sim(profile: Profile, faults: Faults) -> SimHandle {
+    let mut cfg = ceiling::sim::SimConfig::new(profile);
+    cfg.flavor = SimFlavor::Vllm;
+    cfg.faults = faults;
+    ceiling::sim::start(cfg).await.unwrap()
+}
+
+/// `ceiling --db DB probe --url BASE ARGS…`, off the runtime so the simulator keeps serving.
+async fn probe(db: &Path, base: &str, args: &[&str]) -> Output {
+    let mut cmd = ceiling();
+    cmd.arg("--db")
+        .arg(db)
+        .args(["probe", "--url", base, "--gpu-interval", "0s"])
+        .args(args);
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+async fn analyze_json(db: &Path, args: &[&str]) -> Value {
+    let mut cmd = ceiling();
+    cmd.arg("--db")
+        .arg(db)
+        .args(["analyze", "latest", "--json"])
+        .args(args);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn db_in(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("p.db")
+}
+
+fn requests(db: &Path) -> Vec<RequestRecord> {
+    let store = Store::open(db).unwrap();
+    let id = store.latest_run().unwrap();
+    store.load_requests(id).unwrap()
+}
+
+/// The most requests of one step in flight at once, from the recorded send and done instants.
+fn max_in_flight(reqs: &[&RequestRecord]) -> usize {
+    let mut events: Vec<(f64, i32)> = Vec::new();
+    for r in reqs {
+        events.push((r.sent_t_s, 1));
+        events.push((r.done_t_s.unwrap(), -1));
+    }
+    // At equal instants a finish comes before a send.
+    events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut now, mut max) = (0i32, 0i32);
+    for (_, d) in events {
+        now += d;
+        max = max.max(now);
+    }
+    max as usize
+}
+
+fn codes(v: &Value, severities: &[&str]) -> Vec<String> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| severities.contains(&f["severity"].as_str().unwrap()))
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn generation_counter_delta(db: &Path) -> f64 {
+    let store = Store::open(db).unwrap();
+    let id = store.latest_run().unwrap();
+    let scrapes = store.load_scrapes(id).unwrap();
+    let total = |i: usize| -> f64 {
+        scrapes[i]
+            .samples
+            .iter()
+            .filter(|s| s.name == "vllm:generation_tokens_total")
+            .map(|s| s.value)
+            .sum()
+    };
+    total(scrapes.len() - 1) - total(0)
+}
+
+const SWEEP: &str = "1,2,4,8,16,32,64";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wave_sweep_is_exact_and_recovers_the_simulators_step_time_fit_and_ceiling() {
+    let _serial = crate::sim::serial().await;
+    let h = sim(linear(), Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    let out = probe(
+        &db,
+        &h.base_url(),
+        &[
+            "--batch-sizes",
+            SWEEP,
+            "--input-len",
+            "64",
+            "--output-len",
+            "48",
+            "--waves",
+            "2",
+            "--scrape-interval",
+            "50ms",
+        ],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    // The probe's own summary: a block per step, then the analysis.
+    assert!(
+        stdout.contains("step 6 · bs 64 · 64 in / 48 out · wave: 128 ok, 0 failed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("fit: t_fwd ="), "{stdout}");
+    let truth = h.truth();
+
+    let reqs = requests(&db);
+    assert_eq!(
+        reqs.len(),
+        3 * (1 + 2 + 4 + 8 + 16 + 32 + 64),
+        "1 warm-up + 2 waves"
+    );
+    for r in &reqs {
+        assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+        assert_eq!(r.prompt_tokens_reported, Some(64));
+        assert_eq!(r.completion_tokens_reported, Some(48));
+        assert!(r.first_token_t_s.unwrap() <= r.done_t_s.unwrap());
+    }
+    for bs in [1usize, 2, 4, 8, 16, 32, 64] {
+        let step: Vec<&RequestRecord> = reqs
+            .iter()
+            .filter(|r| r.step_idx as usize == bs.trailing_zeros() as usize)
+            .collect();
+        assert_eq!(max_in_flight(&step), bs, "bs {bs}");
+    }
+    let client_tokens: u64 = reqs
+        .iter()
+        .map(|r| u64::from(r.completion_tokens_reported.unwrap()))
+        .sum();
+    assert_eq!(generation_counter_delta(&db), client_tokens as f64);
+    assert_eq!(truth.totals.generation_tokens, client_tokens);
+
+    // SLA 100 tok/s per sequence: t_fwd ≤ 10 ms, so bs 40 (4 + 0.15 × 40 = 10 ms), 4,000 tok/s.
+    let v = analyze_json(&db, &["--sla-otps", "100"]).await;
+    for (i, s) in v["steps"].as_array().unwrap().iter().enumerate() {
+        let bs = s["batch_size"].as_u64().unwrap() as u32;
+        let step = truth
+            .decode_steps
+            .iter()
+            .find(|t| t.batch_size == bs)
+            .unwrap();
+        let tpot = s["tpot_s"]["mean"].as_f64().unwrap();
+        assert!(
+            (tpot / step.mean_s - 1.0).abs() < 0.02,
+            "bs {bs}: TPOT {tpot} vs truth {}",
+            step.mean_s
+        );
+        let t = &v["timings"][i];
+        let client = t["t_fwd_client_s"].as_f64().unwrap();
+        assert!(
+            (client / step.mean_s - 1.0).abs() < 0.02,
+            "bs {bs}: client {client}"
+        );
+        let d = t["client_engine_rel_diff"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("bs {bs}: {t}"));
+        assert!(d.abs() < 0.02, "bs {bs}: client vs engine {d}");
+    }
+    let fit = &v["fit"];
+    let (a, b) = (
+        fit["a_s"].as_f64().unwrap(),
+        fit["b_s_per_seq"].as_f64().unwrap(),
+    );
+    assert!((a / 0.004 - 1.0).abs() < 0.05, "a = {a}");
+    assert!((b / 0.000_15 - 1.0).abs() < 0.05, "b = {b}");
+    let c = &v["ceilings"][0];
+    assert_eq!(c["limited_by"], "sla");
+    assert!(c["extrapolated"] == false);
+    let tput = c["throughput_tok_s"].as_f64().unwrap();
+    assert!((tput / 4000.0 - 1.0).abs() < 0.05, "ceiling {tput} tok/s");
+    // A clean run: no warning about the engine, the setup or the recording. The client's own
+    // lateness measures this shared 2-core host (other tests run beside this one), not the run.
+    let warnings: Vec<String> = codes(&v, &["warn", "error"])
+        .into_iter()
+        .filter(|c| c != "client_lateness")
+        .collect();
+    assert_eq!(warnings, Vec::<String>::new(), "a clean run");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_are_recorded_by_kind_and_the_run_completes() {
+    let _serial = crate::sim::serial().await;
+    let faults = Faults {
+        http_500: 0.1,
+        drop: 0.1,
+        stall: 0.05,
+        stall_ms: 300,
+        ..Faults::default()
+    };
+    let h = sim(linear(), faults).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    let out = probe(
+        &db,
+        &h.base_url(),
+        &[
+            "--batch-sizes",
+            "8,16",
+            "--input-len",
+            "32",
+            "--output-len",
+            "32",
+            "--waves",
+            "3",
+            "--request-timeout",
+            "20s",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "complete");
+    let injected = h.truth().faults_injected;
+    assert!(injected.http_500 > 0 && injected.drop > 0, "{injected:?}");
+    let reqs = requests(&db);
+    let count = |o: Outcome| reqs.iter().filter(|r| r.outcome == o).count() as u64;
+    assert_eq!(count(Outcome::HttpError), injected.http_500);
+    assert!(
+        reqs.iter()
+            .filter(|r| r.outcome == Outcome::HttpError)
+            .all(|r| r.http_status == Some(500))
+    );
+    assert_eq!(count(Outcome::StreamCut), injected.drop);
+    assert_eq!(
+        v["requests_failed"].as_u64().unwrap(),
+        injected.http_500 + injected.drop
+    );
+    let a = &v["analysis"];
+    let by_kind: u64 = a["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["failures_by_outcome"]["http_error"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(by_kind > 0 || count(Outcome::HttpError) == 0);
+    assert!(
+        codes(a, &["warn", "error"]).contains(&"request_failures".to_string()),
+        "{a}"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_leaves_an_interrupted_run_and_prints_its_summary() {
+    let _serial = crate::sim::serial().await;
+    let h = sim(linear(), Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ceiling"));
+    cmd.arg("--db")
+        .arg(&db)
+        .args(["probe", "--url", &h.base_url(), "--gpu-interval", "0s"])
+        .args([
+            "--batch-sizes",
+            "4,8",
+            "--input-len",
+            "16",
+            "--output-len",
+            "2000",
+            "--grace",
+            "1s",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout.contains("interrupted"), "{stdout}");
+    assert!(stdout.contains("step 0 · bs 4"), "{stdout}");
+    let store = Store::open(&db).unwrap();
+    let run = &store.list_runs().unwrap()[0];
+    assert_eq!(run.status.as_str(), "interrupted");
+    let reqs = store.load_requests(run.id).unwrap();
+    assert!(!reqs.is_empty());
+    assert!(
+        reqs.iter().all(|r| r.done_t_s.is_some()),
+        "every request closed"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_set_up_wrong_raise_the_right_findings() {
+    let _serial = crate::sim::serial().await;
+    let dir = tempfile::tempdir().unwrap();
+
+    // KV for 768 tokens: bs 16 × (64 + 64) cannot fit, so requests queue and decode preempts.
+    let h = sim(
+        Profile {
+            kv_blocks: 48,
+            ..linear()
+        },
+        Faults::default(),
+    )
+    .await;
+    let db = dir.path().join("kv.db");
+    let args = [
+        "--batch-sizes",
+        "16",
+        "--input-len",
+        "64",
+        "--output-len",
+        "64",
+        "--waves",
+        "1",
+    ];
+    let out = probe(&db, &h.base_url(), &args).await;
+    assert!(out.status.success(), "{out:?}");
+    let v = analyze_json(&db, &[]).await;
+    let found = codes(&v, &["warn", "error"]);
+    assert!(found.contains(&"engine_queueing".into()), "{found:?}");
+    assert!(found.contains(&"preemptions".into()), "{found:?}");
+    h.shutdown().await;
+
+    // A pinned seed sends the same prompts twice: the second run hits the prefix cache.
+    let h = sim(linear(), Faults::default()).await;
+    let db = dir.path().join("cache.db");
+    let args = [
+        "--batch-sizes",
+        "8",
+        "--input-len",
+        "256",
+        "--output-len",
+        "16",
+        "--waves",
+        "1",
+        "--seed",
+        "7",
+    ];
+    for _ in 0..2 {
+        let out = probe(&db, &h.base_url(), &args).await;
+        assert!(out.status.success(), "{out:?}");
+    }
+    let v = analyze_json(&db, &[]).await;
+    assert!(
+        codes(&v, &["warn"]).contains(&"prefix_cache_warm".into()),
+        "{}",
+        v["findings"]
+    );
+    // Without the pinned seed each run sends new prompts: no cache hits, no finding.
+    let args = [
+        "--batch-sizes",
+        "8",
+        "--input-len",
+        "256",
+        "--output-len",
+        "16",
+        "--waves",
+        "1",
+    ];
+    for _ in 0..2 {
+        assert!(probe(&db, &h.base_url(), &args).await.status.success());
+    }
+    let v = analyze_json(&db, &[]).await;
+    assert!(
+        !codes(&v, &["warn"]).contains(&"prefix_cache_warm".into()),
+        "{}",
+        v["findings"]
+    );
+    h.shutdown().await;
+
+    // Speculative decoding: several tokens per step. The analysis reads MTP from the engine's
+    // spec-decode counters, so the throughput identity holds and nothing is flagged as broken.
+    let spec = Profile {
+        spec: Some(SpecConfig {
+            num_speculative_tokens: 3,
+            acceptance_rate: 0.6,
+        }),
+        ..linear()
+    };
+    let h = sim(spec, Faults::default()).await;
+    let db = dir.path().join("spec.db");
+    let args = [
+        "--batch-sizes",
+        "4,16",
+        "--input-len",
+        "32",
+        "--output-len",
+        "96",
+        "--waves",
+        "2",
+    ];
+    assert!(probe(&db, &h.base_url(), &args).await.status.success());
+    let v = analyze_json(&db, &[]).await;
+    for t in v["timings"].as_array().unwrap() {
+        let mtp = t["mtp"].as_f64().unwrap();
+        assert!(mtp > 1.5, "MTP {mtp} from {}", t["mtp_source"]);
+    }
+    assert!(
+        !codes(&v, &["warn", "error"]).contains(&"identity_broken".into()),
+        "{}",
+        v["findings"]
+    );
+    h.shutdown().await;
+}
