@@ -447,3 +447,68 @@ async fn runs_set_up_wrong_raise_the_right_findings() {
     );
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_loop_keeps_exactly_bs_in_flight_and_times_the_step() {
+    let _serial = crate::sim::serial().await;
+    let h = sim(linear(), Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    let args = [
+        "--pattern",
+        "closed-loop",
+        "--batch-sizes",
+        "8",
+        "--input-len",
+        "32",
+        "--output-len",
+        "32",
+        "--warmup",
+        "300ms",
+        "--duration",
+        "2s",
+        "--scrape-interval",
+        "100ms",
+    ];
+    let out = probe(&db, &h.base_url(), &args).await;
+    assert!(out.status.success(), "{out:?}");
+    let reqs = requests(&db);
+    let all: Vec<&RequestRecord> = reqs.iter().collect();
+    assert_eq!(max_in_flight(&all), 8);
+    assert!(reqs.len() > 30, "{} requests in 2.3 s", reqs.len());
+    let mut workers: Vec<u32> = reqs.iter().map(|r| r.worker).collect();
+    workers.sort_unstable();
+    workers.dedup();
+    assert_eq!(workers, (0..8).collect::<Vec<u32>>(), "exactly 8 workers");
+    for r in &reqs {
+        assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+        assert_eq!(r.completion_tokens_reported, Some(32));
+    }
+    let v = analyze_json(&db, &[]).await;
+    let truth = h.truth();
+    let t = &v["timings"][0];
+    // Closed loop: while a finished request's worker sends its next one, 7 sequences run
+    // (5.05 ms) and the newcomer's prefill rides in a mixed step; otherwise 8 run (5.2 ms). The
+    // client's median chunk gap is one of those decode steps.
+    let at = |bs: u32| {
+        truth
+            .decode_steps
+            .iter()
+            .find(|s| s.batch_size == bs)
+            .unwrap()
+            .mean_s
+    };
+    let (lo, hi) = (at(7), at(8));
+    let client = t["t_fwd_client_s"].as_f64().unwrap();
+    assert!(
+        client > lo * 0.97 && client < hi * 1.03,
+        "client {client} vs truth {lo} (7 running) … {hi} (8 running)"
+    );
+    let running = t["engine"]["running_mean"].as_f64().unwrap();
+    assert!(
+        running > 7.0 && running <= 8.0,
+        "engine running mean {running}"
+    );
+    assert!(t["window_s"].as_f64().unwrap() > 1.5, "{t}");
+    h.shutdown().await;
+}
