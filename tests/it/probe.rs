@@ -40,7 +40,7 @@ async fn probe(db: &Path, base: &str, args: &[&str]) -> Output {
     let mut cmd = ceiling();
     cmd.arg("--db")
         .arg(db)
-        .args(["probe", "--url", base, "--gpu-interval", "0s"])
+        .args(["probe", "--url", base])
         .args(args);
     tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
@@ -472,6 +472,18 @@ async fn closed_loop_keeps_exactly_bs_in_flight_and_times_the_step() {
     ];
     let out = probe(&db, &h.base_url(), &args).await;
     assert!(out.status.success(), "{out:?}");
+    // GPU sampling is on (NVML by default): without a GPU, one warning and no failure; with
+    // one, GPU rows. The engine's metrics are recorded either way.
+    let store = Store::open(&db).unwrap();
+    let id = store.latest_run().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let gpu_warnings = stderr.matches("warning: no GPU data").count();
+    let gpu_rows = store.load_gpu_samples(id).unwrap().len();
+    assert!(
+        (gpu_warnings == 1 && gpu_rows == 0) || (gpu_warnings == 0 && gpu_rows > 0),
+        "{stderr}"
+    );
+    assert!(store.load_scrapes(id).unwrap().len() > 10);
     let reqs = requests(&db);
     let all: Vec<&RequestRecord> = reqs.iter().collect();
     assert_eq!(max_in_flight(&all), 8);
