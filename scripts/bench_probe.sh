@@ -54,6 +54,8 @@ base=$(grep -o 'http://[0-9.]*:[0-9]*' "$work/sim.log" | head -1)
   --input-len 16 --output-len "$output_len" --waves 2 --warmup 1 --gpu-interval 0s \
   --scrape-interval 1s --request-timeout 120s --json > "$work/probe.json"
 curl -s "$base/sim/truth" > "$work/truth.json"
+# The simulator's own CPU time (utime + stime, in clock ticks), to tell who set the pace.
+awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / hz }' "/proc/$sim_pid/stat" > "$work/sim_cpu"
 
 python3 - "$work" <<'PY'
 import json, sqlite3, sys
@@ -104,4 +106,5 @@ tokens = truth["totals"]["generation_tokens"]
 cpu = float(user) + float(sys_s)
 print(f"probe process: {cpu:.2f} CPU-s ({user} user + {sys_s} sys) for {tokens:,} generated tokens = "
       f"{cpu / tokens * 1e6:.1f} CPU-s per million tokens; peak RSS {int(rss_kib)//1024} MiB")
+print(f"simulator process (same machine): {float(open(f'{work}/sim_cpu').read()):.2f} CPU-s")
 PY

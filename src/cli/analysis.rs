@@ -110,7 +110,7 @@ pub struct ReportArgs {
     #[arg(default_value = "latest")]
     pub run: String,
 
-    /// Directory to write into (created if missing) [default: ceiling-report-<run id>].
+    /// Directory to write into (created if missing) [default: `ceiling-report-ID`, ID the run's id].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
