@@ -19,6 +19,8 @@ use crate::prometheus::base_name;
 
 mod llamacpp;
 mod sglang;
+
+pub use llamacpp::{SlotCapacity, busy_slots_between, props_capacity};
 mod vllm;
 
 #[cfg(test)]
@@ -66,7 +68,14 @@ pub struct Signals {
     /// KV cache capacity in tokens (blocks × block size, or the engine's token pool).
     pub kv_capacity_tokens: Option<f64>,
     pub prompt_tokens_total: Option<f64>,
+    /// Generated tokens; where the engine adds them only when a request finishes (SGLang,
+    /// llama.cpp `tokens_predicted_total`) this jumps at completions: see
+    /// `live_generation_tokens_total` for rates inside a window.
     pub generation_tokens_total: Option<f64>,
+    /// Generation wall time summed over finished requests, per slot (llama.cpp
+    /// `tokens_predicted_seconds_total`; with N busy slots it grows N× faster than wall time,
+    /// and only when a request finishes).
+    pub generation_seconds_total: Option<f64>,
     /// Engine steps (forward passes) so far: vLLM `iteration_tokens_total_count`, SGLang
     /// `cuda_graph_passes_total` (decode passes), llama.cpp `n_decode_total`.
     pub steps_total: Option<f64>,

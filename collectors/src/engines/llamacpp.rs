@@ -1,5 +1,21 @@
 //! llama.cpp `llama-server --metrics`: `docs/ENGINE-METRICS.md` section 3. One process, no
-//! labels. No KV capacity in `/metrics` (it is in `/props`); no latency histograms.
+//! labels. No KV capacity in `/metrics` (it is in `/props`, read by [`props_capacity`]); no
+//! latency histograms.
+//!
+//! Traps the adapter and its callers must respect:
+//! - `tokens_predicted_total` and `tokens_predicted_seconds_total` move only when a request
+//!   finishes (b11434 adds a request's tokens and its generation time at the end), so they are
+//!   `generation_tokens_total` / `generation_seconds_total`, never the live counter: a rate over a
+//!   window in which no request finished reads 0. `live_generation_tokens_total` stays `None`.
+//! - `n_decode_total` counts `llama_decode()` calls, prefill batches included: a step time from it
+//!   needs a window in which every sequence decodes (the probe's measurement window).
+//! - `n_busy_slots_per_decode` is a running average since start; [`busy_slots_between`] turns two
+//!   scrapes of it into the mean busy slots per decode call between them.
+//! - The spec-decode counters are present (at 0) even without a draft model.
+//!
+//! It reads names and values only; it never fetches anything.
+
+use serde::Serialize;
 
 use super::{Signals, View, first};
 
@@ -11,6 +27,7 @@ pub(super) const USED: &[&str] = &[
     "llamacpp:prompt_tokens_total",
     "llamacpp:prompt_tokens_cached_total",
     "llamacpp:tokens_predicted_total",
+    "llamacpp:tokens_predicted_seconds_total",
     "llamacpp:n_decode_total",
     "llamacpp:n_busy_slots_per_decode",
     "llamacpp:spec_decode_num_drafts_total",
@@ -47,6 +64,12 @@ pub(super) fn fill(v: &View<'_>, out: &mut Signals) {
         src,
         "generation_tokens_total",
         &["llamacpp:tokens_predicted_total"],
+        |n| v.sum(n),
+    );
+    out.generation_seconds_total = first(
+        src,
+        "generation_seconds_total",
+        &["llamacpp:tokens_predicted_seconds_total"],
         |n| v.sum(n),
     );
     out.steps_total = first(src, "steps_total", &["llamacpp:n_decode_total"], |n| {
@@ -89,4 +112,55 @@ pub(super) fn fill(v: &View<'_>, out: &mut Signals) {
         &["llamacpp:spec_decode_num_accepted_tokens_total"],
         |n| v.sum(n),
     );
+}
+
+/// Mean busy slots per `llama_decode()` call between two scrapes, from the running average
+/// `r = n_busy_slots_per_decode` and the call count `n = n_decode_total`:
+/// `(r₂·n₂ − r₁·n₁) / (n₂ − n₁)`. `None` when either scrape lacks them or no call happened
+/// between them (or the counter went back: a restart).
+pub fn busy_slots_between(before: &Signals, after: &Signals) -> Option<f64> {
+    let (r1, n1) = (before.busy_slots_per_decode?, before.steps_total?);
+    let (r2, n2) = (after.busy_slots_per_decode?, after.steps_total?);
+    (n2 > n1).then(|| (r2 * n2 - r1 * n1) / (n2 - n1))
+}
+
+/// The serving capacity `llama-server` reports at `GET /props`. A field the answer does not
+/// carry is `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SlotCapacity {
+    /// `total_slots`: sequences served at once (`-np`); more requests wait in
+    /// `requests_deferred`.
+    pub total_slots: Option<u32>,
+    /// `default_generation_settings.n_ctx`: the context of one slot (`-c / -np`), the most
+    /// prompt + output tokens one request can hold.
+    pub n_ctx_per_slot: Option<u32>,
+    /// `build_info`, e.g. `b11434-unknown`: the engine's version.
+    pub build_info: Option<String>,
+    pub model_path: Option<String>,
+}
+
+impl SlotCapacity {
+    /// KV capacity in tokens over every slot (`total_slots × n_ctx`).
+    pub fn kv_capacity_tokens(&self) -> Option<u64> {
+        Some(u64::from(self.total_slots?) * u64::from(self.n_ctx_per_slot?))
+    }
+}
+
+/// Reads the capacity out of a `/props` answer.
+pub fn props_capacity(props: &serde_json::Value) -> SlotCapacity {
+    let u32_at = |v: Option<&serde_json::Value>| {
+        v.and_then(serde_json::Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+    };
+    let str_at = |key: &str| props.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    SlotCapacity {
+        total_slots: u32_at(props.get("total_slots")),
+        n_ctx_per_slot: u32_at(
+            props
+                .get("default_generation_settings")
+                .and_then(|g| g.get("n_ctx")),
+        ),
+        build_info: str_at("build_info"),
+        model_path: str_at("model_path"),
+    }
 }

@@ -305,9 +305,46 @@ fn llamacpp_local_capture() {
             "llamacpp:predicted_tokens_seconds".to_string(),
             "llamacpp:prompt_seconds_total".to_string(),
             "llamacpp:prompt_tokens_seconds".to_string(),
-            "llamacpp:tokens_predicted_seconds_total".to_string(),
         ]
     );
+    assert_eq!(s.generation_seconds_total, Some(118.73));
+    // Only added when a request finishes: never a live counter.
+    assert_eq!(s.live_generation_tokens_total, None);
+    assert_eq!(s.spec_accepted_tokens_total, Some(0.0));
+}
+
+#[test]
+fn llamacpp_busy_slots_are_windowed_from_the_running_average() {
+    // 1,000 calls at 2 busy slots on average, then 500 more at 8: the running average reads
+    // (2·1000 + 8·500) / 1500 = 4, and the window recovers (4·1500 − 2·1000) / 500 = 8.
+    let a = from_text("llamacpp:n_decode_total 1000\nllamacpp:n_busy_slots_per_decode 2\n");
+    let b = from_text("llamacpp:n_decode_total 1500\nllamacpp:n_busy_slots_per_decode 4\n");
+    let w = busy_slots_between(&a, &b).unwrap();
+    assert!((w - 8.0).abs() < 1e-12, "{w}");
+    assert_eq!(busy_slots_between(&b, &b), None, "no decode call between");
+    assert_eq!(busy_slots_between(&b, &a), None, "a restart");
+    assert_eq!(
+        busy_slots_between(&Signals::default(), &b),
+        None,
+        "not exposed"
+    );
+}
+
+#[test]
+fn llamacpp_props_give_slots_context_and_build() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/llamacpp/props-b11434.json"
+    ))
+    .unwrap();
+    let c = props_capacity(&serde_json::from_str(&text).unwrap());
+    assert_eq!(c.total_slots, Some(8));
+    assert_eq!(c.n_ctx_per_slot, Some(1024));
+    assert_eq!(c.kv_capacity_tokens(), Some(8192));
+    assert_eq!(c.build_info.as_deref(), Some("b11434-unknown"));
+    assert!(c.model_path.is_some_and(|p| p.ends_with(".gguf")));
+    let empty = props_capacity(&serde_json::json!({"total_slots": -1}));
+    assert_eq!(empty, SlotCapacity::default(), "unreadable is None, not 0");
 }
 
 #[test]
