@@ -64,6 +64,21 @@ pub fn delta_mean(
     (count.dv > 0.0).then_some((sum.dv, count.dv))
 }
 
+/// Busy slots per engine step between the first and last sample of `samples` that carry
+/// llama.cpp's running average (`busy_slots_per_decode`) and step count: the mean and the steps
+/// it covers, so several intervals combine weighted by their steps. `None` without two such
+/// samples or without a step between them.
+pub fn busy_slots(samples: &[EngineSample]) -> Option<(f64, f64)> {
+    let has = |s: &&EngineSample| {
+        s.signals.busy_slots_per_decode.is_some() && s.signals.steps_total.is_some()
+    };
+    let first = samples.iter().find(has)?;
+    let last = samples.iter().rev().find(has)?;
+    let mean = engines::busy_slots_between(&first.signals, &last.signals)?;
+    let steps = last.signals.steps_total? - first.signals.steps_total?;
+    Some((mean, steps))
+}
+
 /// An increase of a counter over an interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Delta {

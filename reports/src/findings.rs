@@ -165,7 +165,7 @@ fn step_findings(
                 format!(
                     "the engine ran at most {max:.0} sequences while the probe held {bs:.0}; raise the engine's sequence cap (--max-num-seqs) or KV memory, or lower the batch size"
                 ),
-                json!({"batch_size": s.batch_size, "running_min": min, "running_max": max, "running_mean": e.running_mean}),
+                json!({"batch_size": s.batch_size, "running_min": min, "running_max": max, "running_mean": e.running_mean, "busy_slots_per_step": e.busy_slots_per_step}),
             ));
         } else if min > bs + 0.5 {
             out.push(finding(
@@ -179,15 +179,41 @@ fn step_findings(
             ));
         }
     }
-    if let Some(w) = e.waiting_max.filter(|w| *w > 0.0) {
+    // Over the whole step, not only the windows: requests that wait for a slot decode in turns,
+    // so a wave of them may have no window at all.
+    let waiting = [e.waiting_max, e.waiting_max_step]
+        .into_iter()
+        .flatten()
+        .reduce(f64::max);
+    // llama.cpp's busy slots per decode call over the windows: the batch every step ran, not a
+    // gauge sampled now and then.
+    if let Some(b) = e.busy_slots_per_step.filter(|b| (b - bs).abs() > 0.5)
+        && e.running_max.is_none_or(|max| max >= bs - 0.5)
+    {
+        out.push(finding(
+            step,
+            "engine_batch_mismatch",
+            if b < bs { Severity::Error } else { Severity::Warn },
+            format!(
+                "the engine's steps held {b:.1} sequences on average while the probe held {bs:.0}; {}",
+                if b < bs {
+                    "raise the engine's slots (llama.cpp -np) or sequence cap, or lower the batch size"
+                } else {
+                    "other traffic shares the engine: measure on an idle engine"
+                }
+            ),
+            json!({"batch_size": s.batch_size, "busy_slots_per_step": b, "running_max": e.running_max}),
+        ));
+    }
+    if let Some(w) = waiting.filter(|w| *w > 0.0) {
         out.push(finding(
             step,
             "engine_queueing",
             Severity::Warn,
             format!(
-                "up to {w:.0} requests waited in the engine queue during a fixed-bs step; the engine cannot hold bs {bs:.0} (KV memory or sequence cap): lower the batch size or raise the engine's limits"
+                "up to {w:.0} requests waited in the engine queue during a fixed-bs step; the engine cannot hold bs {bs:.0} (KV memory or sequence cap, llama.cpp -np slots): lower the batch size or raise the engine's limits"
             ),
-            json!({"waiting_max": w, "batch_size": s.batch_size}),
+            json!({"waiting_max": w, "waiting_max_window": e.waiting_max, "waiting_max_step": e.waiting_max_step, "batch_size": s.batch_size}),
         ));
     }
     if let Some(p) = e.preemptions.filter(|p| *p > 0.0) {

@@ -49,6 +49,13 @@ pub struct EngineWindow {
     pub running_min: Option<f64>,
     pub running_max: Option<f64>,
     pub waiting_max: Option<f64>,
+    /// The most requests waiting in the engine at any scrape of the whole step (first scrape at
+    /// or before its start to first at or after its end). A wave whose requests queue for a
+    /// slot may have no window at all, so the window's `waiting_max` cannot see it.
+    pub waiting_max_step: Option<f64>,
+    /// Mean sequences per engine step over the windows, from llama.cpp's running average of
+    /// busy slots per decode call (`(r₂·n₂ − r₁·n₁)/(n₂ − n₁)` per window, weighted by steps).
+    pub busy_slots_per_step: Option<f64>,
     pub kv_usage_max_frac: Option<f64>,
     pub kv_capacity_tokens: Option<f64>,
     /// Over the whole step (first scrape at or before its start to first at or after its end).
@@ -257,7 +264,9 @@ pub fn time_step(
         .map(|s| s.signals.dp_ranks.max(1) as f64)
         .unwrap_or(f64::from(dp));
     let d_steps = windows_delta(engine_samples, &windows, |s| s.steps_total);
-    let d_gen = windows_delta(engine_samples, &windows, |s| s.generation_tokens_total);
+    // Tokens counted step by step only: llama.cpp and SGLang add a request's tokens when it
+    // finishes, which inside a wave window (no request finishes) reads 0.
+    let d_gen = windows_delta(engine_samples, &windows, |s| s.live_generation_tokens_total);
     let d_drafts = windows_delta(engine_samples, &windows, |s| s.spec_drafts_total);
     let d_accepted = windows_delta(engine_samples, &windows, |s| s.spec_accepted_tokens_total);
     let itl: Option<(f64, f64)> = windows
@@ -272,6 +281,10 @@ pub fn time_step(
 
     let (mtp, mtp_source) = match (d_drafts, d_accepted, d_steps, d_gen, tokens_per_chunk) {
         (Some(d), Some(a), ..) if d.dv > 0.0 => (1.0 + a.dv / d.dv, MtpSource::SpecDecodeCounters),
+        // Spec counters exposed but no draft in the windows (llama.cpp without a draft model):
+        // one token per step. Multi-token chunks then are merged pieces (llama.cpp holds back
+        // partial UTF-8), not MTP.
+        (Some(d), Some(_), ..) if d.dv == 0.0 => (1.0, MtpSource::SpecDecodeCounters),
         (_, _, Some(st), Some(g), _) if st.dv > 0.0 && bs_per_rank > 0.0 => (
             g.dv / (st.dv / dp_ranks) / (bs_per_rank * dp_ranks),
             MtpSource::EngineTokensPerStep,
@@ -350,6 +363,11 @@ pub fn time_step(
         running_min: running.iter().copied().reduce(f64::min),
         running_max: running.iter().copied().reduce(f64::max),
         waiting_max: col(&|s| s.waiting).into_iter().reduce(f64::max),
+        waiting_max_step: around
+            .iter()
+            .filter_map(|s| s.signals.waiting)
+            .reduce(f64::max),
+        busy_slots_per_step: busy_slots_per_step(engine_samples, &windows),
         kv_usage_max_frac: col(&|s| s.kv_usage_frac).into_iter().reduce(f64::max),
         kv_capacity_tokens: engine_samples
             .iter()
@@ -411,6 +429,17 @@ pub fn time_step(
         engine,
         gpu,
     }
+}
+
+/// The windows' busy slots per step, each window weighted by the steps it holds.
+fn busy_slots_per_step(eng: &[EngineSample], windows: &[Window]) -> Option<f64> {
+    let (sum, steps) = windows
+        .iter()
+        .filter_map(|w| engine::busy_slots(engine::inside(eng, w.start_t_s, w.end_t_s)))
+        .fold((0.0, 0.0), |(s, n), (mean, steps)| {
+            (s + mean * steps, n + steps)
+        });
+    (steps > 0.0).then(|| sum / steps)
 }
 
 /// Little's law over the span of the measured requests; needs ten engine samples in it.

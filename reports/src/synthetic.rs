@@ -225,6 +225,7 @@ pub fn wave_recording(specs: &[WaveSpec]) -> SyntheticRun {
                 kv_capacity_tokens: capacity,
                 prompt_tokens_total: Some(prompt),
                 generation_tokens_total: Some(tokens),
+                live_generation_tokens_total: Some(tokens),
                 steps_total: Some(steps),
                 preemptions_total: Some(0.0),
                 prefix_cache_queries_total: Some(prompt),
