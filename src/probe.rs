@@ -9,6 +9,7 @@ pub mod workload;
 
 use std::time::Duration;
 
+use ceiling_collectors::engines::{SlotCapacity, props_capacity};
 use serde::Deserialize;
 
 use crate::config::ProbeConfig;
@@ -23,6 +24,8 @@ pub struct EngineInfo {
     pub version: Option<String>,
     pub max_model_len: Option<u32>,
     pub vocab_size: Option<u32>,
+    /// llama.cpp's slots and per-slot context from `/props`.
+    pub slots: Option<SlotCapacity>,
     /// Why the metrics could not be read, when they could not.
     pub metrics_error: Option<String>,
 }
@@ -100,8 +103,56 @@ pub async fn preflight(http: &reqwest::Client, cfg: &ProbeConfig) -> anyhow::Res
             Err(e) => info.metrics_error = Some(e),
         }
     }
-    info.version = engine_version(http, &cfg.url, info.flavor).await;
+    // llama.cpp: from /metrics, or from the `meta` only its model list carries.
+    if info.flavor == Some("llamacpp") || entry.meta.is_some() {
+        info.slots = llamacpp_slots(http, &cfg.url).await;
+    }
+    if let Some(slots) = &info.slots {
+        check_slots(cfg, slots)?;
+        info.version = slots.build_info.clone();
+    }
+    if info.version.is_none() {
+        info.version = engine_version(http, &cfg.url, info.flavor).await;
+    }
     Ok(info)
+}
+
+async fn llamacpp_slots(http: &reqwest::Client, base: &str) -> Option<SlotCapacity> {
+    let text = fetch_text(http, &format!("{base}/props")).await.ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some(props_capacity(&v))
+}
+
+/// Refuses lengths a llama.cpp slot cannot hold (the server would cut the output short, or
+/// answer 400), and warns when a batch exceeds the slots (the rest wait, deferred).
+fn check_slots(cfg: &ProbeConfig, slots: &SlotCapacity) -> Result<(), Failure> {
+    if let Some(n_ctx) = slots.n_ctx_per_slot {
+        for s in &cfg.steps {
+            if s.input_len + s.output_len > n_ctx {
+                return Err(Failure::Usage(format!(
+                    "--input-len {} + --output-len {} exceeds llama-server's per-slot context of {n_ctx} tokens (-c divided by -np); start it with -c of at least {} × slots, or shorten the lengths",
+                    s.input_len,
+                    s.output_len,
+                    s.input_len + s.output_len
+                )));
+            }
+        }
+    }
+    if let Some(total) = slots.total_slots {
+        let over: Vec<u32> = cfg
+            .steps
+            .iter()
+            .map(|s| s.batch_size)
+            .filter(|bs| *bs > total)
+            .collect();
+        if !over.is_empty() {
+            eprintln!(
+                "warning: batch sizes {over:?} exceed llama-server's {total} slots: the extra requests wait (requests_deferred), so those steps do not run at their batch size; start llama-server with -np {} or lower --batch-sizes",
+                over.iter().max().copied().unwrap_or(total)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The engine family from the metric names in an exposition.
@@ -158,5 +209,46 @@ mod tests {
         assert_eq!(flavor_of("sglang:num_running_reqs 3"), Some("sglang"));
         assert_eq!(flavor_of("llamacpp:n_decode_total 9"), Some("llamacpp"));
         assert_eq!(flavor_of("process_cpu_seconds_total 1"), None);
+    }
+
+    fn config(batch_sizes: &str) -> ProbeConfig {
+        use clap::Parser;
+        let cli = crate::Cli::try_parse_from([
+            "ceiling",
+            "probe",
+            "--url",
+            "http://127.0.0.1:1",
+            "--batch-sizes",
+            batch_sizes,
+            "--input-len",
+            "128",
+            "--output-len",
+            "256",
+        ])
+        .unwrap();
+        let crate::cli::Command::Probe(args) = cli.command else {
+            panic!("not a probe command")
+        };
+        ProbeConfig::from_cli(&args).unwrap()
+    }
+
+    #[test]
+    fn lengths_over_a_llamacpp_slot_are_a_usage_error() {
+        let slots = |n_ctx| SlotCapacity {
+            total_slots: Some(8),
+            n_ctx_per_slot: Some(n_ctx),
+            ..SlotCapacity::default()
+        };
+        assert!(
+            check_slots(&config("1,8"), &slots(384)).is_ok(),
+            "fits exactly"
+        );
+        let Err(Failure::Usage(msg)) = check_slots(&config("1,8"), &slots(383)) else {
+            panic!("384 tokens in a 383-token slot must be refused")
+        };
+        assert!(msg.contains("per-slot context of 383"), "{msg}");
+        // More requests than slots only warns: the run can still show the queueing.
+        assert!(check_slots(&config("16"), &slots(1024)).is_ok());
+        assert!(check_slots(&config("16"), &SlotCapacity::default()).is_ok());
     }
 }

@@ -155,12 +155,18 @@ impl EngineClient {
     }
 
     async fn exchange(&self, body: serde_json::Value, rec: &mut RequestRecord, t0: Instant) {
-        let mut req = self.http.post(&self.url).json(&body);
-        if let Some(k) = &self.api_key {
-            req = req.bearer_auth(k);
-        }
-        let resp = match req.send().await {
+        let resp = match self.send(&body).await {
             Ok(r) => r,
+            // A pooled keep-alive connection the server closed just as it was reused
+            // (llama-server does this): nothing was received, so sending again is safe. Once;
+            // the request's clock restarts at the second send.
+            Err(e) if is_closed_before_response(&e) => {
+                rec.sent_t_s = t0.elapsed().as_secs_f64();
+                match self.send(&body).await {
+                    Ok(r) => r,
+                    Err(e) => return end(rec, Outcome::ConnectError, error_chain(&e)),
+                }
+            }
             Err(e) => return end(rec, Outcome::ConnectError, error_chain(&e)),
         };
         rec.headers_t_s = Some(t0.elapsed().as_secs_f64());
@@ -212,6 +218,22 @@ impl EngineClient {
     }
 }
 
+impl EngineClient {
+    async fn send(&self, body: &serde_json::Value) -> reqwest::Result<reqwest::Response> {
+        let mut req = self.http.post(&self.url).json(body);
+        if let Some(k) = &self.api_key {
+            req = req.bearer_auth(k);
+        }
+        req.send().await
+    }
+}
+
+/// hyper's "connection closed before message completed": the server closed the connection
+/// before any response byte. reqwest exposes no kind for it, so its message is matched.
+fn is_closed_before_response(e: &reqwest::Error) -> bool {
+    !e.is_timeout() && error_chain(e).contains("connection closed before message completed")
+}
+
 /// Adds one parsed chunk to the record: its arrival if it carried text, and the usage.
 fn record_chunk(
     rec: &mut RequestRecord,
@@ -239,8 +261,12 @@ fn record_chunk(
         rec.prompt_tokens_reported = u.prompt_tokens.or(rec.prompt_tokens_reported);
         if let Some(n) = u.completion_tokens {
             // With continuous usage every chunk carries the running total: the difference is
-            // the tokens this chunk held.
-            tokens = Some(n.saturating_sub(completion_so_far.unwrap_or(0)));
+            // the tokens this chunk held. A first usage after text chunks is the final total
+            // (llama.cpp puts it on the last text chunk of /v1/completions): it says nothing
+            // about this chunk.
+            if completion_so_far.is_some() || rec.chunks.is_empty() {
+                tokens = Some(n.saturating_sub(completion_so_far.unwrap_or(0)));
+            }
             *completion_so_far = Some(n);
             rec.completion_tokens_reported = Some(n);
         }
@@ -398,6 +424,20 @@ mod tests {
         assert_eq!(r.prompt_tokens_reported, Some(4));
         assert_eq!(r.completion_tokens_reported, Some(3));
         assert_eq!(r.cached_tokens_reported, Some(0));
+    }
+
+    #[test]
+    fn final_usage_on_the_last_text_chunk_is_not_that_chunks_token_count() {
+        // llama.cpp /v1/completions: usage only on the chunk with finish_reason.
+        let mut r = rec();
+        let mut n = None;
+        feed(&mut r, r#"{"choices":[{"text":"a"}]}"#, 0.1, &mut n);
+        feed(&mut r, r#"{"choices":[{"text":"b"}]}"#, 0.2, &mut n);
+        let fin = r#"{"choices":[{"text":"c","finish_reason":"length"}],"usage":{"prompt_tokens":4,"completion_tokens":3}}"#;
+        feed(&mut r, fin, 0.3, &mut n);
+        let toks: Vec<_> = r.chunks.iter().map(|c| c.tokens).collect();
+        assert_eq!(toks, vec![None, None, None]);
+        assert_eq!(r.completion_tokens_reported, Some(3));
     }
 
     #[test]
