@@ -5,6 +5,7 @@ mod analyze;
 mod cli;
 mod collectors;
 mod html_render;
+mod llamacpp;
 mod probe;
 mod report;
 mod roofline;
