@@ -175,6 +175,74 @@ fn engine_batch_queueing_preemption_and_kv_are_found() {
     raises(&rec, &AnalysisOptions::default(), "kv_near_full");
 }
 
+/// llama.cpp's counters: tokens added only at finish (no live counter), spec-decode counters
+/// exposed at 0, busy slots as a running average since start — here after 1,000 earlier calls at
+/// 2 busy slots, so the raw gauge reads well below the step's 8.
+fn llamacpp_like() -> SyntheticRun {
+    let mut rec = one();
+    engine_edit(&mut rec, |s, _| {
+        let n = s.steps_total.unwrap();
+        s.live_generation_tokens_total = None;
+        s.spec_drafts_total = Some(0.0);
+        s.spec_draft_tokens_total = Some(0.0);
+        s.spec_accepted_tokens_total = Some(0.0);
+        s.steps_total = Some(1000.0 + n);
+        s.busy_slots_per_decode = Some((2.0 * 1000.0 + 8.0 * n) / (1000.0 + n));
+    });
+    rec
+}
+
+#[test]
+fn llamacpp_counters_give_mtp_1_and_the_windowed_busy_slots() {
+    let a = run(&llamacpp_like(), &AnalysisOptions::default());
+    let t = &a.timings[0];
+    assert_eq!(t.mtp, 1.0);
+    assert_eq!(
+        t.mtp_source,
+        crate::step_time::MtpSource::SpecDecodeCounters
+    );
+    let busy = t.engine.busy_slots_per_step.unwrap();
+    assert!((busy - 8.0).abs() < 1e-9, "{busy}");
+    let engine = t.t_fwd_engine_steps_s.unwrap();
+    let truth = A + B * 8.0;
+    assert!((engine - truth).abs() / truth < 0.02, "{engine} vs {truth}");
+    assert!(
+        !codes(&a).contains(&"engine_batch_mismatch"),
+        "{:?}",
+        codes(&a)
+    );
+
+    // Fewer busy slots than bs in the windows is a batch mismatch, even with no gauge.
+    let mut rec = llamacpp_like();
+    engine_edit(&mut rec, |s, _| {
+        s.running = None;
+        let n = s.steps_total.unwrap() - 1000.0;
+        s.busy_slots_per_decode = Some((2.0 * 1000.0 + 6.0 * n) / (1000.0 + n));
+    });
+    raises(&rec, &AnalysisOptions::default(), "engine_batch_mismatch");
+}
+
+#[test]
+fn requests_deferred_outside_the_windows_are_queueing() {
+    // A wave whose requests wait for slots may have no window: the queue shows between them.
+    let mut rec = one();
+    let windows = run(&rec, &AnalysisOptions::default()).timings[0]
+        .windows
+        .clone();
+    engine_edit(&mut rec, |s, t| {
+        let inside = windows.iter().any(|w| w.contains(t));
+        s.waiting = Some(if inside { 0.0 } else { 2.0 });
+    });
+    let a = run(&rec, &AnalysisOptions::default());
+    assert_eq!(a.timings[0].engine.waiting_max, Some(0.0));
+    assert_eq!(a.timings[0].engine.waiting_max_step, Some(2.0));
+    let f = a.findings.iter().find(|f| f.code == "engine_queueing");
+    assert_eq!(
+        f.map(|f| f.evidence["waiting_max"].clone()),
+        Some(2.0.into())
+    );
+}
+
 #[test]
 fn warm_prefix_cache_and_token_mismatch_are_found() {
     let mut rec = one();
