@@ -38,7 +38,7 @@ fn scrape_file_prints_signals_sources_and_unmapped() {
         "{steps}"
     );
     assert!(
-        text.contains("not mapped (5): llamacpp:n_tokens_max"),
+        text.contains("not mapped (4): llamacpp:n_tokens_max"),
         "{text}"
     );
 }
