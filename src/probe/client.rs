@@ -440,6 +440,74 @@ mod tests {
         assert_eq!(r.completion_tokens_reported, Some(3));
     }
 
+    /// A server that closes its first connection after reading the request, with no response
+    /// byte (what hyper calls "connection closed before message completed"), then streams one
+    /// token on the second.
+    fn closes_first_connection() -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let read_request = |c: &mut std::net::TcpStream| {
+                let mut buf = [0u8; 4096];
+                let mut got = Vec::new();
+                while !String::from_utf8_lossy(&got).contains("\"stream\":true") {
+                    let n = c.read(&mut buf).unwrap();
+                    got.extend_from_slice(&buf[..n]);
+                }
+            };
+            let (mut first, _) = listener.accept().unwrap();
+            read_request(&mut first);
+            drop(first);
+            let (mut second, _) = listener.accept().unwrap();
+            read_request(&mut second);
+            let body = "data: {\"choices\":[{\"text\":\"a\",\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n";
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            second.write_all(head.as_bytes()).unwrap();
+            second.write_all(body.as_bytes()).unwrap();
+        });
+        url
+    }
+
+    #[test]
+    fn a_connection_closed_before_any_byte_is_retried_once() {
+        let url = closes_first_connection();
+        crate::install_tls_provider();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let r = rt.block_on(async {
+            let http = reqwest::Client::builder().no_proxy().build().unwrap();
+            let client = EngineClient::new(
+                http,
+                &url,
+                None,
+                "m".into(),
+                Endpoint::Completions,
+                EngineQuirks::default(),
+                Duration::from_secs(10),
+            );
+            let slot = RequestSlot {
+                step_idx: 0,
+                worker: 0,
+                wave: None,
+                warmup: false,
+            };
+            let t0 = Instant::now();
+            let prompt = Prompt::Tokens(vec![5, 6]);
+            client
+                .stream(slot, &prompt, 2, 1, t0, &CancellationToken::new())
+                .await
+        });
+        assert_eq!(r.outcome, Outcome::Ok, "{:?}", r.error);
+        assert_eq!(r.completion_tokens_reported, Some(1));
+        assert_eq!(r.chunks.len(), 1);
+    }
+
     #[test]
     fn chunks_without_usage_have_unknown_token_counts() {
         let mut r = rec();
