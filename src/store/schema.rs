@@ -143,10 +143,12 @@ CREATE INDEX findings_run ON findings (run_id);
 
 /// Sets the connection's pragmas and brings its schema to [`CURRENT_VERSION`].
 pub fn prepare(conn: &mut Connection) -> Result<(), StoreError> {
+    // The busy timeout first: switching to WAL takes a lock, and another connection of the
+    // same run (the writer thread, a second `ceiling`) may hold one for a moment.
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "wal")?;
     conn.pragma_update(None, "synchronous", "normal")?;
     conn.pragma_update(None, "foreign_keys", "on")?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
     let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > CURRENT_VERSION {
         return Err(StoreError::NewerSchema {
