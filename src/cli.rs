@@ -163,6 +163,11 @@ pub struct LoadArgs {
     /// ids below 10,000).
     #[arg(long)]
     pub vocab_size: Option<u32>,
+    /// The model's `tokenizer.json` (Hugging Face format, a local file): token-id prompts use
+    /// its ordinary tokens, and chat prompts are built from its one-token words and counted by
+    /// it, so their length is exact on chat too.
+    #[arg(long, value_name = "FILE")]
+    pub tokenizer: Option<std::path::PathBuf>,
     /// `cold`: a unique random prompt per request defeats the prefix cache. `warm`: each
     /// worker reuses its prompt, to measure the cache.
     #[arg(long, value_enum, default_value_t = PrefixCacheArg::Cold)]

@@ -58,6 +58,8 @@ pub struct ProbeConfig {
     /// Closed-loop workers started per second; `None` starts them all at once.
     pub ramp_per_s: Option<f64>,
     pub vocab_size: Option<u32>,
+    /// `--tokenizer`: the model's tokenizer.json.
+    pub tokenizer: Option<std::path::PathBuf>,
     pub prefix_cache_warm: bool,
     pub seed: u64,
     #[serde(with = "secs")]
@@ -151,6 +153,7 @@ impl ProbeConfig {
             warmup,
             ramp_per_s,
             vocab_size: a.load.vocab_size,
+            tokenizer: a.load.tokenizer.clone(),
             prefix_cache_warm: a.load.prefix_cache == PrefixCacheArg::Warm,
             seed: a.load.seed.unwrap_or_else(rand::random),
             grace: a.load.grace,

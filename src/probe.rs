@@ -4,6 +4,7 @@
 //! `bs` workers. `run.rs` owns the tasks of a whole run.
 
 pub mod client;
+pub mod tokenizer;
 pub mod worker;
 pub mod workload;
 

@@ -16,6 +16,7 @@ use ceiling_reports::recording::Pattern;
 use crate::config::{Endpoint, ProbeConfig, Warmup};
 use crate::exit::Failure;
 use crate::probe::client::{EngineClient, EngineQuirks, RequestSlot};
+use crate::probe::tokenizer::TokenVocab;
 use crate::probe::worker::{Shared, StepPlan, run_step};
 use crate::probe::workload::{Prompt, PromptMaker};
 use crate::probe::{EngineInfo, preflight};
@@ -48,6 +49,11 @@ pub async fn probe_run(
     cfg: &ProbeConfig,
     command_line: String,
 ) -> anyhow::Result<RunOutcome> {
+    // A bad --tokenizer is refused before anything is recorded.
+    let vocab = match &cfg.tokenizer {
+        Some(path) => Some(Arc::new(TokenVocab::load(path)?)),
+        None => None,
+    };
     let http = http_client()?;
     let info = preflight(&http, cfg).await?;
     check_lengths(cfg, &info)?;
@@ -95,6 +101,9 @@ pub async fn probe_run(
         cfg.vocab_size.or(info.vocab_size),
         cfg.prefix_cache_warm,
     );
+    if let Some(v) = vocab {
+        prompts = prompts.with_vocab(v);
+    }
     if cfg.endpoint == Endpoint::Chat {
         prompts.chat_overhead_tokens = calibrate_chat(&client, t0, &abort).await;
     }

@@ -18,7 +18,7 @@ use crate::config::{Endpoint, StepSpec};
 use crate::store::{Record, Writer};
 
 use super::client::{EngineClient, RequestSlot};
-use super::workload::PromptMaker;
+use super::workload::{Prompt, PromptMaker};
 
 /// How often the lateness ticker asks to be woken.
 pub const TICK_PERIOD: Duration = Duration::from_millis(5);
@@ -114,6 +114,15 @@ async fn wave_worker(
     barrier: &Barrier,
 ) {
     for wave in 0..total_waves {
+        let n = u64::from(wave);
+        let slot = RequestSlot {
+            step_idx: idx,
+            worker: w,
+            wave: Some(wave),
+            warmup: wave < warmup_waves,
+        };
+        // The prompt is made before the barrier, so no worker's tokenizing staggers the sends.
+        let prompt = make_prompt(shared, slot, spec, n);
         // Every worker waits for the others, so the wave leaves together; a stop releases
         // whoever is waiting.
         tokio::select! {
@@ -123,14 +132,7 @@ async fn wave_worker(
         if shared.stop.is_cancelled() {
             return;
         }
-        let n = u64::from(wave);
-        let slot = RequestSlot {
-            step_idx: idx,
-            worker: w,
-            wave: Some(wave),
-            warmup: wave < warmup_waves,
-        };
-        if !one_request(shared, slot, spec, n).await {
+        if !one_request(shared, slot, spec, &prompt).await {
             return;
         }
     }
@@ -164,16 +166,17 @@ async fn loop_worker(
             wave: None,
             warmup: Instant::now() < warm_until,
         };
-        if !one_request(shared, slot, spec, n).await {
+        let prompt = make_prompt(shared, slot, spec, n);
+        if !one_request(shared, slot, spec, &prompt).await {
             return;
         }
         n += 1;
     }
 }
 
-/// Sends one request and records it; false when the writer is gone (nothing more can be kept).
-async fn one_request(shared: &Shared, slot: RequestSlot, spec: StepSpec, n: u64) -> bool {
-    let prompt = match shared.endpoint {
+/// The prompt of request `n` of a worker.
+fn make_prompt(shared: &Shared, slot: RequestSlot, spec: StepSpec, n: u64) -> Prompt {
+    match shared.endpoint {
         Endpoint::Completions => {
             shared
                 .prompts
@@ -182,12 +185,16 @@ async fn one_request(shared: &Shared, slot: RequestSlot, spec: StepSpec, n: u64)
         Endpoint::Chat => shared
             .prompts
             .text(slot.step_idx, slot.worker, n, spec.input_len),
-    };
+    }
+}
+
+/// Sends one request and records it; false when the writer is gone (nothing more can be kept).
+async fn one_request(shared: &Shared, slot: RequestSlot, spec: StepSpec, prompt: &Prompt) -> bool {
     let rec = shared
         .client
         .stream(
             slot,
-            &prompt,
+            prompt,
             spec.input_len,
             spec.output_len,
             shared.t0,

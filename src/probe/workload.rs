@@ -1,10 +1,16 @@
 //! Prompts of exact length. On the completions endpoint a prompt is an array of random token
-//! ids, so its length in tokens is exact; on chat it is text of common one-token words whose
-//! count is calibrated against the engine's `usage.prompt_tokens`. Prompts are seeded: the same
-//! seed, step, worker and request number give the same prompt.
+//! ids, so its length in tokens is exact; on chat it is text of one-token words whose count is
+//! calibrated against the engine's `usage.prompt_tokens`. With the model's tokenizer
+//! (`--tokenizer`) the ids are drawn from its ordinary tokens and the chat text is built from its
+//! one-token words and counted by it, so the length is exact there too. Prompts are seeded: the
+//! same seed, step, worker and request number give the same prompt.
+
+use std::sync::Arc;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+
+use super::tokenizer::TokenVocab;
 
 /// The lowest token id used: low ids are control and byte tokens in most vocabularies.
 const MIN_ID: u32 = 100;
@@ -36,6 +42,8 @@ pub struct PromptMaker {
     pub chat_overhead_tokens: u32,
     /// Reuse one prompt per worker (`--prefix-cache warm`).
     pub reuse: bool,
+    /// The model's tokenizer, when given.
+    pub vocab: Option<Arc<TokenVocab>>,
 }
 
 impl PromptMaker {
@@ -48,7 +56,14 @@ impl PromptMaker {
             max_id,
             chat_overhead_tokens: 0,
             reuse,
+            vocab: None,
         }
+    }
+
+    /// Draws ids and words from the model's tokenizer.
+    pub fn with_vocab(mut self, vocab: Arc<TokenVocab>) -> Self {
+        self.vocab = Some(vocab);
+        self
     }
 
     fn rng(&self, step: u32, worker: u32, n: u64) -> SmallRng {
@@ -64,6 +79,13 @@ impl PromptMaker {
     /// `len` random token ids.
     pub fn tokens(&self, step: u32, worker: u32, n: u64, len: u32) -> Prompt {
         let mut rng = self.rng(step, worker, n);
+        if let Some(v) = &self.vocab {
+            return Prompt::Tokens(
+                (0..len)
+                    .map(|_| v.ids[rng.random_range(0..v.ids.len())])
+                    .collect(),
+            );
+        }
         Prompt::Tokens(
             (0..len)
                 .map(|_| rng.random_range(MIN_ID..self.max_id))
@@ -75,6 +97,9 @@ impl PromptMaker {
     pub fn text(&self, step: u32, worker: u32, n: u64, len: u32) -> Prompt {
         let mut rng = self.rng(step, worker, n);
         let words = len.saturating_sub(self.chat_overhead_tokens).max(1);
+        if let Some(v) = &self.vocab {
+            return Prompt::Text(exact_text(v, &mut rng, words as usize));
+        }
         let mut s = String::with_capacity(words as usize * 6);
         for i in 0..words {
             if i > 0 {
@@ -84,6 +109,31 @@ impl PromptMaker {
         }
         Prompt::Text(s)
     }
+}
+
+/// Text of `target` tokens by `v`'s count: one-token words, then a few corrections should the
+/// tokenizer merge or split anything.
+fn exact_text(v: &TokenVocab, rng: &mut SmallRng, target: usize) -> String {
+    let mut words: Vec<&str> = (0..target)
+        .map(|_| v.words[rng.random_range(0..v.words.len())].as_str())
+        .collect();
+    let join = |w: &[&str]| w.concat().trim_start().to_string();
+    for _ in 0..32 {
+        let text = join(&words);
+        match v.count(&text) {
+            Some(n) if n == target => return text,
+            Some(n) if n > target => {
+                words.truncate(words.len().saturating_sub(n - target).max(1));
+            }
+            Some(n) => {
+                words.extend(
+                    (n..target).map(|_| v.words[rng.random_range(0..v.words.len())].as_str()),
+                );
+            }
+            None => break,
+        }
+    }
+    join(&words)
 }
 
 #[cfg(test)]
@@ -118,5 +168,24 @@ mod tests {
             panic!("expected text")
         };
         assert_eq!(t.split(' ').count(), 90);
+    }
+
+    #[test]
+    fn with_a_tokenizer_ids_are_ordinary_and_text_counts_exactly() {
+        let json = crate::probe::tokenizer::tests_support::word_level_json();
+        let t = tokenizers::Tokenizer::from_bytes(json.as_bytes()).unwrap();
+        let vocab = Arc::new(TokenVocab::from_tokenizer(t));
+        let mut m = PromptMaker::new(3, None, false).with_vocab(vocab.clone());
+        let Prompt::Tokens(ids) = m.tokens(0, 0, 0, 300) else {
+            panic!("expected tokens")
+        };
+        assert_eq!(ids.len(), 300);
+        assert!(ids.iter().all(|i| vocab.ids.contains(i)));
+        m.chat_overhead_tokens = 7;
+        let Prompt::Text(t) = m.text(0, 0, 0, 100) else {
+            panic!("expected text")
+        };
+        assert_eq!(vocab.count(&t), Some(93));
+        assert!(!t.starts_with(' '));
     }
 }

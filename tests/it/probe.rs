@@ -523,3 +523,67 @@ async fn closed_loop_keeps_exactly_bs_in_flight_and_times_the_step() {
     assert!(t["window_s"].as_f64().unwrap() > 1.5, "{t}");
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_prompts_built_with_a_tokenizer_have_the_exact_length_and_a_bad_one_is_refused() {
+    let h = sim(linear(), Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    let tokenizer = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/tokenizers/word-level-tokenizer.json")
+        .display()
+        .to_string();
+    let args = [
+        "--endpoint",
+        "chat",
+        "--tokenizer",
+        &tokenizer,
+        "--batch-sizes",
+        "4",
+        "--input-len",
+        "40",
+        "--output-len",
+        "16",
+        "--waves",
+        "1",
+        "--warmup",
+        "0",
+    ];
+    let out = probe(&db, &h.base_url(), &args).await;
+    assert!(out.status.success(), "{out:?}");
+    let reqs = requests(&db);
+    assert_eq!(reqs.len(), 4);
+    for r in &reqs {
+        assert_eq!(r.prompt_tokens_reported, Some(40), "{r:?}");
+        assert_eq!(r.completion_tokens_reported, Some(16));
+    }
+    let store = Store::open(&db).unwrap();
+    let config = store.run_detail(1).unwrap().manifest.probe_config;
+    assert!(
+        config["tokenizer"]
+            .as_str()
+            .unwrap()
+            .ends_with("word-level-tokenizer.json")
+    );
+
+    // Not a tokenizer: exit 2, one line naming the flag, nothing recorded.
+    let bad = dir.path().join("tokenizer.json");
+    std::fs::write(&bad, "{}").unwrap();
+    let bad = bad.display().to_string();
+    let out = probe(
+        &db,
+        &h.base_url(),
+        &["--tokenizer", &bad, "--batch-sizes", "1"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--tokenizer"), "{stderr}");
+    assert_eq!(
+        store.list_runs().unwrap().len(),
+        1,
+        "the refused run left no row"
+    );
+    h.shutdown().await;
+}
