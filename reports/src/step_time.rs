@@ -27,6 +27,10 @@ use crate::metrics;
 use crate::recording::{Outcome, Pattern, RequestRecord, StepRecord};
 use crate::window::{self, Window};
 
+mod gpu;
+pub use gpu::GpuWindow;
+use gpu::gpu_window;
+
 /// Where a step's MTP came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -67,31 +71,6 @@ pub struct EngineWindow {
     /// Output tokens of every request of the step (warm-up included, as the engine counts them).
     pub client_output_tokens: u64,
     pub client_prompt_tokens: u64,
-}
-
-/// The GPUs over a step's windows (all GPUs together).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct GpuWindow {
-    pub samples: usize,
-    pub gpus: usize,
-    pub util_mean_pct: Option<f64>,
-    pub util_max_pct: Option<f64>,
-    pub mem_used_max_bytes: Option<u64>,
-    /// Highest `mem_used / mem_total` of any GPU.
-    pub mem_used_max_frac: Option<f64>,
-    /// Mean power per GPU.
-    pub power_mean_w: Option<f64>,
-    pub power_max_w: Option<f64>,
-    pub sm_clock_mean_mhz: Option<f64>,
-    pub sm_clock_min_mhz: Option<u32>,
-    /// OR of every sample's NVML clock-event reasons.
-    pub throttle_reasons_mask: Option<u64>,
-    /// The reasons in the mask that slow the GPU down (power cap, thermal, hardware slowdown).
-    pub throttle_reasons: Vec<String>,
-    /// Power drawn by all GPUs together, from the energy counters (else mean power × GPUs).
-    pub node_power_w: Option<f64>,
-    /// Node energy per output token: node power / output tokens per second in the windows.
-    pub energy_per_output_token_j: Option<f64>,
 }
 
 /// Little's law over a step: mean requests in the engine vs `QPS × mean E2E` from the client.
@@ -146,15 +125,6 @@ pub struct StepTiming {
     pub gpu: GpuWindow,
 }
 
-/// NVML clock-event reasons that slow the GPU (names as NVML documents them).
-const SLOWDOWN_REASONS: [(u64, &str); 5] = [
-    (0x4, "sw_power_cap"),
-    (0x8, "hw_slowdown"),
-    (0x20, "sw_thermal_slowdown"),
-    (0x40, "hw_thermal_slowdown"),
-    (0x80, "hw_power_brake_slowdown"),
-];
-
 fn mean(v: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
@@ -190,6 +160,82 @@ fn bracket(eng: &[EngineSample], start: f64, end: f64) -> &[EngineSample] {
     &eng[lo..hi.max(lo)]
 }
 
+/// The client's chunks inside the windows: the gaps between consecutive chunks of one request
+/// within one window, tokens per chunk where the engine counted them, and the tokens that
+/// arrived in the windows (chunks counted as one token where unknown).
+struct Cadence {
+    gaps: Vec<f64>,
+    tokens_per_chunk: Option<f64>,
+    window_tokens: f64,
+    window_tokens_known: bool,
+}
+
+fn client_cadence(requests: &[&RequestRecord], windows: &[Window]) -> Cadence {
+    let mut gaps = Vec::new();
+    let (mut tok_known, mut chunks_known) = (0u64, 0u64);
+    let mut window_tokens = 0.0;
+    let mut window_tokens_known = true;
+    for r in requests.iter().filter(|r| !r.warmup) {
+        for pair in r.chunks.windows(2) {
+            let w = window::index_of(windows, pair[0].t_s);
+            if w.is_some() && w == window::index_of(windows, pair[1].t_s) {
+                gaps.push(pair[1].t_s - pair[0].t_s);
+                if let Some(n) = pair[1].tokens {
+                    tok_known += u64::from(n);
+                    chunks_known += 1;
+                }
+            }
+        }
+        for c in &r.chunks {
+            let Some(i) = window::index_of(windows, c.t_s) else {
+                continue;
+            };
+            if c.t_s > windows[i].start_t_s {
+                match c.tokens {
+                    Some(n) => window_tokens += f64::from(n),
+                    None => {
+                        window_tokens_known = false;
+                        window_tokens += 1.0;
+                    }
+                }
+            }
+        }
+    }
+    Cadence {
+        gaps,
+        tokens_per_chunk: (chunks_known > 0).then(|| tok_known as f64 / chunks_known as f64),
+        window_tokens,
+        window_tokens_known,
+    }
+}
+
+/// Prompt tokens per second of each measured wave, from its first send to its last first token;
+/// the median over the waves. Waves only.
+fn prefill_rate(step: &StepRecord, requests: &[&RequestRecord], windows: &[Window]) -> Option<f64> {
+    if step.pattern != Pattern::Wave {
+        return None;
+    }
+    let mut rates = Vec::new();
+    for w in windows {
+        let wave: Vec<&&RequestRecord> = requests
+            .iter()
+            .filter(|r| !r.warmup && r.wave == w.wave)
+            .collect();
+        let sent = wave.iter().map(|r| r.sent_t_s).reduce(f64::min);
+        let first = wave
+            .iter()
+            .filter_map(|r| r.first_token_t_s)
+            .reduce(f64::max);
+        let tokens: u32 = wave.iter().map(|r| r.prompt_tokens_requested).sum();
+        if let (Some(s), Some(f)) = (sent, first)
+            && f > s
+        {
+            rates.push(f64::from(tokens) / (f - s));
+        }
+    }
+    metrics::median(&rates)
+}
+
 /// Times one step. `requests` are that step's requests; `engine_samples` and `gpu` the whole
 /// run's, sorted by time; `dp` the data-parallel ranks.
 pub fn time_step(
@@ -209,38 +255,12 @@ pub fn time_step(
         .filter(|r| metrics::is_measured_ok(r))
         .collect();
 
-    // Client chunks inside the windows.
-    let mut gaps = Vec::new();
-    let (mut tok_known, mut chunks_known) = (0u64, 0u64);
-    let mut window_tokens = 0.0;
-    let mut window_tokens_known = true;
-    for r in requests.iter().filter(|r| !r.warmup) {
-        for pair in r.chunks.windows(2) {
-            let w = window::index_of(&windows, pair[0].t_s);
-            if w.is_some() && w == window::index_of(&windows, pair[1].t_s) {
-                gaps.push(pair[1].t_s - pair[0].t_s);
-                if let Some(n) = pair[1].tokens {
-                    tok_known += u64::from(n);
-                    chunks_known += 1;
-                }
-            }
-        }
-        for c in &r.chunks {
-            let Some(i) = window::index_of(&windows, c.t_s) else {
-                continue;
-            };
-            if c.t_s > windows[i].start_t_s {
-                match c.tokens {
-                    Some(n) => window_tokens += f64::from(n),
-                    None => {
-                        window_tokens_known = false;
-                        window_tokens += 1.0;
-                    }
-                }
-            }
-        }
-    }
-    let tokens_per_chunk = (chunks_known > 0).then(|| tok_known as f64 / chunks_known as f64);
+    let Cadence {
+        gaps,
+        tokens_per_chunk,
+        window_tokens,
+        window_tokens_known,
+    } = client_cadence(requests, &windows);
     let chunk_gap_median_s = metrics::median(&gaps);
 
     // Engine over the windows; where no moment had all bs decoding (the engine queued or
@@ -255,10 +275,6 @@ pub fn time_step(
             _ => window::index_of(&windows, s.t_s).is_some(),
         })
         .collect();
-    let col = |f: &dyn Fn(&Signals) -> Option<f64>| -> Vec<f64> {
-        in_windows.iter().filter_map(|s| f(&s.signals)).collect()
-    };
-    let running = col(&|s| s.running);
     let dp_ranks = in_windows
         .last()
         .map(|s| s.signals.dp_ranks.max(1) as f64)
@@ -309,30 +325,7 @@ pub fn time_step(
     let t_fwd_s = t_fwd_client_s.or(t_fwd_identity_s).or(t_fwd_engine_s);
     let client_engine_rel_diff = t_fwd_client_s.zip(t_fwd_engine_s).map(|(c, e)| rel(c, e));
 
-    // Prefill rate per wave.
-    let prefill_rate_tok_s = if step.pattern == Pattern::Wave {
-        let mut rates = Vec::new();
-        for w in &windows {
-            let wave: Vec<&&RequestRecord> = requests
-                .iter()
-                .filter(|r| !r.warmup && r.wave == w.wave)
-                .collect();
-            let sent = wave.iter().map(|r| r.sent_t_s).reduce(f64::min);
-            let first = wave
-                .iter()
-                .filter_map(|r| r.first_token_t_s)
-                .reduce(f64::max);
-            let tokens: u32 = wave.iter().map(|r| r.prompt_tokens_requested).sum();
-            if let (Some(s), Some(f)) = (sent, first)
-                && f > s
-            {
-                rates.push(f64::from(tokens) / (f - s));
-            }
-        }
-        metrics::median(&rates)
-    } else {
-        None
-    };
+    let prefill_rate_tok_s = prefill_rate(step, requests, &windows);
 
     let throughput_window_tok_s = (window_s > 0.0 && !gaps.is_empty()).then(|| {
         let tokens = if window_tokens_known {
@@ -347,53 +340,14 @@ pub fn time_step(
         .zip(throughput_identity_tok_s)
         .map(|(w, i)| rel(w, i));
 
-    // Engine over the whole step.
-    let step_end = step.end_t_s.unwrap_or_else(|| {
-        requests
-            .iter()
-            .filter_map(|r| r.done_t_s)
-            .fold(step.start_t_s, f64::max)
-    });
-    let around = bracket(engine_samples, step.start_t_s, step_end);
-    let step_delta = |get: fn(&Signals) -> Option<f64>| engine::delta(around, get).map(|d| d.dv);
-    let engine = EngineWindow {
-        samples: in_windows.len(),
+    let engine = engine_window(
+        step,
+        requests,
+        engine_samples,
+        &windows,
+        &in_windows,
         over_requests_span,
-        running_mean: mean(&running),
-        running_min: running.iter().copied().reduce(f64::min),
-        running_max: running.iter().copied().reduce(f64::max),
-        waiting_max: col(&|s| s.waiting).into_iter().reduce(f64::max),
-        waiting_max_step: around
-            .iter()
-            .filter_map(|s| s.signals.waiting)
-            .reduce(f64::max),
-        busy_slots_per_step: busy_slots_per_step(engine_samples, &windows),
-        kv_usage_max_frac: col(&|s| s.kv_usage_frac).into_iter().reduce(f64::max),
-        kv_capacity_tokens: engine_samples
-            .iter()
-            .rev()
-            .find_map(|s| s.signals.kv_capacity_tokens),
-        preemptions: step_delta(|s| s.preemptions_total),
-        prefix_cache_queries: step_delta(|s| s.prefix_cache_queries_total),
-        prefix_cache_hits: step_delta(|s| s.prefix_cache_hits_total),
-        generation_tokens: step_delta(|s| s.generation_tokens_total),
-        prompt_tokens: step_delta(|s| s.prompt_tokens_total),
-        client_output_tokens: requests
-            .iter()
-            .filter_map(|r| metrics::output_tokens(r))
-            .map(u64::from)
-            .sum(),
-        client_prompt_tokens: requests
-            .iter()
-            .filter(|r| r.first_token_t_s.is_some())
-            .map(|r| {
-                u64::from(
-                    r.prompt_tokens_reported
-                        .unwrap_or(r.prompt_tokens_requested),
-                )
-            })
-            .sum(),
-    };
+    );
 
     let littles_law = littles_law(&measured, engine_samples);
     let gpu = gpu_window(gpu, &windows, throughput_window_tok_s);
@@ -428,6 +382,69 @@ pub fn time_step(
         roofline_efficiency: None,
         engine,
         gpu,
+    }
+}
+
+/// The engine's view of a step: running, waiting and KV over the windows (or the requests'
+/// span), counters over the whole step, and the client's token totals to compare with them.
+fn engine_window(
+    step: &StepRecord,
+    requests: &[&RequestRecord],
+    engine_samples: &[EngineSample],
+    windows: &[Window],
+    in_windows: &[&EngineSample],
+    over_requests_span: bool,
+) -> EngineWindow {
+    let col = |f: &dyn Fn(&Signals) -> Option<f64>| -> Vec<f64> {
+        in_windows.iter().filter_map(|s| f(&s.signals)).collect()
+    };
+    let running = col(&|s| s.running);
+    // Engine over the whole step.
+    let step_end = step.end_t_s.unwrap_or_else(|| {
+        requests
+            .iter()
+            .filter_map(|r| r.done_t_s)
+            .fold(step.start_t_s, f64::max)
+    });
+    let around = bracket(engine_samples, step.start_t_s, step_end);
+    let step_delta = |get: fn(&Signals) -> Option<f64>| engine::delta(around, get).map(|d| d.dv);
+    EngineWindow {
+        samples: in_windows.len(),
+        over_requests_span,
+        running_mean: mean(&running),
+        running_min: running.iter().copied().reduce(f64::min),
+        running_max: running.iter().copied().reduce(f64::max),
+        waiting_max: col(&|s| s.waiting).into_iter().reduce(f64::max),
+        waiting_max_step: around
+            .iter()
+            .filter_map(|s| s.signals.waiting)
+            .reduce(f64::max),
+        busy_slots_per_step: busy_slots_per_step(engine_samples, windows),
+        kv_usage_max_frac: col(&|s| s.kv_usage_frac).into_iter().reduce(f64::max),
+        kv_capacity_tokens: engine_samples
+            .iter()
+            .rev()
+            .find_map(|s| s.signals.kv_capacity_tokens),
+        preemptions: step_delta(|s| s.preemptions_total),
+        prefix_cache_queries: step_delta(|s| s.prefix_cache_queries_total),
+        prefix_cache_hits: step_delta(|s| s.prefix_cache_hits_total),
+        generation_tokens: step_delta(|s| s.generation_tokens_total),
+        prompt_tokens: step_delta(|s| s.prompt_tokens_total),
+        client_output_tokens: requests
+            .iter()
+            .filter_map(|r| metrics::output_tokens(r))
+            .map(u64::from)
+            .sum(),
+        client_prompt_tokens: requests
+            .iter()
+            .filter(|r| r.first_token_t_s.is_some())
+            .map(|r| {
+                u64::from(
+                    r.prompt_tokens_reported
+                        .unwrap_or(r.prompt_tokens_requested),
+                )
+            })
+            .sum(),
     }
 }
 
@@ -473,154 +490,5 @@ fn littles_law(measured: &[&RequestRecord], eng: &[EngineSample]) -> Option<Litt
     })
 }
 
-fn gpu_window(gpu: &[GpuSample], windows: &[Window], tok_s: Option<f64>) -> GpuWindow {
-    let inside: Vec<&GpuSample> = gpu
-        .iter()
-        .filter(|g| window::index_of(windows, g.t_s).is_some())
-        .collect();
-    let mut gpus: Vec<u32> = inside.iter().map(|g| g.gpu_index).collect();
-    gpus.sort_unstable();
-    gpus.dedup();
-    let f = |get: &dyn Fn(&GpuSample) -> Option<f64>| -> Vec<f64> {
-        inside.iter().filter_map(|g| get(g)).collect()
-    };
-    let util = f(&|g| g.util_gpu_pct);
-    let power = f(&|g| g.power_w);
-    let clock = f(&|g| g.sm_clock_mhz.map(f64::from));
-    let mask = inside
-        .iter()
-        .filter_map(|g| g.throttle_reasons)
-        .reduce(|a, b| a | b);
-    // Node power from each GPU's energy counter over each window.
-    let mut node_power = 0.0;
-    let mut have_energy = false;
-    // (gpu, window) → first and last (t, energy) inside it; samples come sorted by time.
-    type TimeEnergy = (f64, f64);
-    let mut spans: std::collections::BTreeMap<(u32, usize), (TimeEnergy, TimeEnergy)> =
-        Default::default();
-    for g in &inside {
-        let (Some(e), Some(w)) = (g.energy_j, window::index_of(windows, g.t_s)) else {
-            continue;
-        };
-        spans
-            .entry((g.gpu_index, w))
-            .and_modify(|s| s.1 = (g.t_s, e))
-            .or_insert(((g.t_s, e), (g.t_s, e)));
-    }
-    let mut per_gpu: std::collections::BTreeMap<u32, (f64, f64)> = Default::default();
-    for ((idx, _), (a, b)) in spans {
-        if b.0 > a.0 && b.1 >= a.1 {
-            let acc = per_gpu.entry(idx).or_default();
-            acc.0 += b.1 - a.1;
-            acc.1 += b.0 - a.0;
-        }
-    }
-    for (de, dt) in per_gpu.values() {
-        if *dt > 0.0 {
-            have_energy = true;
-            node_power += de / dt;
-        }
-    }
-    let power_mean_w = mean(&power);
-    let node_power_w = if have_energy {
-        Some(node_power)
-    } else {
-        power_mean_w.map(|p| p * gpus.len() as f64)
-    };
-    GpuWindow {
-        samples: inside.len(),
-        gpus: gpus.len(),
-        util_mean_pct: mean(&util),
-        util_max_pct: util.iter().copied().reduce(f64::max),
-        mem_used_max_bytes: inside.iter().filter_map(|g| g.mem_used_bytes).max(),
-        mem_used_max_frac: inside
-            .iter()
-            .filter_map(|g| match (g.mem_used_bytes, g.mem_total_bytes) {
-                (Some(u), Some(t)) if t > 0 => Some(u as f64 / t as f64),
-                _ => None,
-            })
-            .reduce(f64::max),
-        power_mean_w,
-        power_max_w: power.iter().copied().reduce(f64::max),
-        sm_clock_mean_mhz: mean(&clock),
-        sm_clock_min_mhz: inside.iter().filter_map(|g| g.sm_clock_mhz).min(),
-        throttle_reasons_mask: mask,
-        throttle_reasons: SLOWDOWN_REASONS
-            .iter()
-            .filter(|(bit, _)| mask.is_some_and(|m| m & bit != 0))
-            .map(|(_, name)| (*name).to_string())
-            .collect(),
-        node_power_w,
-        energy_per_output_token_j: node_power_w
-            .zip(tok_s)
-            .filter(|(_, t)| *t > 0.0)
-            .map(|(p, t)| p / t),
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::synthetic::{SyntheticRun, WaveSpec, wave_recording};
-
-    fn time_all(rec: &SyntheticRun) -> Vec<StepTiming> {
-        rec.steps
-            .iter()
-            .map(|s| {
-                let reqs: Vec<&RequestRecord> = rec
-                    .requests
-                    .iter()
-                    .filter(|r| r.step_idx == s.idx)
-                    .collect();
-                time_step(s, &reqs, &rec.engine, &rec.gpu, 1)
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_wave_with_one_chunk_every_10ms_has_a_10ms_step_three_ways() {
-        let rec = wave_recording(&[WaveSpec {
-            batch_size: 8,
-            output_len: 201,
-            step_time_s: 0.010,
-            ..WaveSpec::default()
-        }]);
-        let t = &time_all(&rec)[0];
-        let close = |v: Option<f64>, what: &str| {
-            let v = v.unwrap_or_else(|| panic!("{what} missing: {t:#?}"));
-            assert!((v - 0.010).abs() / 0.010 < 0.02, "{what} = {v}");
-        };
-        close(t.t_fwd_client_s, "client");
-        close(t.t_fwd_identity_s, "identity");
-        close(t.t_fwd_engine_itl_s, "engine itl");
-        close(t.t_fwd_engine_steps_s, "engine steps");
-        assert!((t.mtp - 1.0).abs() < 1e-9);
-        assert!(t.identity_rel_err.unwrap() < 0.02, "{t:#?}");
-        assert!(t.littles_law.unwrap().rel_err < 0.10, "{:?}", t.littles_law);
-        assert_eq!(t.engine.running_min, Some(8.0));
-        assert_eq!(t.engine.generation_tokens, Some(4.0 * 8.0 * 201.0));
-        assert_eq!(t.engine.client_output_tokens, 4 * 8 * 201);
-        // 8 × 128 prompt tokens in 50 ms.
-        assert!((t.prefill_rate_tok_s.unwrap() / (8.0 * 128.0 / 0.05) - 1.0).abs() < 1e-3);
-        assert!((t.gpu.node_power_w.unwrap() - 500.0).abs() < 1e-6);
-        let j = t.gpu.energy_per_output_token_j.unwrap();
-        assert!((j - 500.0 / 800.0).abs() / j < 0.02, "{j}");
-    }
-
-    #[test]
-    fn speculative_decoding_is_accounted_for_by_mtp() {
-        // Three tokens per step every 30 ms: TPOT 10 ms, step 30 ms.
-        let rec = wave_recording(&[WaveSpec {
-            output_len: 181,
-            step_time_s: 0.030,
-            tokens_per_chunk: 3,
-            ..WaveSpec::default()
-        }]);
-        let t = &time_all(&rec)[0];
-        assert_eq!(t.mtp_source, MtpSource::SpecDecodeCounters);
-        assert!((t.mtp - 3.0).abs() < 1e-9);
-        for v in [t.t_fwd_client_s, t.t_fwd_identity_s, t.t_fwd_engine_itl_s] {
-            assert!((v.unwrap() - 0.030).abs() < 0.0006, "{t:#?}");
-        }
-    }
-}
+mod tests;

@@ -1,0 +1,65 @@
+//! The step timing on synthetic recordings whose step time is known.
+
+use super::*;
+use crate::synthetic::{SyntheticRun, WaveSpec, wave_recording};
+
+fn time_all(rec: &SyntheticRun) -> Vec<StepTiming> {
+    rec.steps
+        .iter()
+        .map(|s| {
+            let reqs: Vec<&RequestRecord> = rec
+                .requests
+                .iter()
+                .filter(|r| r.step_idx == s.idx)
+                .collect();
+            time_step(s, &reqs, &rec.engine, &rec.gpu, 1)
+        })
+        .collect()
+}
+
+#[test]
+fn a_wave_with_one_chunk_every_10ms_has_a_10ms_step_three_ways() {
+    let rec = wave_recording(&[WaveSpec {
+        batch_size: 8,
+        output_len: 201,
+        step_time_s: 0.010,
+        ..WaveSpec::default()
+    }]);
+    let t = &time_all(&rec)[0];
+    let close = |v: Option<f64>, what: &str| {
+        let v = v.unwrap_or_else(|| panic!("{what} missing: {t:#?}"));
+        assert!((v - 0.010).abs() / 0.010 < 0.02, "{what} = {v}");
+    };
+    close(t.t_fwd_client_s, "client");
+    close(t.t_fwd_identity_s, "identity");
+    close(t.t_fwd_engine_itl_s, "engine itl");
+    close(t.t_fwd_engine_steps_s, "engine steps");
+    assert!((t.mtp - 1.0).abs() < 1e-9);
+    assert!(t.identity_rel_err.unwrap() < 0.02, "{t:#?}");
+    assert!(t.littles_law.unwrap().rel_err < 0.10, "{:?}", t.littles_law);
+    assert_eq!(t.engine.running_min, Some(8.0));
+    assert_eq!(t.engine.generation_tokens, Some(4.0 * 8.0 * 201.0));
+    assert_eq!(t.engine.client_output_tokens, 4 * 8 * 201);
+    // 8 × 128 prompt tokens in 50 ms.
+    assert!((t.prefill_rate_tok_s.unwrap() / (8.0 * 128.0 / 0.05) - 1.0).abs() < 1e-3);
+    assert!((t.gpu.node_power_w.unwrap() - 500.0).abs() < 1e-6);
+    let j = t.gpu.energy_per_output_token_j.unwrap();
+    assert!((j - 500.0 / 800.0).abs() / j < 0.02, "{j}");
+}
+
+#[test]
+fn speculative_decoding_is_accounted_for_by_mtp() {
+    // Three tokens per step every 30 ms: TPOT 10 ms, step 30 ms.
+    let rec = wave_recording(&[WaveSpec {
+        output_len: 181,
+        step_time_s: 0.030,
+        tokens_per_chunk: 3,
+        ..WaveSpec::default()
+    }]);
+    let t = &time_all(&rec)[0];
+    assert_eq!(t.mtp_source, MtpSource::SpecDecodeCounters);
+    assert!((t.mtp - 3.0).abs() < 1e-9);
+    for v in [t.t_fwd_client_s, t.t_fwd_identity_s, t.t_fwd_engine_itl_s] {
+        assert!((v.unwrap() - 0.030).abs() < 0.0006, "{t:#?}");
+    }
+}
