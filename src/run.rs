@@ -21,7 +21,7 @@ use crate::probe::worker::{Shared, StepPlan, run_step};
 use crate::probe::workload::{Prompt, PromptMaker};
 use crate::probe::{EngineInfo, preflight};
 use crate::store::{Record, RunManifest, RunStatus, Store, Writer, WriterOptions};
-use crate::telemetry::{Boundary, Telemetry};
+use crate::telemetry::Telemetry;
 
 /// How a run ended.
 #[derive(Debug, Clone)]
@@ -118,8 +118,9 @@ pub async fn probe_run(
         progress: ProgressBar::hidden(),
         ok: Arc::new(AtomicU64::new(0)),
         failed: Arc::new(AtomicU64::new(0)),
+        boundary: telemetry.boundary(),
     };
-    let steps_result = run_steps(cfg, shared.clone(), telemetry.boundary()).await;
+    let steps_result = run_steps(cfg, shared.clone()).await;
 
     telemetry.stop().await;
     signals.abort();
@@ -170,18 +171,14 @@ fn check_lengths(cfg: &ProbeConfig, info: &EngineInfo) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_steps(
-    cfg: &ProbeConfig,
-    mut shared: Shared,
-    boundary: Boundary,
-) -> anyhow::Result<()> {
+async fn run_steps(cfg: &ProbeConfig, mut shared: Shared) -> anyhow::Result<()> {
     for (i, spec) in cfg.steps.iter().enumerate() {
         if shared.stop.is_cancelled() {
             break;
         }
         // A scrape between steps: each step's engine counters are then bracketed by samples
         // that hold none of its neighbours' traffic.
-        boundary.scrape().await;
+        shared.boundary.scrape().await;
         let idx = u32::try_from(i)?;
         let plan = match (cfg.pattern, cfg.warmup) {
             (Pattern::Wave, Warmup::Waves(w)) => StepPlan::Wave {
@@ -214,7 +211,7 @@ async fn run_steps(
         shared.writer.send(Record::StepEnd { idx, end_t_s }).await?;
         shared.progress.finish();
     }
-    boundary.scrape().await;
+    shared.boundary.scrape().await;
     Ok(())
 }
 

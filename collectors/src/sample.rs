@@ -68,4 +68,8 @@ pub struct ScrapeRecord {
     /// Why the scrape failed or was partly malformed; `None` for a clean scrape.
     pub error: Option<String>,
     pub samples: Vec<MetricSample>,
+    /// Taken at a boundary the probe asked for (between steps or waves), not on the interval:
+    /// such a scrape lands when the engine is idle, so time averages leave it out.
+    #[serde(default)]
+    pub boundary: bool,
 }

@@ -11,6 +11,8 @@ use serde::Serialize;
 pub struct EngineSample {
     pub t_s: f64,
     pub signals: Signals,
+    /// A scrape the probe took between steps or waves (see [`ScrapeRecord::boundary`]).
+    pub boundary: bool,
 }
 
 /// Reduces every successful scrape to signals; failed scrapes (no samples) are skipped.
@@ -21,6 +23,7 @@ pub fn engine_samples(scrapes: &[ScrapeRecord], flavor: Option<Flavor>) -> Vec<E
         .map(|s| EngineSample {
             t_s: s.t_s,
             signals: engines::signals(&s.samples, flavor),
+            boundary: s.boundary,
         })
         .collect();
     out.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));

@@ -103,6 +103,9 @@ pub struct StepTiming {
     pub t_fwd_identity_s: Option<f64>,
     pub t_fwd_engine_itl_s: Option<f64>,
     pub t_fwd_engine_steps_s: Option<f64>,
+    /// The engine's inter-token histogram was read over whole waves (each bracketed by the
+    /// probe's scrapes between waves) because no window held two scrapes.
+    pub t_fwd_engine_over_waves: bool,
     /// ITL-based where the engine has it, else steps-based.
     pub t_fwd_engine_s: Option<f64>,
     /// The step time the fit uses: client cadence, else identity, else engine.
@@ -143,6 +146,32 @@ fn windows_delta(
         .iter()
         .filter_map(|w| engine::delta(engine::inside(eng, w.start_t_s, w.end_t_s), get))
         .reduce(Delta::plus)
+}
+
+/// The engine's inter-token histogram (`Δsum`, `Δcount`) over each measured wave, from the last
+/// scrape before its first request was sent to the first after its last one was done; summed
+/// over the waves.
+fn waves_itl(requests: &[&RequestRecord], eng: &[EngineSample]) -> Option<(f64, f64)> {
+    let mut waves: std::collections::BTreeMap<u32, (f64, f64)> = std::collections::BTreeMap::new();
+    for r in requests.iter().filter(|r| !r.warmup) {
+        let (Some(w), Some(done)) = (r.wave, r.done_t_s) else {
+            continue;
+        };
+        let e = waves.entry(w).or_insert((r.sent_t_s, done));
+        *e = (e.0.min(r.sent_t_s), e.1.max(done));
+    }
+    waves
+        .values()
+        .filter_map(|&(start, end)| {
+            let around = bracket(eng, start, end);
+            // The bracket must really enclose the wave, or it misses some of its tokens.
+            let encloses = around.first().is_some_and(|s| s.t_s <= start)
+                && around.last().is_some_and(|s| s.t_s >= end);
+            encloses
+                .then(|| engine::delta_mean(around, |s| s.itl_s))
+                .flatten()
+        })
+        .reduce(|a, b| (a.0 + b.0, a.1 + b.1))
 }
 
 /// From the first non-warm-up request sent to the last one done.
@@ -317,7 +346,13 @@ pub fn time_step(
             .collect::<Vec<_>>(),
     );
     let t_fwd_identity_s = tpot_median_s.map(|t| mtp * t);
-    let t_fwd_engine_itl_s = itl.map(|(s, c)| s / c);
+    // Too few scrapes inside the windows (short waves, a slow scrape interval): the
+    // inter-token histogram over each whole wave, whose gaps are all decode steps.
+    let wave_itl = (itl.is_none() && step.pattern == Pattern::Wave)
+        .then(|| waves_itl(requests, engine_samples))
+        .flatten();
+    let t_fwd_engine_over_waves = wave_itl.is_some();
+    let t_fwd_engine_itl_s = itl.or(wave_itl).map(|(s, c)| s / c);
     let t_fwd_engine_steps_s = d_steps
         .filter(|d| d.dv > 0.0)
         .map(|d| dp_ranks * d.dt_s / d.dv);
@@ -370,6 +405,7 @@ pub fn time_step(
         t_fwd_identity_s,
         t_fwd_engine_itl_s,
         t_fwd_engine_steps_s,
+        t_fwd_engine_over_waves,
         t_fwd_engine_s,
         t_fwd_s,
         client_engine_rel_diff,
@@ -467,8 +503,11 @@ fn littles_law(measured: &[&RequestRecord], eng: &[EngineSample]) -> Option<Litt
         .filter_map(|r| r.done_t_s)
         .reduce(f64::max)?;
     let inside = engine::inside(eng, start, end);
+    // Boundary scrapes are taken when a wave is over and the engine idle: they would bias the
+    // mean of the interval scrapes, which sample the span evenly.
     let in_flight: Vec<f64> = inside
         .iter()
+        .filter(|s| !s.boundary)
         .filter_map(|s| {
             s.signals
                 .running

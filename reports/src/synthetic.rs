@@ -216,6 +216,7 @@ pub fn wave_recording(specs: &[WaveSpec]) -> SyntheticRun {
             .or(specs.first().map(|sp| sp.kv_capacity_tokens));
         run.engine.push(EngineSample {
             t_s: s,
+            boundary: false,
             signals: Signals {
                 flavor: Some(Flavor::Vllm),
                 dp_ranks: 1,

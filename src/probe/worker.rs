@@ -16,6 +16,7 @@ use ceiling_reports::{LatenessTick, Outcome};
 
 use crate::config::{Endpoint, StepSpec};
 use crate::store::{Record, Writer};
+use crate::telemetry::Boundary;
 
 use super::client::{EngineClient, RequestSlot};
 use super::workload::{Prompt, PromptMaker};
@@ -38,6 +39,14 @@ pub struct Shared {
     pub progress: ProgressBar,
     pub ok: Arc<AtomicU64>,
     pub failed: Arc<AtomicU64>,
+    /// Takes a scrape of the engine's metrics between waves (nothing without a scraper).
+    pub boundary: Boundary,
+}
+
+/// A wave's start: all workers arrive, a scrape is taken, all are released.
+pub struct WaveBarrier {
+    arrived: Barrier,
+    release: Barrier,
 }
 
 /// How one step's workers behave.
@@ -64,7 +73,10 @@ pub async fn run_step(shared: &Shared, idx: u32, spec: StepSpec, plan: StepPlan)
         ticker_stop.clone(),
     ));
     let mut workers = JoinSet::new();
-    let barrier = Arc::new(Barrier::new(spec.batch_size as usize));
+    let barrier = Arc::new(WaveBarrier {
+        arrived: Barrier::new(spec.batch_size as usize),
+        release: Barrier::new(spec.batch_size as usize),
+    });
     let started = Instant::now();
     for w in 0..spec.batch_size {
         let shared = shared.clone();
@@ -111,7 +123,7 @@ async fn wave_worker(
     spec: StepSpec,
     total_waves: u32,
     warmup_waves: u32,
-    barrier: &Barrier,
+    barrier: &WaveBarrier,
 ) {
     for wave in 0..total_waves {
         let n = u64::from(wave);
@@ -124,10 +136,19 @@ async fn wave_worker(
         // The prompt is made before the barrier, so no worker's tokenizing staggers the sends.
         let prompt = make_prompt(shared, slot, spec, n);
         // Every worker waits for the others, so the wave leaves together; a stop releases
-        // whoever is waiting.
+        // whoever is waiting. Once all have arrived (the previous wave is over), one of them
+        // takes a scrape: each wave is then bracketed by scrapes, and the engine's counters
+        // over it hold no other wave's tokens.
+        let leader = tokio::select! {
+            () = shared.stop.cancelled() => return,
+            r = barrier.arrived.wait() => r.is_leader(),
+        };
+        if leader {
+            shared.boundary.scrape().await;
+        }
         tokio::select! {
             () = shared.stop.cancelled() => return,
-            _ = barrier.wait() => {}
+            _ = barrier.release.wait() => {}
         }
         if shared.stop.is_cancelled() {
             return;

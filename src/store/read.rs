@@ -247,7 +247,7 @@ impl Store {
     /// Every scrape of a run with its samples. A NaN value was stored as NULL and comes back NaN.
     pub fn load_scrapes(&self, run_id: i64) -> Result<Vec<ScrapeRecord>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT seq, t_s, duration_s, http_status, error FROM scrapes
+            "SELECT seq, t_s, duration_s, http_status, error, boundary FROM scrapes
              WHERE run_id = ?1 ORDER BY seq",
         )?;
         let mut scrapes: Vec<ScrapeRecord> = stmt
@@ -259,6 +259,7 @@ impl Store {
                     http_status: r.get(3)?,
                     error: r.get(4)?,
                     samples: Vec::new(),
+                    boundary: r.get::<_, Option<bool>>(5)?.unwrap_or(false),
                 })
             })?
             .collect::<Result<_, _>>()?;

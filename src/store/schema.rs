@@ -7,12 +7,16 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Each entry takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
+
+/// v2: whether a scrape was taken at a boundary the probe asked for (NULL in runs recorded
+/// before: unknown).
+const V2: &str = "ALTER TABLE scrapes ADD COLUMN boundary INTEGER;";
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
 
-const V1: &str = r#"
+pub(crate) const V1: &str = r#"
 CREATE TABLE runs (
     id                INTEGER PRIMARY KEY,
     started_at        TEXT NOT NULL,

@@ -113,6 +113,7 @@ fn record_everything(path: &std::path::Path) -> (Store, i64) {
                 value: f64::INFINITY,
             },
         ],
+        boundary: true,
     })))
     .unwrap();
     w.send_blocking(Record::StepEnd {
@@ -159,6 +160,7 @@ fn every_table_round_trips() {
     assert_eq!(scrapes.len(), 1);
     assert_eq!(scrapes[0].samples[0].label("engine"), Some("0"));
     assert_eq!(scrapes[0].samples[1].value, f64::INFINITY);
+    assert!(scrapes[0].boundary);
     assert_eq!(
         scrapes[0].error.as_deref(),
         Some("line 7: expected a value")
@@ -262,4 +264,31 @@ fn config_hash_ignores_the_prompt_seed_but_not_the_load() {
         a,
         with(serde_json::json!({"batch_sizes": [1, 16], "seed": 1}))
     );
+}
+
+#[test]
+fn a_v1_recording_migrates_and_its_scrapes_read_as_interval_scrapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(schema::V1).unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    // A scrape without its run row: only the scrapes table matters here.
+    conn.pragma_update(None, "foreign_keys", "off").unwrap();
+    conn.execute(
+        "INSERT INTO scrapes (run_id, seq, t_s, duration_s, http_status, error) \
+         VALUES (1, 0, 0.5, 0.01, 200, NULL)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let store = Store::open(&path).unwrap();
+    let v: u32 = store
+        .conn()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 2);
+    let scrapes = store.load_scrapes(1).unwrap();
+    assert_eq!(scrapes.len(), 1);
+    assert!(!scrapes[0].boundary);
 }

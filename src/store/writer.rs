@@ -282,8 +282,8 @@ fn insert_gpu(tx: &Transaction<'_>, run_id: i64, g: &GpuSample) -> Result<(), St
 
 fn insert_scrape(tx: &Transaction<'_>, run_id: i64, s: &ScrapeRecord) -> Result<(), StoreError> {
     tx.prepare_cached(
-        "INSERT INTO scrapes (run_id, seq, t_s, duration_s, http_status, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO scrapes (run_id, seq, t_s, duration_s, http_status, error, boundary)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         run_id,
@@ -291,7 +291,8 @@ fn insert_scrape(tx: &Transaction<'_>, run_id: i64, s: &ScrapeRecord) -> Result<
         s.t_s,
         s.duration_s,
         s.http_status,
-        s.error
+        s.error,
+        s.boundary
     ])?;
     let mut stmt = tx.prepare_cached(
         "INSERT INTO engine_samples (run_id, scrape_seq, t_s, name, labels, value)

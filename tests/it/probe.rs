@@ -484,3 +484,40 @@ async fn an_engine_that_dies_mid_run_leaves_a_recorded_run_and_no_hang() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrapes_between_waves_give_the_engine_step_time_without_periodic_scrapes() {
+    let _serial = crate::sim::serial().await;
+    let h = sim(linear(), Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    // One periodic scrape at the start, then only those the probe takes between waves and steps.
+    let args = [
+        "--batch-sizes",
+        "1,8",
+        "--input-len",
+        "32",
+        "--output-len",
+        "48",
+        "--waves",
+        "2",
+        "--scrape-interval",
+        "60s",
+    ];
+    assert!(probe(&db, &h.base_url(), &args).await.status.success());
+    let store = Store::open(&db).unwrap();
+    // Per step: one before it, one before each of its 3 waves, and one after the last step.
+    let scrapes = store.load_scrapes(1).unwrap().len();
+    assert!((8..=10).contains(&scrapes), "{scrapes} scrapes");
+    let v = analyze_json(&db, &[]).await;
+    for t in v["timings"].as_array().unwrap() {
+        assert_eq!(t["t_fwd_engine_over_waves"], true, "{t}");
+        let d = t["client_engine_rel_diff"].as_f64().unwrap();
+        assert!(
+            d.abs() < 0.02,
+            "bs {}: client vs engine {d}",
+            t["batch_size"]
+        );
+    }
+    h.shutdown().await;
+}

@@ -78,6 +78,7 @@ impl Scraper {
                 duration_s,
                 http_status,
                 error: Some(error),
+                boundary: false,
                 samples: Vec::new(),
             },
             Ok((status, text)) => {
@@ -108,6 +109,7 @@ impl Scraper {
                     http_status: Some(status),
                     error,
                     samples,
+                    boundary: false,
                 }
             }
         }
@@ -155,10 +157,11 @@ pub async fn run_scraper(
                 }
             },
         };
-        let record = tokio::select! {
+        let mut record = tokio::select! {
             _ = cancel.cancelled() => return,
             r = scraper.scrape_once(seq, t0) => r,
         };
+        record.boundary = reply.is_some();
         if tx.send(record).await.is_err() {
             return;
         }
