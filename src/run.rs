@@ -20,7 +20,7 @@ use crate::probe::tokenizer::TokenVocab;
 use crate::probe::worker::{Shared, StepPlan, run_step};
 use crate::probe::workload::{Prompt, PromptMaker};
 use crate::probe::{EngineInfo, preflight};
-use crate::store::{Record, RunManifest, RunStatus, Store, Writer, WriterOptions};
+use crate::store::{EngineLimits, Record, RunManifest, RunStatus, Store, Writer, WriterOptions};
 use crate::telemetry::Telemetry;
 
 /// How a run ended.
@@ -63,6 +63,15 @@ pub async fn probe_run(
     manifest.engine_kind = info.flavor.map(str::to_string);
     manifest.engine_version = info.version.clone();
     manifest.model = Some(info.model.clone());
+    manifest.engine_limits = info.slots.as_ref().map(|s| EngineLimits {
+        source: "llama.cpp /props".into(),
+        max_seqs: s.total_slots,
+        context_per_seq: s.n_ctx_per_slot,
+        kv_capacity_tokens: s
+            .total_slots
+            .zip(s.n_ctx_per_slot)
+            .map(|(n, c)| u64::from(n) * u64::from(c)),
+    });
     let run_id = store.create_run(&manifest)?;
     let (writer, writer_thread) = Writer::spawn(db, run_id, WriterOptions::default())?;
     let t0 = Instant::now();

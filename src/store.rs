@@ -92,6 +92,22 @@ pub struct RunManifest {
     pub model: Option<String>,
     pub probe_config: serde_json::Value,
     pub gpu_inventory: Vec<GpuInfo>,
+    /// What the engine said of its own limits before the run (llama.cpp's `/props`).
+    #[serde(default)]
+    pub engine_limits: Option<EngineLimits>,
+}
+
+/// Limits an engine reports about itself, which the analysis uses where no flag gives them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EngineLimits {
+    /// Where they came from, e.g. `llama.cpp /props`.
+    pub source: String,
+    /// Sequences served at once (llama.cpp slots, `-np`).
+    pub max_seqs: Option<u32>,
+    /// Prompt + output tokens one sequence can hold (llama.cpp's per-slot context).
+    pub context_per_seq: Option<u32>,
+    /// KV cache capacity in tokens over all sequences.
+    pub kv_capacity_tokens: Option<u64>,
 }
 
 impl RunManifest {
@@ -109,6 +125,7 @@ impl RunManifest {
             model: None,
             probe_config,
             gpu_inventory: Vec::new(),
+            engine_limits: None,
         }
     }
 
@@ -176,11 +193,21 @@ impl Store {
                 column: "gpu_inventory",
                 source,
             })?;
+        let limits = m
+            .engine_limits
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|source| StoreError::Json {
+                column: "engine_limits",
+                source,
+            })?;
         self.conn.execute(
             "INSERT INTO runs (started_at, tool_version, git_sha, host, command_line, engine_kind,
                 engine_version, base_url, model, probe_config, probe_config_hash, gpu_inventory,
-                gpu_model, gpu_count, driver_version, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'running')",
+                gpu_model, gpu_count, driver_version, engine_limits, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                'running')",
             params![
                 m.started_at,
                 m.tool_version,
@@ -197,6 +224,7 @@ impl Store {
                 gpu_model,
                 m.gpu_inventory.len() as i64,
                 driver,
+                limits,
             ],
         )?;
         Ok(self.conn.last_insert_rowid())

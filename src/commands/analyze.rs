@@ -82,12 +82,17 @@ pub fn analyze_run(
         .get("prefix_cache_warm")
         .and_then(serde_json::Value::as_bool)
         .unwrap_or(false);
+    // Flags first, then what the engine said of itself (llama.cpp's slots from `/props`).
+    let limits = detail.manifest.engine_limits.clone().unwrap_or_default();
     let opts = AnalysisOptions {
         dp: c.dp,
         sla_otps: c.sla_otps,
         sla_tpot_s: c.sla_tpot.map(|d| d.as_secs_f64()),
-        kv_capacity_tokens: c.kv_capacity_tokens.map(|v| v as f64),
-        max_num_seqs: c.max_num_seqs,
+        kv_capacity_tokens: c
+            .kv_capacity_tokens
+            .or(limits.kv_capacity_tokens)
+            .map(|v| v as f64),
+        max_num_seqs: c.max_num_seqs.or(limits.max_seqs),
         prefix_cache_warm_expected: warm,
         roofline: roofline(roof, &detail)?,
         ..AnalysisOptions::default()

@@ -93,6 +93,19 @@ pub fn render_detail(d: &RunDetail) -> String {
     line("engine version", or_dash(&m.engine_version));
     line("url", or_dash(&m.base_url));
     line("model", or_dash(&m.model));
+    if let Some(l) = &m.engine_limits {
+        let n = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+        line(
+            "engine limits",
+            &format!(
+                "{} sequences, {} tokens each, {} KV tokens (from {})",
+                n(l.max_seqs.map(u64::from)),
+                n(l.context_per_seq.map(u64::from)),
+                n(l.kv_capacity_tokens),
+                l.source
+            ),
+        );
+    }
     if m.gpu_inventory.is_empty() {
         line("gpus", "none recorded");
     }

@@ -105,7 +105,7 @@ impl Store {
             .query_row(
                 "SELECT started_at, tool_version, git_sha, host, command_line, engine_kind,
                     engine_version, base_url, model, probe_config, probe_config_hash,
-                    gpu_inventory, status, ended_at, error
+                    gpu_inventory, status, ended_at, error, engine_limits
                  FROM runs WHERE id = ?1",
                 params![run_id],
                 |r| {
@@ -122,6 +122,7 @@ impl Store {
                             model: r.get(8)?,
                             probe_config: serde_json::Value::Null,
                             gpu_inventory: Vec::new(),
+                            engine_limits: None,
                         },
                         r.get::<_, String>(9)?,
                         r.get::<_, String>(10)?,
@@ -129,14 +130,19 @@ impl Store {
                         r.get::<_, String>(12)?,
                         r.get::<_, Option<String>>(13)?,
                         r.get::<_, Option<String>>(14)?,
+                        r.get::<_, Option<String>>(15)?,
                     ))
                 },
             )
             .optional()?
             .ok_or(StoreError::NoSuchRun(run_id))?;
-        let (mut manifest, config, hash, inventory, status, ended_at, error) = row;
+        let (mut manifest, config, hash, inventory, status, ended_at, error, limits) = row;
         manifest.probe_config = json_col("probe_config", &config)?;
         manifest.gpu_inventory = json_col::<Vec<GpuInfo>>("gpu_inventory", &inventory)?;
+        manifest.engine_limits = limits
+            .as_deref()
+            .map(|l| json_col("engine_limits", l))
+            .transpose()?;
         Ok(RunDetail {
             id: run_id,
             manifest,

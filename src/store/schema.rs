@@ -11,7 +11,10 @@ const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// v2: whether a scrape was taken at a boundary the probe asked for (NULL in runs recorded
 /// before: unknown).
-const V2: &str = "ALTER TABLE scrapes ADD COLUMN boundary INTEGER;";
+///
+/// Also the limits the engine told about itself (JSON, NULL when it told none).
+const V2: &str = "ALTER TABLE scrapes ADD COLUMN boundary INTEGER;
+ALTER TABLE runs ADD COLUMN engine_limits TEXT;";
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

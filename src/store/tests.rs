@@ -22,6 +22,12 @@ fn manifest() -> RunManifest {
         mem_total_bytes: Some(85_520_809_984),
         ..GpuInfo::default()
     }];
+    m.engine_limits = Some(EngineLimits {
+        source: "llama.cpp /props".into(),
+        max_seqs: Some(8),
+        context_per_seq: Some(1024),
+        kv_capacity_tokens: Some(8192),
+    });
     m
 }
 
@@ -143,6 +149,7 @@ fn every_table_round_trips() {
     let detail = store.run_detail(run).unwrap();
     assert_eq!(detail.manifest.probe_config, manifest().probe_config);
     assert_eq!(detail.manifest.gpu_inventory, manifest().gpu_inventory);
+    assert_eq!(detail.manifest.engine_limits, manifest().engine_limits);
     assert_eq!(detail.manifest.engine_kind.as_deref(), Some("vllm"));
     assert_eq!(detail.status, RunStatus::Interrupted);
     assert!(detail.ended_at.is_some());

@@ -272,6 +272,17 @@ fn llamacpp_probe_scrape_and_analysis_reconcile() {
         "8 slots hold bs 8: {}",
         a["findings"]
     );
+    // The ceiling knows the engine's 8 slots from /props: it is not searched beyond them.
+    let c = &a["ceilings"][0];
+    assert!(c["bs_per_rank"].as_u64().unwrap() <= 8, "{c}");
+    assert_eq!(c["extrapolated"], false, "{c}");
+    let limit = c["limited_by"].as_str().unwrap();
+    assert!(["max_num_seqs", "sla"].contains(&limit), "{c}");
+    assert_eq!(
+        a["ceiling_options"]["max_num_seqs"], 8,
+        "{}",
+        a["ceiling_options"]
+    );
 
     let out = dir.path().join("report");
     run_ceiling(&db, &["report", "latest", "--out", out.to_str().unwrap()]);
