@@ -466,4 +466,6 @@ impl<'a> Cursor<'a> {
 }
 
 #[cfg(test)]
+mod mutation_tests;
+#[cfg(test)]
 pub(crate) mod tests;

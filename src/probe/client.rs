@@ -350,4 +350,6 @@ struct PromptDetails {
 }
 
 #[cfg(test)]
+mod sse_tests;
+#[cfg(test)]
 mod tests;

@@ -11,7 +11,7 @@ pub(crate) fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/expositions")
 }
 
-fn all_fixtures() -> Vec<(String, String)> {
+pub(crate) fn all_fixtures() -> Vec<(String, String)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(fixtures_dir()).expect("fixtures dir") {
         let path = entry.expect("entry").path();
