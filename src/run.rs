@@ -3,6 +3,8 @@
 //! the run with its status. It owns every long-lived task; one token stops them all.
 
 use std::path::Path;
+
+use anyhow::Context;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -57,7 +59,7 @@ pub async fn probe_run(
     let http = http_client()?;
     let info = preflight(&http, cfg).await?;
     check_lengths(cfg, &info)?;
-    let store = Store::open(db)?;
+    let store = Store::open(db).with_context(|| format!("opening {}", db.display()))?;
     let mut manifest = RunManifest::new(command_line, serde_json::to_value(cfg)?);
     manifest.base_url = Some(cfg.url.clone());
     manifest.engine_kind = info.flavor.map(str::to_string);
@@ -90,7 +92,9 @@ pub async fn probe_run(
         }
     };
     if let Some(gpus) = telemetry.gpu_inventory() {
-        store.set_run_gpus(run_id, gpus)?;
+        store
+            .set_run_gpus(run_id, gpus)
+            .context("recording the GPU inventory")?;
     }
 
     let quirks = EngineQuirks {
@@ -152,9 +156,11 @@ pub async fn probe_run(
         _ if ok == 0 && status == RunStatus::Failed => Some("no request succeeded".to_string()),
         _ => None,
     };
-    store.finish_run(run_id, status, error.as_deref())?;
+    store
+        .finish_run(run_id, status, error.as_deref())
+        .context("closing the run")?;
     steps_result?;
-    joined?;
+    joined.context("the store's writer")?;
     Ok(RunOutcome {
         run_id,
         status,

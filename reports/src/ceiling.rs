@@ -179,9 +179,15 @@ fn ceiling_for(
     let hard_cap = [bs_max_kv, opts.max_num_seqs].into_iter().flatten().min();
     let search_limit = (4.0 * max_measured).ceil().max(1.0) as u32;
     let grid_max = hard_cap.unwrap_or(search_limit).min(65_536);
+    // A measured batch size keeps its own step time; the fit fills in the others.
+    let measured_bs: Vec<f64> = candidates.iter().map(|c| c.0).collect();
     if let Some(f) = fit {
-        candidates
-            .extend((1..=grid_max).map(|bs| (f64::from(bs), f.predict(f64::from(bs), ctx), false)));
+        candidates.extend(
+            (1..=grid_max)
+                .map(f64::from)
+                .filter(|bs| !measured_bs.contains(bs))
+                .map(|bs| (bs, f.predict(bs, ctx), false)),
+        );
     }
     let best = candidates
         .iter()

@@ -96,7 +96,11 @@ pub struct StepTiming {
     pub mtp: f64,
     pub mtp_source: MtpSource,
     pub tokens_per_chunk: Option<f64>,
+    /// The median gap between consecutive chunks of a request inside a window.
     pub chunk_gap_median_s: Option<f64>,
+    /// The median over requests of each one's mean chunk gap inside a window (its span over its
+    /// chunks less one): what `t_fwd_client_s` is read from.
+    pub chunk_gap_span_s: Option<f64>,
     pub chunk_gaps: usize,
     pub tpot_median_s: Option<f64>,
     pub t_fwd_client_s: Option<f64>,
@@ -194,6 +198,9 @@ fn bracket(eng: &[EngineSample], start: f64, end: f64) -> &[EngineSample] {
 /// arrived in the windows (chunks counted as one token where unknown).
 struct Cadence {
     gaps: Vec<f64>,
+    /// Per request and window with three chunks or more inside: `(last − first) / (chunks − 1)`.
+    /// A late read moves one arrival but not the span, so this holds where the gaps do not.
+    span_gaps: Vec<f64>,
     tokens_per_chunk: Option<f64>,
     window_tokens: f64,
     window_tokens_known: bool,
@@ -204,7 +211,29 @@ fn client_cadence(requests: &[&RequestRecord], windows: &[Window]) -> Cadence {
     let (mut tok_known, mut chunks_known) = (0u64, 0u64);
     let mut window_tokens = 0.0;
     let mut window_tokens_known = true;
+    let mut span_gaps = Vec::new();
     for r in requests.iter().filter(|r| !r.warmup) {
+        // (window, first arrival, last arrival, chunks) of the run of chunks inside a window.
+        let mut run: Option<(usize, f64, f64, u32)> = None;
+        for c in &r.chunks {
+            let w = window::index_of(windows, c.t_s);
+            run = match (run, w) {
+                (Some((rw, first, _, n)), Some(w)) if rw == w => Some((w, first, c.t_s, n + 1)),
+                (prev, w) => {
+                    if let Some((_, first, last, n)) = prev
+                        && n >= 3
+                    {
+                        span_gaps.push((last - first) / f64::from(n - 1));
+                    }
+                    w.map(|w| (w, c.t_s, c.t_s, 1))
+                }
+            };
+        }
+        if let Some((_, first, last, n)) = run
+            && n >= 3
+        {
+            span_gaps.push((last - first) / f64::from(n - 1));
+        }
         for pair in r.chunks.windows(2) {
             let w = window::index_of(windows, pair[0].t_s);
             if w.is_some() && w == window::index_of(windows, pair[1].t_s) {
@@ -232,6 +261,7 @@ fn client_cadence(requests: &[&RequestRecord], windows: &[Window]) -> Cadence {
     }
     Cadence {
         gaps,
+        span_gaps,
         tokens_per_chunk: (chunks_known > 0).then(|| tok_known as f64 / chunks_known as f64),
         window_tokens,
         window_tokens_known,
@@ -286,6 +316,7 @@ pub fn time_step(
 
     let Cadence {
         gaps,
+        span_gaps,
         tokens_per_chunk,
         window_tokens,
         window_tokens_known,
@@ -338,7 +369,13 @@ pub fn time_step(
         _ => (1.0, MtpSource::Assumed),
     };
     let steps_per_chunk = tokens_per_chunk.map_or(1.0, |tpc| (tpc / mtp).max(1.0));
-    let t_fwd_client_s = chunk_gap_median_s.map(|g| g / steps_per_chunk);
+    // The median over requests of each one's mean gap inside a window: a late read of the
+    // client's moves single arrivals (the gaps' median can fall to 0 when chunks are read in
+    // bursts) but not a request's span.
+    let chunk_gap_span_s = metrics::median(&span_gaps);
+    let t_fwd_client_s = chunk_gap_span_s
+        .or(chunk_gap_median_s)
+        .map(|g| g / steps_per_chunk);
     let tpot_median_s = metrics::median(
         &measured
             .iter()
@@ -399,6 +436,7 @@ pub fn time_step(
         mtp_source,
         tokens_per_chunk,
         chunk_gap_median_s,
+        chunk_gap_span_s,
         chunk_gaps: gaps.len(),
         tpot_median_s,
         t_fwd_client_s,

@@ -75,7 +75,9 @@ async fn demo(db: &Path, args: &DemoArgs, base: &str) -> anyhow::Result<Exit> {
          with {INPUT_LEN} input / {OUTPUT_LEN} output tokens, 1 warm-up + 2 waves per step"
     );
     let command_line = crate::redact::command_line(std::env::args());
-    let outcome = probe_run(db, &cfg, command_line).await?;
+    let outcome = probe_run(db, &cfg, command_line)
+        .await
+        .context("probing the simulated engine")?;
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
@@ -92,7 +94,8 @@ async fn demo(db: &Path, args: &DemoArgs, base: &str) -> anyhow::Result<Exit> {
     if ceiling.sla_otps.is_none() && ceiling.sla_tpot.is_none() {
         ceiling.sla_otps = Some(DEMO_SLA_OTPS);
     }
-    let run = analyze_run(&store, outcome.run_id, &ceiling, &roofline)?;
+    let run = analyze_run(&store, outcome.run_id, &ceiling, &roofline)
+        .with_context(|| format!("analysing run {}", outcome.run_id))?;
     let mut formats = vec![ReportFormat::Html, ReportFormat::Md, ReportFormat::Json];
     if args.png {
         formats.push(ReportFormat::Png);

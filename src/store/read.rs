@@ -324,7 +324,10 @@ impl Store {
 
     /// Replaces a run's findings with a freshly computed set (analysis is reproducible).
     pub fn replace_findings(&self, run_id: i64, findings: &[Finding]) -> Result<(), StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )?;
         tx.execute("DELETE FROM findings WHERE run_id = ?1", params![run_id])?;
         {
             let mut stmt = tx.prepare(

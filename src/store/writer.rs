@@ -126,7 +126,9 @@ fn write_loop(
     let mut written = 0u64;
     while let Ok(first) = rx.recv() {
         let deadline = Instant::now() + opts.commit_interval;
-        let tx = conn.transaction()?;
+        // IMMEDIATE: the write lock is taken (waiting on the busy timeout) when the batch starts,
+        // never by upgrading a read, which SQLite may refuse at once to avoid a deadlock.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut acks = Vec::new();
         let mut next = Some(first);
         while let Some(rec) = next.take() {

@@ -53,7 +53,7 @@ fn analyze_json_recovers_the_step_times_and_stores_findings() {
     let out = ceiling()
         .arg("--db")
         .arg(&db)
-        .args(["analyze", "latest", "--json", "--sla-tpot", "12ms"])
+        .args(["analyze", "latest", "--json", "--sla-tpot", "12ms 10us"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -66,10 +66,10 @@ fn analyze_json_recovers_the_step_times_and_stores_findings() {
     assert_eq!(v["steps"][0]["requests_ok"], 12, "4 × 3 waves");
     assert!((v["fit"]["b_s_per_seq"].as_f64().unwrap() - 0.0002).abs() < 1e-5);
     assert_eq!(v["ceilings"][0]["limited_by"], "sla");
-    assert_eq!(v["ceiling_options"]["sla_tpot_s"], 0.012);
+    assert_eq!(v["ceiling_options"]["sla_tpot_s"], 0.01201);
     assert_eq!(
         v["ceilings"][0]["bs_per_rank"], 20,
-        "0.008 + 0.0002 × 20 = 12 ms"
+        "0.008 + 0.0002 × 20 = 12 ms ≤ 12.01 ms < 12.2 ms at bs 21"
     );
 
     // The findings (here: the ceiling is extrapolated) are stored with the run.
