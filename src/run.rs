@@ -92,8 +92,10 @@ pub async fn probe_run(
         }
     };
     if let Some(gpus) = telemetry.gpu_inventory() {
-        store
-            .set_run_gpus(run_id, gpus)
+        // Through the writer: while it runs, it is the one connection that writes.
+        writer
+            .send(Record::RunGpus(gpus.to_vec()))
+            .await
             .context("recording the GPU inventory")?;
     }
 

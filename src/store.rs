@@ -248,24 +248,10 @@ impl Store {
         Ok(())
     }
 
-    /// Records the GPU inventory once the sampler has read it.
+    /// Records the GPU inventory once the sampler has read it. During a probe run the
+    /// inventory goes through the writer instead ([`Record::RunGpus`]), so one connection writes.
     pub fn set_run_gpus(&self, run_id: i64, gpus: &[GpuInfo]) -> Result<(), StoreError> {
-        let inventory = serde_json::to_string(gpus).map_err(|source| StoreError::Json {
-            column: "gpu_inventory",
-            source,
-        })?;
-        self.conn.execute(
-            "UPDATE runs SET gpu_inventory = ?2, gpu_model = ?3, gpu_count = ?4, driver_version = ?5
-             WHERE id = ?1",
-            params![
-                run_id,
-                inventory,
-                gpus.first().and_then(|g| g.name.clone()),
-                gpus.len() as i64,
-                gpus.first().and_then(|g| g.driver.clone()),
-            ],
-        )?;
-        Ok(())
+        update_run_gpus(&self.conn, run_id, gpus)
     }
 
     /// Closes a run with its final status.
@@ -285,6 +271,30 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The GPU inventory and the columns the history keys on, for run `run_id`.
+pub(crate) fn update_run_gpus(
+    conn: &Connection,
+    run_id: i64,
+    gpus: &[GpuInfo],
+) -> Result<(), StoreError> {
+    let inventory = serde_json::to_string(gpus).map_err(|source| StoreError::Json {
+        column: "gpu_inventory",
+        source,
+    })?;
+    conn.execute(
+        "UPDATE runs SET gpu_inventory = ?2, gpu_model = ?3, gpu_count = ?4, driver_version = ?5
+         WHERE id = ?1",
+        params![
+            run_id,
+            inventory,
+            gpus.first().and_then(|g| g.name.clone()),
+            gpus.len() as i64,
+            gpus.first().and_then(|g| g.driver.clone()),
+        ],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

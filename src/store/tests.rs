@@ -299,3 +299,35 @@ fn a_v1_recording_migrates_and_its_scrapes_read_as_interval_scrapes() {
     assert_eq!(scrapes.len(), 1);
     assert!(!scrapes[0].boundary);
 }
+
+#[test]
+fn the_gpu_inventory_can_come_through_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    let store = Store::open(&db).unwrap();
+    let run = store
+        .create_run(&RunManifest::new("c".into(), serde_json::json!({})))
+        .unwrap();
+    let (w, thread) = Writer::spawn(&db, run, WriterOptions::default()).unwrap();
+    let gpus: Vec<GpuInfo> = (0..2)
+        .map(|index| GpuInfo {
+            index,
+            name: Some("NVIDIA H100 80GB HBM3".into()),
+            driver: Some("550.54.15".into()),
+            ..GpuInfo::default()
+        })
+        .collect();
+    w.send_blocking(Record::RunGpus(gpus.clone())).unwrap();
+    drop(w);
+    thread.join().unwrap();
+    assert_eq!(store.run_detail(run).unwrap().manifest.gpu_inventory, gpus);
+    let (model, count): (String, i64) = store
+        .conn()
+        .query_row(
+            "SELECT gpu_model, gpu_count FROM runs WHERE id = ?1",
+            [run],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((model.as_str(), count), ("NVIDIA H100 80GB HBM3", 2));
+}

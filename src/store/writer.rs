@@ -30,6 +30,8 @@ pub enum Record {
     Gpu(GpuSample),
     Scrape(Box<ScrapeRecord>),
     Finding(Finding),
+    /// The run's GPU inventory, once the sampler has read it.
+    RunGpus(Vec<ceiling_collectors::GpuInfo>),
     /// Commits what came before and answers once it is on disk.
     Flush(flume::Sender<()>),
 }
@@ -179,6 +181,7 @@ fn insert(tx: &Transaction<'_>, run_id: i64, rec: Record) -> Result<(), StoreErr
                 s.end_t_s
             ])?;
         }
+        Record::RunGpus(gpus) => super::update_run_gpus(tx, run_id, &gpus)?,
         Record::StepEnd { idx, end_t_s } => {
             tx.prepare_cached("UPDATE steps SET end_t_s = ?3 WHERE run_id = ?1 AND idx = ?2")?
                 .execute(params![run_id, idx, end_t_s])?;
