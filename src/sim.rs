@@ -93,7 +93,13 @@ pub(crate) struct Shared {
     pub next_rank: AtomicUsize,
     pub dcgm: dcgm::DcgmWindow,
     pub created_unix_s: u64,
+    /// Per streamed response: its id and the seconds from the request's arrival to the write
+    /// of its first token (`GET /sim/requests`), the server's side of each TTFT.
+    pub first_tokens: std::sync::Mutex<Vec<(String, f64)>>,
 }
+
+/// The most responses `/sim/requests` keeps (the oldest are dropped beyond it).
+pub(crate) const FIRST_TOKENS_KEPT: usize = 1 << 20;
 
 /// The server's link to one rank.
 pub(crate) struct RankLink {
@@ -173,6 +179,7 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         next_rank: AtomicUsize::new(0),
         dcgm: dcgm::DcgmWindow::new(cfg.dp as usize),
         created_unix_s,
+        first_tokens: std::sync::Mutex::new(Vec::new()),
     });
     let listener = std::net::TcpListener::bind((cfg.host, cfg.port))
         .with_context(|| format!("cannot listen on {}:{}", cfg.host, cfg.port))?;

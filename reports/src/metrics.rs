@@ -140,6 +140,7 @@ mod tests {
 
     pub(crate) fn req(sent: f64, chunks: &[f64], reported: Option<u32>) -> RequestRecord {
         RequestRecord {
+            response_id: None,
             step_idx: 0,
             worker: 0,
             wave: None,

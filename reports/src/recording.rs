@@ -152,6 +152,10 @@ pub struct RequestRecord {
     pub http_status: Option<u16>,
     pub error: Option<String>,
     pub chunks: Vec<ChunkArrival>,
+    /// The engine's id for the response (the `id` of its chunks), to find the request in the
+    /// engine's logs.
+    #[serde(default)]
+    pub response_id: Option<String>,
 }
 
 /// One tick of the client's lateness ticker: when it was due to wake and how late it woke.

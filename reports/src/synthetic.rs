@@ -136,6 +136,7 @@ pub fn wave_recording(specs: &[WaveSpec]) -> SyntheticRun {
                 let first = chunks.first().map(|c| c.t_s);
                 let done = chunks.last().map(|c| c.t_s);
                 run.requests.push(RequestRecord {
+                    response_id: None,
                     step_idx: idx as u32,
                     worker: i,
                     wave: Some(w),
@@ -264,6 +265,7 @@ pub fn wave_recording(specs: &[WaveSpec]) -> SyntheticRun {
 /// A successful one-chunk request sent at `sent`, for hand-built cases.
 pub fn request_at(sent: f64) -> RequestRecord {
     RequestRecord {
+        response_id: None,
         step_idx: 0,
         worker: 0,
         wave: None,

@@ -179,6 +179,7 @@ mod tests {
     #[test]
     fn closed_loop_windows_are_where_bs_are_in_flight() {
         let mk = |sent: f64, done: f64, warmup: bool| RequestRecord {
+            response_id: None,
             warmup,
             done_t_s: Some(done),
             ..crate::synthetic::request_at(sent)

@@ -54,6 +54,7 @@ pub async fn run(db: &Path, args: WriteLoadArgs) -> anyhow::Result<Exit> {
             .collect();
         writer
             .send(Record::Request(Box::new(RequestRecord {
+                response_id: None,
                 step_idx: 0,
                 worker: 0,
                 wave: None,

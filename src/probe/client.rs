@@ -116,6 +116,7 @@ impl EngineClient {
     ) -> RequestRecord {
         let body = self.body(prompt, max_tokens);
         let mut rec = RequestRecord {
+            response_id: None,
             step_idx: slot.step_idx,
             worker: slot.worker,
             wave: slot.wave,
@@ -207,6 +208,9 @@ impl EngineClient {
             };
             if let Some(err) = chunk.error {
                 return end(rec, Outcome::EngineError, clip(&err.to_string()));
+            }
+            if rec.response_id.is_none() {
+                rec.response_id = chunk.id.clone();
             }
             record_chunk(rec, &chunk, at, &mut completion_so_far);
         }
@@ -318,6 +322,8 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 #[derive(Debug, Deserialize)]
 struct StreamChunk {
+    /// The response's id (the same on every chunk).
+    id: Option<String>,
     #[serde(default)]
     choices: Vec<Choice>,
     usage: Option<Usage>,

@@ -35,6 +35,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/chat/completions", post(chat_completions))
         .route("/metrics", get(metrics))
         .route("/sim/truth", get(truth))
+        .route("/sim/requests", get(sim_requests))
         .route("/health", get(health))
         .route("/props", get(props))
         .route("/slots", get(slots))
@@ -109,7 +110,7 @@ async fn complete(sh: Arc<Shared>, body: Bytes, chat: bool) -> Response {
         );
     }
     if req.stream {
-        stream::sse_response(sh, req, rx, fault)
+        stream::sse_response(sh, req, rx, fault, arrival)
     } else {
         stream::full_response(sh, req, rx, fault).await
     }
@@ -279,6 +280,20 @@ async fn dcgm_metrics(State(sh): AppState) -> Response {
 
 async fn truth(State(sh): AppState) -> Response {
     axum::Json(sh.truth()).into_response()
+}
+
+/// Each streamed response's id and server-side time to first token (arrival to the write of
+/// its first token chunk), in the order first tokens were written.
+async fn sim_requests(State(sh): AppState) -> Response {
+    let log = match sh.first_tokens.lock() {
+        Ok(log) => log.clone(),
+        Err(_) => Vec::new(),
+    };
+    let rows: Vec<serde_json::Value> = log
+        .into_iter()
+        .map(|(id, ttft_s)| json!({"id": id, "ttft_s": ttft_s}))
+        .collect();
+    axum::Json(rows).into_response()
 }
 
 async fn health(State(sh): AppState) -> Response {

@@ -195,7 +195,7 @@ impl Store {
             "SELECT id, step_idx, worker, wave, warmup, sent_t_s, headers_t_s, first_token_t_s,
                 first_answer_t_s, done_t_s, prompt_tokens_requested, completion_tokens_requested,
                 prompt_tokens_reported, completion_tokens_reported, cached_tokens_reported,
-                outcome, http_status, error
+                outcome, http_status, error, response_id
              FROM requests WHERE run_id = ?1 ORDER BY id",
         )?;
         let rows = stmt.query_map(params![run_id], request_row)?;
@@ -355,6 +355,7 @@ fn request_row(r: &Row<'_>) -> rusqlite::Result<(i64, RequestRecord)> {
     Ok((
         r.get(0)?,
         RequestRecord {
+            response_id: r.get(18)?,
             step_idx: r.get(1)?,
             worker: r.get(2)?,
             wave: r.get(3)?,

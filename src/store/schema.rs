@@ -13,8 +13,11 @@ const MIGRATIONS: &[&str] = &[V1, V2];
 /// before: unknown).
 ///
 /// Also the limits the engine told about itself (JSON, NULL when it told none).
+///
+/// And each request's response id as the engine named it.
 const V2: &str = "ALTER TABLE scrapes ADD COLUMN boundary INTEGER;
-ALTER TABLE runs ADD COLUMN engine_limits TEXT;";
+ALTER TABLE runs ADD COLUMN engine_limits TEXT;
+ALTER TABLE requests ADD COLUMN response_id TEXT;";
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

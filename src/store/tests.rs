@@ -33,6 +33,7 @@ fn manifest() -> RunManifest {
 
 fn request() -> RequestRecord {
     RequestRecord {
+        response_id: Some("cmpl-7".into()),
         step_idx: 0,
         worker: 3,
         wave: Some(1),
@@ -168,6 +169,8 @@ fn every_table_round_trips() {
     assert_eq!(scrapes[0].samples[0].label("engine"), Some("0"));
     assert_eq!(scrapes[0].samples[1].value, f64::INFINITY);
     assert!(scrapes[0].boundary);
+    let reqs = store.load_requests(run).unwrap();
+    assert_eq!(reqs[0].response_id.as_deref(), Some("cmpl-7"));
     assert_eq!(
         scrapes[0].error.as_deref(),
         Some("line 7: expected a value")

@@ -219,8 +219,9 @@ fn insert_request(tx: &Transaction<'_>, run_id: i64, r: &RequestRecord) -> Resul
         "INSERT INTO requests (run_id, step_idx, worker, wave, warmup, sent_t_s, headers_t_s,
             first_token_t_s, first_answer_t_s, done_t_s, prompt_tokens_requested,
             completion_tokens_requested, prompt_tokens_reported, completion_tokens_reported,
-            cached_tokens_reported, outcome, http_status, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+            cached_tokens_reported, outcome, http_status, error, response_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+            ?19)",
     )?
     .execute(params![
         run_id,
@@ -240,7 +241,8 @@ fn insert_request(tx: &Transaction<'_>, run_id: i64, r: &RequestRecord) -> Resul
         r.cached_tokens_reported,
         r.outcome.as_str(),
         r.http_status,
-        r.error
+        r.error,
+        r.response_id
     ])?;
     let request_id = tx.last_insert_rowid();
     let mut stmt = tx.prepare_cached(

@@ -168,6 +168,31 @@ async fn wave_sweep_is_exact_and_recovers_the_simulators_step_time_fit_and_ceili
             .collect();
         assert_eq!(max_in_flight(&step), bs, "bs {bs}");
     }
+    // Every response is named, and the simulator logged when it wrote each one's first token:
+    // the client, which sent before the server received and read after the server wrote,
+    // never sees a shorter TTFT than the server.
+    let served: Vec<Value> = crate::sim::client()
+        .get(format!("{}/sim/requests", h.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let server_ttft: std::collections::HashMap<&str, f64> = served
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap(), r["ttft_s"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(server_ttft.len(), reqs.len());
+    for r in &reqs {
+        let id = r.response_id.as_deref().unwrap();
+        let server = server_ttft[id];
+        let client = r.first_token_t_s.unwrap() - r.sent_t_s;
+        assert!(
+            client >= server,
+            "{id}: client TTFT {client} < server {server}"
+        );
+    }
     let client_tokens: u64 = reqs
         .iter()
         .map(|r| u64::from(r.completion_tokens_reported.unwrap()))

@@ -26,6 +26,7 @@ struct Encoder {
     continuous_usage: bool,
     /// `{"id":…,"object":…,"created":…,"model":…,` — the chunk up to `choices`.
     head: String,
+    id: String,
     role_sent: bool,
 }
 
@@ -55,6 +56,7 @@ impl Encoder {
             head: format!(
                 r#"{{"id":"{id}","object":"{object}","created":{created},"model":{model},"#
             ),
+            id,
             role_sent: false,
         }
     }
@@ -138,6 +140,9 @@ impl Encoder {
 struct StreamState {
     rx: UnboundedReceiver<Emit>,
     enc: Encoder,
+    sh: Arc<Shared>,
+    /// When the request arrived; taken once its first token is written.
+    arrival: Option<std::time::Instant>,
     fault: RequestFault,
     events: u32,
     done: bool,
@@ -174,6 +179,13 @@ async fn next_chunk(mut st: StreamState) -> Option<(Item, StreamState)> {
         _ => {}
     }
     let bytes = st.enc.encode(&emit);
+    if emit.tokens > 0
+        && let Some(arrival) = st.arrival.take()
+        && let Ok(mut log) = st.sh.first_tokens.lock()
+        && log.len() < super::super::FIRST_TOKENS_KEPT
+    {
+        log.push((st.enc.id.clone(), arrival.elapsed().as_secs_f64()));
+    }
     st.done = emit.finish.is_some();
     Some((Ok(Bytes::from(bytes)), st))
 }
@@ -183,10 +195,13 @@ pub(super) fn sse_response(
     req: CompletionRequest,
     rx: UnboundedReceiver<Emit>,
     fault: RequestFault,
+    arrival: std::time::Instant,
 ) -> Response {
     let st = StreamState {
         rx,
         enc: Encoder::new(&sh, &req),
+        sh: sh.clone(),
+        arrival: Some(arrival),
         fault,
         events: 0,
         done: false,
