@@ -3,12 +3,11 @@
 //! the run with its status. It owns every long-lived task; one token stops them all.
 
 use std::path::Path;
-
-use anyhow::Context;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
@@ -52,10 +51,12 @@ pub async fn probe_run(
     command_line: String,
 ) -> anyhow::Result<RunOutcome> {
     // A bad --tokenizer is refused before anything is recorded.
-    let vocab = match &cfg.tokenizer {
-        Some(path) => Some(Arc::new(TokenVocab::load(path)?)),
-        None => None,
-    };
+    let vocab = cfg
+        .tokenizer
+        .as_deref()
+        .map(TokenVocab::load)
+        .transpose()?
+        .map(Arc::new);
     let http = http_client()?;
     let info = preflight(&http, cfg).await?;
     check_lengths(cfg, &info)?;

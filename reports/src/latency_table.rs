@@ -7,6 +7,7 @@ use comfy_table::{CellAlignment, Table, presets::NOTHING};
 
 use crate::metrics::Distribution;
 use crate::summary::StepSummary;
+use crate::terminal::num;
 
 /// The per-step summary blocks, in step order.
 pub fn render_latency(steps: &[StepSummary]) -> String {
@@ -85,12 +86,11 @@ fn distributions(s: &StepSummary) -> String {
 }
 
 fn tokens(s: &StepSummary) -> String {
-    let opt = |v: Option<f64>, digits: usize| v.map_or("-".into(), |x| format!("{x:.digits$}"));
     let reported = |v: Option<u64>| v.map_or("not reported".into(), |n| format!("{n} reported"));
     let mut line = format!(
         "  {} output tok/s, {} req/s; input tokens {} asked / {}, output {} asked / {}",
-        opt(s.output_tokens_per_s, 1),
-        opt(s.requests_per_s, 2),
+        num(s.output_tokens_per_s, 1),
+        num(s.requests_per_s, 2),
         s.input_tokens_requested,
         reported(s.input_tokens_reported),
         s.output_tokens_requested,

@@ -10,7 +10,7 @@ fn ms(v: Option<f64>) -> String {
     v.map_or("-".into(), |s| format!("{:.2}", s * 1e3))
 }
 
-fn num(v: Option<f64>, digits: usize) -> String {
+pub(crate) fn num(v: Option<f64>, digits: usize) -> String {
     v.map_or("-".into(), |x| format!("{x:.digits$}"))
 }
 

@@ -77,42 +77,10 @@ fn serve(seed: u64, body: Vec<u8>) -> String {
 
 #[test]
 fn sse_in_awkward_shapes_is_read_event_by_event() {
-    crate::install_tls_provider();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     for seed in 0..40 {
         let (bytes, done) = body(seed);
         let url = serve(seed, bytes);
-        let r = rt.block_on(async {
-            let http = reqwest::Client::builder().no_proxy().build().unwrap();
-            let client = EngineClient::new(
-                http,
-                &url,
-                None,
-                "m".into(),
-                Endpoint::Completions,
-                EngineQuirks::default(),
-                Duration::from_secs(10),
-            );
-            let slot = RequestSlot {
-                step_idx: 0,
-                worker: 0,
-                wave: None,
-                warmup: false,
-            };
-            client
-                .stream(
-                    slot,
-                    &Prompt::Tokens(vec![5, 6, 7]),
-                    3,
-                    TOKENS,
-                    Instant::now(),
-                    &CancellationToken::new(),
-                )
-                .await
-        });
+        let r = super::tests::stream_once(&url, &[5, 6, 7], TOKENS);
         assert_eq!(r.chunks.len(), TOKENS as usize, "seed {seed}: {r:?}");
         assert_eq!(r.completion_tokens_reported, Some(TOKENS), "seed {seed}");
         assert_eq!(r.prompt_tokens_reported, Some(3), "seed {seed}");

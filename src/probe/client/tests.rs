@@ -122,19 +122,19 @@ fn closes_first_connection() -> String {
     url
 }
 
-#[test]
-fn a_connection_closed_before_any_byte_is_retried_once() {
-    let url = closes_first_connection();
+/// One streamed completion of `prompt` (asking `max_tokens`) from the engine at `url`, as the
+/// probe records it, on a runtime of its own.
+pub(super) fn stream_once(url: &str, prompt: &[u32], max_tokens: u32) -> RequestRecord {
     crate::install_tls_provider();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let r = rt.block_on(async {
+    rt.block_on(async {
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
         let client = EngineClient::new(
             http,
-            &url,
+            url,
             None,
             "m".into(),
             Endpoint::Completions,
@@ -147,12 +147,24 @@ fn a_connection_closed_before_any_byte_is_retried_once() {
             wave: None,
             warmup: false,
         };
-        let t0 = Instant::now();
-        let prompt = Prompt::Tokens(vec![5, 6]);
+        let input_len = u32::try_from(prompt.len()).unwrap();
         client
-            .stream(slot, &prompt, 2, 1, t0, &CancellationToken::new())
+            .stream(
+                slot,
+                &Prompt::Tokens(prompt.to_vec()),
+                input_len,
+                max_tokens,
+                Instant::now(),
+                &CancellationToken::new(),
+            )
             .await
-    });
+    })
+}
+
+#[test]
+fn a_connection_closed_before_any_byte_is_retried_once() {
+    let url = closes_first_connection();
+    let r = stream_once(&url, &[5, 6], 1);
     assert_eq!(r.outcome, Outcome::Ok, "{:?}", r.error);
     assert_eq!(r.completion_tokens_reported, Some(1));
     assert_eq!(r.chunks.len(), 1);
