@@ -276,8 +276,11 @@ pub fn time_step(
     // prevented the window is still seen.
     let span = requests_span(requests);
     let over_requests_span = windows.is_empty() && span.is_some();
+    // Interval scrapes only: a boundary scrape lands between waves, with the engine idle, and
+    // would pull the running/KV figures of the requests' span down (it is never inside a window).
     let in_windows: Vec<&EngineSample> = engine_samples
         .iter()
+        .filter(|s| !s.boundary)
         .filter(|s| match span {
             Some((a, b)) if over_requests_span => s.t_s >= a && s.t_s <= b,
             _ => window::index_of(&windows, s.t_s).is_some(),
