@@ -496,9 +496,17 @@ async fn time_scale_divides_every_step_and_the_truth_reports_wall_time() {
         (at_1.nominal_mean_s / expected - 1.0).abs() < 0.01,
         "{at_1:?} vs {expected}"
     );
+    // The truth reports the steps as they ran (wall time, late wake-ups included): the 100
+    // decode steps are the client's span from its first token to its last. Whether they ran
+    // at the nominal 1 ms on a loaded 2-core host is a benchmark's question, not this test's.
+    let arrivals = s.token_arrivals();
+    let span = arrivals[arrivals.len() - 1]
+        .duration_since(arrivals[0])
+        .as_secs_f64();
+    let truth_span = at_1.mean_s * at_1.count as f64;
     assert!(
-        (at_1.mean_s / expected - 1.0).abs() < 0.05,
-        "{at_1:?} vs {expected}"
+        (truth_span / span - 1.0).abs() < 0.05,
+        "{at_1:?}: {truth_span} s of steps vs {span} s seen by the client"
     );
     // 101 steps of ~1 ms, not of ~4 ms.
     assert!(wall < 101.0 * profile.t0_s * 0.75, "{wall}");
