@@ -294,7 +294,7 @@ pub struct ImportGpuArgs {
 pub struct SimArgs {
     /// Which engine to imitate at the HTTP and /metrics level.
     #[arg(long, value_enum, default_value = "vllm")]
-    pub flavor: crate::sim::SimFlavor,
+    pub flavor: SimFlavorArg,
 
     /// A built-in profile: tiny, llama-8b-h100, llama-70b-tp4-h100.
     #[arg(long, default_value = "tiny", conflicts_with = "profile_file")]
@@ -323,6 +323,14 @@ pub struct SimArgs {
     pub faults: SimFaultArgs,
 }
 
+/// The engine `ceiling sim` imitates (mapped onto `ceiling_sim::SimFlavor`, which knows no clap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SimFlavorArg {
+    Vllm,
+    Sglang,
+    Llamacpp,
+}
+
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Faults")]
 pub struct SimFaultArgs {
@@ -348,7 +356,7 @@ pub struct SimFaultArgs {
 }
 
 fn probability(text: &str) -> Result<f64, String> {
-    crate::sim::parse_probability(text).map_err(|e| e.to_string())
+    ceiling_sim::parse_probability(text).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]

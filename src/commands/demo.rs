@@ -7,13 +7,13 @@
 use std::path::Path;
 
 use anyhow::Context;
+use ceiling_sim::{Profile, SimConfig};
 use clap::Parser;
 
 use crate::Exit;
 use crate::cli::{Cli, Command, DemoArgs, ReportFormat, RunRooflineArgs};
 use crate::config::ProbeConfig;
 use crate::run::probe_run;
-use crate::sim::{Profile, SimConfig};
 use crate::store::Store;
 
 use super::analyze::analyze_run;

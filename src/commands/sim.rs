@@ -3,16 +3,19 @@
 
 use std::io::Write;
 
+use ceiling_sim::{Faults, Profile, SimConfig, SimFlavor};
+
 use crate::Exit;
-use crate::cli::SimArgs;
+use crate::cli::{SimArgs, SimFlavorArg};
 use crate::exit::Failure;
-use crate::sim::{Faults, Profile, SimConfig};
 
 /// Builds the simulator's configuration from the flags.
 pub fn config(args: SimArgs) -> anyhow::Result<SimConfig> {
     let profile = match &args.profile_file {
         Some(path) => {
-            Profile::from_toml_file(path).map_err(|e| Failure::Usage(format!("{e:#}")))?
+            // `{:#}` through anyhow prints the cause too: "invalid profile F: t0_s must be …".
+            Profile::from_toml_file(path)
+                .map_err(|e| Failure::Usage(format!("{:#}", anyhow::Error::new(e))))?
         }
         None => Profile::builtin(&args.profile).ok_or_else(|| {
             Failure::Usage(format!(
@@ -35,7 +38,7 @@ pub fn config(args: SimArgs) -> anyhow::Result<SimConfig> {
         return Err(Failure::Usage("--time-scale must be a positive number".into()).into());
     }
     Ok(SimConfig {
-        flavor: args.flavor,
+        flavor: sim_flavor(args.flavor),
         profile,
         dp: args.dp,
         time_scale: args.time_scale,
@@ -52,11 +55,19 @@ pub fn config(args: SimArgs) -> anyhow::Result<SimConfig> {
     })
 }
 
+fn sim_flavor(arg: SimFlavorArg) -> SimFlavor {
+    match arg {
+        SimFlavorArg::Vllm => SimFlavor::Vllm,
+        SimFlavorArg::Sglang => SimFlavor::Sglang,
+        SimFlavorArg::Llamacpp => SimFlavor::Llamacpp,
+    }
+}
+
 pub async fn run(args: SimArgs) -> anyhow::Result<Exit> {
     let cfg = config(args)?;
     // Handlers first: a signal that arrives right after the address is printed still counts.
     let signals = Signals::install()?;
-    let handle = crate::sim::start(cfg).await?;
+    let handle = ceiling_sim::start(cfg).await?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {}", handle.base_url())?;

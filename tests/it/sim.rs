@@ -9,11 +9,12 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use ceiling::sim::{self, Profile, SimConfig, SimFlavor, SimHandle, SpecConfig};
+use ceiling_sim::{self as sim, Profile, SimConfig, SimFlavor, SimHandle, SpecConfig};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 mod faults;
+mod isolation;
 mod load;
 mod metrics;
 

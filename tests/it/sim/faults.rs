@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use ceiling::sim::{self, Faults, SimConfig, SimHandle};
+use ceiling_sim::{self as sim, Faults, SimConfig, SimHandle};
 
 use super::{client, get_text, serial, stream, tiny, unique_completion};
 
@@ -140,7 +140,7 @@ fn ceiling_sim_prints_its_address_and_exits_zero_on_sigterm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_ends_open_streams_without_done_and_returns_promptly() {
     let _serial = serial().await;
-    let h = super::start(ceiling::sim::SimFlavor::Vllm, tiny(), 1, 1.0).await;
+    let h = super::start(ceiling_sim::SimFlavor::Vllm, tiny(), 1, 1.0).await;
     let c = client();
     let url = format!("{}/v1/completions", h.base_url());
     let open = tokio::spawn(async move { stream(&c, &url, unique_completion(1, 16, 3000)).await });

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use ceiling::sim::SimFlavor;
+use ceiling_sim::SimFlavor;
 
 use super::{client, completion, serial, start, stream, tiny, unique_completion};
 

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ceiling::sim::SimFlavor;
+use ceiling_sim::SimFlavor;
 use serde_json::{Value, json};
 
 use super::{

@@ -2,18 +2,11 @@
 //! updates every engine's counters exactly as that engine defines them (vLLM per step, SGLang
 //! gauges per decode-log window, llama.cpp token counters at request end).
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Emit, FinishReason, Scheduler, Seq, SgWindow, StepPlan};
-use crate::sim::stats::RankStats;
-
-pub(crate) fn lock(m: &Mutex<RankStats>) -> MutexGuard<'_, RankStats> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
+use crate::stats::{RankStats, lock};
 
 fn secs(a: Instant, b: Instant) -> f64 {
     b.saturating_duration_since(a).as_secs_f64()

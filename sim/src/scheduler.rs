@@ -12,14 +12,12 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::profile::Profile;
-use super::stats::{RankStats, SlotView};
+use crate::profile::Profile;
+use crate::stats::{RankStats, SlotView};
 use prefix::{PrefixCache, block_hashes};
 
 mod account;
 mod prefix;
-
-pub(crate) use account::lock;
 
 /// Why a request stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +80,7 @@ pub(crate) fn spawn_rank(
     profile: Arc<Profile>,
     time_scale: f64,
     track_slots: bool,
-) -> anyhow::Result<RankHandle> {
+) -> std::io::Result<RankHandle> {
     let (tx, rx) = flume::unbounded();
     let spec_k = profile
         .spec

@@ -1,6 +1,6 @@
 //! Unit tests of the simulator's pure parts: number formats, histograms, profiles, faults.
 
-use super::exposition::{cpp_g6, py_float};
+use super::exposition::text::{cpp_g6, py_float};
 use super::faults::{Faults, corrupt_exposition};
 use super::profile::Profile;
 use super::stats::{Histogram, one_two_five};

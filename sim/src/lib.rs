@@ -4,11 +4,14 @@
 //! lifecycle; timing lives in `scheduler`, HTTP shapes in `http`, metric text in `exposition`.
 
 mod dcgm;
+mod error;
 mod exposition;
 mod faults;
+mod flavor;
 mod http;
 mod profile;
 mod scheduler;
+mod shared;
 mod stats;
 mod truth;
 
@@ -20,36 +23,17 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::thread::JoinHandle;
 
-use anyhow::Context;
-use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+pub use error::SimError;
 pub use faults::{Faults, FaultsInjected, parse_probability};
+pub use flavor::SimFlavor;
 pub use profile::{Profile, SpecConfig};
 pub use truth::{FaultsConfigTruth, RankTruth, StepTruth, Totals, Truth};
 
 use faults::FaultCounters;
 use scheduler::{Msg, RankHandle};
-use stats::RankStats;
-
-/// Which engine the simulator imitates at the HTTP and `/metrics` level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum SimFlavor {
-    Vllm,
-    Sglang,
-    Llamacpp,
-}
-
-impl SimFlavor {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SimFlavor::Vllm => "vllm",
-            SimFlavor::Sglang => "sglang",
-            SimFlavor::Llamacpp => "llamacpp",
-        }
-    }
-}
+use shared::{RankLink, Shared};
 
 /// How to run the simulator.
 #[derive(Debug, Clone)]
@@ -81,56 +65,6 @@ impl SimConfig {
     }
 }
 
-/// State shared by the HTTP handlers.
-pub(crate) struct Shared {
-    pub flavor: SimFlavor,
-    pub profile: Arc<Profile>,
-    pub dp: u32,
-    pub time_scale: f64,
-    pub faults: Faults,
-    pub fault_counters: FaultCounters,
-    pub ranks: Vec<RankLink>,
-    pub next_rank: AtomicUsize,
-    pub dcgm: dcgm::DcgmWindow,
-    pub created_unix_s: u64,
-    /// Per streamed response: its id and the seconds from the request's arrival to the write
-    /// of its first token (`GET /sim/requests`), the server's side of each TTFT.
-    pub first_tokens: std::sync::Mutex<Vec<(String, f64)>>,
-}
-
-/// The most responses `/sim/requests` keeps (the oldest are dropped beyond it).
-pub(crate) const FIRST_TOKENS_KEPT: usize = 1 << 20;
-
-/// The server's link to one rank.
-pub(crate) struct RankLink {
-    pub tx: flume::Sender<Msg>,
-    pub stats: Arc<std::sync::Mutex<RankStats>>,
-}
-
-impl Shared {
-    /// Copies of every rank's stats; `reset_window` zeroes llama.cpp's per-scrape window.
-    pub fn snapshot(&self, reset_window: bool) -> Vec<RankStats> {
-        self.ranks
-            .iter()
-            .map(|r| {
-                let mut st = scheduler::lock(&r.stats);
-                let copy = st.clone();
-                if reset_window {
-                    st.lc_win_prompt_tokens = 0;
-                    st.lc_win_prompt_s = 0.0;
-                    st.lc_win_decode_steps = 0;
-                    st.lc_win_decode_s = 0.0;
-                }
-                copy
-            })
-            .collect()
-    }
-
-    pub fn truth(&self) -> Truth {
-        truth::build(self, &self.snapshot(false))
-    }
-}
-
 /// A running simulator. Dropping it stops the schedulers and the server without waiting.
 pub struct SimHandle {
     addr: SocketAddr,
@@ -143,14 +77,15 @@ pub struct SimHandle {
 
 /// Starts the simulator: binds, spawns one scheduler thread per rank and the HTTP server (on a
 /// runtime of its own, two worker threads).
-pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
+pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
     cfg.profile.validate()?;
     cfg.faults.validate()?;
-    anyhow::ensure!(cfg.dp >= 1, "--dp must be at least 1");
-    anyhow::ensure!(
-        cfg.time_scale.is_finite() && cfg.time_scale > 0.0,
-        "--time-scale must be a positive number"
-    );
+    if cfg.dp < 1 {
+        return Err(SimError::NoRanks);
+    }
+    if !(cfg.time_scale.is_finite() && cfg.time_scale > 0.0) {
+        return Err(SimError::TimeScale);
+    }
     let profile = Arc::new(cfg.profile);
     let mut ranks = Vec::new();
     let mut threads = Vec::new();
@@ -161,7 +96,7 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
             cfg.time_scale,
             cfg.flavor == SimFlavor::Llamacpp,
         )
-        .context("cannot start a scheduler thread")?;
+        .map_err(SimError::SchedulerThread)?;
         ranks.push(RankLink { tx, stats });
         threads.extend(thread);
     }
@@ -181,10 +116,14 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         created_unix_s,
         first_tokens: std::sync::Mutex::new(Vec::new()),
     });
-    let listener = std::net::TcpListener::bind((cfg.host, cfg.port))
-        .with_context(|| format!("cannot listen on {}:{}", cfg.host, cfg.port))?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
+    let listener =
+        std::net::TcpListener::bind((cfg.host, cfg.port)).map_err(|source| SimError::Bind {
+            host: cfg.host,
+            port: cfg.port,
+            source,
+        })?;
+    listener.set_nonblocking(true).map_err(SimError::Listener)?;
+    let addr = listener.local_addr().map_err(SimError::Listener)?;
     // The server gets its own runtime, as a real engine is its own process: clients in the
     // same process (tests, `ceiling demo`) then do not delay its streams, nor it theirs.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -192,10 +131,10 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         .thread_name("sim-http")
         .enable_all()
         .build()
-        .context("cannot start the simulator's runtime")?;
+        .map_err(SimError::Runtime)?;
     let listener = {
         let _guard = runtime.enter();
-        tokio::net::TcpListener::from_std(listener)?
+        tokio::net::TcpListener::from_std(listener).map_err(SimError::Listener)?
     };
     let cancel = CancellationToken::new();
     let app = http::router(Arc::clone(&shared));

@@ -2,8 +2,8 @@
 //! numbers in C++ `ostream` format, token counters that move when a request ends, and two
 //! throughput gauges over a window that every scrape resets.
 
-use super::{Expo, Getter, cpp_g6};
-use crate::sim::stats::RankStats;
+use super::text::{Expo, Getter, cpp_g6};
+use crate::stats::RankStats;
 
 /// llama.cpp: unlabelled, one process; with `--dp` the ranks are summed.
 pub(super) fn render(ranks: &[RankStats]) -> String {

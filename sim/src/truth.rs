@@ -1,35 +1,15 @@
 //! The ground truth: what the simulated engine actually did (true step durations per running
 //! batch size, token and request totals), served as `GET /sim/truth` and by
-//! [`super::SimHandle::truth`]. Only aggregates; it never decides anything.
+//! [`crate::SimHandle::truth`]. Only aggregates; it never decides anything.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::faults::{Faults, FaultsInjected};
-use super::profile::Profile;
-
-/// Running aggregate of step durations (actual wall seconds as executed, after time scaling).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(crate) struct StepAgg {
-    pub count: u64,
-    pub sum_s: f64,
-    pub nominal_sum_s: f64,
-}
-
-impl StepAgg {
-    pub fn add(&mut self, actual_s: f64, nominal_s: f64) {
-        self.count += 1;
-        self.sum_s += actual_s;
-        self.nominal_sum_s += nominal_s;
-    }
-
-    pub fn merge(&mut self, other: &StepAgg) {
-        self.count += other.count;
-        self.sum_s += other.sum_s;
-        self.nominal_sum_s += other.nominal_sum_s;
-    }
-}
+use crate::faults::{Faults, FaultsInjected};
+use crate::flavor::SimFlavor;
+use crate::profile::Profile;
+use crate::stats::{RankStats, StepAgg};
 
 /// Steps that ran with one running batch size.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,8 +107,18 @@ pub(crate) fn steps_table(map: &BTreeMap<u32, StepAgg>) -> Vec<StepTruth> {
         .collect()
 }
 
-/// Assembles the truth from per-rank snapshots.
-pub(crate) fn build(shared: &super::Shared, ranks: &[super::stats::RankStats]) -> Truth {
+/// What the simulator runs with, as the truth reports it beside the measured aggregates.
+pub(crate) struct Setting<'a> {
+    pub flavor: SimFlavor,
+    pub dp: u32,
+    pub time_scale: f64,
+    pub profile: &'a Profile,
+    pub faults: &'a Faults,
+    pub faults_injected: FaultsInjected,
+}
+
+/// Assembles the truth from the setting and per-rank snapshots.
+pub(crate) fn build(setting: Setting<'_>, ranks: &[RankStats]) -> Truth {
     let mut decode = BTreeMap::<u32, StepAgg>::new();
     let mut mixed = BTreeMap::<u32, StepAgg>::new();
     let mut totals = Totals::default();
@@ -156,15 +146,15 @@ pub(crate) fn build(shared: &super::Shared, ranks: &[super::stats::RankStats]) -
         });
     }
     Truth {
-        flavor: shared.flavor.as_str().to_string(),
-        dp: shared.dp,
-        time_scale: shared.time_scale,
-        profile: (*shared.profile).clone(),
+        flavor: setting.flavor.as_str().to_string(),
+        dp: setting.dp,
+        time_scale: setting.time_scale,
+        profile: setting.profile.clone(),
         decode_steps: steps_table(&decode),
         mixed_steps: steps_table(&mixed),
         totals,
         ranks: rank_rows,
-        faults: FaultsConfigTruth::from(&shared.faults),
-        faults_injected: shared.fault_counters.snapshot(),
+        faults: FaultsConfigTruth::from(setting.faults),
+        faults_injected: setting.faults_injected,
     }
 }

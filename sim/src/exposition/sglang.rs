@@ -2,9 +2,9 @@
 //! scheduler label set, tokenizer-side counters and histograms with `model_name` only (one
 //! tokenizer manager fronts every rank, so those are summed).
 
-use super::{Expo, Getter, Labels, merged, py_float};
-use crate::sim::profile::Profile;
-use crate::sim::stats::{Histogram, RankStats};
+use super::text::{Expo, Getter, Labels, merged, py_float};
+use crate::profile::Profile;
+use crate::stats::{Histogram, RankStats};
 
 pub(super) fn render(profile: &Profile, ranks: &[RankStats]) -> String {
     let mut e = Expo::new(py_float);

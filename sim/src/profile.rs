@@ -4,8 +4,9 @@
 
 use std::path::Path;
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
+
+use crate::error::SimError;
 
 /// Speculative decoding: `num_speculative_tokens` drafts per sequence per step, each accepted
 /// in turn with probability `acceptance_rate` until the first rejection.
@@ -143,14 +144,19 @@ impl Profile {
     }
 
     /// Reads and validates a profile from a TOML file.
-    pub fn from_toml_file(p: &Path) -> anyhow::Result<Profile> {
-        let text = std::fs::read_to_string(p)
-            .with_context(|| format!("cannot read profile {}", p.display()))?;
-        let profile: Profile =
-            toml::from_str(&text).with_context(|| format!("invalid profile {}", p.display()))?;
-        profile
-            .validate()
-            .with_context(|| format!("invalid profile {}", p.display()))?;
+    pub fn from_toml_file(p: &Path) -> Result<Profile, SimError> {
+        let text = std::fs::read_to_string(p).map_err(|source| SimError::ReadProfile {
+            path: p.to_path_buf(),
+            source,
+        })?;
+        let profile: Profile = toml::from_str(&text).map_err(|source| SimError::ParseProfile {
+            path: p.to_path_buf(),
+            source,
+        })?;
+        profile.validate().map_err(|e| SimError::ProfileFile {
+            path: p.to_path_buf(),
+            source: Box::new(e),
+        })?;
         Ok(profile)
     }
 
@@ -168,40 +174,49 @@ impl Profile {
     }
 
     /// Checks the parameters make a runnable engine.
-    pub fn validate(&self) -> anyhow::Result<()> {
+    pub fn validate(&self) -> Result<(), SimError> {
         let times = [self.t0_s, self.k_seq_s, self.k_ctx_s, self.k_prefill_s];
-        anyhow::ensure!(
+        ensure(
             times.iter().all(|t| t.is_finite() && *t >= 0.0),
-            "step-time coefficients must be finite and non-negative"
-        );
-        anyhow::ensure!(self.t0_s > 0.0, "t0_s must be positive");
-        anyhow::ensure!(self.max_num_seqs > 0, "max_num_seqs must be positive");
-        anyhow::ensure!(self.kv_blocks > 0, "kv_blocks must be positive");
-        anyhow::ensure!(self.block_size > 0, "block_size must be positive");
-        anyhow::ensure!(self.max_model_len > 0, "max_model_len must be positive");
-        anyhow::ensure!(self.vocab_size > 2, "vocab_size must exceed 2");
-        anyhow::ensure!(
+            "step-time coefficients must be finite and non-negative",
+        )?;
+        ensure(self.t0_s > 0.0, "t0_s must be positive")?;
+        ensure(self.max_num_seqs > 0, "max_num_seqs must be positive")?;
+        ensure(self.kv_blocks > 0, "kv_blocks must be positive")?;
+        ensure(self.block_size > 0, "block_size must be positive")?;
+        ensure(self.max_model_len > 0, "max_model_len must be positive")?;
+        ensure(self.vocab_size > 2, "vocab_size must exceed 2")?;
+        ensure(
             self.prefill_chunk_tokens > 0,
-            "prefill_chunk_tokens must be positive"
-        );
-        anyhow::ensure!(
+            "prefill_chunk_tokens must be positive",
+        )?;
+        ensure(
             self.sglang_gauge_interval_steps > 0,
-            "sglang_gauge_interval_steps must be positive"
-        );
-        anyhow::ensure!(
+            "sglang_gauge_interval_steps must be positive",
+        )?;
+        ensure(
             (0.0..=1.0).contains(&self.eos_probability),
-            "eos_probability must be in [0, 1]"
-        );
+            "eos_probability must be in [0, 1]",
+        )?;
         if let Some(spec) = &self.spec {
-            anyhow::ensure!(
+            ensure(
                 spec.num_speculative_tokens > 0,
-                "spec.num_speculative_tokens must be positive"
-            );
-            anyhow::ensure!(
+                "spec.num_speculative_tokens must be positive",
+            )?;
+            ensure(
                 (0.0..=1.0).contains(&spec.acceptance_rate),
-                "spec.acceptance_rate must be in [0, 1]"
-            );
+                "spec.acceptance_rate must be in [0, 1]",
+            )?;
         }
         Ok(())
+    }
+}
+
+/// `Err(SimError::Profile(message))` unless `ok`.
+fn ensure(ok: bool, message: &str) -> Result<(), SimError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(SimError::Profile(message.to_string()))
     }
 }

@@ -10,10 +10,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::super::faults::RequestFault;
-use super::super::scheduler::{Emit, FinishReason};
-use super::super::{Shared, SimFlavor};
-use super::{CompletionRequest, cut_body, error};
+use super::request::{CompletionRequest, error};
+use crate::faults::RequestFault;
+use crate::flavor::SimFlavor;
+use crate::scheduler::{Emit, FinishReason};
+use crate::shared::{FIRST_TOKENS_KEPT, Shared};
 
 const CONTENT_TOKEN: &str = " tok";
 const REASONING_TOKEN: &str = " think";
@@ -182,7 +183,7 @@ async fn next_chunk(mut st: StreamState) -> Option<(Item, StreamState)> {
     if emit.tokens > 0
         && let Some(arrival) = st.arrival.take()
         && let Ok(mut log) = st.sh.first_tokens.lock()
-        && log.len() < super::super::FIRST_TOKENS_KEPT
+        && log.len() < FIRST_TOKENS_KEPT
     {
         log.push((st.enc.id.clone(), arrival.elapsed().as_secs_f64()));
     }
@@ -275,4 +276,16 @@ pub(super) async fn full_response(
         "choices": [choice], "usage": usage,
     });
     axum::Json(body).into_response()
+}
+
+/// Body that fails after `prefix` (a cut connection).
+fn cut_body(prefix: Option<Bytes>) -> Body {
+    let items: Vec<Result<Bytes, std::io::Error>> = prefix
+        .into_iter()
+        .map(Ok)
+        .chain(std::iter::once(Err(std::io::Error::other(
+            "connection dropped (--fault-drop)",
+        ))))
+        .collect();
+    Body::from_stream(futures_util::stream::iter(items))
 }

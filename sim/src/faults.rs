@@ -8,6 +8,8 @@ use std::time::Duration;
 use rand::Rng;
 use serde::Serialize;
 
+use crate::error::SimError;
+
 /// Fault rates, each a probability in [0, 1]. All zero by default.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Faults {
@@ -26,20 +28,19 @@ pub struct Faults {
 
 impl Faults {
     /// Parses `P:MS` (the `--fault-stall` form).
-    pub fn parse_stall(text: &str) -> anyhow::Result<(f64, u64)> {
+    pub fn parse_stall(text: &str) -> Result<(f64, u64), SimError> {
         let (p, ms) = text
             .split_once(':')
-            .ok_or_else(|| anyhow::anyhow!("expected P:MS, e.g. 0.1:500, got {text:?}"))?;
+            .ok_or_else(|| SimError::Fault(format!("expected P:MS, e.g. 0.1:500, got {text:?}")))?;
         let p = parse_probability(p)?;
-        let ms: u64 = ms
-            .trim()
-            .parse()
-            .map_err(|_| anyhow::anyhow!("stall milliseconds {ms:?} is not a whole number"))?;
+        let ms: u64 = ms.trim().parse().map_err(|_| {
+            SimError::Fault(format!("stall milliseconds {ms:?} is not a whole number"))
+        })?;
         Ok((p, ms))
     }
 
     /// Checks every rate is a probability.
-    pub fn validate(&self) -> anyhow::Result<()> {
+    pub fn validate(&self) -> Result<(), SimError> {
         for (name, p) in [
             ("http-500", self.http_500),
             ("http-429", self.http_429),
@@ -47,25 +48,27 @@ impl Faults {
             ("stall", self.stall),
             ("bad-metrics", self.bad_metrics),
         ] {
-            anyhow::ensure!(
-                (0.0..=1.0).contains(&p),
-                "--fault-{name} must be a probability in [0, 1], got {p}"
-            );
+            if !(0.0..=1.0).contains(&p) {
+                return Err(SimError::Fault(format!(
+                    "--fault-{name} must be a probability in [0, 1], got {p}"
+                )));
+            }
         }
         Ok(())
     }
 }
 
 /// Parses a probability in [0, 1] (clap value parser for the fault flags).
-pub fn parse_probability(text: &str) -> anyhow::Result<f64> {
+pub fn parse_probability(text: &str) -> Result<f64, SimError> {
     let p: f64 = text
         .trim()
         .parse()
-        .map_err(|_| anyhow::anyhow!("{text:?} is not a number"))?;
-    anyhow::ensure!(
-        (0.0..=1.0).contains(&p),
-        "{p} is not a probability in [0, 1]"
-    );
+        .map_err(|_| SimError::Fault(format!("{text:?} is not a number")))?;
+    if !(0.0..=1.0).contains(&p) {
+        return Err(SimError::Fault(format!(
+            "{p} is not a probability in [0, 1]"
+        )));
+    }
     Ok(p)
 }
 

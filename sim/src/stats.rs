@@ -1,11 +1,10 @@
 //! Live per-rank counters, gauges and histograms, updated by the scheduler once per step under
 //! one lock and read by the exposition and the truth. Holds the metric definitions' *values*
-//! only; names and formats live in `exposition.rs`.
+//! only; names and formats live in `exposition.rs`, and `truth.rs` turns the step aggregates
+//! into the served ground truth (it depends on this module, never the reverse).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use super::truth::StepAgg;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A cumulative Prometheus-style histogram.
 #[derive(Debug, Clone)]
@@ -269,5 +268,36 @@ impl RankStats {
             requests_aborted: 0,
             cached_prompt_tokens: 0,
         }
+    }
+}
+
+/// Running aggregate of step durations (actual wall seconds as executed, after time scaling).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct StepAgg {
+    pub count: u64,
+    pub sum_s: f64,
+    pub nominal_sum_s: f64,
+}
+
+impl StepAgg {
+    pub fn add(&mut self, actual_s: f64, nominal_s: f64) {
+        self.count += 1;
+        self.sum_s += actual_s;
+        self.nominal_sum_s += nominal_s;
+    }
+
+    pub fn merge(&mut self, other: &StepAgg) {
+        self.count += other.count;
+        self.sum_s += other.sum_s;
+        self.nominal_sum_s += other.nominal_sum_s;
+    }
+}
+
+/// Locks a rank's stats; a poisoned lock (a thread panicked while holding it) still yields them,
+/// so one failed step does not take `/metrics` and `/sim/truth` down with it.
+pub(crate) fn lock(m: &Mutex<RankStats>) -> MutexGuard<'_, RankStats> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
     }
 }

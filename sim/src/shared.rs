@@ -1,0 +1,73 @@
+//! The state the HTTP handlers share: the configuration the server runs with, each rank's link
+//! (its queue and its live stats), fault counters, the DCGM window and the first-token log. It
+//! reads snapshots; the scheduler writes the stats and the handlers do the serving.
+
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+
+use crate::dcgm::DcgmWindow;
+use crate::faults::{FaultCounters, Faults};
+use crate::flavor::SimFlavor;
+use crate::profile::Profile;
+use crate::scheduler::Msg;
+use crate::stats::{RankStats, lock};
+use crate::truth::{self, Setting, Truth};
+
+/// State shared by the HTTP handlers.
+pub(crate) struct Shared {
+    pub flavor: SimFlavor,
+    pub profile: Arc<Profile>,
+    pub dp: u32,
+    pub time_scale: f64,
+    pub faults: Faults,
+    pub fault_counters: FaultCounters,
+    pub ranks: Vec<RankLink>,
+    pub next_rank: AtomicUsize,
+    pub dcgm: DcgmWindow,
+    pub created_unix_s: u64,
+    /// Per streamed response: its id and the seconds from the request's arrival to the write
+    /// of its first token (`GET /sim/requests`), the server's side of each TTFT.
+    pub first_tokens: Mutex<Vec<(String, f64)>>,
+}
+
+/// The most responses `/sim/requests` keeps (the oldest are dropped beyond it).
+pub(crate) const FIRST_TOKENS_KEPT: usize = 1 << 20;
+
+/// The server's link to one rank.
+pub(crate) struct RankLink {
+    pub tx: flume::Sender<Msg>,
+    pub stats: Arc<Mutex<RankStats>>,
+}
+
+impl Shared {
+    /// Copies of every rank's stats; `reset_window` zeroes llama.cpp's per-scrape window.
+    pub fn snapshot(&self, reset_window: bool) -> Vec<RankStats> {
+        self.ranks
+            .iter()
+            .map(|r| {
+                let mut st = lock(&r.stats);
+                let copy = st.clone();
+                if reset_window {
+                    st.lc_win_prompt_tokens = 0;
+                    st.lc_win_prompt_s = 0.0;
+                    st.lc_win_decode_steps = 0;
+                    st.lc_win_decode_s = 0.0;
+                }
+                copy
+            })
+            .collect()
+    }
+
+    /// The ground truth as of now.
+    pub fn truth(&self) -> Truth {
+        let setting = Setting {
+            flavor: self.flavor,
+            dp: self.dp,
+            time_scale: self.time_scale,
+            profile: &self.profile,
+            faults: &self.faults,
+            faults_injected: self.fault_counters.snapshot(),
+        };
+        truth::build(setting, &self.snapshot(false))
+    }
+}
