@@ -99,3 +99,73 @@ impl Signals {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn sim_args(extra: &[&str]) -> SimArgs {
+        let argv = ["ceiling", "sim"].iter().chain(extra);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Sim(args) => args,
+            other => panic!("not `sim`: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn flavor_flag_maps_onto_the_simulators_flavor() {
+        assert_eq!(config(sim_args(&[])).unwrap().flavor, SimFlavor::Vllm);
+        for (flag, flavor) in [
+            ("vllm", SimFlavor::Vllm),
+            ("sglang", SimFlavor::Sglang),
+            ("llamacpp", SimFlavor::Llamacpp),
+        ] {
+            let cfg = config(sim_args(&["--flavor", flag])).unwrap();
+            assert_eq!(cfg.flavor, flavor);
+            assert_eq!(cfg.flavor.as_str(), flag);
+        }
+        let argv = ["ceiling", "sim", "--flavor", "trtllm"];
+        assert!(Cli::try_parse_from(argv).is_err());
+    }
+
+    #[test]
+    fn fault_flags_reach_the_simulator_and_bad_values_are_usage_errors() {
+        let args = sim_args(&["--fault-http-500", "0.25", "--fault-stall", "0.5:300"]);
+        let faults = config(args).unwrap().faults;
+        assert_eq!(
+            (faults.http_500, faults.stall, faults.stall_ms),
+            (0.25, 0.5, 300)
+        );
+        let err = Cli::try_parse_from(["ceiling", "sim", "--fault-drop", "1.5"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("1.5 is not a probability in [0, 1]"),
+            "{err}"
+        );
+        let err = config(sim_args(&["--fault-stall", "0.5"])).unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<Failure>()
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("--fault-stall: expected P:MS, e.g. 0.1:500, got \"0.5\"")
+        );
+    }
+
+    #[test]
+    fn invalid_profile_file_is_a_usage_error_that_names_the_file_and_the_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        let mut profile = Profile::builtin("tiny").unwrap();
+        profile.t0_s = 0.0;
+        std::fs::write(&path, toml::to_string(&profile).unwrap()).unwrap();
+        let file = path.to_str().unwrap();
+        let err = config(sim_args(&["--profile-file", file])).unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<Failure>().map(ToString::to_string),
+            Some(format!("invalid profile {file}: t0_s must be positive"))
+        );
+    }
+}
