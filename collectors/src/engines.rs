@@ -24,6 +24,8 @@ pub use llamacpp::{SlotCapacity, busy_slots_between, props_capacity};
 mod vllm;
 
 #[cfg(test)]
+mod characterization;
+#[cfg(test)]
 mod tests;
 
 /// Which engine exposed the metrics.
