@@ -3,14 +3,17 @@
 //! and step counters, preemptions, prefix-cache and spec-decode counters, the engine's own
 //! latency histogram sums and counts.
 //!
-//! This is the one place that knows engine metric names; `docs/ENGINE-METRICS.md` is the reference for every name, rename and quirk. A signal the exposition does
-//! not carry is `None`, never 0. Per-DP-rank series are summed for counters and for running /
-//! waiting; fractions (KV usage) are averaged over ranks.
+//! This is the one place that knows engine metric names, as one table per engine (`vllm`,
+//! `sglang`, `llamacpp`) read by one interpreter (`table`); `docs/ENGINE-METRICS.md` is the
+//! reference for every name, rename and quirk, and a test keeps the tables inside it. A signal
+//! the exposition does not carry is `None`, never 0. Per-DP-rank series are summed for counters
+//! and for running / waiting; fractions (KV usage) are averaged over ranks.
 //!
 //! The contract ([`Flavor`], [`detect`], [`Signals`], [`signals`]) is used by the analysis in
 //! `ceiling-reports`; the adapters fill it.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use serde::Serialize;
 
@@ -19,10 +22,14 @@ use crate::prometheus::base_name;
 
 mod llamacpp;
 mod sglang;
-
-pub use llamacpp::{SlotCapacity, busy_slots_between, props_capacity};
+mod table;
+mod view;
 mod vllm;
 
+pub use llamacpp::{SlotCapacity, busy_slots_between, props_capacity};
+
+#[cfg(test)]
+mod characterization;
 #[cfg(test)]
 mod tests;
 
@@ -143,18 +150,23 @@ pub fn signals(samples: &[MetricSample], flavor: Option<Flavor>) -> Signals {
     let Some(flavor) = flavor else {
         return out;
     };
-    let view = View::new(samples, flavor);
+    let adapter = adapter(flavor);
+    let view = view::View::new(samples, flavor, adapter.keep);
     out.model = view
         .samples
         .iter()
         .find_map(|s| s.label("model_name"))
         .map(str::to_string);
-    match flavor {
-        Flavor::Vllm => vllm::fill(&view, &mut out),
-        Flavor::Sglang => sglang::fill(&view, &mut out),
-        Flavor::Llamacpp => llamacpp::fill(&view, &mut out),
-    }
+    adapter.read(&view, &mut out);
     out
+}
+
+fn adapter(flavor: Flavor) -> &'static table::Adapter {
+    match flavor {
+        Flavor::Vllm => &vllm::ADAPTER,
+        Flavor::Sglang => &sglang::ADAPTER,
+        Flavor::Llamacpp => &llamacpp::ADAPTER,
+    }
 }
 
 /// The engine-family names in `samples` (histogram and summary suffixes stripped) that the
@@ -176,12 +188,16 @@ pub fn unmapped(samples: &[MetricSample]) -> Vec<String> {
     out
 }
 
-/// Every family name the adapter for `flavor` reads (fallbacks included).
+/// Every family name the adapter for `flavor` reads (fallbacks included), in table order.
 pub fn used_names(flavor: Flavor) -> &'static [&'static str] {
+    type Names = LazyLock<Vec<&'static str>>;
+    static VLLM: Names = LazyLock::new(|| vllm::ADAPTER.names());
+    static SGLANG: Names = LazyLock::new(|| sglang::ADAPTER.names());
+    static LLAMACPP: Names = LazyLock::new(|| llamacpp::ADAPTER.names());
     match flavor {
-        Flavor::Vllm => vllm::USED,
-        Flavor::Sglang => sglang::USED,
-        Flavor::Llamacpp => llamacpp::USED,
+        Flavor::Vllm => &VLLM,
+        Flavor::Sglang => &SGLANG,
+        Flavor::Llamacpp => &LLAMACPP,
     }
 }
 
@@ -240,93 +256,4 @@ pub fn rates(before: &Signals, after: &Signals, dt_s: f64) -> BTreeMap<&'static 
         }
     }
     out
-}
-
-/// One flavor's samples with the lookups the adapters share.
-struct View<'a> {
-    samples: Vec<&'a MetricSample>,
-}
-
-impl<'a> View<'a> {
-    fn new(samples: &'a [MetricSample], flavor: Flavor) -> View<'a> {
-        let samples = samples
-            .iter()
-            .filter(|s| flavor_of_name(&s.name) == Some(flavor))
-            .filter(|s| flavor != Flavor::Sglang || sglang::reporting_scheduler(s))
-            .collect();
-        View { samples }
-    }
-
-    fn series(&self, name: &'a str) -> impl Iterator<Item = &'a MetricSample> + '_ {
-        self.samples.iter().copied().filter(move |s| s.name == name)
-    }
-
-    fn has(&self, name: &str) -> bool {
-        self.samples.iter().any(|s| s.name == name)
-    }
-
-    /// The sum over every series of `name` (DP ranks, reasons, modes); `None` when absent.
-    fn sum(&self, name: &'a str) -> Option<f64> {
-        self.sum_where(name, |_| true)
-    }
-
-    fn sum_where(&self, name: &'a str, keep: impl Fn(&MetricSample) -> bool) -> Option<f64> {
-        self.series(name)
-            .filter(|s| keep(s))
-            .map(|s| s.value)
-            .fold(None, |acc, v| Some(acc.unwrap_or(0.0) + v))
-    }
-
-    /// The mean over every series of `name` (a fraction averaged over DP ranks).
-    fn mean(&self, name: &'a str) -> Option<f64> {
-        let values: Vec<f64> = self.series(name).map(|s| s.value).collect();
-        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
-    }
-
-    /// A histogram's running sum and count, summed over series; the count falls back to the
-    /// `+Inf` bucket. `None` unless both are present.
-    fn hist(&self, base: &str) -> Option<SumCount> {
-        let sum_name = format!("{base}_sum");
-        let count_name = format!("{base}_count");
-        let bucket_name = format!("{base}_bucket");
-        let total = |name: &str, keep: &dyn Fn(&MetricSample) -> bool| {
-            self.samples
-                .iter()
-                .filter(|s| s.name == name && keep(s))
-                .map(|s| s.value)
-                .fold(None, |acc: Option<f64>, v| Some(acc.unwrap_or(0.0) + v))
-        };
-        let sum = total(&sum_name, &|_| true)?;
-        let count = total(&count_name, &|_| true).or_else(|| {
-            total(&bucket_name, &|s| {
-                s.label("le")
-                    .is_some_and(|le| le == "+Inf" || le == "Inf" || le == "inf")
-            })
-        })?;
-        Some(SumCount { sum, count })
-    }
-
-    /// Distinct values of `label` among the samples.
-    fn distinct(&self, label: &str) -> usize {
-        let mut values: Vec<&str> = self.samples.iter().filter_map(|s| s.label(label)).collect();
-        values.sort_unstable();
-        values.dedup();
-        values.len()
-    }
-}
-
-/// Sets `slot` from the first of `names` that `get` finds, recording the name in `sources`.
-fn first<T>(
-    sources: &mut BTreeMap<&'static str, String>,
-    key: &'static str,
-    names: &[&'static str],
-    get: impl Fn(&'static str) -> Option<T>,
-) -> Option<T> {
-    for &name in names {
-        if let Some(v) = get(name) {
-            sources.insert(key, name.to_string());
-            return Some(v);
-        }
-    }
-    None
 }

@@ -13,106 +13,54 @@
 //!   scrapes of it into the mean busy slots per decode call between them.
 //! - The spec-decode counters are present (at 0) even without a draft model.
 //!
-//! It reads names and values only; it never fetches anything.
+//! The `/metrics` part is a table; the windowed busy slots and `/props` stay code. It reads
+//! names and values only; it never fetches anything.
 
 use serde::Serialize;
 
-use super::{Signals, View, first};
+use super::Signals;
+use super::table::{Adapter, Derived, Num, Reduce, Row, num};
 
-pub(super) const USED: &[&str] = &[
-    "llamacpp:requests_processing",
-    "llamacpp:requests_deferred",
-    "llamacpp:kv_cache_usage_ratio",
-    "llamacpp:kv_cache_tokens",
-    "llamacpp:prompt_tokens_total",
-    "llamacpp:prompt_tokens_cached_total",
-    "llamacpp:tokens_predicted_total",
-    "llamacpp:tokens_predicted_seconds_total",
-    "llamacpp:n_decode_total",
-    "llamacpp:n_busy_slots_per_decode",
-    "llamacpp:spec_decode_num_drafts_total",
-    "llamacpp:spec_decode_num_draft_tokens_total",
-    "llamacpp:spec_decode_num_accepted_tokens_total",
+use Num::*;
+use Reduce::Sum;
+
+/// One row per signal: the signal, the reduction, the name. One process and no labels, so
+/// `Sum` reads the one series.
+#[rustfmt::skip]
+const ROWS: &[Row] = &[
+    num(Running, Sum, &["llamacpp:requests_processing"]),
+    num(Waiting, Sum, &["llamacpp:requests_deferred"]),
+    // Both removed in May 2025 (#13660); older builds only.
+    num(KvUsageFrac, Sum, &["llamacpp:kv_cache_usage_ratio"]),
+    num(KvUsedTokens, Sum, &["llamacpp:kv_cache_tokens"]),
+    // Evaluated prompt tokens: cached ones are not in it (b11434 HELP).
+    num(PromptTokensTotal, Sum, &["llamacpp:prompt_tokens_total"]),
+    // Added when a request finishes: never the live counter.
+    num(GenerationTokensTotal, Sum, &["llamacpp:tokens_predicted_total"]),
+    num(GenerationSecondsTotal, Sum, &["llamacpp:tokens_predicted_seconds_total"]),
+    num(StepsTotal, Sum, &["llamacpp:n_decode_total"]),
+    num(BusySlotsPerDecode, Sum, &["llamacpp:n_busy_slots_per_decode"]),
+    num(PrefixCacheHitsTotal, Sum, &["llamacpp:prompt_tokens_cached_total"]),
+    num(SpecDraftsTotal, Sum, &["llamacpp:spec_decode_num_drafts_total"]),
+    num(SpecDraftTokensTotal, Sum, &["llamacpp:spec_decode_num_draft_tokens_total"]),
+    num(SpecAcceptedTokensTotal, Sum,
+        &["llamacpp:spec_decode_num_accepted_tokens_total"]),
 ];
 
-pub(super) fn fill(v: &View<'_>, out: &mut Signals) {
-    let src = &mut out.sources;
-    out.running = first(src, "running", &["llamacpp:requests_processing"], |n| {
-        v.sum(n)
-    });
-    out.waiting = first(src, "waiting", &["llamacpp:requests_deferred"], |n| {
-        v.sum(n)
-    });
-    // Removed in May 2025 (#13660); older builds only.
-    out.kv_usage_frac = first(
-        src,
-        "kv_usage_frac",
-        &["llamacpp:kv_cache_usage_ratio"],
-        |n| v.sum(n),
-    );
-    out.kv_used_tokens = first(src, "kv_used_tokens", &["llamacpp:kv_cache_tokens"], |n| {
-        v.sum(n)
-    });
-    // Evaluated prompt tokens: cached ones are not in it (b11434 HELP).
-    out.prompt_tokens_total = first(
-        src,
-        "prompt_tokens_total",
-        &["llamacpp:prompt_tokens_total"],
-        |n| v.sum(n),
-    );
-    out.generation_tokens_total = first(
-        src,
-        "generation_tokens_total",
-        &["llamacpp:tokens_predicted_total"],
-        |n| v.sum(n),
-    );
-    out.generation_seconds_total = first(
-        src,
-        "generation_seconds_total",
-        &["llamacpp:tokens_predicted_seconds_total"],
-        |n| v.sum(n),
-    );
-    out.steps_total = first(src, "steps_total", &["llamacpp:n_decode_total"], |n| {
-        v.sum(n)
-    });
-    out.busy_slots_per_decode = first(
-        src,
-        "busy_slots_per_decode",
-        &["llamacpp:n_busy_slots_per_decode"],
-        |n| v.sum(n),
-    );
-    out.prefix_cache_hits_total = first(
-        src,
-        "prefix_cache_hits_total",
-        &["llamacpp:prompt_tokens_cached_total"],
-        |n| v.sum(n),
-    );
-    if let (Some(hits), Some(evaluated)) = (out.prefix_cache_hits_total, out.prompt_tokens_total) {
-        out.prefix_cache_queries_total = Some(hits + evaluated);
-        src.insert(
-            "prefix_cache_queries_total",
-            "llamacpp:prompt_tokens_total + llamacpp:prompt_tokens_cached_total".into(),
-        );
-    }
-    out.spec_drafts_total = first(
-        src,
-        "spec_drafts_total",
-        &["llamacpp:spec_decode_num_drafts_total"],
-        |n| v.sum(n),
-    );
-    out.spec_draft_tokens_total = first(
-        src,
-        "spec_draft_tokens_total",
-        &["llamacpp:spec_decode_num_draft_tokens_total"],
-        |n| v.sum(n),
-    );
-    out.spec_accepted_tokens_total = first(
-        src,
-        "spec_accepted_tokens_total",
-        &["llamacpp:spec_decode_num_accepted_tokens_total"],
-        |n| v.sum(n),
-    );
-}
+/// Prefix-cache queries: the evaluated prompt tokens plus the cached ones.
+const DERIVED: &[Derived] = &[Derived::Add {
+    signal: PrefixCacheQueriesTotal,
+    a: PromptTokensTotal,
+    b: PrefixCacheHitsTotal,
+}];
+
+pub(super) static ADAPTER: Adapter = Adapter {
+    keep: |_| true,
+    dp_label: None,
+    rows: ROWS,
+    derived: DERIVED,
+    code: None,
+};
 
 /// Mean busy slots per `llama_decode()` call between two scrapes, from the running average
 /// `r = n_busy_slots_per_decode` and the call count `n = n_decode_total`:

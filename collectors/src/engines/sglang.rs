@@ -1,190 +1,87 @@
-//! SGLang (0.3 to 0.5.x): `docs/ENGINE-METRICS.md` section 2. Scheduler gauges come one series
-//! per reporting scheduler; only attention-TP rank 0 of PP stage 0 is read (the others repeat
-//! it under `--enable-metrics-for-all-schedulers`), and DP ranks (`dp_rank`) are summed.
+//! SGLang (0.3 to 0.5.x) as a table: `docs/ENGINE-METRICS.md` section 2. Scheduler gauges come
+//! one series per reporting scheduler; only attention-TP rank 0 of PP stage 0 is read (the
+//! others repeat it under `--enable-metrics-for-all-schedulers`), and DP ranks (`dp_rank`) are
+//! summed.
 
+use super::table::{Adapter, Derived, Hist, Match, Num, Reduce, Row, hist, num};
 use crate::MetricSample;
 
-use super::{Signals, View, first};
+use Hist::{E2e, Itl, Tpot, Ttft};
+use Match::{Is, Prefix};
+use Num::*;
+use Reduce::{Mean, Sum, SumWhere, TotalOfSplit};
 
-pub(super) const USED: &[&str] = &[
-    "sglang:num_running_reqs",
-    "sglang:num_queue_reqs",
-    "sglang:token_usage",
-    "sglang:num_used_tokens",
-    "sglang:kv_used_tokens",
-    "sglang:max_total_num_tokens",
-    "sglang:prompt_tokens_total",
-    "sglang:generation_tokens_total",
-    "sglang:cuda_graph_passes_total",
-    "sglang:num_retracted_requests_total",
-    "sglang:total_retracted_reqs",
-    "sglang:cached_tokens_total",
-    "sglang:spec_verify_calls_total",
-    "sglang:spec_accept_length",
-    "sglang:time_to_first_token_seconds",
-    "sglang:inter_token_latency_seconds",
-    "sglang:time_per_output_token_seconds",
-    "sglang:request_time_per_output_token_seconds",
-    "sglang:e2e_request_latency_seconds",
-    "sglang:num_requests_total",
-    "sglang:realtime_tokens_total",
-    "sglang:forward_execution_seconds_total",
-    "sglang:gpu_execution_seconds_total",
+/// One row per signal: the signal, the reduction, the names newest first. The versions are
+/// those of `docs/ENGINE-METRICS.md` section 2.1.
+#[rustfmt::skip]
+const ROWS: &[Row] = &[
+    num(Running, Sum, &["sglang:num_running_reqs"]),
+    num(Waiting, Sum, &["sglang:num_queue_reqs"]),
+    // `kv_used_tokens` is 0.5.16+.
+    num(KvUsedTokens, Sum, &["sglang:kv_used_tokens", "sglang:num_used_tokens"]),
+    // 0.5.8+.
+    num(KvCapacityTokens, Sum, &["sglang:max_total_num_tokens"]),
+    num(KvUsageFrac, Mean, &["sglang:token_usage"]),
+    // Both added when a request finishes (tokenizer side).
+    num(PromptTokensTotal, Sum, &["sglang:prompt_tokens_total"]),
+    num(GenerationTokensTotal, Sum, &["sglang:generation_tokens_total"]),
+    // 0.5.8+: decode tokens counted every decode step.
+    num(LiveGenerationTokensTotal, SumWhere("mode", Is("decode")),
+        &["sglang:realtime_tokens_total"]),
+    // CUDA-event GPU time, with SGLANG_ENABLE_METRICS_DEVICE_TIMER=1: 0.5.16+, and under the
+    // older name in 0.5.8 to 0.5.10.
+    num(DecodeForwardSecondsTotal, SumWhere("category", Is("decode")),
+        &["sglang:forward_execution_seconds_total", "sglang:gpu_execution_seconds_total"]),
+    // 0.5.8+: one per decode forward pass (`decode_cuda_graph`, `decode_none`).
+    num(StepsTotal, SumWhere("mode", Prefix("decode")), &["sglang:cuda_graph_passes_total"]),
+    // Retractions are SGLang's preemptions: the counter is 0.5.8+, the older name 0.4.10.
+    num(PreemptionsTotal, Sum,
+        &["sglang:num_retracted_requests_total", "sglang:total_retracted_reqs"]),
+    // Cached prompt tokens of finished requests. From 0.5.10 split by `cache_source` with a
+    // `total` series: never sum the split.
+    num(PrefixCacheHitsTotal, TotalOfSplit("cache_source", "total"),
+        &["sglang:cached_tokens_total"]),
+    // 0.5.16+, summed over finished requests.
+    num(SpecDraftsTotal, Sum, &["sglang:spec_verify_calls_total"]),
+    num(SpecAcceptLength, Mean, &["sglang:spec_accept_length"]),
+    num(RequestsFinishedTotal, Sum, &["sglang:num_requests_total"]),
+    hist(Ttft, &["sglang:time_to_first_token_seconds"]),
+    // 0.3.x called it `time_per_output_token_seconds` (same construction).
+    hist(Itl, &["sglang:inter_token_latency_seconds", "sglang:time_per_output_token_seconds"]),
+    // 0.5.23.
+    hist(Tpot, &["sglang:request_time_per_output_token_seconds"]),
+    hist(E2e, &["sglang:e2e_request_latency_seconds"]),
 ];
+
+const DERIVED: &[Derived] = &[
+    Derived::PerRank {
+        signal: KvCapacityTokensPerRank,
+        of: KvCapacityTokens,
+    },
+    // Where the scrape has no `token_usage` gauge: used / capacity.
+    Derived::Ratio {
+        signal: KvUsageFrac,
+        num: KvUsedTokens,
+        den: KvCapacityTokens,
+    },
+    // Prefix-cache queries are the prompt tokens of the same finished requests.
+    Derived::CopyWhen {
+        signal: PrefixCacheQueriesTotal,
+        of: PromptTokensTotal,
+        when: PrefixCacheHitsTotal,
+    },
+];
+
+pub(super) static ADAPTER: Adapter = Adapter {
+    keep: reporting_scheduler,
+    dp_label: Some("dp_rank"),
+    rows: ROWS,
+    derived: DERIVED,
+    code: None,
+};
 
 /// Whether a series comes from a scheduler whose numbers count: TP rank 0 of PP stage 0 (or a
 /// series without those labels, such as the tokenizer's).
-pub(super) fn reporting_scheduler(s: &MetricSample) -> bool {
+fn reporting_scheduler(s: &MetricSample) -> bool {
     s.label("tp_rank").is_none_or(|r| r == "0") && s.label("pp_rank").is_none_or(|r| r == "0")
-}
-
-pub(super) fn fill(v: &View<'_>, out: &mut Signals) {
-    let src = &mut out.sources;
-    out.dp_ranks = v.distinct("dp_rank").max(1);
-    out.running = first(src, "running", &["sglang:num_running_reqs"], |n| v.sum(n));
-    out.waiting = first(src, "waiting", &["sglang:num_queue_reqs"], |n| v.sum(n));
-    out.kv_used_tokens = first(
-        src,
-        "kv_used_tokens",
-        &["sglang:kv_used_tokens", "sglang:num_used_tokens"],
-        |n| v.sum(n),
-    );
-    out.kv_capacity_tokens = first(
-        src,
-        "kv_capacity_tokens",
-        &["sglang:max_total_num_tokens"],
-        |n| v.sum(n),
-    );
-    out.kv_capacity_tokens_per_rank = out.kv_capacity_tokens.map(|t| t / out.dp_ranks as f64);
-    if out.kv_capacity_tokens_per_rank.is_some() {
-        src.insert(
-            "kv_capacity_tokens_per_rank",
-            "sglang:max_total_num_tokens / DP ranks".into(),
-        );
-    }
-    out.kv_usage_frac = first(src, "kv_usage_frac", &["sglang:token_usage"], |n| v.mean(n));
-    if out.kv_usage_frac.is_none()
-        && let (Some(used), Some(cap)) = (out.kv_used_tokens, out.kv_capacity_tokens)
-        && cap > 0.0
-    {
-        out.kv_usage_frac = Some(used / cap);
-        src.insert(
-            "kv_usage_frac",
-            format!(
-                "{} / sglang:max_total_num_tokens",
-                src.get("kv_used_tokens").cloned().unwrap_or_default()
-            ),
-        );
-    }
-    out.prompt_tokens_total = first(
-        src,
-        "prompt_tokens_total",
-        &["sglang:prompt_tokens_total"],
-        |n| v.sum(n),
-    );
-    out.generation_tokens_total = first(
-        src,
-        "generation_tokens_total",
-        &["sglang:generation_tokens_total"],
-        |n| v.sum(n),
-    );
-    out.live_generation_tokens_total = first(
-        src,
-        "live_generation_tokens_total",
-        &["sglang:realtime_tokens_total"],
-        |n| v.sum_where(n, |s| s.label("mode") == Some("decode")),
-    );
-    out.decode_forward_seconds_total = first(
-        src,
-        "decode_forward_seconds_total",
-        &[
-            "sglang:forward_execution_seconds_total",
-            "sglang:gpu_execution_seconds_total",
-        ],
-        |n| v.sum_where(n, |s| s.label("category") == Some("decode")),
-    );
-    out.steps_total = first(
-        src,
-        "steps_total",
-        &["sglang:cuda_graph_passes_total"],
-        |n| {
-            v.sum_where(n, |s| {
-                s.label("mode").is_some_and(|m| m.starts_with("decode"))
-            })
-        },
-    );
-    out.preemptions_total = first(
-        src,
-        "preemptions_total",
-        &[
-            "sglang:num_retracted_requests_total",
-            "sglang:total_retracted_reqs",
-        ],
-        |n| v.sum(n),
-    );
-    // Prefix cache: hits are the cached prompt tokens of finished requests, queries their
-    // prompt tokens. With `cache_source`, only the `total` series (the others split it).
-    out.prefix_cache_hits_total = first(
-        src,
-        "prefix_cache_hits_total",
-        &["sglang:cached_tokens_total"],
-        |n| {
-            if v.series(n).any(|s| s.label("cache_source").is_some()) {
-                v.sum_where(n, |s| s.label("cache_source") == Some("total"))
-            } else {
-                v.sum(n)
-            }
-        },
-    );
-    if out.prefix_cache_hits_total.is_some() {
-        out.prefix_cache_queries_total = out.prompt_tokens_total;
-        if out.prompt_tokens_total.is_some() {
-            src.insert(
-                "prefix_cache_queries_total",
-                "sglang:prompt_tokens_total".into(),
-            );
-        }
-    }
-    out.spec_drafts_total = first(
-        src,
-        "spec_drafts_total",
-        &["sglang:spec_verify_calls_total"],
-        |n| v.sum(n),
-    );
-    out.spec_accept_length = first(
-        src,
-        "spec_accept_length",
-        &["sglang:spec_accept_length"],
-        |n| v.mean(n),
-    );
-    out.ttft_s = first(
-        src,
-        "ttft_s",
-        &["sglang:time_to_first_token_seconds"],
-        |n| v.hist(n),
-    );
-    out.itl_s = first(
-        src,
-        "itl_s",
-        &[
-            "sglang:inter_token_latency_seconds",
-            "sglang:time_per_output_token_seconds",
-        ],
-        |n| v.hist(n),
-    );
-    out.tpot_s = first(
-        src,
-        "tpot_s",
-        &["sglang:request_time_per_output_token_seconds"],
-        |n| v.hist(n),
-    );
-    out.e2e_s = first(src, "e2e_s", &["sglang:e2e_request_latency_seconds"], |n| {
-        v.hist(n)
-    });
-    out.requests_finished_total = first(
-        src,
-        "requests_finished_total",
-        &["sglang:num_requests_total"],
-        |n| v.sum(n),
-    );
 }
