@@ -382,3 +382,8 @@ fn step_findings(
         ));
     }
 }
+
+#[cfg(test)]
+mod fixture;
+#[cfg(test)]
+mod tests;
