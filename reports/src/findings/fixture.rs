@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use super::{Rule, RunView, StepView, Tolerances};
 use crate::ceiling::Ceiling;
+use crate::finding::Finding;
 use crate::recording::Pattern;
 use crate::step_time::{EngineWindow, GpuWindow, LittlesLaw, MtpSource, StepTiming};
 use crate::summary::StepSummary;
@@ -22,6 +24,8 @@ pub(super) const T_FWD_S: f64 = 0.02;
 pub(super) struct Step {
     pub summary: StepSummary,
     pub timing: StepTiming,
+    /// The run asked for a warm prefix cache.
+    pub warm_expected: bool,
 }
 
 impl Step {
@@ -30,6 +34,7 @@ impl Step {
         Step {
             summary: summary(),
             timing: timing(),
+            warm_expected: false,
         }
     }
 
@@ -40,6 +45,61 @@ impl Step {
         s.timing.step_idx = step_idx;
         s
     }
+
+    pub fn view(&self) -> StepView<'_> {
+        StepView {
+            summary: &self.summary,
+            timing: &self.timing,
+            prefix_cache_warm_expected: self.warm_expected,
+        }
+    }
+
+    /// What `rule` raises for this step under the default tolerances.
+    pub fn raised(&self, rule: &Rule) -> Vec<Finding> {
+        rule.on_step(&self.view(), &Tolerances::default())
+    }
+
+    /// The one finding `rule` raises for this step, checked to carry the rule's code, this
+    /// step's index and one of the rule's severities.
+    pub fn one(&self, rule: &Rule) -> Finding {
+        let mut got = self.raised(rule);
+        assert_eq!(got.len(), 1, "{}: {got:#?}", rule.code);
+        let f = got.remove(0);
+        assert_checked(rule, &f, Some(self.summary.step_idx));
+        f
+    }
+
+    /// Asserts `rule` raises nothing for this step.
+    pub fn silent(&self, rule: &Rule) {
+        let got = self.raised(rule);
+        assert!(got.is_empty(), "{} fired: {got:#?}", rule.code);
+    }
+}
+
+/// What a run rule raises for `ceilings` under the default tolerances, each finding checked to
+/// carry the rule's code, no step and one of the rule's severities.
+pub(super) fn raised_on_run(rule: &Rule, ceilings: &[Ceiling]) -> Vec<Finding> {
+    let got = rule.on_run(&RunView { ceilings }, &Tolerances::default());
+    for f in &got {
+        assert_checked(rule, f, None);
+    }
+    got
+}
+
+fn assert_checked(rule: &Rule, f: &Finding, step_idx: Option<u32>) {
+    assert_eq!(
+        (f.code.as_str(), f.step_idx),
+        (rule.code, step_idx),
+        "{f:#?}"
+    );
+    assert!(rule.severities.contains(&f.severity), "{f:#?}");
+}
+
+/// The number at `key` of a finding's evidence.
+pub(super) fn num(f: &Finding, key: &str) -> f64 {
+    f.evidence[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no number {key:?} in {}", f.evidence))
 }
 
 fn summary() -> StepSummary {

@@ -1,6 +1,13 @@
-//! The runner as a whole: the exact findings (codes, severities, messages, evidence and their
-//! order) of a run where every rule fires, pinned by a snapshot taken before the checks became
-//! rules.
+//! The runner and the table as a whole: the exact findings (codes, severities, messages,
+//! evidence and their order) of a run where every rule fires, pinned by a snapshot taken before
+//! the checks became rules; the table against docs/FINDINGS.md. Each rule's own tests, one where
+//! it fires and one where it stays silent, are in the submodules named after the rule files.
+
+mod engine;
+mod gpu;
+mod requests;
+mod run;
+mod timing;
 
 use std::collections::BTreeMap;
 
@@ -128,4 +135,129 @@ fn a_warm_prefix_cache_that_was_asked_for_is_no_finding() {
     assert_eq!(cold.iter().filter(|f| code(f)).count(), 1);
     assert_eq!(warm.iter().filter(|f| code(f)).count(), 0);
     assert_eq!(warm.len(), cold.len() - 1);
+}
+
+#[test]
+fn every_rule_fires_in_the_run_where_everything_fires_and_with_its_severities() {
+    let all = run_all(&everything(), false);
+    for rule in RULES {
+        let raised: Vec<&Finding> = all.iter().filter(|f| f.code == rule.code).collect();
+        assert!(!raised.is_empty(), "{} never fired", rule.code);
+        for f in raised {
+            assert!(rule.severities.contains(&f.severity), "{f:#?}");
+        }
+    }
+    assert!(all.iter().all(|f| RULES.iter().any(|r| r.code == f.code)));
+}
+
+#[test]
+fn every_rule_stays_silent_on_a_clean_step() {
+    let step = Step::clean();
+    for rule in RULES {
+        step.silent(rule);
+    }
+}
+
+#[test]
+fn step_rules_and_run_rules_answer_only_their_own_view() {
+    let step = Step::clean_at(0);
+    let extrapolated = [ceiling(48, 32.0)];
+    let run = RunView {
+        ceilings: &extrapolated,
+    };
+    let tol = Tolerances::default();
+    for rule in RULES {
+        let on_step = rule.on_step(&step.view(), &tol);
+        let on_run = rule.on_run(&run, &tol);
+        match rule.check {
+            Check::Step(_) | Check::StepMany(_) => assert!(on_run.is_empty(), "{}", rule.code),
+            Check::Run(_) => {
+                assert!(on_step.is_empty(), "{}", rule.code);
+                assert_eq!(on_run.len(), 1, "{}", rule.code);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_codes_are_unique_snake_case() {
+    let mut codes: Vec<&str> = RULES.iter().map(|r| r.code).collect();
+    assert!(
+        codes
+            .iter()
+            .all(|c| !c.is_empty() && c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'))
+    );
+    codes.sort_unstable();
+    codes.dedup();
+    assert_eq!(codes.len(), RULES.len());
+}
+
+const CATALOGUE: &str = include_str!("../../../docs/FINDINGS.md");
+
+/// docs/FINDINGS.md's sections: each `## `code`` heading with the text up to the next heading.
+fn catalogue_sections() -> Vec<(&'static str, &'static str)> {
+    CATALOGUE
+        .split("\n## `")
+        .skip(1)
+        .filter_map(|s| s.split_once('`'))
+        .collect()
+}
+
+fn doc_line<'a>(section: &'a str, label: &str) -> &'a str {
+    let start = section
+        .find(&format!("- **{label}**:"))
+        .unwrap_or_else(|| panic!("no {label} in {section}"));
+    let rest = &section[start..];
+    rest[2..].find("\n- ").map_or(rest, |end| &rest[..end + 2])
+}
+
+#[test]
+fn the_catalogue_lists_exactly_the_rules_in_table_order() {
+    let documented: Vec<&str> = catalogue_sections().iter().map(|(c, _)| *c).collect();
+    let rules: Vec<&str> = RULES.iter().map(|r| r.code).collect();
+    assert_eq!(documented, rules);
+}
+
+#[test]
+fn the_catalogue_names_each_rules_severities_and_evidence_keys() {
+    let sections = catalogue_sections();
+    let section = |code: &str| {
+        sections
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, s)| *s)
+            .unwrap_or_else(|| panic!("{code} is not in docs/FINDINGS.md"))
+    };
+    for rule in RULES {
+        let line = doc_line(section(rule.code), "Severity");
+        for sev in rule.severities {
+            assert!(
+                line.contains(&format!("`{}`", sev.as_str())),
+                "{}: {line}",
+                rule.code
+            );
+        }
+    }
+    for f in run_all(&everything(), false) {
+        let line = doc_line(section(&f.code), "Evidence");
+        let keys = f.evidence.as_object().map(|o| o.keys().collect::<Vec<_>>());
+        for key in keys.unwrap_or_default() {
+            assert!(
+                line.contains(&format!("`{key}`")),
+                "{}: {key} not in {line}",
+                f.code
+            );
+        }
+    }
+}
+
+#[test]
+fn the_catalogue_quotes_the_default_tolerances() {
+    let defaults = serde_json::to_value(Tolerances::default()).unwrap();
+    let defaults = defaults.as_object().unwrap();
+    assert_eq!(defaults.len(), 10);
+    for (name, value) in defaults {
+        let row = format!("| `{name}` | {value} |");
+        assert!(CATALOGUE.contains(&row), "docs/FINDINGS.md lacks {row}");
+    }
 }
