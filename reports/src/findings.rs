@@ -88,23 +88,6 @@ impl StepView<'_> {
     fn bs(&self) -> f64 {
         f64::from(self.summary.batch_size)
     }
-
-    /// A finding of `rule` about this step.
-    fn finding(
-        &self,
-        rule: &Rule,
-        severity: Severity,
-        message: String,
-        evidence: serde_json::Value,
-    ) -> Finding {
-        new_finding(
-            Some(self.summary.step_idx),
-            rule,
-            severity,
-            message,
-            evidence,
-        )
-    }
 }
 
 /// What the run-wide rules read.
@@ -113,8 +96,11 @@ pub struct RunView<'a> {
     pub ceilings: &'a [Ceiling],
 }
 
-impl RunView<'_> {
-    /// A finding of `rule` about the whole run.
+/// What a finding is about: one step ([`StepView`]) or the whole run ([`RunView`]).
+trait Subject {
+    fn step_idx(&self) -> Option<u32>;
+
+    /// A finding of `rule` about this subject.
     fn finding(
         &self,
         rule: &Rule,
@@ -122,23 +108,25 @@ impl RunView<'_> {
         message: String,
         evidence: serde_json::Value,
     ) -> Finding {
-        new_finding(None, rule, severity, message, evidence)
+        Finding {
+            step_idx: self.step_idx(),
+            code: rule.code.to_string(),
+            severity,
+            message,
+            evidence,
+        }
     }
 }
 
-fn new_finding(
-    step_idx: Option<u32>,
-    rule: &Rule,
-    severity: Severity,
-    message: String,
-    evidence: serde_json::Value,
-) -> Finding {
-    Finding {
-        step_idx,
-        code: rule.code.to_string(),
-        severity,
-        message,
-        evidence,
+impl Subject for StepView<'_> {
+    fn step_idx(&self) -> Option<u32> {
+        Some(self.summary.step_idx)
+    }
+}
+
+impl Subject for RunView<'_> {
+    fn step_idx(&self) -> Option<u32> {
+        None
     }
 }
 

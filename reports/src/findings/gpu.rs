@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{Check, Rule, StepView, Tolerances};
+use super::{Check, Rule, StepView, Subject, Tolerances};
 use crate::finding::{Finding, Severity};
 
 pub(super) const GPU_THROTTLING: Rule = Rule {

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{Check, Rule, RunView, Tolerances};
+use super::{Check, Rule, RunView, Subject, Tolerances};
 use crate::finding::{Finding, Severity};
 
 pub(super) const CEILING_EXTRAPOLATED: Rule = Rule {
