@@ -172,7 +172,9 @@ impl Rule {
     }
 }
 
-/// Every rule, in the order its findings appear for a step.
+/// Every rule, in the order its findings appear for a step. That order is the output's, which
+/// snapshots and readers of stored runs see, not the files' grouping: `kv_near_full` (an engine
+/// reading) comes after the GPU rules.
 pub static RULES: &[Rule] = &[
     requests::REQUEST_FAILURES,
     requests::LENGTH_MISMATCH,
