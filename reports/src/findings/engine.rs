@@ -1,0 +1,201 @@
+//! Rules on the engine's own view of a step (its scraped gauges and counter deltas): the batch
+//! it ran, its queue, preemptions, prefix-cache hits, generated tokens and KV usage.
+
+use serde_json::json;
+
+use super::{Check, Rule, StepView, Subject, Tolerances};
+use crate::finding::{Finding, Severity};
+
+pub(super) const ENGINE_BATCH_MISMATCH: Rule = Rule {
+    code: "engine_batch_mismatch",
+    severities: &[Severity::Warn, Severity::Error],
+    what: "the engine ran another batch than the probe held (running gauge; busy slots per step)",
+    check: Check::StepMany(engine_batch_mismatch),
+};
+
+/// One finding per reading that disagrees with the probe's batch: the running gauge's range,
+/// then llama.cpp's busy slots per step (the latter only when the gauge did not already show a
+/// batch too small), so a step may raise two.
+fn engine_batch_mismatch(v: &StepView<'_>, _tol: &Tolerances) -> Vec<Finding> {
+    batch_from_running_gauge(v)
+        .into_iter()
+        .chain(batch_from_busy_slots(v))
+        .collect()
+}
+
+fn batch_from_running_gauge(v: &StepView<'_>) -> Option<Finding> {
+    let (s, e, bs) = (v.summary, &v.timing.engine, v.bs());
+    let (Some(max), Some(min)) = (e.running_max, e.running_min) else {
+        return None;
+    };
+    if max < bs - 0.5 {
+        Some(v.finding(
+            &ENGINE_BATCH_MISMATCH,
+            Severity::Error,
+            format!(
+                "the engine ran at most {max:.0} sequences while the probe held {bs:.0}; raise the engine's sequence cap (--max-num-seqs) or KV memory, or lower the batch size"
+            ),
+            json!({"batch_size": s.batch_size, "running_min": min, "running_max": max, "running_mean": e.running_mean, "busy_slots_per_step": e.busy_slots_per_step}),
+        ))
+    } else if min > bs + 0.5 {
+        Some(v.finding(
+            &ENGINE_BATCH_MISMATCH,
+            Severity::Warn,
+            format!(
+                "the engine ran {min:.0}+ sequences while the probe held {bs:.0}: other traffic shares the engine; measure on an idle engine"
+            ),
+            json!({"batch_size": s.batch_size, "running_min": min, "running_max": max}),
+        ))
+    } else {
+        None
+    }
+}
+
+/// llama.cpp's busy slots per decode call over the windows: the batch every step ran, not a
+/// gauge sampled now and then.
+fn batch_from_busy_slots(v: &StepView<'_>) -> Option<Finding> {
+    let (s, e, bs) = (v.summary, &v.timing.engine, v.bs());
+    let b = e.busy_slots_per_step.filter(|b| (b - bs).abs() > 0.5)?;
+    // Only where the gauge is missing or shows at least the probe's batch: a gauge showing too
+    // small a batch has its own finding.
+    if !e.running_max.is_none_or(|max| max >= bs - 0.5) {
+        return None;
+    }
+    Some(v.finding(
+        &ENGINE_BATCH_MISMATCH,
+        if b < bs {
+            Severity::Error
+        } else {
+            Severity::Warn
+        },
+        format!(
+            "the engine's steps held {b:.1} sequences on average while the probe held {bs:.0}; {}",
+            if b < bs {
+                "raise the engine's slots (llama.cpp -np) or sequence cap, or lower the batch size"
+            } else {
+                "other traffic shares the engine: measure on an idle engine"
+            }
+        ),
+        json!({"batch_size": s.batch_size, "busy_slots_per_step": b, "running_max": e.running_max}),
+    ))
+}
+
+pub(super) const ENGINE_QUEUEING: Rule = Rule {
+    code: "engine_queueing",
+    severities: &[Severity::Warn],
+    what: "requests waited in the engine's queue during a fixed-bs step",
+    check: Check::Step(engine_queueing),
+};
+
+/// Over the whole step, not only the windows: requests that wait for a slot decode in turns,
+/// so a wave of them may have no window at all.
+fn engine_queueing(v: &StepView<'_>, _tol: &Tolerances) -> Option<Finding> {
+    let (s, e, bs) = (v.summary, &v.timing.engine, v.bs());
+    let w = [e.waiting_max, e.waiting_max_step]
+        .into_iter()
+        .flatten()
+        .reduce(f64::max)
+        .filter(|w| *w > 0.0)?;
+    Some(v.finding(
+        &ENGINE_QUEUEING,
+        Severity::Warn,
+        format!(
+            "up to {w:.0} requests waited in the engine queue during a fixed-bs step; the engine cannot hold bs {bs:.0} (KV memory or sequence cap, llama.cpp -np slots): lower the batch size or raise the engine's limits"
+        ),
+        json!({"waiting_max": w, "waiting_max_window": e.waiting_max, "waiting_max_step": e.waiting_max_step, "batch_size": s.batch_size}),
+    ))
+}
+
+pub(super) const PREEMPTIONS: Rule = Rule {
+    code: "preemptions",
+    severities: &[Severity::Error],
+    what: "the engine's preemption counter rose during the step",
+    check: Check::Step(preemptions),
+};
+
+fn preemptions(v: &StepView<'_>, _tol: &Tolerances) -> Option<Finding> {
+    let (s, e, bs) = (v.summary, &v.timing.engine, v.bs());
+    let p = e.preemptions.filter(|p| *p > 0.0)?;
+    Some(v.finding(
+        &PREEMPTIONS,
+        Severity::Error,
+        format!(
+            "the engine preempted {p:.0} sequences: its KV cache cannot hold bs {bs:.0} × {} tokens; lower the batch size or give the engine more KV memory (--gpu-memory-utilization)",
+            s.input_len + s.output_len
+        ),
+        json!({"preemptions": p, "batch_size": s.batch_size, "kv_usage_max_frac": e.kv_usage_max_frac}),
+    ))
+}
+
+pub(super) const PREFIX_CACHE_WARM: Rule = Rule {
+    code: "prefix_cache_warm",
+    severities: &[Severity::Warn],
+    what: "prompt tokens hit the prefix cache in a run that asked for a cold one",
+    check: Check::Step(prefix_cache_warm),
+};
+
+fn prefix_cache_warm(v: &StepView<'_>, tol: &Tolerances) -> Option<Finding> {
+    let e = &v.timing.engine;
+    if v.prefix_cache_warm_expected {
+        return None;
+    }
+    let (h, q) = (e.prefix_cache_hits?, e.prefix_cache_queries?);
+    (q > 0.0 && h / q > tol.prefix_hit_frac).then(|| {
+        v.finding(
+            &PREFIX_CACHE_WARM,
+            Severity::Warn,
+            format!(
+                "{:.0} % of prompt tokens hit the prefix cache in a cold run, so TTFT and prefill rate are flattered; keep unique prompts (--prefix-cache cold) or disable the engine's prefix caching",
+                100.0 * h / q
+            ),
+            json!({"hits": h, "queries": q}),
+        )
+    })
+}
+
+pub(super) const TOKEN_COUNT_MISMATCH: Rule = Rule {
+    code: "token_count_mismatch",
+    severities: &[Severity::Warn],
+    what: "the engine's generated-token delta differs from the client's output tokens",
+    check: Check::Step(token_count_mismatch),
+};
+
+fn token_count_mismatch(v: &StepView<'_>, tol: &Tolerances) -> Option<Finding> {
+    let e = &v.timing.engine;
+    let g = e.generation_tokens?;
+    if e.client_output_tokens == 0 {
+        return None;
+    }
+    let c = e.client_output_tokens as f64;
+    ((g - c).abs() / c > tol.token_count_rel).then(|| {
+        v.finding(
+            &TOKEN_COUNT_MISMATCH,
+            Severity::Warn,
+            format!(
+                "the engine counted {g:.0} generated tokens over the step, the client {c:.0}; other traffic on the engine, or a scrape interval too long for the step (--scrape-interval)"
+            ),
+            json!({"engine_generation_tokens": g, "client_output_tokens": c}),
+        )
+    })
+}
+
+pub(super) const KV_NEAR_FULL: Rule = Rule {
+    code: "kv_near_full",
+    severities: &[Severity::Warn],
+    what: "the engine's KV-cache usage came near full during the step",
+    check: Check::Step(kv_near_full),
+};
+
+fn kv_near_full(v: &StepView<'_>, tol: &Tolerances) -> Option<Finding> {
+    let (e, bs) = (&v.timing.engine, v.bs());
+    let k = e.kv_usage_max_frac.filter(|k| *k >= tol.kv_usage_frac)?;
+    Some(v.finding(
+        &KV_NEAR_FULL,
+        Severity::Warn,
+        format!(
+            "the KV cache reached {:.0} % at bs {bs:.0}; a larger batch or longer sequences will queue or preempt",
+            k * 100.0
+        ),
+        json!({"kv_usage_max_frac": k, "kv_capacity_tokens": e.kv_capacity_tokens}),
+    ))
+}

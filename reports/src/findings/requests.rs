@@ -1,0 +1,87 @@
+//! Rules on the requests themselves: failures, lengths other than asked, and a step too short to
+//! hold a measurement window. They read the step's summary (and whether it has windows).
+
+use serde_json::json;
+
+use super::{Check, Rule, StepView, Subject, Tolerances};
+use crate::finding::{Finding, Severity};
+
+pub(super) const REQUEST_FAILURES: Rule = Rule {
+    code: "request_failures",
+    severities: &[Severity::Warn, Severity::Error],
+    what: "measured requests failed (timeout, HTTP error, stream error, cancelled)",
+    check: Check::Step(request_failures),
+};
+
+fn request_failures(v: &StepView<'_>, tol: &Tolerances) -> Option<Finding> {
+    let s = v.summary;
+    if s.requests_failed == 0 {
+        return None;
+    }
+    let frac = f64::from(s.requests_failed) / f64::from(s.requests.max(1));
+    Some(v.finding(
+        &REQUEST_FAILURES,
+        if frac > tol.failures_error_frac {
+            Severity::Error
+        } else {
+            Severity::Warn
+        },
+        format!(
+            "{} of {} requests failed ({}); check the engine log, raise --request-timeout, or lower the batch size",
+            s.requests_failed,
+            s.requests,
+            s.failures_by_outcome
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        json!({"failed": s.requests_failed, "requests": s.requests, "by_outcome": s.failures_by_outcome}),
+    ))
+}
+
+pub(super) const LENGTH_MISMATCH: Rule = Rule {
+    code: "length_mismatch",
+    severities: &[Severity::Error],
+    what: "requests whose reported prompt or completion tokens differ from what was asked",
+    check: Check::Step(length_mismatch),
+};
+
+fn length_mismatch(v: &StepView<'_>, _tol: &Tolerances) -> Option<Finding> {
+    let s = v.summary;
+    (s.requests_length_mismatch > 0).then(|| {
+        v.finding(
+            &LENGTH_MISMATCH,
+            Severity::Error,
+            format!(
+                "{} requests came back with other lengths than {}/{} tokens asked; make the engine honour ignore_eos/min_tokens and max_model_len, or use /v1/completions with token ids",
+                s.requests_length_mismatch, s.input_len, s.output_len
+            ),
+            json!({"requests": s.requests_length_mismatch, "input_len": s.input_len, "output_len": s.output_len,
+                   "input_tokens_requested": s.input_tokens_requested, "input_tokens_reported": s.input_tokens_reported,
+                   "output_tokens_requested": s.output_tokens_requested, "output_tokens_reported": s.output_tokens_reported}),
+        )
+    })
+}
+
+pub(super) const NO_MEASUREMENT_WINDOW: Rule = Rule {
+    code: "no_measurement_window",
+    severities: &[Severity::Warn],
+    what: "requests succeeded but no interval had the whole batch decoding, so no step time",
+    check: Check::Step(no_measurement_window),
+};
+
+fn no_measurement_window(v: &StepView<'_>, _tol: &Tolerances) -> Option<Finding> {
+    let s = v.summary;
+    (s.requests_ok > 0 && v.timing.windows.is_empty()).then(|| {
+        v.finding(
+            &NO_MEASUREMENT_WINDOW,
+            Severity::Warn,
+            format!(
+                "no interval where all {} sequences decoded together, so no step time; raise --output-len (now {})",
+                s.batch_size, s.output_len
+            ),
+            json!({"batch_size": s.batch_size, "output_len": s.output_len}),
+        )
+    })
+}

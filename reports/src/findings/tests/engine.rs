@@ -1,0 +1,179 @@
+//! The engine rules: each fires and stays silent; `engine_batch_mismatch` on each of its
+//! readings, alone and together.
+
+use super::super::engine::{
+    ENGINE_BATCH_MISMATCH, ENGINE_QUEUEING, KV_NEAR_FULL, PREEMPTIONS, PREFIX_CACHE_WARM,
+    TOKEN_COUNT_MISMATCH,
+};
+use super::super::fixture::{BS, Step, num};
+use crate::finding::Severity;
+
+fn running(min: Option<f64>, max: Option<f64>, busy: Option<f64>) -> Step {
+    let mut step = Step::clean();
+    let e = &mut step.timing.engine;
+    (e.running_min, e.running_max, e.busy_slots_per_step) = (min, max, busy);
+    step
+}
+
+#[test]
+fn engine_batch_mismatch_is_an_error_when_the_gauge_ran_fewer_than_bs() {
+    // Busy slots also below bs: the gauge's finding says it, once.
+    let f = running(Some(5.0), Some(7.4), Some(6.0)).one(&ENGINE_BATCH_MISMATCH);
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!((num(&f, "running_min"), num(&f, "running_max")), (5.0, 7.4));
+    assert_eq!(num(&f, "batch_size"), f64::from(BS));
+    assert!(
+        f.message.starts_with("the engine ran at most 7 sequences"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn engine_batch_mismatch_warns_when_the_gauge_ran_more_than_bs() {
+    let f = running(Some(8.6), Some(11.0), None).one(&ENGINE_BATCH_MISMATCH);
+    assert_eq!(f.severity, Severity::Warn);
+    assert_eq!(
+        (num(&f, "running_min"), num(&f, "running_max")),
+        (8.6, 11.0)
+    );
+}
+
+#[test]
+fn engine_batch_mismatch_is_an_error_when_the_busy_slots_held_fewer_than_bs() {
+    let f = running(None, None, Some(7.4)).one(&ENGINE_BATCH_MISMATCH);
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(num(&f, "busy_slots_per_step"), 7.4);
+    assert!(f.evidence["running_max"].is_null(), "{}", f.evidence);
+    assert!(f.message.contains("(llama.cpp -np)"), "{}", f.message);
+}
+
+#[test]
+fn engine_batch_mismatch_raises_one_finding_per_reading_that_ran_more_than_bs() {
+    let got = running(Some(10.0), Some(12.0), Some(10.5)).raised(&ENGINE_BATCH_MISMATCH);
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert!(got.iter().all(|f| f.severity == Severity::Warn
+        && f.code == "engine_batch_mismatch"
+        && f.step_idx == Some(0)));
+    assert_eq!(num(&got[0], "running_min"), 10.0, "the gauge's first");
+    assert_eq!(num(&got[1], "busy_slots_per_step"), 10.5);
+}
+
+#[test]
+fn engine_batch_mismatch_stays_silent_within_half_a_sequence_of_bs() {
+    let bs = f64::from(BS);
+    running(Some(bs - 0.4), Some(bs + 0.4), Some(bs + 0.4)).silent(&ENGINE_BATCH_MISMATCH);
+    running(None, None, None).silent(&ENGINE_BATCH_MISMATCH);
+}
+
+#[test]
+fn engine_queueing_warns_with_the_most_requests_waiting_over_the_step() {
+    let mut step = Step::clean();
+    step.timing.engine.waiting_max = Some(1.0);
+    step.timing.engine.waiting_max_step = Some(3.0);
+    let f = step.one(&ENGINE_QUEUEING);
+    assert_eq!(f.severity, Severity::Warn);
+    assert_eq!(num(&f, "waiting_max"), 3.0);
+    assert_eq!(
+        (num(&f, "waiting_max_window"), num(&f, "waiting_max_step")),
+        (1.0, 3.0)
+    );
+}
+
+#[test]
+fn engine_queueing_stays_silent_when_nothing_waited() {
+    let mut step = Step::clean();
+    step.timing.engine.waiting_max = None;
+    step.silent(&ENGINE_QUEUEING);
+}
+
+#[test]
+fn preemptions_are_an_error_naming_the_tokens_per_sequence() {
+    let mut step = Step::clean();
+    step.timing.engine.preemptions = Some(3.0);
+    step.timing.engine.kv_usage_max_frac = Some(0.99);
+    let f = step.one(&PREEMPTIONS);
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(
+        (num(&f, "preemptions"), num(&f, "kv_usage_max_frac")),
+        (3.0, 0.99)
+    );
+    assert!(f.message.contains("bs 8 × 384 tokens"), "{}", f.message);
+}
+
+#[test]
+fn preemptions_stay_silent_when_the_counter_did_not_rise_or_is_missing() {
+    Step::clean().silent(&PREEMPTIONS);
+    let mut step = Step::clean();
+    step.timing.engine.preemptions = None;
+    step.silent(&PREEMPTIONS);
+}
+
+fn hits(share: f64) -> Step {
+    let mut step = Step::clean();
+    let e = &mut step.timing.engine;
+    e.prefix_cache_hits = e.prefix_cache_queries.map(|q| q * share);
+    step
+}
+
+#[test]
+fn prefix_cache_warm_warns_above_the_hit_share_on_a_cold_run() {
+    let f = hits(0.06).one(&PREFIX_CACHE_WARM);
+    assert_eq!(f.severity, Severity::Warn);
+    assert!((num(&f, "hits") / num(&f, "queries") - 0.06).abs() < 1e-12);
+    assert!(
+        f.message.starts_with("6 % of prompt tokens"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn prefix_cache_warm_stays_silent_at_the_hit_share_or_when_warm_was_asked() {
+    hits(0.05).silent(&PREFIX_CACHE_WARM);
+    let mut warm = hits(0.5);
+    warm.warm_expected = true;
+    warm.silent(&PREFIX_CACHE_WARM);
+}
+
+fn generated(tokens: Option<f64>) -> Step {
+    let mut step = Step::clean();
+    step.timing.engine.generation_tokens = tokens;
+    step
+}
+
+#[test]
+fn token_count_mismatch_warns_beyond_the_tolerance() {
+    let f = generated(Some(4096.0 * 1.02)).one(&TOKEN_COUNT_MISMATCH);
+    assert_eq!(f.severity, Severity::Warn);
+    assert!((num(&f, "engine_generation_tokens") - 4177.92).abs() < 1e-9);
+    assert_eq!(num(&f, "client_output_tokens"), 4096.0);
+}
+
+#[test]
+fn token_count_mismatch_stays_silent_within_the_tolerance_or_without_client_tokens() {
+    generated(Some(4096.0 + 40.0)).silent(&TOKEN_COUNT_MISMATCH);
+    let mut step = generated(Some(4096.0 * 2.0));
+    step.timing.engine.client_output_tokens = 0;
+    step.silent(&TOKEN_COUNT_MISMATCH);
+    generated(None).silent(&TOKEN_COUNT_MISMATCH);
+}
+
+#[test]
+fn kv_near_full_warns_at_the_usage_share() {
+    let mut step = Step::clean();
+    step.timing.engine.kv_usage_max_frac = Some(0.95);
+    let f = step.one(&KV_NEAR_FULL);
+    assert_eq!(f.severity, Severity::Warn);
+    assert_eq!(
+        (num(&f, "kv_usage_max_frac"), num(&f, "kv_capacity_tokens")),
+        (0.95, 100_000.0)
+    );
+}
+
+#[test]
+fn kv_near_full_stays_silent_below_the_usage_share() {
+    let mut step = Step::clean();
+    step.timing.engine.kv_usage_max_frac = Some(0.949);
+    step.silent(&KV_NEAR_FULL);
+}
