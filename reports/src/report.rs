@@ -148,7 +148,7 @@ fn trust_line(a: &Analysis) -> String {
     }
 }
 
-/// The per-step table, formatted, units in the headers ([`step_table`]'s rows and columns).
+/// The per-step table, formatted, units in the headers ([`mod@step_table`]'s rows and columns).
 pub fn step_table(a: &Analysis) -> Table {
     let (headers, rows) = step_table::rendered(a, "–");
     Table { headers, rows }

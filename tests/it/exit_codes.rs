@@ -103,22 +103,9 @@ fn an_engine_that_cannot_be_reached_exits_3() {
         .local_addr()
         .unwrap()
         .port();
-    let url = format!("http://127.0.0.1:{port}");
-    let out = run_ceiling(
-        &db,
-        &[
-            "probe",
-            "--url",
-            &url,
-            "--batch-sizes",
-            "1",
-            "--input-len",
-            "8",
-            "--output-len",
-            "8",
-            "--request-timeout",
-            "5s",
-        ],
-    );
+    let args =
+        format!("probe --url http://127.0.0.1:{port} --batch-sizes 1 --input-len 8 --output-len 8");
+    let args: Vec<&str> = args.split_whitespace().collect();
+    let out = run_ceiling(&db, &args);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 }

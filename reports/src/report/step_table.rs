@@ -1,6 +1,6 @@
 //! The per-step table, built once: [`step_rows`] gives one [`StepRow`] of typed figures per
 //! step, and [`StepColumn`]s turn a row into [`Cell`]s. The terminal ([`crate::terminal`]), HTML
-//! and Markdown ([`super::step_table`]) render the same columns from the same rows; only how a
+//! and Markdown ([`super::step_table()`]) render the same columns from the same rows; only how a
 //! missing figure looks is theirs.
 
 use crate::analysis::Analysis;
@@ -58,6 +58,10 @@ pub struct StepColumn {
     pub cell: fn(&StepRow) -> Cell,
 }
 
+const fn col(header: &'static str, cell: fn(&StepRow) -> Cell) -> StepColumn {
+    StepColumn { header, cell }
+}
+
 fn text(v: impl ToString) -> Cell {
     Cell::Text(v.to_string())
 }
@@ -75,82 +79,34 @@ fn figure(value: Option<f64>, digits: usize) -> Cell {
 
 /// The columns every report shows.
 const COLUMNS: &[StepColumn] = &[
-    StepColumn {
-        header: "step",
-        cell: |r| text(r.step_idx),
-    },
-    StepColumn {
-        header: "bs",
-        cell: |r| text(r.batch_size),
-    },
-    StepColumn {
-        header: "in/out tok",
-        cell: |r| text(format!("{}/{}", r.input_len, r.output_len)),
-    },
-    StepColumn {
-        header: "ok/failed",
-        cell: |r| text(format!("{}/{}", r.requests_ok, r.requests_failed)),
-    },
-    StepColumn {
-        header: "TTFT p50 ms",
-        cell: |r| ms(r.ttft_p50_s),
-    },
-    StepColumn {
-        header: "TTFT p99 ms",
-        cell: |r| ms(r.ttft_p99_s),
-    },
-    StepColumn {
-        header: "TPOT p50 ms",
-        cell: |r| ms(r.tpot_p50_s),
-    },
-    StepColumn {
-        header: "ITL p99 ms",
-        cell: |r| ms(r.itl_p99_s),
-    },
-    StepColumn {
-        header: "E2E p50 s",
-        cell: |r| figure(r.e2e_p50_s, 2),
-    },
-    StepColumn {
-        header: "out tok/s",
-        cell: |r| figure(r.output_tokens_per_s, 0),
-    },
-    StepColumn {
-        header: "t_fwd client ms",
-        cell: |r| ms(r.t_fwd_client_s),
-    },
-    StepColumn {
-        header: "t_fwd identity ms",
-        cell: |r| ms(r.t_fwd_identity_s),
-    },
-    StepColumn {
-        header: "t_fwd engine ms",
-        cell: |r| ms(r.t_fwd_engine_s),
-    },
-    StepColumn {
-        header: "MTP",
-        cell: |r| figure(Some(r.mtp), 2),
-    },
-    StepColumn {
-        header: "GPU util %",
-        cell: |r| figure(r.gpu_util_mean_pct, 0),
-    },
-    StepColumn {
-        header: "J/tok",
-        cell: |r| figure(r.energy_per_output_token_j, 3),
-    },
+    col("step", |r| text(r.step_idx)),
+    col("bs", |r| text(r.batch_size)),
+    col("in/out tok", |r| {
+        text(format!("{}/{}", r.input_len, r.output_len))
+    }),
+    col("ok/failed", |r| {
+        text(format!("{}/{}", r.requests_ok, r.requests_failed))
+    }),
+    col("TTFT p50 ms", |r| ms(r.ttft_p50_s)),
+    col("TTFT p99 ms", |r| ms(r.ttft_p99_s)),
+    col("TPOT p50 ms", |r| ms(r.tpot_p50_s)),
+    col("ITL p99 ms", |r| ms(r.itl_p99_s)),
+    col("E2E p50 s", |r| figure(r.e2e_p50_s, 2)),
+    col("out tok/s", |r| figure(r.output_tokens_per_s, 0)),
+    col("t_fwd client ms", |r| ms(r.t_fwd_client_s)),
+    col("t_fwd identity ms", |r| ms(r.t_fwd_identity_s)),
+    col("t_fwd engine ms", |r| ms(r.t_fwd_engine_s)),
+    col("MTP", |r| figure(Some(r.mtp), 2)),
+    col("GPU util %", |r| figure(r.gpu_util_mean_pct, 0)),
+    col("J/tok", |r| figure(r.energy_per_output_token_j, 3)),
 ];
 
 /// The columns shown when the run was compared with a roofline.
 const ROOFLINE_COLUMNS: &[StepColumn] = &[
-    StepColumn {
-        header: "t_min ms",
-        cell: |r| ms(r.roofline_t_min_s),
-    },
-    StepColumn {
-        header: "roofline eff %",
-        cell: |r| figure(r.roofline_efficiency.map(|e| e * 100.0), 0),
-    },
+    col("t_min ms", |r| ms(r.roofline_t_min_s)),
+    col("roofline eff %", |r| {
+        figure(r.roofline_efficiency.map(|e| e * 100.0), 0)
+    }),
 ];
 
 /// The analysis's steps as rows, in step order.
