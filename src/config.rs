@@ -1,18 +1,22 @@
 //! Validated run configuration. [`ProbeConfig::from_cli`] checks and resolves the probe's flags;
 //! nothing after it sees clap. The API key is read here from the environment and kept out of
-//! everything that is serialized.
+//! everything that is serialized: a run stores its config as [`ProbeSettings`] ([`settings`]).
+
+pub mod settings;
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use ceiling_reports::recording::Pattern;
 
 use crate::cli::{EndpointArg, PatternArg, PrefixCacheArg, ProbeArgs};
 use crate::exit::Failure;
 
+pub use settings::ProbeSettings;
+
 /// Which OpenAI endpoint the probe drives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Endpoint {
     /// `/v1/completions` with token-id prompts: exact input lengths.
@@ -22,7 +26,7 @@ pub enum Endpoint {
 }
 
 /// How the warm-up before the measured part of a step is given.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Warmup {
     Waves(u32),
@@ -30,29 +34,27 @@ pub enum Warmup {
 }
 
 /// One step of the run: a batch size and the lengths.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepSpec {
     pub batch_size: u32,
     pub input_len: u32,
     pub output_len: u32,
 }
 
-/// Everything a probe run needs, checked. Serialized (without the key) as the run's probe
-/// config, whose hash the nightly history keys on.
+/// Everything a probe run needs, checked. Serializes as the [`ProbeSettings`] a run stores
+/// (without the key and the output switches), whose hash the nightly history keys on.
 #[derive(Debug, Clone, Serialize)]
+#[serde(into = "ProbeSettings")]
 pub struct ProbeConfig {
     pub url: String,
     pub model: Option<String>,
-    #[serde(skip)]
     pub api_key: Option<String>,
     pub endpoint: Endpoint,
     pub dp: u32,
-    #[serde(with = "secs")]
     pub request_timeout: Duration,
     pub steps: Vec<StepSpec>,
     pub pattern: Pattern,
     pub waves: u32,
-    #[serde(with = "secs")]
     pub duration: Duration,
     pub warmup: Warmup,
     /// Closed-loop workers started per second; `None` starts them all at once.
@@ -62,19 +64,15 @@ pub struct ProbeConfig {
     pub tokenizer: Option<std::path::PathBuf>,
     pub prefix_cache_warm: bool,
     pub seed: u64,
-    #[serde(with = "secs")]
     pub grace: Duration,
     /// `None`: scraping off.
     pub metrics_url: Option<String>,
-    #[serde(with = "secs")]
     pub scrape_interval: Duration,
     pub require_metrics: bool,
     /// `None`: GPU sampling off.
     pub gpu_source: Option<String>,
-    #[serde(with = "secs")]
     pub gpu_interval: Duration,
     pub require_gpu: bool,
-    #[serde(skip)]
     pub json: bool,
 }
 
@@ -215,8 +213,15 @@ fn read_api_key(var: Option<&str>) -> anyhow::Result<Option<String>> {
 mod secs {
     use std::time::Duration;
 
+    use serde::Deserialize;
+
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
     }
 }
 

@@ -3,6 +3,7 @@
 //! `workload` makes exact-length prompts, `client` streams one request, `worker` runs a step's
 //! `bs` workers. `run.rs` owns the tasks of a whole run.
 
+pub mod boundary;
 pub mod client;
 pub mod tokenizer;
 pub mod worker;

@@ -130,12 +130,12 @@ impl RunManifest {
     }
 
     /// A stable hash of the probe configuration: runs with equal hashes are comparable. The
-    /// prompt seed (fresh per run unless pinned) and output switches do not change what is
-    /// measured, so they are left out.
+    /// prompt seed (fresh per run unless pinned), output switches and the layout's version
+    /// (`ProbeSettings`) do not change what is measured, so they are left out.
     pub fn probe_config_hash(&self) -> String {
         let mut config = self.probe_config.clone();
         if let Some(o) = config.as_object_mut() {
-            for key in ["seed", "json"] {
+            for key in ["seed", "json", "version"] {
                 o.remove(key);
             }
         }

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ProbeConfig;
 use crate::exit::Failure;
 use crate::probe::EngineInfo;
+use crate::probe::boundary::Boundary;
 use crate::store::{Record, Writer};
 
 /// The telemetry tasks of one run.
@@ -98,10 +99,7 @@ impl Telemetry {
         }
         let (tx, mut rx) = mpsc::channel::<ScrapeRecord>(64);
         let (now_tx, now_rx) = mpsc::channel::<ScrapeNow>(1);
-        self.boundary = Boundary {
-            now: Some(now_tx),
-            timeout: scrape_timeout(cfg.scrape_interval),
-        };
+        self.boundary = Boundary::new(now_tx, scrape_timeout(cfg.scrape_interval));
         let task = tokio::spawn(run_scraper(
             scraper,
             cfg.scrape_interval,
@@ -211,29 +209,6 @@ impl Telemetry {
                     .unwrap_or("the engine's metrics")
             );
         }
-    }
-}
-
-/// Takes one scrape between two probe steps, so a step's counter deltas are bracketed by
-/// samples with no neighbouring step's traffic in them. Without a scraper it does nothing.
-#[derive(Debug, Clone, Default)]
-pub struct Boundary {
-    now: Option<mpsc::Sender<ScrapeNow>>,
-    timeout: Duration,
-}
-
-impl Boundary {
-    /// Scrapes now and waits until the record is taken (at most the scrape timeout, plus a
-    /// second for the queue): a slow or dead engine delays the next step by that, never more.
-    pub async fn scrape(&self) {
-        let Some(now) = &self.now else {
-            return;
-        };
-        let (reply, answered) = tokio::sync::oneshot::channel();
-        if now.send(reply).await.is_err() {
-            return;
-        }
-        let _ = tokio::time::timeout(self.timeout + Duration::from_secs(1), answered).await;
     }
 }
 

@@ -3,7 +3,6 @@
 //! [`RunData`] from the store and calls [`analyze`]; nothing here does I/O.
 
 use std::fmt;
-use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -18,8 +17,6 @@ use crate::fit::{self, FitPoint, StepTimeFit};
 use crate::recording::{LatenessTick, RequestRecord, StepRecord};
 use crate::step_time::{self, StepTiming};
 use crate::summary::{self, StepSummary};
-
-pub use crate::terminal::render_terminal;
 
 /// Everything a recording holds that the analysis reads.
 #[derive(Debug, Clone, Default)]
@@ -37,9 +34,6 @@ pub struct RunData {
     pub scrapes: Vec<ScrapeRecord>,
 }
 
-/// The roofline's minimum step time `t_min(bs_per_rank, context_tokens)` in seconds.
-pub type Roofline = Arc<dyn Fn(f64, f64) -> f64 + Send + Sync>;
-
 /// What the analysis is asked to assume.
 #[derive(Clone, Default)]
 pub struct AnalysisOptions {
@@ -54,8 +48,8 @@ pub struct AnalysisOptions {
     pub tolerances: Tolerances,
     /// The probe asked for a warm prefix cache (`--prefix-cache warm`).
     pub prefix_cache_warm_expected: bool,
-    /// Minimum step time from the roofline, where a model config and GPU were given.
-    pub roofline: Option<Roofline>,
+    /// The deployment's roofline, where a model config and GPU were given.
+    pub roofline: Option<crate::roofline::Roofline>,
 }
 
 impl fmt::Debug for AnalysisOptions {
@@ -140,13 +134,10 @@ pub fn analyze_samples(
     let mut timings = time_steps(&data.steps, &data.requests, engine_samples, &gpu, dp);
     if let Some(roof) = &opts.roofline {
         for t in &mut timings {
-            let tmin = roof(
-                t.bs_per_rank,
-                fit::decode_context(t.input_len, t.output_len),
-            );
-            if tmin.is_finite() && tmin > 0.0 {
-                t.roofline_t_min_s = Some(tmin);
-                t.roofline_efficiency = t.t_fwd_s.map(|tf| tmin / tf);
+            let context = fit::decode_context(t.input_len, t.output_len);
+            if let Some(r) = roof.for_step(t.bs_per_rank, context, t.t_fwd_s) {
+                t.roofline_t_min_s = Some(r.t_min_s);
+                t.roofline_efficiency = r.efficiency;
             }
         }
     }

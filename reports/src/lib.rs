@@ -26,8 +26,9 @@ pub mod terminal;
 pub mod tp;
 pub mod window;
 
-pub use analysis::{Analysis, AnalysisOptions, RunData, analyze, render_terminal};
+pub use analysis::{Analysis, AnalysisOptions, RunData, analyze};
 pub use finding::{Finding, Severity};
 pub use latency_table::render_latency;
 pub use recording::{ChunkArrival, ChunkKind, LatenessTick, Outcome, RequestRecord, StepRecord};
 pub use summary::{StepSummary, summarize_steps};
+pub use terminal::render_terminal;

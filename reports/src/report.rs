@@ -4,6 +4,7 @@
 //! [`RESULT_SCHEMA_VERSION`]). Formats figures the analysis computed; computes none of its own.
 
 pub mod charts;
+pub mod step_table;
 
 use serde_json::json;
 
@@ -147,58 +148,9 @@ fn trust_line(a: &Analysis) -> String {
     }
 }
 
-/// The per-step table, formatted, units in the headers.
+/// The per-step table, formatted, units in the headers ([`mod@step_table`]'s rows and columns).
 pub fn step_table(a: &Analysis) -> Table {
-    let roof = a.timings.iter().any(|t| t.roofline_t_min_s.is_some());
-    let mut headers: Vec<String> = [
-        "step",
-        "bs",
-        "in/out tok",
-        "ok/failed",
-        "TTFT p50 ms",
-        "TTFT p99 ms",
-        "TPOT p50 ms",
-        "ITL p99 ms",
-        "out tok/s",
-        "t_fwd client ms",
-        "t_fwd identity ms",
-        "t_fwd engine ms",
-        "MTP",
-        "GPU util %",
-    ]
-    .map(String::from)
-    .to_vec();
-    if roof {
-        headers.extend(["t_min ms".into(), "roofline eff %".into()]);
-    }
-    let rows = a
-        .steps
-        .iter()
-        .zip(&a.timings)
-        .map(|(s, t)| {
-            let mut row = vec![
-                s.step_idx.to_string(),
-                s.batch_size.to_string(),
-                format!("{}/{}", s.input_len, s.output_len),
-                format!("{}/{}", s.requests_ok, s.requests_failed),
-                ms(s.ttft_s.map(|d| d.p50)),
-                ms(s.ttft_s.map(|d| d.p99)),
-                ms(s.tpot_s.map(|d| d.p50)),
-                ms(s.itl_s.map(|d| d.p99)),
-                num(s.output_tokens_per_s, 0),
-                ms(t.t_fwd_client_s),
-                ms(t.t_fwd_identity_s),
-                ms(t.t_fwd_engine_s),
-                format!("{:.2}", t.mtp),
-                num(t.gpu.util_mean_pct, 0),
-            ];
-            if roof {
-                row.push(ms(t.roofline_t_min_s));
-                row.push(num(t.roofline_efficiency.map(|e| e * 100.0), 0));
-            }
-            row
-        })
-        .collect();
+    let (headers, rows) = step_table::rendered(a, "–");
     Table { headers, rows }
 }
 

@@ -89,11 +89,12 @@ pub struct RooflinePoint {
     pub experts_touched_per_layer: Option<f64>,
 }
 
-impl RooflinePoint {
-    /// `t_min / t_fwd`; None when `t_fwd_s` is not a positive number.
-    pub fn efficiency(&self, t_fwd_s: f64) -> Option<f64> {
-        efficiency(self.t_min_s, t_fwd_s)
-    }
+/// A measured step set against the roofline: what the analysis stores in each step's timing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepRoofline {
+    pub t_min_s: f64,
+    /// `t_min / t_fwd`; None without a measured step time.
+    pub efficiency: Option<f64>,
 }
 
 /// `t_min / t_fwd`; None when `t_fwd_s` is not a positive number.
@@ -168,6 +169,23 @@ impl Roofline {
         }
     }
 
+    /// The roofline of a measured step: `t_min` at its batch per rank and decode context (each
+    /// rounded to a whole number, at least 1) and the efficiency `t_min / t_fwd`. None when
+    /// `t_min` is not a positive number (a GPU given without figures).
+    pub fn for_step(
+        &self,
+        bs_per_rank: f64,
+        context_tokens: f64,
+        t_fwd_s: Option<f64>,
+    ) -> Option<StepRoofline> {
+        let whole = |x: f64| x.round().max(1.0) as u32;
+        let t_min_s = self.at(whole(bs_per_rank), whole(context_tokens)).t_min_s;
+        (t_min_s.is_finite() && t_min_s > 0.0).then(|| StepRoofline {
+            t_min_s,
+            efficiency: t_fwd_s.and_then(|t| efficiency(t_min_s, t)),
+        })
+    }
+
     /// The roofline of a decode step of `bs` sequences with `context` cached tokens each.
     pub fn at(&self, bs: u32, context: u32) -> RooflinePoint {
         let tp = f64::from(self.tp);
@@ -228,17 +246,28 @@ pub fn t_min(
     Roofline::new(shape, gpu, tp, weight_dtype, kv_dtype).at(bs, context)
 }
 
-/// For the analysis of a run: the deployment fixed once, `t_min` asked per step as
-/// `f(bs, context)`.
-pub fn roofline_for_run(
-    shape: &ModelShape,
-    gpu: &GpuSpec,
-    tp: u32,
-    weight_dtype: Option<WeightDtype>,
-    kv_dtype: KvDtype,
-) -> impl Fn(u32, u32) -> RooflinePoint + use<> {
-    let r = Roofline::new(shape, gpu, tp, weight_dtype, kv_dtype);
-    move |bs, context| r.at(bs, context)
+/// Test support: Llama-3.1-8B on a GPU whose bandwidth makes a step of `bs` sequences at
+/// `context` tokens take exactly `t_min_s`, memory-bound (the compute peak is far out of the
+/// way), so tests can set the roofline where they want it.
+#[cfg(test)]
+pub(crate) fn llama_8b_with_t_min(t_min_s: f64, bs: u32, context: u32) -> Roofline {
+    let shape = crate::model::fixtures::shape(crate::model::fixtures::LLAMA_8B);
+    let unit = GpuSpec {
+        name: "test GPU".into(),
+        hbm_bandwidth_bytes_per_s: 1.0,
+        bf16_dense_flops: f64::MAX,
+        fp8_dense_flops: None,
+        memory_bytes: 80 << 30,
+        source: "test".into(),
+    };
+    let bytes = Roofline::new(&shape, &unit, 1, None, KvDtype::Bf16)
+        .at(bs, context)
+        .bytes_moved_per_gpu;
+    let gpu = GpuSpec {
+        hbm_bandwidth_bytes_per_s: bytes / t_min_s,
+        ..unit
+    };
+    Roofline::new(&shape, &gpu, 1, None, KvDtype::Bf16)
 }
 
 #[cfg(test)]

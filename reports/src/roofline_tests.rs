@@ -126,12 +126,40 @@ fn weight_and_kv_dtype_overrides_change_the_bytes() {
 }
 
 #[test]
-fn roofline_for_run_answers_per_step_and_efficiency_is_tmin_over_tfwd() {
+fn a_measured_step_gets_t_min_at_its_rounded_batch_and_efficiency_t_min_over_t_fwd() {
     let s = fixtures::shape(QWEN3_30B_A3B);
-    let f = roofline_for_run(&s, &h100(), 1, None, KvDtype::Bf16);
-    let p = f(16, 2048);
-    assert_eq!(p, t_min(&s, &h100(), 1, 16, 2048, None, KvDtype::Bf16));
-    assert!(close(p.efficiency(2.0 * p.t_min_s).unwrap(), 0.5));
-    assert_eq!(p.efficiency(0.0), None);
+    let r = Roofline::new(&s, &h100(), 1, None, KvDtype::Bf16);
+    let p = t_min(&s, &h100(), 1, 16, 2048, None, KvDtype::Bf16);
+    assert_eq!(r.at(16, 2048), p);
+    // 15.6 sequences per rank (DP-averaged) and a mean context of 2048.4 tokens.
+    let step = r.for_step(15.6, 2048.4, Some(2.0 * p.t_min_s)).unwrap();
+    assert_eq!(step.t_min_s, p.t_min_s);
+    assert!(close(step.efficiency.unwrap(), 0.5));
+    assert_eq!(r.for_step(16.0, 2048.0, None).unwrap().efficiency, None);
+    assert_eq!(
+        r.for_step(16.0, 2048.0, Some(0.0)).unwrap().efficiency,
+        None
+    );
+    assert_eq!(
+        r.for_step(0.2, 0.0, None).unwrap().t_min_s,
+        r.at(1, 1).t_min_s
+    );
     assert_eq!(efficiency(1.0, f64::NAN), None);
+    // A GPU without figures has no roofline to compare with.
+    let blank = GpuSpec {
+        hbm_bandwidth_bytes_per_s: 0.0,
+        ..h100()
+    };
+    assert_eq!(
+        Roofline::new(&s, &blank, 1, None, KvDtype::Bf16).for_step(16.0, 2048.0, Some(0.01)),
+        None
+    );
+}
+
+#[test]
+fn the_test_roofline_lands_where_asked() {
+    let r = llama_8b_with_t_min(0.004, 4, 150);
+    assert!(close(r.at(4, 150).t_min_s, 0.004));
+    assert_eq!(r.at(4, 150).bound, Bound::Memory);
+    assert!(r.at(16, 150).t_min_s > 0.004, "more sequences read more KV");
 }

@@ -5,6 +5,7 @@
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::analysis::Analysis;
+use crate::report::step_table;
 
 fn ms(v: Option<f64>) -> String {
     v.map_or("-".into(), |s| format!("{:.2}", s * 1e3))
@@ -30,52 +31,11 @@ pub fn render_terminal(a: &Analysis) -> String {
         out.push_str("no steps recorded\n");
         return out;
     }
-    let roof = a.timings.iter().any(|t| t.roofline_t_min_s.is_some());
+    let (headers, rows) = step_table::rendered(a, "-");
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).force_no_tty();
-    let mut header = vec![
-        "step",
-        "bs",
-        "in/out",
-        "ok/fail",
-        "TTFT p50 ms",
-        "TPOT p50 ms",
-        "ITL p99 ms",
-        "E2E p50 s",
-        "out tok/s",
-        "t_fwd client ms",
-        "identity ms",
-        "engine ms",
-        "MTP",
-        "GPU util %",
-        "J/tok",
-    ];
-    if roof {
-        header.extend(["t_min ms", "eff %"]);
-    }
-    table.set_header(header);
-    for (s, t) in a.steps.iter().zip(&a.timings) {
-        let mut row = vec![
-            s.step_idx.to_string(),
-            s.batch_size.to_string(),
-            format!("{}/{}", s.input_len, s.output_len),
-            format!("{}/{}", s.requests_ok, s.requests_failed),
-            ms(s.ttft_s.map(|d| d.p50)),
-            ms(s.tpot_s.map(|d| d.p50)),
-            ms(s.itl_s.map(|d| d.p99)),
-            num(s.e2e_s.map(|d| d.p50), 2),
-            num(s.output_tokens_per_s, 0),
-            ms(t.t_fwd_client_s),
-            ms(t.t_fwd_identity_s),
-            ms(t.t_fwd_engine_s),
-            format!("{:.2}", t.mtp),
-            num(t.gpu.util_mean_pct, 0),
-            num(t.gpu.energy_per_output_token_j, 3),
-        ];
-        if roof {
-            row.push(ms(t.roofline_t_min_s));
-            row.push(num(t.roofline_efficiency.map(|e| e * 100.0), 0));
-        }
+    table.set_header(headers);
+    for row in rows {
         table.add_row(row);
     }
     out.push_str(&format!("{table}\n"));

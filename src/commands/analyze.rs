@@ -1,36 +1,107 @@
 //! `ceiling analyze`: loads one run from the recording, analyses it with `ceiling-reports`,
 //! stores the findings (replacing any earlier set) and prints the terminal summary or JSON.
-//! [`analyze_run`] is the shared path `report`, `probe` and `demo` take too.
+//! [`analyze_run`] is the shared path `report`, `probe` and `demo` take too, under an
+//! [`AnalyzeOptions`] validated from the flags ([`AnalyzeOptions::from_cli`]) or built in code.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use ceiling_reports::analysis::Roofline as RooflineFn;
 use ceiling_reports::gpu_specs::GpuSpecOverride;
+use ceiling_reports::model::{KvDtype, WeightDtype};
 use ceiling_reports::roofline::Roofline;
 use ceiling_reports::{Analysis, AnalysisOptions, RunData, analyze, render_terminal};
 
 use crate::Exit;
 use crate::cli::{AnalyzeArgs, CeilingArgs, RunRooflineArgs};
+use crate::config::ProbeSettings;
 use crate::exit::Failure;
 use crate::store::Store;
 use crate::store::read::RunDetail;
 
 use super::roofline::{kv_dtype, load_model_shape, resolve_gpu, weight_dtype};
 
+/// What a run is analysed under: the ceiling's constraints, the gate, the roofline. Checked;
+/// `None` takes the recording's value (the probe's `--dp`, the engine's KV capacity and
+/// sequence cap) or the analysis's default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnalyzeOptions {
+    /// Minimum output tokens/s per sequence; positive.
+    pub sla_otps: Option<f64>,
+    pub sla_tpot_s: Option<f64>,
+    pub dp: Option<u32>,
+    pub kv_capacity_tokens: Option<u64>,
+    pub max_num_seqs: Option<u32>,
+    /// Exit 1 when any finding is an `error`.
+    pub gate: bool,
+    pub roofline: Option<RooflineOptions>,
+}
+
+/// The deployment a run's step times are compared with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RooflineOptions {
+    /// The model's `config.json`.
+    pub model_config: PathBuf,
+    /// A GPU name the datasheet table knows; `None`: the run's first recorded GPU.
+    pub gpu: Option<String>,
+    /// Tensor-parallel size, at least 1.
+    pub tp: u32,
+    /// `None`: as the config says.
+    pub weight_dtype: Option<WeightDtype>,
+    pub kv_dtype: KvDtype,
+}
+
+impl AnalyzeOptions {
+    /// Checks and resolves the flags of `analyze` and `report`.
+    pub fn from_cli(c: &CeilingArgs, r: &RunRooflineArgs) -> anyhow::Result<Self> {
+        Ok(AnalyzeOptions {
+            roofline: r.model_config.clone().map(|model_config| RooflineOptions {
+                model_config,
+                gpu: r.gpu.clone(),
+                tp: r.tp.max(1),
+                weight_dtype: r.weight_dtype.map(weight_dtype),
+                kv_dtype: kv_dtype(r.kv_dtype),
+            }),
+            ..Self::from_ceiling_flags(c)?
+        })
+    }
+
+    /// Checks and resolves the ceiling's flags alone (`demo` sets its own roofline); no
+    /// roofline.
+    pub fn from_ceiling_flags(c: &CeilingArgs) -> anyhow::Result<Self> {
+        if c.sla_otps.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
+            return Err(Failure::Usage("--sla-otps must be a positive number".into()).into());
+        }
+        if c.sla_tpot.is_some_and(|d| d.is_zero()) {
+            return Err(Failure::Usage("--sla-tpot must be longer than 0".into()).into());
+        }
+        if c.dp == Some(0) {
+            return Err(Failure::Usage("--dp must be at least 1".into()).into());
+        }
+        Ok(AnalyzeOptions {
+            sla_otps: c.sla_otps,
+            sla_tpot_s: c.sla_tpot.map(|d| d.as_secs_f64()),
+            dp: c.dp,
+            kv_capacity_tokens: c.kv_capacity_tokens,
+            max_num_seqs: c.max_num_seqs,
+            gate: c.gate,
+            roofline: None,
+        })
+    }
+}
+
 pub fn run(db: &Path, args: AnalyzeArgs) -> anyhow::Result<Exit> {
+    let opts = AnalyzeOptions::from_cli(&args.ceiling, &args.roofline)?;
     let store = Store::open(db)?;
     let id = super::resolve_run(&store, &args.run)?;
-    let run = analyze_run(&store, id, &args.ceiling, &args.roofline)
+    let run = analyze_run(&store, id, &opts)
         .with_context(|| format!("analysing run {id} of {}", db.display()))?;
     if args.output.json {
         println!("{}", serde_json::to_string_pretty(&run.analysis)?);
     } else {
         print_terminal(&run.analysis);
     }
-    Ok(gate(&args.ceiling, &run.analysis))
+    Ok(gate(&opts, &run.analysis))
 }
 
 /// Prints the terminal summary, the severities coloured when stdout is a terminal and
@@ -46,8 +117,8 @@ pub fn print_terminal(a: &Analysis) {
 }
 
 /// `Exit::Gate` when asked to gate (`--gate`) and an `error` finding is present.
-pub fn gate(c: &CeilingArgs, a: &Analysis) -> Exit {
-    if c.gate && a.has_errors() {
+pub fn gate(opts: &AnalyzeOptions, a: &Analysis) -> Exit {
+    if opts.gate && a.has_errors() {
         eprintln!("gate: the run has `error` findings (exit 1)");
         Exit::Gate
     } else {
@@ -63,41 +134,31 @@ pub struct AnalyzedRun {
     pub analysis: Analysis,
 }
 
-/// Loads run `id`, analyses it under the given constraints and roofline, stores the findings.
-pub fn analyze_run(
-    store: &Store,
-    id: i64,
-    c: &CeilingArgs,
-    roof: &RunRooflineArgs,
-) -> anyhow::Result<AnalyzedRun> {
-    if c.sla_otps.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
-        return Err(Failure::Usage("--sla-otps must be a positive number".into()).into());
-    }
+/// Loads run `id`, analyses it under `opts`, stores the findings.
+pub fn analyze_run(store: &Store, id: i64, opts: &AnalyzeOptions) -> anyhow::Result<AnalyzedRun> {
     let detail = store.run_detail(id)?;
-    let data = run_data(store, id, &detail)?;
-    // The probe stores `prefix_cache_warm: true` when `--prefix-cache warm` was asked.
-    let warm = detail
-        .manifest
-        .probe_config
-        .get("prefix_cache_warm")
-        .and_then(serde_json::Value::as_bool)
-        .unwrap_or(false);
+    let settings = probe_settings(id, &detail)?;
+    let data = run_data(store, id, &detail, &settings)?;
     // Flags first, then what the engine said of itself (llama.cpp's slots from `/props`).
     let limits = detail.manifest.engine_limits.clone().unwrap_or_default();
-    let opts = AnalysisOptions {
-        dp: c.dp,
-        sla_otps: c.sla_otps,
-        sla_tpot_s: c.sla_tpot.map(|d| d.as_secs_f64()),
-        kv_capacity_tokens: c
+    let analysis_opts = AnalysisOptions {
+        dp: opts.dp,
+        sla_otps: opts.sla_otps,
+        sla_tpot_s: opts.sla_tpot_s,
+        kv_capacity_tokens: opts
             .kv_capacity_tokens
             .or(limits.kv_capacity_tokens)
             .map(|v| v as f64),
-        max_num_seqs: c.max_num_seqs.or(limits.max_seqs),
-        prefix_cache_warm_expected: warm,
-        roofline: roofline(roof, &detail)?,
+        max_num_seqs: opts.max_num_seqs.or(limits.max_seqs),
+        prefix_cache_warm_expected: settings.prefix_cache_warm,
+        roofline: opts
+            .roofline
+            .as_ref()
+            .map(|r| roofline(r, &detail))
+            .transpose()?,
         ..AnalysisOptions::default()
     };
-    let analysis = analyze(&data, &opts);
+    let analysis = analyze(&data, &analysis_opts);
     store
         .replace_findings(id, &analysis.findings)
         .with_context(|| format!("storing the findings of run {id}"))?;
@@ -109,13 +170,20 @@ pub fn analyze_run(
     })
 }
 
-/// The roofline's `t_min(bs per rank, context)` when a model config was given; the GPU is the
-/// flag's, else the run's first recorded GPU.
-fn roofline(r: &RunRooflineArgs, detail: &RunDetail) -> anyhow::Result<Option<RooflineFn>> {
-    let Some(path) = &r.model_config else {
-        return Ok(None);
-    };
-    let shape = load_model_shape(path)?;
+/// The run's stored probe configuration, through its type; a stored value of the wrong type is
+/// a corrupt recording (exit 2).
+fn probe_settings(id: i64, detail: &RunDetail) -> anyhow::Result<ProbeSettings> {
+    ProbeSettings::from_stored(&detail.manifest.probe_config).map_err(|e| {
+        Failure::Usage(format!(
+            "run {id}'s stored probe config does not read as probe settings: {e}"
+        ))
+        .into()
+    })
+}
+
+/// The deployment's roofline; the GPU is the option's, else the run's first recorded GPU.
+fn roofline(r: &RooflineOptions, detail: &RunDetail) -> anyhow::Result<Roofline> {
+    let shape = load_model_shape(&r.model_config)?;
     let recorded = detail
         .manifest
         .gpu_inventory
@@ -129,38 +197,26 @@ fn roofline(r: &RunRooflineArgs, detail: &RunDetail) -> anyhow::Result<Option<Ro
         .into());
     };
     let gpu = resolve_gpu(&name, &GpuSpecOverride::default())?;
-    let line = Roofline::new(
+    Ok(Roofline::new(
         &shape,
         &gpu,
         r.tp,
-        r.weight_dtype.map(weight_dtype),
-        kv_dtype(r.kv_dtype),
-    );
-    Ok(Some(Arc::new(move |bs: f64, ctx: f64| {
-        line.at(bs.round().max(1.0) as u32, ctx.round().max(1.0) as u32)
-            .t_min_s
-    })))
+        r.weight_dtype,
+        r.kv_dtype,
+    ))
 }
 
-/// Everything the analysis reads of run `id`, and the run's probe configuration.
-pub fn load(store: &Store, id: i64) -> anyhow::Result<(RunData, serde_json::Value)> {
-    let detail = store.run_detail(id)?;
-    let data = run_data(store, id, &detail)?;
-    Ok((data, detail.manifest.probe_config))
-}
-
-fn run_data(store: &Store, id: i64, detail: &RunDetail) -> anyhow::Result<RunData> {
-    let dp = detail
-        .manifest
-        .probe_config
-        .get("dp")
-        .and_then(serde_json::Value::as_u64)
-        .map(|v| v as u32);
+fn run_data(
+    store: &Store,
+    id: i64,
+    detail: &RunDetail,
+    settings: &ProbeSettings,
+) -> anyhow::Result<RunData> {
     Ok(RunData {
         run_id: Some(id),
         engine_kind: detail.manifest.engine_kind.clone(),
         model: detail.manifest.model.clone(),
-        dp,
+        dp: Some(settings.dp),
         steps: detail.steps.clone(),
         requests: store.load_requests(id)?,
         ticks: store.load_ticks(id)?,

@@ -2,22 +2,26 @@
 //! (profile `llama-8b-h100`, vLLM flavor, real time) on a free loopback port, probes it with a
 //! short wave sweep (GPU telemetry from the simulator's DCGM-style endpoint), analyses the run
 //! against the Llama-3.1-8B roofline on an H100, writes the report, prints the summary and the
-//! report's path, and stops the engine.
+//! report's path, and stops the engine. It builds its probe and analysis configurations in code
+//! and calls the same functions `probe`, `analyze` and `report` do.
 
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context;
+
+use ceiling_reports::model::KvDtype;
+use ceiling_reports::recording::Pattern;
 use ceiling_sim::{Profile, SimConfig};
-use clap::Parser;
 
 use crate::Exit;
-use crate::cli::{Cli, Command, DemoArgs, ReportFormat, RunRooflineArgs};
-use crate::config::ProbeConfig;
+use crate::cli::DemoArgs;
+use crate::config::{Endpoint, ProbeConfig, StepSpec, Warmup};
 use crate::run::probe_run;
 use crate::store::Store;
 
-use super::analyze::analyze_run;
-use super::report::write_report;
+use super::analyze::{AnalyzeOptions, RooflineOptions, analyze_run, gate, print_terminal};
+use super::report::{ReportFormats, write_report};
 
 /// The model the demo's profile imitates, for the roofline (shipped in `fixtures/`).
 const MODEL_CONFIG: &str =
@@ -29,50 +33,71 @@ const OUTPUT_LEN: u32 = 128;
 const DEMO_SLA_OTPS: f64 = 90.0;
 
 pub async fn run(db: &Path, args: DemoArgs) -> anyhow::Result<Exit> {
+    let mut opts = AnalyzeOptions::from_ceiling_flags(&args.ceiling)?;
+    if opts.sla_otps.is_none() && opts.sla_tpot_s.is_none() {
+        opts.sla_otps = Some(DEMO_SLA_OTPS);
+    }
     let profile = Profile::builtin(PROFILE).context("the demo's built-in profile is missing")?;
-    let sim = crate::sim::start(SimConfig::new(profile))
+    let sim = ceiling_sim::start(SimConfig::new(profile))
         .await
         .context("starting the simulated engine")?;
     let base = sim.base_url();
-    let result = demo(db, &args, &base).await;
+    let result = demo(db, &args, &base, opts).await;
     sim.shutdown().await;
     result
 }
 
-async fn demo(db: &Path, args: &DemoArgs, base: &str) -> anyhow::Result<Exit> {
+/// The demo's sweep: 1 warm-up and 2 measured waves per batch size, metrics every 250 ms and
+/// GPU samples every 100 ms from the simulator's DCGM-style endpoint; the other settings are
+/// `ceiling probe`'s defaults.
+fn probe_config(base: &str, batch_sizes: &[u32]) -> ProbeConfig {
+    ProbeConfig {
+        url: base.to_string(),
+        model: None,
+        api_key: None,
+        endpoint: Endpoint::Completions,
+        dp: 1,
+        request_timeout: Duration::from_secs(600),
+        steps: batch_sizes
+            .iter()
+            .map(|&batch_size| StepSpec {
+                batch_size,
+                input_len: INPUT_LEN,
+                output_len: OUTPUT_LEN,
+            })
+            .collect(),
+        pattern: Pattern::Wave,
+        waves: 2,
+        duration: Duration::from_secs(60),
+        warmup: Warmup::Waves(1),
+        ramp_per_s: None,
+        vocab_size: None,
+        tokenizer: None,
+        prefix_cache_warm: false,
+        seed: rand::random(),
+        grace: Duration::from_secs(5),
+        metrics_url: Some(format!("{base}/metrics")),
+        scrape_interval: Duration::from_millis(250),
+        require_metrics: false,
+        gpu_source: Some(format!("dcgm:{base}/dcgm")),
+        gpu_interval: Duration::from_millis(100),
+        require_gpu: false,
+        json: false,
+    }
+}
+
+async fn demo(
+    db: &Path,
+    args: &DemoArgs,
+    base: &str,
+    mut opts: AnalyzeOptions,
+) -> anyhow::Result<Exit> {
+    let cfg = probe_config(base, &args.batch_sizes);
     let bs: Vec<String> = args.batch_sizes.iter().map(u32::to_string).collect();
-    let bs = bs.join(",");
-    let dcgm = format!("dcgm:{base}/dcgm");
-    let (input, output) = (INPUT_LEN.to_string(), OUTPUT_LEN.to_string());
-    let probe = Cli::try_parse_from([
-        "ceiling",
-        "probe",
-        "--url",
-        base,
-        "--batch-sizes",
-        &bs,
-        "--input-len",
-        &input,
-        "--output-len",
-        &output,
-        "--waves",
-        "2",
-        "--warmup",
-        "1",
-        "--gpu-source",
-        &dcgm,
-        "--gpu-interval",
-        "100ms",
-        "--scrape-interval",
-        "250ms",
-    ])?;
-    let Command::Probe(probe) = probe.command else {
-        anyhow::bail!("the demo's probe flags did not parse as a probe");
-    };
-    let cfg = ProbeConfig::from_cli(&probe)?;
     eprintln!(
-        "ceiling demo: simulated engine ({PROFILE}, vLLM flavor) at {base}; probing bs {bs} \
-         with {INPUT_LEN} input / {OUTPUT_LEN} output tokens, 1 warm-up + 2 waves per step"
+        "ceiling demo: simulated engine ({PROFILE}, vLLM flavor) at {base}; probing bs {} \
+         with {INPUT_LEN} input / {OUTPUT_LEN} output tokens, 1 warm-up + 2 waves per step",
+        bs.join(",")
     );
     let command_line = crate::redact::command_line(std::env::args());
     let outcome = probe_run(db, &cfg, command_line)
@@ -84,25 +109,25 @@ async fn demo(db: &Path, args: &DemoArgs, base: &str) -> anyhow::Result<Exit> {
     let model_config = args.out.join("model-config.json");
     std::fs::write(&model_config, MODEL_CONFIG)
         .with_context(|| format!("writing {}", model_config.display()))?;
-    let roofline = RunRooflineArgs {
-        model_config: Some(model_config),
+    opts.roofline = Some(RooflineOptions {
+        model_config,
         gpu: Some("H100".into()),
-        ..RunRooflineArgs::default()
-    };
+        tp: 1,
+        weight_dtype: None,
+        kv_dtype: KvDtype::Bf16,
+    });
     let store = Store::open(db)?;
-    let mut ceiling = args.ceiling.clone();
-    if ceiling.sla_otps.is_none() && ceiling.sla_tpot.is_none() {
-        ceiling.sla_otps = Some(DEMO_SLA_OTPS);
-    }
-    let run = analyze_run(&store, outcome.run_id, &ceiling, &roofline)
+    let run = analyze_run(&store, outcome.run_id, &opts)
         .with_context(|| format!("analysing run {}", outcome.run_id))?;
-    let mut formats = vec![ReportFormat::Html, ReportFormat::Md, ReportFormat::Json];
-    if args.png {
-        formats.push(ReportFormat::Png);
-    }
-    write_report(&run, &args.out, &formats)?;
-    super::analyze::print_terminal(&run.analysis);
-    let gate = super::analyze::gate(&ceiling, &run.analysis);
+    let formats = ReportFormats {
+        html: true,
+        markdown: true,
+        json: true,
+        png: args.png,
+    };
+    write_report(&run, &args.out, formats)?;
+    print_terminal(&run.analysis);
+    let gate = gate(&opts, &run.analysis);
     println!(
         "\nreport: {}  (also report.md, result.json, charts/; run {} in {})",
         args.out.join("report.html").display(),
@@ -110,4 +135,52 @@ async fn demo(db: &Path, args: &DemoArgs, base: &str) -> anyhow::Result<Exit> {
         db.display()
     );
     Ok(gate)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// The demo's config in code is what the command line it used to parse gave (the seed
+    /// aside, fresh in both): `ceiling probe` with the demo's flags and the rest defaulted.
+    #[test]
+    fn the_demo_probes_as_ceiling_probe_would_with_its_flags() {
+        let base = "http://127.0.0.1:4000";
+        let cli = crate::Cli::try_parse_from([
+            "ceiling",
+            "probe",
+            "--url",
+            base,
+            "--batch-sizes",
+            "1,4,16",
+            "--input-len",
+            "64",
+            "--output-len",
+            "128",
+            "--waves",
+            "2",
+            "--warmup",
+            "1",
+            "--gpu-source",
+            "dcgm:http://127.0.0.1:4000/dcgm",
+            "--gpu-interval",
+            "100ms",
+            "--scrape-interval",
+            "250ms",
+        ])
+        .unwrap();
+        let crate::cli::Command::Probe(args) = cli.command else {
+            panic!("not a probe command")
+        };
+        let mut parsed = ProbeConfig::from_cli(&args).unwrap();
+        let ours = probe_config(base, &[1, 4, 16]);
+        parsed.seed = ours.seed;
+        parsed.api_key = None;
+        assert_eq!(
+            serde_json::to_value(&parsed).unwrap(),
+            serde_json::to_value(&ours).unwrap()
+        );
+    }
 }

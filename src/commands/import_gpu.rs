@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use anyhow::Context;
 use ceiling_collectors::gpu::smi::parse_nvidia_smi_csv;
 
 use crate::Exit;
@@ -52,8 +51,12 @@ pub async fn run(db: &Path, args: ImportGpuArgs) -> anyhow::Result<Exit> {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .map_err(|_| crate::store::StoreError::NoSuchRun(run_id))?;
-    let started = humantime::parse_rfc3339_weak(&started_at)
-        .with_context(|| format!("run {run_id} has an unreadable started_at {started_at:?}"))?;
+    // A start time ceiling cannot read is a corrupt recording: the input, not a bug (exit 2).
+    let started = humantime::parse_rfc3339_weak(&started_at).map_err(|e| {
+        Failure::Usage(format!(
+            "run {run_id} has an unreadable started_at {started_at:?}: {e}"
+        ))
+    })?;
     let started_unix = started
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())

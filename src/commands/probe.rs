@@ -5,13 +5,13 @@
 use std::path::Path;
 
 use crate::Exit;
-use crate::cli::{CeilingArgs, ProbeArgs, RunRooflineArgs};
+use crate::cli::ProbeArgs;
 use crate::config::ProbeConfig;
 use crate::exit::Failure;
 use crate::run::{RunOutcome, probe_run};
 use crate::store::{RunStatus, Store};
 
-use super::analyze::{AnalyzedRun, analyze_run, print_terminal};
+use super::analyze::{AnalyzeOptions, AnalyzedRun, analyze_run, print_terminal};
 
 pub async fn run(db: &Path, args: &ProbeArgs) -> anyhow::Result<Exit> {
     let cfg = ProbeConfig::from_cli(args)?;
@@ -21,14 +21,7 @@ pub async fn run(db: &Path, args: &ProbeArgs) -> anyhow::Result<Exit> {
     // loses nothing (the run is stored) and is a warning.
     let analysed = Store::open(db)
         .map_err(anyhow::Error::from)
-        .and_then(|store| {
-            analyze_run(
-                &store,
-                out.run_id,
-                &CeilingArgs::default(),
-                &RunRooflineArgs::default(),
-            )
-        });
+        .and_then(|store| analyze_run(&store, out.run_id, &AnalyzeOptions::default()));
     let analysed = match analysed {
         Ok(a) => Some(a),
         Err(e) => {

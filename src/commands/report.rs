@@ -15,29 +15,52 @@ use crate::exit::Failure;
 use crate::store::Store;
 use crate::store::read::RunDetail;
 
-use super::analyze::{AnalyzedRun, analyze_run, gate};
+use super::analyze::{AnalyzeOptions, AnalyzedRun, analyze_run, gate};
+
+/// Which files a report writes besides the SVG charts, which every report has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReportFormats {
+    pub html: bool,
+    pub markdown: bool,
+    pub json: bool,
+    pub png: bool,
+}
+
+impl ReportFormats {
+    /// The `--format` list as flags.
+    pub fn from_cli(formats: &[ReportFormat]) -> Self {
+        let has = |f: ReportFormat| formats.contains(&f);
+        ReportFormats {
+            html: has(ReportFormat::Html),
+            markdown: has(ReportFormat::Md),
+            json: has(ReportFormat::Json),
+            png: has(ReportFormat::Png),
+        }
+    }
+}
 
 pub fn run(db: &Path, args: ReportArgs) -> anyhow::Result<Exit> {
+    let opts = AnalyzeOptions::from_cli(&args.ceiling, &args.roofline)?;
     let store = Store::open(db)?;
     let id = super::resolve_run(&store, &args.run)?;
-    let run = analyze_run(&store, id, &args.ceiling, &args.roofline)
+    let run = analyze_run(&store, id, &opts)
         .with_context(|| format!("analysing run {id} of {}", db.display()))?;
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("ceiling-report-{id}")));
-    let written = write_report(&run, &out, &args.format)?;
+    let written = write_report(&run, &out, ReportFormats::from_cli(&args.format))?;
     for p in &written {
         println!("wrote {}", p.display());
     }
-    Ok(gate(&args.ceiling, &run.analysis))
+    Ok(gate(&opts, &run.analysis))
 }
 
 /// Writes the report of `run` into `out` in the given formats; returns the files written.
 pub fn write_report(
     run: &AnalyzedRun,
     out: &Path,
-    formats: &[ReportFormat],
+    formats: ReportFormats,
 ) -> anyhow::Result<Vec<PathBuf>> {
     let charts_dir = out.join("charts");
     std::fs::create_dir_all(&charts_dir).map_err(|e| {
@@ -46,7 +69,6 @@ pub fn write_report(
             charts_dir.display()
         ))
     })?;
-    let want = |f: ReportFormat| formats.contains(&f);
     let (w, h) = DEFAULT_SIZE;
     let mut written = Vec::new();
     let mut charts: Vec<(ReportChart, String)> = Vec::new();
@@ -54,7 +76,7 @@ pub fn write_report(
         let svg = render::render_svg(&c.spec, w, h)?;
         let path = charts_dir.join(format!("{}.svg", c.name));
         write(&path, svg.as_bytes(), &mut written)?;
-        if want(ReportFormat::Png) {
+        if formats.png {
             let png = render::render_png(&c.spec, w, h)?;
             write(
                 &charts_dir.join(format!("{}.png", c.name)),
@@ -65,21 +87,21 @@ pub fn write_report(
         charts.push((c, svg));
     }
     let doc = report::report_doc(&run.analysis, &charts, environment(&run.detail));
-    if want(ReportFormat::Html) {
+    if formats.html {
         write(
             &out.join("report.html"),
             render::html_page(&doc).as_bytes(),
             &mut written,
         )?;
     }
-    if want(ReportFormat::Md) {
+    if formats.markdown {
         write(
             &out.join("report.md"),
             render::markdown(&doc).as_bytes(),
             &mut written,
         )?;
     }
-    if want(ReportFormat::Json) {
+    if formats.json {
         let json = report::result_json(&run.analysis, &run.data, run_json(run)?);
         let text = serde_json::to_string_pretty(&json)?;
         write(&out.join("result.json"), text.as_bytes(), &mut written)?;

@@ -16,8 +16,8 @@ use ceiling_reports::{LatenessTick, Outcome};
 
 use crate::config::{Endpoint, StepSpec};
 use crate::store::{Record, Writer};
-use crate::telemetry::Boundary;
 
+use super::boundary::Boundary;
 use super::client::{EngineClient, RequestSlot};
 use super::workload::{Prompt, PromptMaker};
 

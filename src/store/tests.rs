@@ -270,6 +270,11 @@ fn config_hash_ignores_the_prompt_seed_but_not_the_load() {
         with(serde_json::json!({"batch_sizes": [1, 8], "seed": 2}))
     );
     assert_eq!(a.len(), 16);
+    assert_eq!(
+        a,
+        with(serde_json::json!({"batch_sizes": [1, 8], "seed": 1, "version": 1})),
+        "the settings' layout version is not part of what was measured"
+    );
     assert_ne!(
         a,
         with(serde_json::json!({"batch_sizes": [1, 16], "seed": 1}))

@@ -2,21 +2,28 @@
 //! back as the synthetic engine ran them, the findings are stored, and bad arguments exit 2.
 
 use ceiling::store::{Record, RunManifest, RunStatus, Store, Writer, WriterOptions};
-use ceiling_reports::synthetic::{WaveSpec, wave_recording};
+use ceiling_reports::synthetic::{SyntheticRun, WaveSpec, wave_recording};
 
 use crate::cli::ceiling;
 
+/// A two-step synthetic wave sweep (bs 4 and 16) recorded through the store's writer.
+pub fn record(db: &std::path::Path) {
+    record_with(db, |_| {});
+}
+
+/// [`record`] with the synthetic recording edited first (to plant a fault).
 #[expect(
     clippy::unwrap_used,
     reason = "a test fixture: failing to record fails the test"
 )]
-pub fn record(db: &std::path::Path) {
-    let rec = wave_recording(&[4u32, 16].map(|bs| WaveSpec {
+pub fn record_with(db: &std::path::Path, edit: impl FnOnce(&mut SyntheticRun)) {
+    let mut rec = wave_recording(&[4u32, 16].map(|bs| WaveSpec {
         batch_size: bs,
         output_len: 51,
         step_time_s: 0.008 + 0.0002 * f64::from(bs),
         ..WaveSpec::default()
     }));
+    edit(&mut rec);
     let store = Store::open(db).unwrap();
     let mut m = RunManifest::new("ceiling probe".into(), serde_json::json!({"dp": 1}));
     m.engine_kind = Some("vllm".into());

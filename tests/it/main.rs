@@ -4,6 +4,7 @@
 mod analyze;
 mod cli;
 mod collectors;
+mod exit_codes;
 mod html_render;
 mod llamacpp;
 mod probe;

@@ -3,7 +3,9 @@
 
 use super::*;
 use crate::finding::Severity;
+use crate::roofline::llama_8b_with_t_min;
 use crate::synthetic::{SyntheticRun, WaveSpec, wave_recording};
+use crate::terminal::render_terminal;
 
 const A: f64 = 0.008;
 const B: f64 = 0.0002;
@@ -293,12 +295,13 @@ fn disagreeing_views_are_found() {
 fn roofline_client_and_gpu_problems_are_found() {
     let rec = one();
     let opts = AnalysisOptions {
-        roofline: Some(Arc::new(|bs, _ctx| 2.0 * (A + B * bs))),
+        // bs 8 at a decode context of 128 + 101 / 2 → 179 tokens.
+        roofline: Some(llama_8b_with_t_min(2.0 * (A + B * 8.0), 8, 179)),
         ..AnalysisOptions::default()
     };
     raises(&rec, &opts, "above_roofline");
     let opts = AnalysisOptions {
-        roofline: Some(Arc::new(|bs, _ctx| 0.5 * (A + B * bs))),
+        roofline: Some(llama_8b_with_t_min(0.5 * (A + B * 8.0), 8, 179)),
         ..AnalysisOptions::default()
     };
     let a = run(&rec, &opts);

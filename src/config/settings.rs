@@ -1,0 +1,241 @@
+//! [`ProbeSettings`]: the probe configuration as a run stores it (`runs.probe_config`) and as
+//! the analysis reads it back. Versioned; every field an older run may lack has an explicit
+//! default, and keys this version does not know are ignored, so a renamed or added field is a
+//! compile error or a documented default, never a silent fallback. The stored keys are the
+//! ones ceiling has always written (durations in seconds), so a config's hash stays the same.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use ceiling_reports::recording::Pattern;
+
+use super::{Endpoint, ProbeConfig, StepSpec, Warmup};
+
+/// The layout version [`ProbeSettings`] writes. Runs from before versioning read as 0.
+pub const PROBE_SETTINGS_VERSION: u32 = 1;
+
+/// The stored probe configuration. Written from a validated [`ProbeConfig`] (the API key and
+/// output switches left out); read with [`ProbeSettings::from_stored`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeSettings {
+    /// Missing in runs recorded before the layout was versioned: 0.
+    #[serde(default)]
+    pub version: u32,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub endpoint: Option<Endpoint>,
+    /// Missing: 1, the flag's default.
+    #[serde(default = "one_rank")]
+    pub dp: u32,
+    #[serde(rename = "request_timeout", default)]
+    pub request_timeout_s: Option<f64>,
+    #[serde(default)]
+    pub steps: Vec<StepSpec>,
+    #[serde(default)]
+    pub pattern: Option<Pattern>,
+    #[serde(default)]
+    pub waves: Option<u32>,
+    #[serde(rename = "duration", default)]
+    pub duration_s: Option<f64>,
+    #[serde(default)]
+    pub warmup: Option<Warmup>,
+    #[serde(default)]
+    pub ramp_per_s: Option<f64>,
+    #[serde(default)]
+    pub vocab_size: Option<u32>,
+    /// `--tokenizer`; missing in runs from before the flag: None.
+    #[serde(default)]
+    pub tokenizer: Option<PathBuf>,
+    /// Missing: false (a cold cache, the flag's default).
+    #[serde(default)]
+    pub prefix_cache_warm: bool,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    #[serde(rename = "grace", default)]
+    pub grace_s: Option<f64>,
+    #[serde(default)]
+    pub metrics_url: Option<String>,
+    #[serde(rename = "scrape_interval", default)]
+    pub scrape_interval_s: Option<f64>,
+    #[serde(default)]
+    pub require_metrics: bool,
+    #[serde(default)]
+    pub gpu_source: Option<String>,
+    #[serde(rename = "gpu_interval", default)]
+    pub gpu_interval_s: Option<f64>,
+    #[serde(default)]
+    pub require_gpu: bool,
+}
+
+fn one_rank() -> u32 {
+    1
+}
+
+impl ProbeSettings {
+    /// Reads a run's stored configuration; an error means the stored JSON has a known key with
+    /// a value of the wrong type (a corrupt or foreign database).
+    pub fn from_stored(config: &serde_json::Value) -> Result<Self, serde_json::Error> {
+        serde_json::from_value(config.clone())
+    }
+}
+
+impl From<ProbeConfig> for ProbeSettings {
+    fn from(c: ProbeConfig) -> Self {
+        ProbeSettings {
+            version: PROBE_SETTINGS_VERSION,
+            url: Some(c.url),
+            model: c.model,
+            endpoint: Some(c.endpoint),
+            dp: c.dp,
+            request_timeout_s: Some(c.request_timeout.as_secs_f64()),
+            steps: c.steps,
+            pattern: Some(c.pattern),
+            waves: Some(c.waves),
+            duration_s: Some(c.duration.as_secs_f64()),
+            warmup: Some(c.warmup),
+            ramp_per_s: c.ramp_per_s,
+            vocab_size: c.vocab_size,
+            tokenizer: c.tokenizer,
+            prefix_cache_warm: c.prefix_cache_warm,
+            seed: Some(c.seed),
+            grace_s: Some(c.grace.as_secs_f64()),
+            metrics_url: c.metrics_url,
+            scrape_interval_s: Some(c.scrape_interval.as_secs_f64()),
+            require_metrics: c.require_metrics,
+            gpu_source: c.gpu_source,
+            gpu_interval_s: Some(c.gpu_interval.as_secs_f64()),
+            require_gpu: c.require_gpu,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::RunManifest;
+
+    fn probe_config() -> ProbeConfig {
+        use clap::Parser;
+        let cli = crate::Cli::try_parse_from([
+            "ceiling",
+            "probe",
+            "--url",
+            "http://127.0.0.1:8000/v1",
+            "--batch-sizes",
+            "1,8",
+            "--input-len",
+            "128",
+            "--output-len",
+            "64",
+            "--seed",
+            "7",
+            "--prefix-cache",
+            "warm",
+            "--dp",
+            "2",
+        ])
+        .unwrap();
+        let crate::cli::Command::Probe(args) = cli.command else {
+            panic!("not a probe command")
+        };
+        ProbeConfig::from_cli(&args).unwrap()
+    }
+
+    /// What ceiling stored before the layout was versioned (and before `--tokenizer`), for
+    /// the same flags: the keys and values the analysis and the history hash have always seen.
+    fn unversioned(c: &ProbeConfig) -> serde_json::Value {
+        json!({
+            "url": "http://127.0.0.1:8000",
+            "model": null,
+            "endpoint": "completions",
+            "dp": 2,
+            "request_timeout": c.request_timeout.as_secs_f64(),
+            "steps": [
+                {"batch_size": 1, "input_len": 128, "output_len": 64},
+                {"batch_size": 8, "input_len": 128, "output_len": 64},
+            ],
+            "pattern": "wave",
+            "waves": c.waves,
+            "duration": c.duration.as_secs_f64(),
+            "warmup": {"waves": 1},
+            "ramp_per_s": null,
+            "vocab_size": null,
+            "prefix_cache_warm": true,
+            "seed": 7,
+            "grace": c.grace.as_secs_f64(),
+            "metrics_url": "http://127.0.0.1:8000/metrics",
+            "scrape_interval": c.scrape_interval.as_secs_f64(),
+            "require_metrics": false,
+            "gpu_source": c.gpu_source,
+            "gpu_interval": c.gpu_interval.as_secs_f64(),
+            "require_gpu": false,
+        })
+    }
+
+    #[test]
+    fn the_probe_writes_the_old_keys_plus_version_and_the_hash_is_unchanged() {
+        let c = probe_config();
+        let written = serde_json::to_value(&c).unwrap();
+        let mut old = unversioned(&c);
+        assert_eq!(written["version"], PROBE_SETTINGS_VERSION);
+        let mut without_version = written.clone();
+        without_version.as_object_mut().unwrap().remove("version");
+        old["tokenizer"] = serde_json::Value::Null;
+        assert_eq!(without_version, old);
+        let hash = |v: serde_json::Value| RunManifest::new("c".into(), v).probe_config_hash();
+        assert_eq!(hash(written.clone()), hash(old));
+        // And the stored JSON reads back to what was written.
+        let read = ProbeSettings::from_stored(&written).unwrap();
+        assert_eq!(read, ProbeSettings::from(c));
+    }
+
+    #[test]
+    fn an_unversioned_run_reads_with_the_documented_defaults() {
+        let c = probe_config();
+        let read = ProbeSettings::from_stored(&unversioned(&c)).unwrap();
+        assert_eq!(read.version, 0);
+        assert_eq!(read.tokenizer, None);
+        assert_eq!(read.dp, 2);
+        assert!(read.prefix_cache_warm);
+        assert_eq!(read.warmup, Some(Warmup::Waves(1)));
+        assert_eq!(read.steps.len(), 2);
+        assert_eq!(
+            read.request_timeout_s,
+            Some(c.request_timeout.as_secs_f64())
+        );
+
+        // A synthetic run's config: nothing the probe writes, one key it does not know.
+        let bare = ProbeSettings::from_stored(&json!({"write_load": true})).unwrap();
+        assert_eq!(bare.version, 0);
+        assert_eq!(bare.dp, 1);
+        assert!(!bare.prefix_cache_warm);
+        assert!(!bare.require_gpu);
+        assert_eq!(bare.url, None);
+        assert!(bare.steps.is_empty());
+    }
+
+    #[test]
+    fn a_closed_loop_warmup_round_trips_in_seconds() {
+        let v = json!({"warmup": {"duration": 2.5}, "pattern": "closed-loop"});
+        let read = ProbeSettings::from_stored(&v).unwrap();
+        assert_eq!(
+            read.warmup,
+            Some(Warmup::Duration(Duration::from_millis(2500)))
+        );
+        assert_eq!(read.pattern, Some(Pattern::ClosedLoop));
+    }
+
+    #[test]
+    fn a_known_key_with_a_wrong_type_is_an_error_not_a_default() {
+        assert!(ProbeSettings::from_stored(&json!({"dp": "two"})).is_err());
+        assert!(ProbeSettings::from_stored(&json!({"prefix_cache_warm": 1})).is_err());
+    }
+}
