@@ -208,7 +208,7 @@ fn ceiling_for(
     let t_fwd_ci95_s = fit.and_then(|f| f.predict_ci95(bs, ctx)).map(|[lo, hi]| {
         // Centre the fit's half-width on the value used (measured or fitted).
         let half = (hi - lo) / 2.0;
-        [(t - half).max(f64::MIN_POSITIVE), t + half]
+        [(t - half).max(0.0), t + half]
     });
     let prefill_rate_tok_s = timings
         .iter()
@@ -224,7 +224,10 @@ fn ceiling_for(
         t_fwd_s: t,
         t_fwd_ci95_s,
         throughput_tok_s: tput,
+        // A step-time interval that reaches zero bounds the throughput from below only: no
+        // upper bound is honest, so the interval is left out rather than made infinite.
         throughput_ci95_tok_s: t_fwd_ci95_s
+            .filter(|[lo, _]| *lo > 0.0)
             .map(|[lo, hi]| [throughput(bs, hi), throughput(bs, lo)]),
         otps_per_seq: mtp / t,
         tpot_s: t / mtp,
@@ -240,4 +243,67 @@ fn ceiling_for(
         sla_otps,
         sla_tpot_s,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fit::{FitPoint, fit_step_time};
+
+    /// Steps at bs 1, 2, 4 with the given step times, and the fit through them.
+    fn steps(t_fwd_s: [f64; 3]) -> (Vec<StepTiming>, Option<StepTimeFit>) {
+        let timings: Vec<StepTiming> = [1u32, 2, 4]
+            .into_iter()
+            .zip(t_fwd_s)
+            .enumerate()
+            .map(|(i, (bs, t))| {
+                let mut s = crate::findings::fixture::timing();
+                s.step_idx = i as u32;
+                s.batch_size = bs;
+                s.bs_per_rank = f64::from(bs);
+                s.t_fwd_s = Some(t);
+                s
+            })
+            .collect();
+        let points: Vec<FitPoint> = timings
+            .iter()
+            .map(|t| FitPoint {
+                step_idx: t.step_idx,
+                bs: t.bs_per_rank,
+                context_tokens: crate::fit::decode_context(t.input_len, t.output_len),
+                t_fwd_s: t.t_fwd_s.unwrap_or(f64::NAN),
+            })
+            .collect();
+        let fit = fit_step_time(&points);
+        (timings, fit)
+    }
+
+    #[test]
+    fn a_tight_fit_bounds_the_throughput_on_both_sides() {
+        let (timings, fit) = steps([0.0101, 0.0102, 0.01041]);
+        let c = &ceilings(&timings, fit.as_ref(), &CeilingOptions::default())[0];
+        let [lo, hi] = c
+            .t_fwd_ci95_s
+            .expect("a fit with one degree of freedom has an interval");
+        assert!(
+            lo > 0.0 && lo <= c.t_fwd_s && c.t_fwd_s <= hi,
+            "{lo} {} {hi}",
+            c.t_fwd_s
+        );
+        let [tlo, thi] = c.throughput_ci95_tok_s.expect("bounded");
+        assert!(tlo <= c.throughput_tok_s && c.throughput_tok_s <= thi);
+        assert!(thi.is_finite());
+    }
+
+    #[test]
+    fn a_step_time_interval_that_reaches_zero_leaves_the_throughput_unbounded_not_infinite() {
+        // Noise as large as the signal: the interval's lower end would be below zero.
+        let (timings, fit) = steps([0.010, 0.001, 0.030]);
+        let c = &ceilings(&timings, fit.as_ref(), &CeilingOptions::default())[0];
+        let [lo, _] = c.t_fwd_ci95_s.expect("an interval");
+        assert_eq!(lo, 0.0);
+        assert_eq!(c.throughput_ci95_tok_s, None);
+        let json = serde_json::to_string(c).expect("serializes");
+        assert!(json.contains("\"throughput_ci95_tok_s\":null"), "{json}");
+    }
 }

@@ -135,7 +135,7 @@ fn summary() -> StepSummary {
     }
 }
 
-fn timing() -> StepTiming {
+pub(crate) fn timing() -> StepTiming {
     let bs = f64::from(BS);
     StepTiming {
         step_idx: 0,
