@@ -10,7 +10,7 @@ use anyhow::Context;
 use ceiling_reports::analysis::Roofline as RooflineFn;
 use ceiling_reports::gpu_specs::GpuSpecOverride;
 use ceiling_reports::roofline::Roofline;
-use ceiling_reports::{Analysis, AnalysisOptions, RunData, analyze, render_terminal};
+use ceiling_reports::{Analysis, AnalysisOptions, Recording, analyze, render_terminal};
 
 use crate::Exit;
 use crate::cli::{AnalyzeArgs, CeilingArgs, RunRooflineArgs};
@@ -59,7 +59,7 @@ pub fn gate(c: &CeilingArgs, a: &Analysis) -> Exit {
 pub struct AnalyzedRun {
     pub id: i64,
     pub detail: RunDetail,
-    pub data: RunData,
+    pub data: Recording,
     pub analysis: Analysis,
 }
 
@@ -97,7 +97,7 @@ pub fn analyze_run(
         roofline: roofline(roof, &detail)?,
         ..AnalysisOptions::default()
     };
-    let analysis = analyze(&data, &opts);
+    let analysis = analyze(&data, &opts)?;
     store
         .replace_findings(id, &analysis.findings)
         .with_context(|| format!("storing the findings of run {id}"))?;
@@ -143,28 +143,20 @@ fn roofline(r: &RunRooflineArgs, detail: &RunDetail) -> anyhow::Result<Option<Ro
 }
 
 /// Everything the analysis reads of run `id`, and the run's probe configuration.
-pub fn load(store: &Store, id: i64) -> anyhow::Result<(RunData, serde_json::Value)> {
+pub fn load(store: &Store, id: i64) -> anyhow::Result<(Recording, serde_json::Value)> {
     let detail = store.run_detail(id)?;
     let data = run_data(store, id, &detail)?;
     Ok((data, detail.manifest.probe_config))
 }
 
-fn run_data(store: &Store, id: i64, detail: &RunDetail) -> anyhow::Result<RunData> {
+fn run_data(store: &Store, id: i64, detail: &RunDetail) -> anyhow::Result<Recording> {
     let dp = detail
         .manifest
         .probe_config
         .get("dp")
         .and_then(serde_json::Value::as_u64)
         .map(|v| v as u32);
-    Ok(RunData {
-        run_id: Some(id),
-        engine_kind: detail.manifest.engine_kind.clone(),
-        model: detail.manifest.model.clone(),
-        dp,
-        steps: detail.steps.clone(),
-        requests: store.load_requests(id)?,
-        ticks: store.load_ticks(id)?,
-        gpu: store.load_gpu_samples(id)?,
-        scrapes: store.load_scrapes(id)?,
-    })
+    let mut rec = store.load_recording(id)?;
+    rec.dp = dp;
+    Ok(rec)
 }
