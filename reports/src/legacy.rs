@@ -2,7 +2,6 @@
 //! pipeline. Kept only as the oracle the equivalence tests (the crate's and `tests/it`'s)
 //! compare the pipeline with, figure by figure; nothing in production calls it.
 
-mod engine_view;
 pub mod step_time;
 pub mod summary;
 pub mod window;

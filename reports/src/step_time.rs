@@ -36,12 +36,13 @@ mod cadence;
 mod engine_view;
 mod gpu;
 mod requests;
-use cadence::{Cadence, cadence_by_step};
-pub(crate) use engine_view::{bracket, busy_slots_per_step, windows_delta};
-use engine_view::{engine_window, littles_law, waves_itl};
+pub(crate) use cadence::Cadence;
+use cadence::cadence_by_step;
+use engine_view::{engine_window, littles_law, waves_itl, windows_delta};
 pub use gpu::GpuWindow;
-pub(crate) use gpu::gpu_window;
-use requests::{StepRequests, requests_by_step};
+use gpu::gpu_window;
+use requests::requests_by_step;
+pub(crate) use requests::{StepRequests, WaveRequests};
 
 /// Where a step's MTP came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -148,7 +149,7 @@ pub(crate) fn mean(v: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
-pub(crate) fn rel(a: f64, b: f64) -> f64 {
+fn rel(a: f64, b: f64) -> f64 {
     (a - b).abs() / b.abs().max(f64::MIN_POSITIVE)
 }
 
@@ -185,10 +186,10 @@ pub(crate) fn time_steps(
 }
 
 /// The client's side of one step, as the frames' queries computed it.
-struct Client {
-    windows: Vec<Window>,
-    cadence: Cadence,
-    requests: StepRequests,
+pub(crate) struct Client {
+    pub(crate) windows: Vec<Window>,
+    pub(crate) cadence: Cadence,
+    pub(crate) requests: StepRequests,
 }
 
 /// Prompt tokens per second of each measured wave, from its first send to its last first token;
@@ -209,7 +210,7 @@ fn prefill_rate(step: &StepRecord, requests: &StepRequests, windows: &[Window]) 
 }
 
 /// Times one step. `engine_samples` and `gpu` are the whole run's, sorted by time.
-fn time_step(
+pub(crate) fn time_step(
     step: &StepRecord,
     client: Client,
     engine_samples: &[EngineSample],

@@ -84,7 +84,7 @@ pub fn windows_by_step(
     Ok(out)
 }
 
-fn sorted_without_overlap(mut w: Vec<Window>) -> Vec<Window> {
+pub(crate) fn sorted_without_overlap(mut w: Vec<Window>) -> Vec<Window> {
     w.sort_by(|a, b| a.start_t_s.total_cmp(&b.start_t_s));
     // Overlapping waves (a late straggler) would double count: keep the first.
     let mut out: Vec<Window> = Vec::with_capacity(w.len());
@@ -150,10 +150,10 @@ fn wave_windows(figures: &DataFrame) -> PolarsResult<Vec<(u32, Window)>> {
 }
 
 /// One request's send and end instants, for the closed-loop sweep.
-struct Flight {
-    sent: f64,
-    end: Option<f64>,
-    warmup: bool,
+pub(crate) struct Flight {
+    pub(crate) sent: f64,
+    pub(crate) end: Option<f64>,
+    pub(crate) warmup: bool,
 }
 
 fn closed_loop_windows(
@@ -201,7 +201,7 @@ fn closed_loop_windows(
 }
 
 /// The intervals where exactly `bs` requests are in flight, from the first measured send on.
-fn in_flight_windows(bs: u32, requests: &[Flight]) -> Vec<Window> {
+pub(crate) fn in_flight_windows(bs: u32, requests: &[Flight]) -> Vec<Window> {
     let Some(first_measured) = requests
         .iter()
         .filter(|r| !r.warmup)

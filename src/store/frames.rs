@@ -53,13 +53,7 @@ impl Store {
 
     /// The run's requests in id order, as columns, with their ids.
     fn request_columns(&self, run_id: i64) -> Result<(RequestColumns, Vec<i64>), StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, step_idx, worker, wave, warmup, sent_t_s, headers_t_s, first_token_t_s,
-                first_answer_t_s, done_t_s, prompt_tokens_requested, completion_tokens_requested,
-                prompt_tokens_reported, completion_tokens_reported, cached_tokens_reported,
-                outcome, http_status, error, response_id
-             FROM requests WHERE run_id = ?1 ORDER BY id",
-        )?;
+        let mut stmt = self.conn.prepare(super::read::REQUESTS_SQL)?;
         let mut rows = stmt.query(params![run_id])?;
         let mut c = RequestColumns::default();
         let mut ids = Vec::new();

@@ -8,8 +8,9 @@ use crate::engine::EngineSample;
 use crate::recording::{ChunkKind, Outcome, Pattern, RunInfo};
 use crate::synthetic::{SyntheticRun, WaveSpec, wave_recording};
 
-/// Runs both implementations on `rec` with `dp` ranks and asserts the same figures.
-fn same_figures(what: &str, rec: &SyntheticRun, dp: u32) {
+/// Runs both implementations on `rec` with `dp` ranks, asserts the same figures and returns
+/// the pipeline's timings.
+fn same_figures(what: &str, rec: &SyntheticRun, dp: u32) -> Vec<crate::step_time::StepTiming> {
     let r = rec.recording_with(RunInfo {
         dp: Some(dp),
         ..RunInfo::default()
@@ -27,6 +28,7 @@ fn same_figures(what: &str, rec: &SyntheticRun, dp: u32) {
     assert!(d.is_empty(), "{what}: summaries differ: {d:#?}");
     let d = differences(&new_timing, &old_timing, 1e-9);
     assert!(d.is_empty(), "{what}: timings differ: {d:#?}");
+    new_timing
 }
 
 fn sweep(bss: &[u32]) -> SyntheticRun {
@@ -45,7 +47,11 @@ fn sweep(bss: &[u32]) -> SyntheticRun {
 
 #[test]
 fn a_clean_sweep_gives_the_same_figures() {
-    same_figures("sweep", &sweep(&[1, 4, 16, 64]), 1);
+    let t = same_figures("sweep", &sweep(&[1, 4, 16, 64]), 1);
+    assert!(
+        t.iter()
+            .all(|t| t.windows.len() == 2 && t.t_fwd_client_s.is_some())
+    );
 }
 
 #[test]
@@ -104,7 +110,11 @@ fn failures_partial_counts_and_reasoning_give_the_same_figures() {
     if let Some(&i) = measured.iter().rev().nth(1) {
         rec.requests[i].wave = None;
     }
-    same_figures("failures", &rec, 1);
+    let t = same_figures("failures", &rec, 1);
+    assert!(
+        t.iter().all(|t| t.chunk_gaps > 0),
+        "windows survive the failures"
+    );
 }
 
 #[test]
@@ -114,7 +124,8 @@ fn empty_and_warm_up_only_steps_give_the_same_figures() {
     rec.requests
         .retain(|r| r.step_idx != 1 && (r.step_idx != 2 || r.warmup));
     rec.ticks.retain(|t| t.step_idx != 1);
-    same_figures("empty steps", &rec, 1);
+    let t = same_figures("empty steps", &rec, 1);
+    assert!(t[1].windows.is_empty() && t[2].windows.is_empty() && !t[0].windows.is_empty());
     let empty = SyntheticRun {
         steps: rec.steps.clone(),
         ..SyntheticRun::default()
@@ -133,7 +144,9 @@ fn closed_loop_steps_give_the_same_figures() {
     for r in &mut rec.requests {
         r.wave = None;
     }
-    same_figures("closed loop", &rec, 1);
+    let t = same_figures("closed loop", &rec, 1);
+    // One window per measured wave, so the comparison covers the closed-loop sweep.
+    assert!(t.iter().all(|t| t.windows.len() == 2), "{t:#?}");
 }
 
 #[test]
@@ -142,7 +155,8 @@ fn a_step_too_short_for_a_window_gives_the_same_figures() {
         output_len: 1,
         ..WaveSpec::default()
     }]);
-    same_figures("one token", &rec, 1);
+    let t = same_figures("one token", &rec, 1);
+    assert!(t[0].windows.is_empty() && t[0].t_fwd_client_s.is_none());
 }
 
 #[test]

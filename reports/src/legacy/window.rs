@@ -3,25 +3,16 @@
 use std::collections::BTreeMap;
 
 use crate::recording::{Outcome, Pattern, RequestRecord, StepRecord};
-use crate::window::{HANDOVER_S, Window};
+use crate::window::{Flight, Window, in_flight_windows, sorted_without_overlap};
 
 /// The measurement windows of one step from that step's requests (any order), sorted by
 /// start and not overlapping.
 pub fn step_windows(step: &StepRecord, requests: &[&RequestRecord]) -> Vec<Window> {
-    let mut w = match step.pattern {
+    let w = match step.pattern {
         Pattern::Wave => wave_windows(requests),
         Pattern::ClosedLoop => closed_loop_windows(step.batch_size, requests),
     };
-    w.sort_by(|a, b| a.start_t_s.total_cmp(&b.start_t_s));
-    // Overlapping waves (a late straggler) would double count: keep the first.
-    let mut out: Vec<Window> = Vec::with_capacity(w.len());
-    for win in w {
-        match out.last() {
-            Some(last) if win.start_t_s <= last.end_t_s => {}
-            _ => out.push(win),
-        }
-    }
-    out
+    sorted_without_overlap(w)
 }
 
 fn wave_windows(requests: &[&RequestRecord]) -> Vec<Window> {
@@ -62,46 +53,16 @@ fn wave_windows(requests: &[&RequestRecord]) -> Vec<Window> {
     out
 }
 
+/// The closed-loop sweep is plain Rust in both implementations; only its inputs are gathered
+/// differently (here from the records).
 fn closed_loop_windows(bs: u32, requests: &[&RequestRecord]) -> Vec<Window> {
-    let Some(first_measured) = requests
+    let flights: Vec<Flight> = requests
         .iter()
-        .filter(|r| !r.warmup)
-        .map(|r| r.sent_t_s)
-        .reduce(f64::min)
-    else {
-        return Vec::new();
-    };
-    // +1 at send, −1 at done; ends sort before starts at equal instants.
-    let mut events: Vec<(f64, i32)> = Vec::with_capacity(requests.len() * 2);
-    for r in requests {
-        let end = r.done_t_s.or_else(|| r.chunks.last().map(|c| c.t_s));
-        let Some(end) = end else { continue };
-        events.push((r.sent_t_s, 1));
-        events.push((end, -1));
-    }
-    events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let mut out: Vec<Window> = Vec::new();
-    let mut in_flight = 0i64;
-    let mut open: Option<f64> = None;
-    for (t, d) in events {
-        in_flight += i64::from(d);
-        let full = in_flight == i64::from(bs);
-        match (open, full) {
-            (None, true) => open = Some(t.max(first_measured)),
-            (Some(s), false) => {
-                match out.last_mut() {
-                    Some(last) if s - last.end_t_s < HANDOVER_S => last.end_t_s = t,
-                    _ if t > s => out.push(Window {
-                        start_t_s: s,
-                        end_t_s: t,
-                        wave: None,
-                    }),
-                    _ => {}
-                }
-                open = None;
-            }
-            _ => {}
-        }
-    }
-    out
+        .map(|r| Flight {
+            sent: r.sent_t_s,
+            end: r.done_t_s.or_else(|| r.chunks.last().map(|c| c.t_s)),
+            warmup: r.warmup,
+        })
+        .collect();
+    in_flight_windows(bs, &flights)
 }

@@ -17,7 +17,7 @@ use crate::window::{self, Window};
 
 /// One step's client cadence.
 #[derive(Debug, Clone, Default)]
-pub(super) struct Cadence {
+pub(crate) struct Cadence {
     /// Gaps between consecutive chunks of one request within one window.
     pub gaps: usize,
     pub gap_median_s: Option<f64>,

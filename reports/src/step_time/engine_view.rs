@@ -13,7 +13,7 @@ use crate::recording::StepRecord;
 use crate::window::Window;
 
 /// Sums a counter's increase over every window.
-pub(crate) fn windows_delta(
+pub(super) fn windows_delta(
     eng: &[EngineSample],
     windows: &[Window],
     get: impl Fn(&Signals) -> Option<f64> + Copy,
@@ -45,7 +45,7 @@ pub(super) fn waves_itl(
 }
 
 /// The samples from the last one at or before `start` to the first at or after `end`.
-pub(crate) fn bracket(eng: &[EngineSample], start: f64, end: f64) -> &[EngineSample] {
+fn bracket(eng: &[EngineSample], start: f64, end: f64) -> &[EngineSample] {
     let lo = eng.partition_point(|s| s.t_s <= start).saturating_sub(1);
     let hi = (eng.partition_point(|s| s.t_s < end) + 1).min(eng.len());
     &eng[lo..hi.max(lo)]
@@ -101,7 +101,7 @@ pub(super) fn engine_window(
 }
 
 /// The windows' busy slots per step, each window weighted by the steps it holds.
-pub(crate) fn busy_slots_per_step(eng: &[EngineSample], windows: &[Window]) -> Option<f64> {
+fn busy_slots_per_step(eng: &[EngineSample], windows: &[Window]) -> Option<f64> {
     let (sum, steps) = windows
         .iter()
         .filter_map(|w| engine::busy_slots(engine::inside(eng, w.start_t_s, w.end_t_s)))

@@ -42,7 +42,7 @@ const SLOWDOWN_REASONS: [(u64, &str); 5] = [
     (0x80, "hw_power_brake_slowdown"),
 ];
 
-pub(crate) fn gpu_window(gpu: &[GpuSample], windows: &[Window], tok_s: Option<f64>) -> GpuWindow {
+pub(super) fn gpu_window(gpu: &[GpuSample], windows: &[Window], tok_s: Option<f64>) -> GpuWindow {
     let inside: Vec<&GpuSample> = gpu
         .iter()
         .filter(|g| window::index_of(windows, g.t_s).is_some())

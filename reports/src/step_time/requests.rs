@@ -11,7 +11,7 @@ use crate::frames::Rows;
 
 /// One wave's requests (measured only).
 #[derive(Debug, Clone, Copy, Default)]
-pub(super) struct WaveRequests {
+pub(crate) struct WaveRequests {
     pub wave: u32,
     pub sent_min: Option<f64>,
     pub first_token_max: Option<f64>,
@@ -22,7 +22,7 @@ pub(super) struct WaveRequests {
 
 /// One step's requests.
 #[derive(Debug, Clone, Default)]
-pub(super) struct StepRequests {
+pub(crate) struct StepRequests {
     pub tpot_median_s: Option<f64>,
     /// First measured request sent to the last one done, when it is a positive span.
     pub measured_span: Option<(f64, f64)>,
