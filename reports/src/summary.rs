@@ -45,7 +45,7 @@ pub struct StepSummary {
     /// Sum of `usage.prompt_tokens` over the requests that reported it.
     pub input_tokens_reported: Option<u64>,
     pub output_tokens_requested: u64,
-    /// Sum of output tokens (see [`metrics::output_tokens`]) over the requests that had any.
+    /// Sum of output tokens (see [`crate::metrics::output_tokens`]) over the requests that had any.
     pub output_tokens_reported: Option<u64>,
     /// Requests whose reported prompt or completion tokens differ from what was asked.
     pub requests_length_mismatch: u32,

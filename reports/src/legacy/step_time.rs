@@ -1,6 +1,6 @@
 //! The client's side of step timing as loops over request records: the oracle of
 //! [`crate::step_time`]'s queries (windows, cadence, per-step and per-wave request figures).
-//! Both feed the same assembly ([`crate::step_time::time_step`]), so the equivalence tests
+//! Both feed the same assembly (`step_time::time_step`), so the equivalence tests
 //! compare exactly what moved to polars.
 
 use std::collections::BTreeMap;
