@@ -88,7 +88,7 @@ fn store_code(e: &StoreError) -> Option<Exit> {
             | C::NotADatabase => Some(Exit::Usage),
             _ => None,
         },
-        StoreError::Sqlite(_) | StoreError::WriterGone(_) => None,
+        StoreError::Sqlite(_) | StoreError::WriterGone(_) | StoreError::Frames(_) => None,
     }
 }
 

@@ -4,6 +4,7 @@
 //! Runs are created and closed here on the caller's connection; everything recorded during a run
 //! goes through the [`writer`] thread. Reads for listing and analysis live in [`read`].
 
+pub mod frames;
 pub mod read;
 pub mod schema;
 pub mod writer;
@@ -39,6 +40,8 @@ pub enum StoreError {
     WriterGone(String),
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("building the recording's frames failed (a bug; please report it): {0}")]
+    Frames(String),
     #[error("stored JSON in column {column} is malformed: {source}")]
     Json {
         column: &'static str,

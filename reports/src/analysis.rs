@@ -1,38 +1,30 @@
 //! The whole analysis of one recording: per-step summaries and step times, the step-time fit,
 //! the ceiling and the findings, as one serializable [`Analysis`]. The binary loads a
-//! [`RunData`] from the store and calls [`analyze`]; nothing here does I/O.
+//! [`Recording`] from the store and calls [`analyze`]; nothing here does I/O. The per-step
+//! aggregates are polars queries over the recording's frames ([`crate::frames`],
+//! [`crate::summary`], [`crate::step_time`]); the fit, ceiling and findings are typed functions
+//! over those aggregates.
 
 use std::fmt;
 
 use serde::Serialize;
 
-use ceiling_collectors::engines::Flavor;
-use ceiling_collectors::{GpuSample, ScrapeRecord};
+use polars::prelude::PolarsError;
 
 use crate::ceiling::{self, Ceiling, CeilingOptions};
-use crate::engine::{self, EngineSample};
 use crate::finding::Finding;
 use crate::findings::{self, Tolerances};
 use crate::fit::{self, FitPoint, StepTimeFit};
-use crate::recording::{LatenessTick, RequestRecord, StepRecord};
+use crate::frames;
+use crate::recording::Recording;
 use crate::step_time::{self, StepTiming};
 use crate::summary::{self, StepSummary};
 
-/// Everything a recording holds that the analysis reads.
-#[derive(Debug, Clone, Default)]
-pub struct RunData {
-    pub run_id: Option<i64>,
-    /// `vllm`, `sglang`, `llamacpp` as recorded in the run's manifest.
-    pub engine_kind: Option<String>,
-    pub model: Option<String>,
-    /// DP ranks from the probe configuration, where it says.
-    pub dp: Option<u32>,
-    pub steps: Vec<StepRecord>,
-    pub requests: Vec<RequestRecord>,
-    pub ticks: Vec<LatenessTick>,
-    pub gpu: Vec<GpuSample>,
-    pub scrapes: Vec<ScrapeRecord>,
-}
+/// A query of the analysis failed: the recording's frames do not have the columns and types
+/// the queries expect, which is a bug in whoever built them.
+#[derive(Debug, thiserror::Error)]
+#[error("the analysis' query over the recording failed (a bug; please report it): {0}")]
+pub struct AnalysisError(#[from] PolarsError);
 
 /// What the analysis is asked to assume.
 #[derive(Clone, Default)]
@@ -106,32 +98,13 @@ impl Analysis {
     }
 }
 
-fn flavor(kind: Option<&str>) -> Option<Flavor> {
-    match kind? {
-        "vllm" => Some(Flavor::Vllm),
-        "sglang" => Some(Flavor::Sglang),
-        "llamacpp" | "llama.cpp" | "llama-cpp" => Some(Flavor::Llamacpp),
-        _ => None,
-    }
-}
-
-/// Analyses a recording: scrapes go through the engine adapters, then [`analyze_samples`].
-pub fn analyze(data: &RunData, opts: &AnalysisOptions) -> Analysis {
-    let samples = engine::engine_samples(&data.scrapes, flavor(data.engine_kind.as_deref()));
-    analyze_samples(data, &samples, opts)
-}
-
-/// Analyses a recording whose scrapes are already canonical signals (sorted by time).
-pub fn analyze_samples(
-    data: &RunData,
-    engine_samples: &[EngineSample],
-    opts: &AnalysisOptions,
-) -> Analysis {
-    let dp = opts.dp.or(data.dp).unwrap_or(1).max(1);
-    let steps = summary::summarize_steps(&data.steps, &data.requests, &data.ticks);
-    let mut gpu = data.gpu.clone();
-    gpu.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
-    let mut timings = time_steps(&data.steps, &data.requests, engine_samples, &gpu, dp);
+/// Analyses a recording.
+pub fn analyze(rec: &Recording, opts: &AnalysisOptions) -> Result<Analysis, AnalysisError> {
+    let dp = opts.dp.or(rec.dp).unwrap_or(1).max(1);
+    let figures = frames::request_figures(rec)?;
+    let chunks = frames::chunk_gaps(rec, &figures)?;
+    let steps = summary::summarize(rec, &figures, &chunks)?;
+    let mut timings = step_time::time_steps(rec, &figures, &chunks, dp)?;
     if let Some(roof) = &opts.roofline {
         for t in &mut timings {
             let context = fit::decode_context(t.input_len, t.output_len);
@@ -168,10 +141,10 @@ pub fn analyze_samples(
         &opts.tolerances,
         opts.prefix_cache_warm_expected,
     );
-    Analysis {
-        run_id: data.run_id,
-        engine_kind: data.engine_kind.clone(),
-        model: data.model.clone(),
+    Ok(Analysis {
+        run_id: rec.run_id,
+        engine_kind: rec.engine_kind.clone(),
+        model: rec.model.clone(),
         dp,
         ceiling_options,
         tolerances: opts.tolerances.clone(),
@@ -180,28 +153,7 @@ pub fn analyze_samples(
         fit,
         ceilings,
         findings,
-    }
-}
-
-/// Times every step (see [`step_time::time_step`]).
-pub fn time_steps(
-    steps: &[StepRecord],
-    requests: &[RequestRecord],
-    engine_samples: &[EngineSample],
-    gpu: &[GpuSample],
-    dp: u32,
-) -> Vec<StepTiming> {
-    let mut by_step: std::collections::BTreeMap<u32, Vec<&RequestRecord>> = Default::default();
-    for r in requests {
-        by_step.entry(r.step_idx).or_default().push(r);
-    }
-    steps
-        .iter()
-        .map(|s| {
-            let reqs = by_step.get(&s.idx).map(Vec::as_slice).unwrap_or(&[]);
-            step_time::time_step(s, reqs, engine_samples, gpu, dp)
-        })
-        .collect()
+    })
 }
 
 #[cfg(test)]

@@ -6,6 +6,16 @@ use ceiling_collectors::ScrapeRecord;
 use ceiling_collectors::engines::{self, Flavor, Signals, SumCount};
 use serde::Serialize;
 
+/// The adapter flavor of a run's recorded engine kind (`vllm`, `sglang`, `llamacpp`).
+pub fn flavor(kind: Option<&str>) -> Option<Flavor> {
+    match kind? {
+        "vllm" => Some(Flavor::Vllm),
+        "sglang" => Some(Flavor::Sglang),
+        "llamacpp" | "llama.cpp" | "llama-cpp" => Some(Flavor::Llamacpp),
+        _ => None,
+    }
+}
+
 /// One scrape's canonical signals at the instant it was taken.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EngineSample {

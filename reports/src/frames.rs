@@ -1,116 +1,174 @@
-//! The recording as polars DataFrames, for the renderers and for ad-hoc analysis: one row per
-//! request with its [`crate::metrics`] figures, and one row per chunk with its gap to the
-//! previous chunk of the same request. Built from the recording types; no I/O.
+//! The queries the analysis shares over a [`Recording`]'s frames: the per-request figures (each
+//! request with its chunk aggregates and the [`crate::metrics`] expressions), the chunks with
+//! their gap to the previous chunk of the same request and their request's flags, the
+//! distribution aggregates, and the small reader that turns a per-step result frame back into
+//! typed values. No I/O.
+
+use std::collections::HashMap;
 
 use polars::prelude::*;
 
-use crate::metrics;
-use crate::recording::RequestRecord;
+use crate::metrics::{self, Distribution};
+use crate::recording::Recording;
 
-/// One row per request: `request` (index in the recording), `step_idx`, `wave`, `warmup`,
-/// `outcome`, `sent_t_s`, `ttft_s`, `ttft_answer_s`, `tpot_s`, `e2e_s`, `output_tokens`,
-/// `prompt_tokens_requested`, `prompt_tokens_reported`.
-pub fn requests_frame(requests: &[RequestRecord]) -> PolarsResult<DataFrame> {
-    let n = requests.len();
-    df!(
-        "request" => (0..n as u32).collect::<Vec<u32>>(),
-        "step_idx" => requests.iter().map(|r| r.step_idx).collect::<Vec<u32>>(),
-        "wave" => requests.iter().map(|r| r.wave).collect::<Vec<Option<u32>>>(),
-        "warmup" => requests.iter().map(|r| r.warmup).collect::<Vec<bool>>(),
-        "outcome" => requests.iter().map(|r| r.outcome.as_str()).collect::<Vec<&str>>(),
-        "sent_t_s" => requests.iter().map(|r| r.sent_t_s).collect::<Vec<f64>>(),
-        "ttft_s" => requests.iter().map(metrics::ttft_s).collect::<Vec<Option<f64>>>(),
-        "ttft_answer_s" => requests.iter().map(metrics::ttft_answer_s).collect::<Vec<Option<f64>>>(),
-        "tpot_s" => requests.iter().map(metrics::tpot_s).collect::<Vec<Option<f64>>>(),
-        "e2e_s" => requests.iter().map(metrics::e2e_s).collect::<Vec<Option<f64>>>(),
-        "output_tokens" => requests.iter().map(metrics::output_tokens).collect::<Vec<Option<u32>>>(),
-        "prompt_tokens_requested" => requests.iter().map(|r| r.prompt_tokens_requested).collect::<Vec<u32>>(),
-        "prompt_tokens_reported" => requests.iter().map(|r| r.prompt_tokens_reported).collect::<Vec<Option<u32>>>(),
-    )
-}
-
-/// One row per chunk: `request`, `step_idx`, `warmup`, `t_s`, `tokens`, `kind`, and `gap_s`
-/// (the ITL: time since the request's previous chunk; null for its first chunk).
-pub fn chunks_frame(requests: &[RequestRecord]) -> PolarsResult<DataFrame> {
-    let total: usize = requests.iter().map(|r| r.chunks.len()).sum();
-    let mut request = Vec::with_capacity(total);
-    let mut step = Vec::with_capacity(total);
-    let mut warmup = Vec::with_capacity(total);
-    let mut t = Vec::with_capacity(total);
-    let mut tokens = Vec::with_capacity(total);
-    let mut kind = Vec::with_capacity(total);
-    let mut gap = Vec::with_capacity(total);
-    for (i, r) in requests.iter().enumerate() {
-        let mut prev: Option<f64> = None;
-        for c in &r.chunks {
-            request.push(i as u32);
-            step.push(r.step_idx);
-            warmup.push(r.warmup);
-            t.push(c.t_s);
-            tokens.push(c.tokens);
-            kind.push(c.kind.as_str());
-            gap.push(prev.map(|p| c.t_s - p));
-            prev = Some(c.t_s);
-        }
-    }
-    df!(
-        "request" => request,
-        "step_idx" => step,
-        "warmup" => warmup,
-        "t_s" => t,
-        "tokens" => tokens,
-        "kind" => kind,
-        "gap_s" => gap,
-    )
-}
-
-/// Per step, the ITL distribution of measured requests: `step_idx`, `itl_n`, `itl_mean_s`,
-/// `itl_p50_s`, `itl_p99_s` (polars' linear quantile, the same method as
-/// [`metrics::percentile`]).
-pub fn itl_by_step(chunks: &DataFrame) -> PolarsResult<DataFrame> {
-    chunks
+/// One row per request, in recorded order: the `requests` frame plus `chunks_n`,
+/// `chunk_tokens_sum`, `chunk_tokens_nulls`, `last_chunk_t_s` (from its chunks, in arrival
+/// order) and the metrics `output_tokens`, `output_tokens_known`, `ttft_s`, `ttft_answer_s`,
+/// `e2e_s`, `tpot_s`, `measured_ok`.
+pub fn request_figures(rec: &Recording) -> PolarsResult<DataFrame> {
+    let per_request = rec.chunks.clone().lazy().group_by([col("request")]).agg([
+        len().alias("chunks_n"),
+        col("tokens").sum().alias("chunk_tokens_sum"),
+        col("tokens").null_count().alias("chunk_tokens_nulls"),
+        col("t_s").last().alias("last_chunk_t_s"),
+    ]);
+    rec.requests
         .clone()
         .lazy()
-        .filter(col("warmup").not().and(col("gap_s").is_not_null()))
-        .group_by([col("step_idx")])
-        .agg([
-            col("gap_s").count().alias("itl_n"),
-            col("gap_s").mean().alias("itl_mean_s"),
-            col("gap_s")
-                .quantile(lit(0.5), QuantileMethod::Linear)
-                .alias("itl_p50_s"),
-            col("gap_s")
-                .quantile(lit(0.99), QuantileMethod::Linear)
-                .alias("itl_p99_s"),
+        .join(
+            per_request,
+            [col("request")],
+            [col("request")],
+            JoinArgs::new(JoinType::Left),
+        )
+        // Row `i` is request `i`: the chunks gather their request's flags by it.
+        .sort(["request"], SortMultipleOptions::default())
+        .with_columns([
+            col("chunks_n").fill_null(lit(0u32)),
+            col("chunk_tokens_nulls").fill_null(lit(0u32)),
         ])
-        .sort(["step_idx"], SortMultipleOptions::default())
+        .with_column(metrics::output_tokens_expr().alias("output_tokens"))
+        .with_columns([
+            metrics::output_tokens_known_expr().alias("output_tokens_known"),
+            metrics::ttft_expr().alias("ttft_s"),
+            metrics::ttft_answer_expr().alias("ttft_answer_s"),
+            metrics::e2e_expr().alias("e2e_s"),
+            metrics::tpot_expr().alias("tpot_s"),
+            metrics::is_measured_ok_expr().alias("measured_ok"),
+        ])
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::synthetic::{WaveSpec, wave_recording};
+/// The `chunks` frame with its request's `warmup` and `measured_ok` (gathered by the request's
+/// row number) and `gap_s`, the time since the previous chunk of the same request (the ITL;
+/// null for a request's first chunk). Chunks are sorted by request then arrival.
+pub fn chunk_gaps(rec: &Recording, figures: &DataFrame) -> PolarsResult<DataFrame> {
+    let idx = rec.chunks.column("request")?.u32()?;
+    let warmup = figures.column("warmup")?.take(idx)?;
+    let measured_ok = figures.column("measured_ok")?.take(idx)?;
+    let mut chunks = rec.chunks.clone();
+    chunks.with_column(warmup.with_name("warmup".into()))?;
+    chunks.with_column(measured_ok.with_name("measured_ok".into()))?;
+    chunks
+        .lazy()
+        .with_column(
+            when(same_request())
+                .then(col("t_s") - col("t_s").shift(lit(1)))
+                .otherwise(lit(NULL).cast(DataType::Float64))
+                .alias("gap_s"),
+        )
+        .collect()
+}
 
-    #[test]
-    fn frames_carry_one_row_per_request_and_chunk_and_itl_agrees_with_metrics() {
-        let rec = wave_recording(&[WaveSpec {
-            output_len: 11,
-            ..WaveSpec::default()
-        }]);
-        let req = requests_frame(&rec.requests).unwrap();
-        assert_eq!(req.height(), rec.requests.len());
-        let chunks = chunks_frame(&rec.requests).unwrap();
-        assert_eq!(chunks.height(), rec.requests.len() * 11);
-        let itl = itl_by_step(&chunks).unwrap();
-        let p50 = itl
-            .column("itl_p50_s")
-            .unwrap()
-            .f64()
-            .unwrap()
-            .get(0)
-            .unwrap();
-        let summary = crate::summarize_steps(&rec.steps, &rec.requests, &rec.ticks);
-        assert!((p50 - summary[0].itl_s.unwrap().p50).abs() < 1e-12);
+/// Whether a chunk's previous row belongs to the same request.
+pub fn same_request() -> Expr {
+    col("request").eq(col("request").shift(lit(1)))
+}
+
+/// The aggregates of [`Distribution`] over the finite values of `value`, as columns
+/// `{name}_n`, `_mean`, `_p50`, `_p90`, `_p99`, `_max` (polars' linear quantile is
+/// [`metrics::percentile`]'s method).
+pub fn distribution_aggs(value: Expr, name: &str) -> Vec<Expr> {
+    let v = value.clone().filter(value.is_finite());
+    let q = |p: f64| v.clone().quantile(lit(p), QuantileMethod::Linear);
+    vec![
+        v.clone().count().alias(format!("{name}_n")),
+        v.clone().mean().alias(format!("{name}_mean")),
+        q(0.5).alias(format!("{name}_p50")),
+        q(0.9).alias(format!("{name}_p90")),
+        q(0.99).alias(format!("{name}_p99")),
+        v.max().alias(format!("{name}_max")),
+    ]
+}
+
+/// A per-key result frame read back by key (`step_idx`, or any u32 key column).
+pub struct Rows {
+    df: DataFrame,
+    rows: HashMap<u32, usize>,
+}
+
+impl Rows {
+    pub fn new(df: DataFrame, key: &str) -> PolarsResult<Rows> {
+        let rows = df
+            .column(key)?
+            .u32()?
+            .iter()
+            .enumerate()
+            .filter_map(|(i, k)| k.map(|k| (k, i)))
+            .collect();
+        Ok(Rows { df, rows })
     }
+
+    /// The value of a numeric column at `key`, as f64; `None` for a missing row or a null.
+    pub fn f64(&self, key: u32, name: &str) -> PolarsResult<Option<f64>> {
+        let Some(&row) = self.rows.get(&key) else {
+            return Ok(None);
+        };
+        let c = self.df.column(name)?.cast(&DataType::Float64)?;
+        Ok(c.f64()?.get(row))
+    }
+
+    /// The value of an integer column at `key`, as u64.
+    pub fn u64(&self, key: u32, name: &str) -> PolarsResult<Option<u64>> {
+        let Some(&row) = self.rows.get(&key) else {
+            return Ok(None);
+        };
+        let c = self.df.column(name)?.cast(&DataType::UInt64)?;
+        Ok(c.u64()?.get(row))
+    }
+
+    /// The [`Distribution`] of [`distribution_aggs`]' columns `{name}_*` at `key`.
+    pub fn distribution(&self, key: u32, name: &str) -> PolarsResult<Option<Distribution>> {
+        let n = self.u64(key, &format!("{name}_n"))?.unwrap_or(0);
+        if n == 0 {
+            return Ok(None);
+        }
+        let get = |s: &str| self.f64(key, &format!("{name}_{s}"));
+        let (Some(mean), Some(p50), Some(p90), Some(p99), Some(max)) = (
+            get("mean")?,
+            get("p50")?,
+            get("p90")?,
+            get("p99")?,
+            get("max")?,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(Distribution {
+            n: n as usize,
+            mean,
+            p50,
+            p90,
+            p99,
+            max,
+        }))
+    }
+}
+
+/// Per step, the ITLs (chunk gaps) of its measured successful requests, in recorded order.
+pub fn measured_itls(rec: &Recording) -> PolarsResult<std::collections::BTreeMap<u32, Vec<f64>>> {
+    let figures = request_figures(rec)?;
+    let gaps = chunk_gaps(rec, &figures)?
+        .lazy()
+        .filter(col("measured_ok").and(col("gap_s").is_not_null()))
+        .select([col("step_idx"), col("gap_s")])
+        .collect()?;
+    let mut out: std::collections::BTreeMap<u32, Vec<f64>> = Default::default();
+    let steps = gaps.column("step_idx")?.u32()?;
+    let gap = gaps.column("gap_s")?.f64()?;
+    for (s, g) in steps.iter().zip(gap.iter()) {
+        if let (Some(s), Some(g)) = (s, g) {
+            out.entry(s).or_default().push(g);
+        }
+    }
+    Ok(out)
 }

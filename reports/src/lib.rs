@@ -1,8 +1,9 @@
 //! `ceiling-reports`: pure functions from a recording to figures, findings and rendered output.
 //!
 //! The metric definitions live here, once, with their formulas ([`metrics`]). This crate has
-//! no tokio, no network and no SQLite: the binary loads rows from the store into the types of
-//! [`recording`] and calls these functions; [`analysis::analyze`] is the entry point.
+//! no tokio, no network and no SQLite: the binary loads a run from the store into a
+//! [`Recording`] (polars frames plus the run's manifest) and calls [`analysis::analyze`], the
+//! entry point.
 
 pub mod analysis;
 pub mod ceiling;
@@ -13,6 +14,8 @@ pub mod fit;
 pub mod frames;
 pub mod gpu_specs;
 pub mod latency_table;
+#[doc(hidden)]
+pub mod legacy;
 pub mod metrics;
 pub mod model;
 pub mod recording;
@@ -26,9 +29,11 @@ pub mod terminal;
 pub mod tp;
 pub mod window;
 
-pub use analysis::{Analysis, AnalysisOptions, RunData, analyze};
+pub use analysis::{Analysis, AnalysisError, AnalysisOptions, analyze};
 pub use finding::{Finding, Severity};
 pub use latency_table::render_latency;
-pub use recording::{ChunkArrival, ChunkKind, LatenessTick, Outcome, RequestRecord, StepRecord};
+pub use recording::{
+    ChunkArrival, ChunkKind, LatenessTick, Outcome, Recording, RequestRecord, StepRecord,
+};
 pub use summary::{StepSummary, summarize_steps};
 pub use terminal::render_terminal;

@@ -26,7 +26,15 @@
 //! `x[⌊h⌋] + (h − ⌊h⌋) × (x[⌊h⌋+1] − x[⌊h⌋])`. Means are arithmetic. Distributions are taken
 //! over requests (TTFT, TPOT, E2E) or over all gaps of all requests (ITL), never averaged per
 //! request first.
+//!
+//! Each definition exists twice, side by side: as a function of one [`RequestRecord`] and as a
+//! polars expression over the per-request frame ([`crate::frames::request_figures`]: the
+//! recording's `requests` columns plus, per request, `chunks_n`, `chunk_tokens_sum`,
+//! `chunk_tokens_nulls` and `last_chunk_t_s` from its chunks). The analysis runs the
+//! expressions; the functions serve the charts and the test oracle ([`crate::legacy`]), and the
+//! equivalence tests hold the two to the same figures.
 
+use polars::prelude::{DataType, Expr, NULL, col, lit, when};
 use serde::{Deserialize, Serialize};
 
 use crate::recording::{Outcome, RequestRecord};
@@ -82,6 +90,61 @@ pub fn itls_s(r: &RequestRecord) -> impl Iterator<Item = f64> + '_ {
 /// Whether a request counts in the latency figures: it succeeded and was not warm-up.
 pub fn is_measured_ok(r: &RequestRecord) -> bool {
     r.outcome == Outcome::Ok && !r.warmup
+}
+
+/// [`ttft_s`] over the per-request frame.
+pub fn ttft_expr() -> Expr {
+    col("first_token_t_s") - col("sent_t_s")
+}
+
+/// [`ttft_answer_s`] over the per-request frame.
+pub fn ttft_answer_expr() -> Expr {
+    col("first_answer_t_s") - col("sent_t_s")
+}
+
+/// [`e2e_s`] over the per-request frame.
+pub fn e2e_expr() -> Expr {
+    col("done_t_s") - col("sent_t_s")
+}
+
+/// [`output_tokens`] over the per-request frame (UInt64; null for a request with no usage and
+/// no chunk).
+pub fn output_tokens_expr() -> Expr {
+    let from_chunks = when(col("chunk_tokens_nulls").eq(lit(0)))
+        .then(col("chunk_tokens_sum").cast(DataType::UInt64))
+        .otherwise(col("chunks_n").cast(DataType::UInt64));
+    col("completion_tokens_reported")
+        .cast(DataType::UInt64)
+        .fill_null(
+            when(col("chunks_n").gt(lit(0)))
+                .then(from_chunks)
+                .otherwise(lit(NULL).cast(DataType::UInt64)),
+        )
+}
+
+/// [`output_tokens_known`] over the per-request frame.
+pub fn output_tokens_known_expr() -> Expr {
+    col("completion_tokens_reported")
+        .is_not_null()
+        .or(col("chunks_n")
+            .gt(lit(0))
+            .and(col("chunk_tokens_nulls").eq(lit(0))))
+}
+
+/// [`tpot_s`] over the per-request frame; needs the `output_tokens` column
+/// ([`output_tokens_expr`]).
+pub fn tpot_expr() -> Expr {
+    let n = col("output_tokens").cast(DataType::Float64);
+    when(col("output_tokens").gt_eq(lit(2)))
+        .then((e2e_expr() - ttft_expr()) / (n - lit(1.0)))
+        .otherwise(lit(NULL).cast(DataType::Float64))
+}
+
+/// [`is_measured_ok`] over the per-request frame.
+pub fn is_measured_ok_expr() -> Expr {
+    col("outcome")
+        .eq(lit(Outcome::Ok.as_str()))
+        .and(col("warmup").not())
 }
 
 /// The `p`-th percentile (0..=100) of already **sorted** values, numpy's linear method.

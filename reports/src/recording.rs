@@ -1,8 +1,12 @@
 //! The rows of a recording as the probe writes them and the analysis reads them: steps, requests
 //! with their chunk arrivals, and the client's lateness ticks. Instants are f64 seconds from the
-//! run's start on one monotonic clock; anything not observed is `None`.
+//! run's start on one monotonic clock; anything not observed is `None`. These are what the
+//! probe writes; the analysis reads a [`Recording`], the same rows as polars frames.
 
 use serde::{Deserialize, Serialize};
+
+mod frames;
+pub use frames::{ChunkColumns, Recording, RecordingParts, RequestColumns, RunInfo, ticks_frame};
 
 /// How a step drives the engine (DESIGN.md, "Probe semantics").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

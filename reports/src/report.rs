@@ -8,8 +8,9 @@ pub mod step_table;
 
 use serde_json::json;
 
-use crate::analysis::{Analysis, RunData};
+use crate::analysis::Analysis;
 use crate::finding::Severity;
+use crate::recording::Recording;
 use crate::render::{DocChart, DocFinding, ReportDoc, Table};
 
 pub use charts::{ReportChart, report_charts};
@@ -211,7 +212,7 @@ pub fn report_doc(
 
 /// `result.json`: the schema version, the tool, the run's manifest as the caller gives it, the
 /// headline ceiling and the whole analysis.
-pub fn result_json(a: &Analysis, data: &RunData, run: serde_json::Value) -> serde_json::Value {
+pub fn result_json(a: &Analysis, data: &Recording, run: serde_json::Value) -> serde_json::Value {
     json!({
         "schema_version": RESULT_SCHEMA_VERSION,
         "tool": { "name": "ceiling", "version": env!("CARGO_PKG_VERSION") },
@@ -220,9 +221,9 @@ pub fn result_json(a: &Analysis, data: &RunData, run: serde_json::Value) -> serd
         "has_errors": a.has_errors(),
         "counts": {
             "steps": data.steps.len(),
-            "requests": data.requests.len(),
+            "requests": data.request_count(),
             "gpu_samples": data.gpu.len(),
-            "scrapes": data.scrapes.len(),
+            "scrapes": data.scrapes,
         },
         "analysis": a,
     })

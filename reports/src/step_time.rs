@@ -16,21 +16,33 @@
 //!
 //! Also per step: the engine's batch, queue, KV, preemptions, prefix-cache and token counters;
 //! the GPUs over the windows; the throughput identity and Little's law. Pure functions.
+//!
+//! The client's side is polars: the windows ([`crate::window`]), the cadence inside them
+//! (`cadence`) and the requests' figures per step and wave (`requests`) are group-bys over the
+//! recording's frames. The engine's and the GPUs' side (`engine_view`, `gpu`) is small Rust
+//! over the time-sorted samples, which this module then combines into one [`StepTiming`] per
+//! step.
 
+use polars::prelude::{DataFrame, PolarsResult};
 use serde::Serialize;
 
 use ceiling_collectors::GpuSample;
 
 use crate::engine::{self, EngineSample};
-use crate::metrics;
-use crate::recording::{Pattern, RequestRecord, StepRecord};
+use crate::recording::{Pattern, Recording, StepRecord};
 use crate::window::{self, Window};
 
+mod cadence;
 mod engine_view;
 mod gpu;
-use engine_view::{engine_window, littles_law, requests_span, waves_itl, windows_delta};
+mod requests;
+pub(crate) use cadence::Cadence;
+use cadence::cadence_by_step;
+use engine_view::{engine_window, littles_law, waves_itl, windows_delta};
 pub use gpu::GpuWindow;
 use gpu::gpu_window;
+use requests::requests_by_step;
+pub(crate) use requests::{StepRequests, WaveRequests};
 
 /// Where a step's MTP came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -133,7 +145,7 @@ pub struct StepTiming {
     pub gpu: GpuWindow,
 }
 
-fn mean(v: &[f64]) -> Option<f64> {
+pub(crate) fn mean(v: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
@@ -141,140 +153,91 @@ fn rel(a: f64, b: f64) -> f64 {
     (a - b).abs() / b.abs().max(f64::MIN_POSITIVE)
 }
 
-/// The client's chunks inside the windows: the gaps between consecutive chunks of one request
-/// within one window, tokens per chunk where the engine counted them, and the tokens that
-/// arrived in the windows (chunks counted as one token where unknown).
-struct Cadence {
-    gaps: Vec<f64>,
-    /// Per request and window with three chunks or more inside: `(last − first) / (chunks − 1)`.
-    /// A late read moves one arrival but not the span, so this holds where the gaps do not.
-    span_gaps: Vec<f64>,
-    tokens_per_chunk: Option<f64>,
-    window_tokens: f64,
-    window_tokens_known: bool,
+/// Times every step of a recording; `dp` the data-parallel ranks.
+pub fn time_recording(rec: &Recording, dp: u32) -> PolarsResult<Vec<StepTiming>> {
+    let figures = crate::frames::request_figures(rec)?;
+    let chunks = crate::frames::chunk_gaps(rec, &figures)?;
+    time_steps(rec, &figures, &chunks, dp)
 }
 
-fn client_cadence(requests: &[&RequestRecord], windows: &[Window]) -> Cadence {
-    let mut gaps = Vec::new();
-    let (mut tok_known, mut chunks_known) = (0u64, 0u64);
-    let mut window_tokens = 0.0;
-    let mut window_tokens_known = true;
-    let mut span_gaps = Vec::new();
-    for r in requests.iter().filter(|r| !r.warmup) {
-        // (window, first arrival, last arrival, chunks) of the run of chunks inside a window.
-        let mut run: Option<(usize, f64, f64, u32)> = None;
-        for c in &r.chunks {
-            let w = window::index_of(windows, c.t_s);
-            run = match (run, w) {
-                (Some((rw, first, _, n)), Some(w)) if rw == w => Some((w, first, c.t_s, n + 1)),
-                (prev, w) => {
-                    if let Some((_, first, last, n)) = prev
-                        && n >= 3
-                    {
-                        span_gaps.push((last - first) / f64::from(n - 1));
-                    }
-                    w.map(|w| (w, c.t_s, c.t_s, 1))
-                }
+/// Times every step of a recording from its per-request figures and chunk gaps
+/// ([`crate::frames`]); `dp` the data-parallel ranks.
+pub(crate) fn time_steps(
+    rec: &Recording,
+    figures: &DataFrame,
+    chunks: &DataFrame,
+    dp: u32,
+) -> PolarsResult<Vec<StepTiming>> {
+    let mut windows = window::windows_by_step(&rec.steps, figures)?;
+    let cadence = cadence_by_step(chunks, &windows)?;
+    let requests = requests_by_step(figures)?;
+    Ok(rec
+        .steps
+        .iter()
+        .map(|s| {
+            let client = Client {
+                windows: windows.remove(&s.idx).unwrap_or_default(),
+                cadence: cadence.get(&s.idx).cloned().unwrap_or_default(),
+                requests: requests.get(&s.idx).cloned().unwrap_or_default(),
             };
-        }
-        if let Some((_, first, last, n)) = run
-            && n >= 3
-        {
-            span_gaps.push((last - first) / f64::from(n - 1));
-        }
-        for pair in r.chunks.windows(2) {
-            let w = window::index_of(windows, pair[0].t_s);
-            if w.is_some() && w == window::index_of(windows, pair[1].t_s) {
-                gaps.push(pair[1].t_s - pair[0].t_s);
-                if let Some(n) = pair[1].tokens {
-                    tok_known += u64::from(n);
-                    chunks_known += 1;
-                }
-            }
-        }
-        for c in &r.chunks {
-            let Some(i) = window::index_of(windows, c.t_s) else {
-                continue;
-            };
-            if c.t_s > windows[i].start_t_s {
-                match c.tokens {
-                    Some(n) => window_tokens += f64::from(n),
-                    None => {
-                        window_tokens_known = false;
-                        window_tokens += 1.0;
-                    }
-                }
-            }
-        }
-    }
-    Cadence {
-        gaps,
-        span_gaps,
-        tokens_per_chunk: (chunks_known > 0).then(|| tok_known as f64 / chunks_known as f64),
-        window_tokens,
-        window_tokens_known,
-    }
+            time_step(s, client, &rec.engine, &rec.gpu, dp)
+        })
+        .collect())
+}
+
+/// The client's side of one step, as the frames' queries computed it.
+pub(crate) struct Client {
+    pub(crate) windows: Vec<Window>,
+    pub(crate) cadence: Cadence,
+    pub(crate) requests: StepRequests,
 }
 
 /// Prompt tokens per second of each measured wave, from its first send to its last first token;
-/// the median over the waves. Waves only.
-fn prefill_rate(step: &StepRecord, requests: &[&RequestRecord], windows: &[Window]) -> Option<f64> {
+/// the median over the waves that have a window. Waves only.
+fn prefill_rate(step: &StepRecord, requests: &StepRequests, windows: &[Window]) -> Option<f64> {
     if step.pattern != Pattern::Wave {
         return None;
     }
-    let mut rates = Vec::new();
-    for w in windows {
-        let wave: Vec<&&RequestRecord> = requests
-            .iter()
-            .filter(|r| !r.warmup && r.wave == w.wave)
-            .collect();
-        let sent = wave.iter().map(|r| r.sent_t_s).reduce(f64::min);
-        let first = wave
-            .iter()
-            .filter_map(|r| r.first_token_t_s)
-            .reduce(f64::max);
-        let tokens: u32 = wave.iter().map(|r| r.prompt_tokens_requested).sum();
-        if let (Some(s), Some(f)) = (sent, first)
-            && f > s
-        {
-            rates.push(f64::from(tokens) / (f - s));
-        }
-    }
-    metrics::median(&rates)
+    let rates: Vec<f64> = windows
+        .iter()
+        .filter_map(|w| {
+            let wave = requests.waves.iter().find(|r| Some(r.wave) == w.wave)?;
+            let (s, f) = wave.sent_min.zip(wave.first_token_max)?;
+            (f > s).then(|| wave.prompt_tokens_requested / (f - s))
+        })
+        .collect();
+    crate::metrics::median(&rates)
 }
 
-/// Times one step. `requests` are that step's requests; `engine_samples` and `gpu` the whole
-/// run's, sorted by time; `dp` the data-parallel ranks.
-pub fn time_step(
+/// Times one step. `engine_samples` and `gpu` are the whole run's, sorted by time.
+pub(crate) fn time_step(
     step: &StepRecord,
-    requests: &[&RequestRecord],
+    client: Client,
     engine_samples: &[EngineSample],
     gpu: &[GpuSample],
     dp: u32,
 ) -> StepTiming {
     let dp = dp.max(1);
     let bs_per_rank = f64::from(step.batch_size) / f64::from(dp);
-    let windows = window::step_windows(step, requests);
+    let Client {
+        windows,
+        cadence,
+        requests,
+    } = client;
     let window_s = window::total_s(&windows);
-    let measured: Vec<&RequestRecord> = requests
-        .iter()
-        .copied()
-        .filter(|r| metrics::is_measured_ok(r))
-        .collect();
-
     let Cadence {
         gaps,
-        span_gaps,
+        gap_median_s: chunk_gap_median_s,
+        span_gap_median_s: chunk_gap_span_s,
         tokens_per_chunk,
         window_tokens,
         window_tokens_known,
-    } = client_cadence(requests, &windows);
-    let chunk_gap_median_s = metrics::median(&gaps);
+    } = cadence;
 
     // Engine over the windows; where no moment had all bs decoding (the engine queued or
     // preempted them), over the span of the step's measured requests, so the queue that
     // prevented the window is still seen.
-    let span = requests_span(requests);
+    let span = requests.measured_span;
     let over_requests_span = windows.is_empty() && span.is_some();
     // Interval scrapes only: a boundary scrape lands between waves, with the engine idle, and
     // would pull the running/KV figures of the requests' span down (it is never inside a window).
@@ -323,21 +286,18 @@ pub fn time_step(
     // The median over requests of each one's mean gap inside a window: a late read of the
     // client's moves single arrivals (the gaps' median can fall to 0 when chunks are read in
     // bursts) but not a request's span.
-    let chunk_gap_span_s = metrics::median(&span_gaps);
     let t_fwd_client_s = chunk_gap_span_s
         .or(chunk_gap_median_s)
         .map(|g| g / steps_per_chunk);
-    let tpot_median_s = metrics::median(
-        &measured
-            .iter()
-            .filter_map(|r| metrics::tpot_s(r))
-            .collect::<Vec<_>>(),
-    );
+    let tpot_median_s = requests.tpot_median_s;
     let t_fwd_identity_s = tpot_median_s.map(|t| mtp * t);
     // Too few scrapes inside the windows (short waves, a slow scrape interval): the
     // inter-token histogram over each whole wave, whose gaps are all decode steps.
     let wave_itl = (itl.is_none() && step.pattern == Pattern::Wave)
-        .then(|| waves_itl(requests, engine_samples))
+        .then(|| {
+            let spans = requests.waves.iter().filter_map(|w| w.done_span);
+            waves_itl(spans, engine_samples)
+        })
         .flatten();
     let t_fwd_engine_over_waves = wave_itl.is_some();
     let t_fwd_engine_itl_s = itl.or(wave_itl).map(|(s, c)| s / c);
@@ -348,9 +308,9 @@ pub fn time_step(
     let t_fwd_s = t_fwd_client_s.or(t_fwd_identity_s).or(t_fwd_engine_s);
     let client_engine_rel_diff = t_fwd_client_s.zip(t_fwd_engine_s).map(|(c, e)| rel(c, e));
 
-    let prefill_rate_tok_s = prefill_rate(step, requests, &windows);
+    let prefill_rate_tok_s = prefill_rate(step, &requests, &windows);
 
-    let throughput_window_tok_s = (window_s > 0.0 && !gaps.is_empty()).then(|| {
+    let throughput_window_tok_s = (window_s > 0.0 && gaps > 0).then(|| {
         let tokens = if window_tokens_known {
             window_tokens
         } else {
@@ -365,14 +325,14 @@ pub fn time_step(
 
     let engine = engine_window(
         step,
-        requests,
+        &requests,
         engine_samples,
         &windows,
         &in_windows,
         over_requests_span,
     );
 
-    let littles_law = littles_law(&measured, engine_samples);
+    let littles_law = littles_law(&requests, engine_samples);
     let gpu = gpu_window(gpu, &windows, throughput_window_tok_s);
 
     StepTiming {
@@ -388,7 +348,7 @@ pub fn time_step(
         tokens_per_chunk,
         chunk_gap_median_s,
         chunk_gap_span_s,
-        chunk_gaps: gaps.len(),
+        chunk_gaps: gaps,
         tpot_median_s,
         t_fwd_client_s,
         t_fwd_identity_s,

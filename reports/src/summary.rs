@@ -1,14 +1,18 @@
 //! The per-step summary the probe prints at its end and `analyze` opens with: request counts by
 //! outcome, the latency distributions of [`crate::metrics`], throughput over the step, tokens
-//! asked vs reported, and the client's own lateness. Pure: it takes the recorded rows and
-//! returns serializable figures; it never prints.
+//! asked vs reported, and the client's own lateness. Each figure is a group-by over the
+//! recording's frames by `step_idx`: the per-request figures ([`frames::request_figures`]) for
+//! counts, latencies, span and tokens; the chunks' gaps for the ITL; the ticks for the
+//! lateness. Pure: it returns serializable figures; it never prints.
 
 use std::collections::BTreeMap;
 
+use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{self, Distribution};
-use crate::recording::{LatenessTick, Outcome, Pattern, RequestRecord, StepRecord};
+use crate::frames::{self, Rows, distribution_aggs};
+use crate::metrics::Distribution;
+use crate::recording::{Outcome, Pattern, Recording, StepRecord};
 
 /// One step's figures. Latencies are over the step's successful, non-warm-up requests; rates
 /// are over the span from the first such request sent to the last one done.
@@ -41,7 +45,7 @@ pub struct StepSummary {
     /// Sum of `usage.prompt_tokens` over the requests that reported it.
     pub input_tokens_reported: Option<u64>,
     pub output_tokens_requested: u64,
-    /// Sum of output tokens (see [`metrics::output_tokens`]) over the requests that had any.
+    /// Sum of output tokens (see [`crate::metrics::output_tokens`]) over the requests that had any.
     pub output_tokens_reported: Option<u64>,
     /// Requests whose reported prompt or completion tokens differ from what was asked.
     pub requests_length_mismatch: u32,
@@ -51,113 +55,191 @@ pub struct StepSummary {
 }
 
 /// Summarizes every step of a recording, in step order.
-pub fn summarize_steps(
-    steps: &[StepRecord],
-    requests: &[RequestRecord],
-    ticks: &[LatenessTick],
-) -> Vec<StepSummary> {
-    let mut by_step: BTreeMap<u32, Vec<&RequestRecord>> = BTreeMap::new();
-    for r in requests {
-        by_step.entry(r.step_idx).or_default().push(r);
-    }
-    let mut ticks_by_step: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
-    for t in ticks {
-        ticks_by_step.entry(t.step_idx).or_default().push(t.late_s);
-    }
-    steps
+pub fn summarize_steps(rec: &Recording) -> PolarsResult<Vec<StepSummary>> {
+    let figures = frames::request_figures(rec)?;
+    let chunks = frames::chunk_gaps(rec, &figures)?;
+    summarize(rec, &figures, &chunks)
+}
+
+/// [`summarize_steps`] over the already computed per-request figures and chunk gaps.
+pub(crate) fn summarize(
+    rec: &Recording,
+    figures: &DataFrame,
+    chunks: &DataFrame,
+) -> PolarsResult<Vec<StepSummary>> {
+    let requests = Rows::new(per_step_requests(figures)?, "step_idx")?;
+    let itl = Rows::new(
+        chunks
+            .clone()
+            .lazy()
+            .filter(col("measured_ok").and(col("gap_s").is_not_null()))
+            .group_by([col("step_idx")])
+            .agg(distribution_aggs(col("gap_s"), "itl"))
+            .collect()?,
+        "step_idx",
+    )?;
+    let late = col("late_s").filter(col("late_s").is_finite());
+    let lateness = Rows::new(
+        rec.ticks
+            .clone()
+            .lazy()
+            .group_by([col("step_idx")])
+            .agg([
+                late.clone()
+                    .quantile(lit(0.5), QuantileMethod::Linear)
+                    .alias("p50"),
+                late.clone()
+                    .quantile(lit(0.99), QuantileMethod::Linear)
+                    .alias("p99"),
+                late.max().alias("max"),
+            ])
+            .collect()?,
+        "step_idx",
+    )?;
+    let failures = failures_by_outcome(figures)?;
+    rec.steps
         .iter()
         .map(|s| {
-            let reqs = by_step.get(&s.idx).map(Vec::as_slice).unwrap_or(&[]);
-            let late = ticks_by_step.get(&s.idx).map(Vec::as_slice).unwrap_or(&[]);
-            summarize_step(s, reqs, late)
+            let f = failures.get(&s.idx).cloned().unwrap_or_default();
+            step_summary(s, &requests, &itl, &lateness, f)
         })
         .collect()
 }
 
-fn summarize_step(step: &StepRecord, reqs: &[&RequestRecord], late: &[f64]) -> StepSummary {
-    let measured: Vec<&RequestRecord> = reqs.iter().copied().filter(|r| !r.warmup).collect();
-    let ok: Vec<&RequestRecord> = measured
-        .iter()
-        .copied()
-        .filter(|r| r.outcome == Outcome::Ok)
-        .collect();
-    let mut failures_by_outcome = BTreeMap::new();
-    for r in measured.iter().filter(|r| r.outcome != Outcome::Ok) {
-        *failures_by_outcome
-            .entry(r.outcome.as_str().to_string())
-            .or_insert(0) += 1;
+/// Per step: counts, latency distributions, the span, token sums and mismatches.
+fn per_step_requests(figures: &DataFrame) -> PolarsResult<DataFrame> {
+    let measured = col("warmup").not();
+    let ok = col("measured_ok");
+    let sum_u64 = |c: &str, when: Expr| col(c).cast(DataType::UInt64).filter(when).sum();
+    let mismatch = ok.clone().and(
+        col("prompt_tokens_reported")
+            .is_not_null()
+            .and(col("prompt_tokens_reported").neq(col("prompt_tokens_requested")))
+            .fill_null(lit(false))
+            .or(col("output_tokens_known").and(
+                col("output_tokens")
+                    .neq(col("completion_tokens_requested").cast(DataType::UInt64))
+                    .fill_null(lit(true)),
+            )),
+    );
+    let mut aggs = vec![
+        measured.clone().sum().alias("requests"),
+        ok.clone().sum().alias("requests_ok"),
+        col("warmup").sum().alias("requests_warmup"),
+        col("sent_t_s")
+            .filter(ok.clone())
+            .min()
+            .alias("ok_sent_min"),
+        col("done_t_s")
+            .filter(ok.clone())
+            .max()
+            .alias("ok_done_max"),
+        sum_u64("output_tokens", ok.clone()).alias("ok_output_tokens"),
+        sum_u64("prompt_tokens_requested", measured.clone()).alias("input_requested"),
+        sum_u64("prompt_tokens_reported", measured.clone()).alias("input_reported"),
+        col("prompt_tokens_reported")
+            .filter(measured.clone())
+            .count()
+            .alias("input_reported_n"),
+        sum_u64("completion_tokens_requested", measured.clone()).alias("output_requested"),
+        sum_u64("output_tokens", measured.clone()).alias("output_reported"),
+        col("output_tokens")
+            .filter(measured)
+            .count()
+            .alias("output_reported_n"),
+        mismatch.sum().alias("length_mismatch"),
+    ];
+    for name in ["ttft_s", "ttft_answer_s", "tpot_s", "e2e_s"] {
+        aggs.extend(distribution_aggs(col(name).filter(ok.clone()), name));
     }
+    figures
+        .clone()
+        .lazy()
+        .group_by([col("step_idx")])
+        .agg(aggs)
+        .collect()
+}
 
-    let start = ok.iter().map(|r| r.sent_t_s).reduce(f64::min);
-    let end = ok.iter().filter_map(|r| r.done_t_s).reduce(f64::max);
-    let span_s = match (start, end) {
+/// Failed (non-warm-up) requests per step and outcome.
+fn failures_by_outcome(figures: &DataFrame) -> PolarsResult<BTreeMap<u32, BTreeMap<String, u32>>> {
+    let df = figures
+        .clone()
+        .lazy()
+        .filter(
+            col("warmup")
+                .not()
+                .and(col("outcome").neq(lit(Outcome::Ok.as_str()))),
+        )
+        .group_by([col("step_idx"), col("outcome")])
+        .agg([len().alias("n")])
+        .collect()?;
+    let mut out: BTreeMap<u32, BTreeMap<String, u32>> = BTreeMap::new();
+    let steps = df.column("step_idx")?.u32()?;
+    let outcomes = df.column("outcome")?.str()?;
+    let n = df.column("n")?.u32()?;
+    for ((s, o), n) in steps.iter().zip(outcomes.iter()).zip(n.iter()) {
+        if let (Some(s), Some(o), Some(n)) = (s, o, n) {
+            out.entry(s).or_default().insert(o.to_string(), n);
+        }
+    }
+    Ok(out)
+}
+
+fn step_summary(
+    step: &StepRecord,
+    requests: &Rows,
+    itl: &Rows,
+    lateness: &Rows,
+    failures_by_outcome: BTreeMap<String, u32>,
+) -> PolarsResult<StepSummary> {
+    let k = step.idx;
+    let count =
+        |name: &str| -> PolarsResult<u32> { Ok(requests.u64(k, name)?.unwrap_or(0) as u32) };
+    let (measured, ok) = (count("requests")?, count("requests_ok")?);
+    let span_s = match (
+        requests.f64(k, "ok_sent_min")?,
+        requests.f64(k, "ok_done_max")?,
+    ) {
         (Some(a), Some(b)) if b > a => Some(b - a),
         _ => None,
     };
-    let out_tokens_ok: u64 = ok
-        .iter()
-        .filter_map(|r| metrics::output_tokens(r))
-        .map(u64::from)
-        .sum();
-
-    let sum_opt = |it: &mut dyn Iterator<Item = Option<u32>>| -> Option<u64> {
-        let mut any = false;
-        let mut total = 0u64;
-        for v in it.flatten() {
-            any = true;
-            total += u64::from(v);
-        }
-        any.then_some(total)
-    };
-
-    let requests_length_mismatch = measured
-        .iter()
-        .filter(|r| r.outcome == Outcome::Ok)
-        .filter(|r| {
-            r.prompt_tokens_reported
-                .is_some_and(|p| p != r.prompt_tokens_requested)
-                || (metrics::output_tokens_known(r)
-                    && metrics::output_tokens(r) != Some(r.completion_tokens_requested))
+    let out_tokens_ok = requests.u64(k, "ok_output_tokens")?.unwrap_or(0);
+    // A sum over the requests that reported a figure; `None` when none did.
+    let reported = |sum: &str, n: &str| -> PolarsResult<Option<u64>> {
+        Ok(if requests.u64(k, n)?.unwrap_or(0) > 0 {
+            Some(requests.u64(k, sum)?.unwrap_or(0))
+        } else {
+            None
         })
-        .count() as u32;
-
-    let mut late_sorted: Vec<f64> = late.iter().copied().filter(|x| x.is_finite()).collect();
-    late_sorted.sort_by(f64::total_cmp);
-
-    StepSummary {
+    };
+    Ok(StepSummary {
         step_idx: step.idx,
         batch_size: step.batch_size,
         input_len: step.input_len,
         output_len: step.output_len,
         pattern: step.pattern,
-        requests: measured.len() as u32,
-        requests_ok: ok.len() as u32,
-        requests_failed: (measured.len() - ok.len()) as u32,
-        requests_warmup: (reqs.len() - measured.len()) as u32,
+        requests: measured,
+        requests_ok: ok,
+        requests_failed: measured - ok,
+        requests_warmup: count("requests_warmup")?,
         failures_by_outcome,
-        ttft_s: Distribution::of(ok.iter().filter_map(|r| metrics::ttft_s(r))),
-        ttft_answer_s: Distribution::of(ok.iter().filter_map(|r| metrics::ttft_answer_s(r))),
-        tpot_s: Distribution::of(ok.iter().filter_map(|r| metrics::tpot_s(r))),
-        itl_s: Distribution::of(ok.iter().flat_map(|r| metrics::itls_s(r))),
-        e2e_s: Distribution::of(ok.iter().filter_map(|r| metrics::e2e_s(r))),
+        ttft_s: requests.distribution(k, "ttft_s")?,
+        ttft_answer_s: requests.distribution(k, "ttft_answer_s")?,
+        tpot_s: requests.distribution(k, "tpot_s")?,
+        itl_s: itl.distribution(k, "itl")?,
+        e2e_s: requests.distribution(k, "e2e_s")?,
         span_s,
         output_tokens_per_s: span_s.map(|d| out_tokens_ok as f64 / d),
-        requests_per_s: span_s.map(|d| ok.len() as f64 / d),
-        input_tokens_requested: measured
-            .iter()
-            .map(|r| u64::from(r.prompt_tokens_requested))
-            .sum(),
-        input_tokens_reported: sum_opt(&mut measured.iter().map(|r| r.prompt_tokens_reported)),
-        output_tokens_requested: measured
-            .iter()
-            .map(|r| u64::from(r.completion_tokens_requested))
-            .sum(),
-        output_tokens_reported: sum_opt(&mut measured.iter().map(|r| metrics::output_tokens(r))),
-        requests_length_mismatch,
-        client_lateness_p50_s: metrics::percentile(&late_sorted, 50.0),
-        client_lateness_p99_s: metrics::percentile(&late_sorted, 99.0),
-        client_lateness_max_s: late_sorted.last().copied(),
-    }
+        requests_per_s: span_s.map(|d| f64::from(ok) / d),
+        input_tokens_requested: requests.u64(k, "input_requested")?.unwrap_or(0),
+        input_tokens_reported: reported("input_reported", "input_reported_n")?,
+        output_tokens_requested: requests.u64(k, "output_requested")?.unwrap_or(0),
+        output_tokens_reported: reported("output_reported", "output_reported_n")?,
+        requests_length_mismatch: count("length_mismatch")?,
+        client_lateness_p50_s: lateness.f64(k, "p50")?,
+        client_lateness_p99_s: lateness.f64(k, "p99")?,
+        client_lateness_max_s: lateness.f64(k, "max")?,
+    })
 }
 
 #[cfg(test)]
@@ -174,7 +256,7 @@ mod tests {
             ..WaveSpec::default()
         };
         let rec = wave_recording(&[spec]);
-        let s = summarize_steps(&rec.steps, &rec.requests, &rec.ticks);
+        let s = summarize_steps(&rec.recording()).unwrap();
         assert_eq!(s.len(), 1);
         let s = &s[0];
         assert_eq!((s.requests, s.requests_ok, s.requests_failed), (24, 24, 0));
@@ -199,7 +281,7 @@ mod tests {
         rec.requests[measured[0]].outcome = Outcome::Timeout;
         rec.requests[measured[1]].outcome = Outcome::HttpError;
         rec.requests[measured[2]].outcome = Outcome::HttpError;
-        let s = &summarize_steps(&rec.steps, &rec.requests, &rec.ticks)[0];
+        let s = &summarize_steps(&rec.recording()).unwrap()[0];
         assert_eq!(s.requests_failed, 3);
         assert_eq!(s.failures_by_outcome["http_error"], 2);
         assert_eq!(s.failures_by_outcome["timeout"], 1);
@@ -209,7 +291,16 @@ mod tests {
     #[test]
     fn an_empty_step_has_no_figures_rather_than_zeros() {
         let rec = wave_recording(&[WaveSpec::default()]);
-        let s = &summarize_steps(&rec.steps, &[], &[])[0];
+        let empty = crate::recording::Recording::from_records(
+            Default::default(),
+            &rec.steps,
+            &[],
+            &[],
+            Vec::new(),
+            Vec::new(),
+        )
+        .unwrap();
+        let s = &summarize_steps(&empty).unwrap()[0];
         assert_eq!(s.requests, 0);
         assert_eq!(s.tpot_s, None);
         assert_eq!(s.output_tokens_per_s, None);

@@ -8,7 +8,8 @@ use ceiling_collectors::engines::{Flavor, Signals, SumCount};
 
 use crate::engine::EngineSample;
 use crate::recording::{
-    ChunkArrival, ChunkKind, LatenessTick, Outcome, Pattern, RequestRecord, StepRecord,
+    ChunkArrival, ChunkKind, LatenessTick, Outcome, Pattern, Recording, RequestRecord, RunInfo,
+    StepRecord,
 };
 
 /// One wave step of the idealised engine.
@@ -56,6 +57,26 @@ pub struct SyntheticRun {
     pub ticks: Vec<LatenessTick>,
     pub gpu: Vec<GpuSample>,
     pub engine: Vec<EngineSample>,
+}
+
+impl SyntheticRun {
+    /// The run as the analysis reads it, with an empty manifest.
+    pub fn recording(&self) -> Recording {
+        self.recording_with(RunInfo::default())
+    }
+
+    /// The run as the analysis reads it, with the given manifest.
+    pub fn recording_with(&self, info: RunInfo) -> Recording {
+        Recording::from_records(
+            info,
+            &self.steps,
+            &self.requests,
+            &self.ticks,
+            self.engine.clone(),
+            self.gpu.clone(),
+        )
+        .expect("a synthetic run's columns make valid frames")
+    }
 }
 
 /// One wave of the recording as the engine lived it.

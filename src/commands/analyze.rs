@@ -10,7 +10,7 @@ use anyhow::Context;
 use ceiling_reports::gpu_specs::GpuSpecOverride;
 use ceiling_reports::model::{KvDtype, WeightDtype};
 use ceiling_reports::roofline::Roofline;
-use ceiling_reports::{Analysis, AnalysisOptions, RunData, analyze, render_terminal};
+use ceiling_reports::{Analysis, AnalysisOptions, Recording, analyze, render_terminal};
 
 use crate::Exit;
 use crate::cli::{AnalyzeArgs, CeilingArgs, RunRooflineArgs};
@@ -130,7 +130,7 @@ pub fn gate(opts: &AnalyzeOptions, a: &Analysis) -> Exit {
 pub struct AnalyzedRun {
     pub id: i64,
     pub detail: RunDetail,
-    pub data: RunData,
+    pub data: Recording,
     pub analysis: Analysis,
 }
 
@@ -138,7 +138,7 @@ pub struct AnalyzedRun {
 pub fn analyze_run(store: &Store, id: i64, opts: &AnalyzeOptions) -> anyhow::Result<AnalyzedRun> {
     let detail = store.run_detail(id)?;
     let settings = probe_settings(id, &detail)?;
-    let data = run_data(store, id, &detail, &settings)?;
+    let data = run_data(store, id, &settings)?;
     // Flags first, then what the engine said of itself (llama.cpp's slots from `/props`).
     let limits = detail.manifest.engine_limits.clone().unwrap_or_default();
     let analysis_opts = AnalysisOptions {
@@ -158,7 +158,7 @@ pub fn analyze_run(store: &Store, id: i64, opts: &AnalyzeOptions) -> anyhow::Res
             .transpose()?,
         ..AnalysisOptions::default()
     };
-    let analysis = analyze(&data, &analysis_opts);
+    let analysis = analyze(&data, &analysis_opts)?;
     store
         .replace_findings(id, &analysis.findings)
         .with_context(|| format!("storing the findings of run {id}"))?;
@@ -206,21 +206,9 @@ fn roofline(r: &RooflineOptions, detail: &RunDetail) -> anyhow::Result<Roofline>
     ))
 }
 
-fn run_data(
-    store: &Store,
-    id: i64,
-    detail: &RunDetail,
-    settings: &ProbeSettings,
-) -> anyhow::Result<RunData> {
-    Ok(RunData {
-        run_id: Some(id),
-        engine_kind: detail.manifest.engine_kind.clone(),
-        model: detail.manifest.model.clone(),
-        dp: Some(settings.dp),
-        steps: detail.steps.clone(),
-        requests: store.load_requests(id)?,
-        ticks: store.load_ticks(id)?,
-        gpu: store.load_gpu_samples(id)?,
-        scrapes: store.load_scrapes(id)?,
-    })
+/// The recording of run `id`, with the DP ranks its stored probe settings name.
+fn run_data(store: &Store, id: i64, settings: &ProbeSettings) -> anyhow::Result<Recording> {
+    let mut rec = store.load_recording(id)?;
+    rec.dp = Some(settings.dp);
+    Ok(rec)
 }

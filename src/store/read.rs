@@ -39,6 +39,14 @@ pub struct RunDetail {
     pub steps: Vec<StepRecord>,
 }
 
+/// A run's requests in id order, the columns in the order [`request_row`] and the frames'
+/// loader read them.
+pub(super) const REQUESTS_SQL: &str = "SELECT id, step_idx, worker, wave, warmup, sent_t_s,
+    headers_t_s, first_token_t_s, first_answer_t_s, done_t_s, prompt_tokens_requested,
+    completion_tokens_requested, prompt_tokens_reported, completion_tokens_reported,
+    cached_tokens_reported, outcome, http_status, error, response_id
+    FROM requests WHERE run_id = ?1 ORDER BY id";
+
 fn json_col<T: serde::de::DeserializeOwned>(
     column: &'static str,
     text: &str,
@@ -191,13 +199,7 @@ impl Store {
                 kind: ChunkKind::parse(&kind).unwrap_or(ChunkKind::Answer),
             });
         }
-        let mut stmt = self.conn.prepare(
-            "SELECT id, step_idx, worker, wave, warmup, sent_t_s, headers_t_s, first_token_t_s,
-                first_answer_t_s, done_t_s, prompt_tokens_requested, completion_tokens_requested,
-                prompt_tokens_reported, completion_tokens_reported, cached_tokens_reported,
-                outcome, http_status, error, response_id
-             FROM requests WHERE run_id = ?1 ORDER BY id",
-        )?;
+        let mut stmt = self.conn.prepare(REQUESTS_SQL)?;
         let rows = stmt.query_map(params![run_id], request_row)?;
         let mut out = Vec::new();
         for row in rows {

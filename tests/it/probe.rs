@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::cli::ceiling;
 
+mod equivalence;
 mod interrupts;
 mod setups;
 

@@ -27,22 +27,17 @@ fn sweep(bss: &[u32]) -> SyntheticRun {
     wave_recording(&specs)
 }
 
-fn data(rec: &SyntheticRun) -> RunData {
-    RunData {
+fn data(rec: &SyntheticRun) -> Recording {
+    rec.recording_with(crate::recording::RunInfo {
         run_id: Some(1),
         engine_kind: Some("vllm".into()),
         model: Some("m".into()),
         dp: None,
-        steps: rec.steps.clone(),
-        requests: rec.requests.clone(),
-        ticks: rec.ticks.clone(),
-        gpu: rec.gpu.clone(),
-        scrapes: Vec::new(),
-    }
+    })
 }
 
 fn run(rec: &SyntheticRun, opts: &AnalysisOptions) -> Analysis {
-    analyze_samples(&data(rec), &rec.engine, opts)
+    analyze(&data(rec), opts).unwrap()
 }
 
 fn codes(a: &Analysis) -> Vec<&str> {

@@ -6,10 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::analysis::{Analysis, RunData};
+use crate::analysis::Analysis;
 use crate::ceiling::{Ceiling, DEFAULT_SLA_OTPS};
 use crate::fit::decode_context;
-use crate::metrics;
+use crate::recording::Recording;
 use crate::render::histogram_spec;
 use crate::render::{Band, ChartSpec, LegendPosition, Marker, RefLine, Series, SeriesStyle};
 
@@ -49,7 +49,7 @@ fn per_bs(a: &Analysis, y: impl Fn(usize) -> Option<f64>) -> Vec<(f64, f64)> {
 
 /// Every chart of the report, in the order shown. Charts without data are left out (the GPU
 /// charts of a run with no GPU source).
-pub fn report_charts(a: &Analysis, data: &RunData) -> Vec<ReportChart> {
+pub fn report_charts(a: &Analysis, data: &Recording) -> Vec<ReportChart> {
     let head = a.headline();
     let mut out = vec![
         throughput_vs_bs(a, head),
@@ -253,7 +253,7 @@ fn step_time_vs_bs(a: &Analysis, head: Option<&Ceiling>) -> ReportChart {
     )
 }
 
-fn step_bands(data: &RunData) -> Vec<Band> {
+fn step_bands(data: &Recording) -> Vec<Band> {
     data.steps
         .iter()
         .filter_map(|s| {
@@ -277,7 +277,7 @@ type Panel = (
 );
 
 /// GPU utilisation and memory, power, SM clock vs time; none when no sample has the value.
-fn gpu_charts(data: &RunData) -> Vec<ReportChart> {
+fn gpu_charts(data: &Recording) -> Vec<ReportChart> {
     let panels: [Panel; 3] = [
         (
             "gpu_util_mem",
@@ -416,7 +416,9 @@ fn error_rate(a: &Analysis) -> ReportChart {
 /// At most this many steps in the ITL chart, spread over the run.
 const ITL_MAX_STEPS: usize = 8;
 
-fn itl_distribution(a: &Analysis, data: &RunData) -> ReportChart {
+fn itl_distribution(a: &Analysis, data: &Recording) -> ReportChart {
+    // The frames were analysed already; a query failing here would have failed there first.
+    let itls = crate::frames::measured_itls(data).unwrap_or_default();
     let n = a.steps.len();
     let pick: Vec<usize> = if n <= ITL_MAX_STEPS {
         (0..n).collect()
@@ -429,12 +431,10 @@ fn itl_distribution(a: &Analysis, data: &RunData) -> ReportChart {
         .into_iter()
         .map(|i| {
             let s = &a.steps[i];
-            let v = data
-                .requests
-                .iter()
-                .filter(|r| r.step_idx == s.step_idx && metrics::is_measured_ok(r))
-                .flat_map(|r| metrics::itls_s(r).map(|x| x * MS).collect::<Vec<_>>())
-                .collect();
+            let v = itls
+                .get(&s.step_idx)
+                .map(|g| g.iter().map(|x| x * MS).collect())
+                .unwrap_or_default();
             (format!("bs {} (step {})", s.batch_size, s.step_idx), v)
         })
         .collect();

@@ -3,13 +3,14 @@
 //! snapshot of the whole document.
 
 use super::*;
-use crate::analysis::{AnalysisOptions, analyze_samples};
+use crate::analysis::{AnalysisOptions, analyze};
+use crate::recording::RunInfo;
 use crate::synthetic::{SyntheticRun, WaveSpec, wave_recording};
 
 const A: f64 = 0.008;
 const B: f64 = 0.0002;
 
-fn sweep() -> (SyntheticRun, RunData) {
+fn sweep() -> (SyntheticRun, Recording) {
     let specs: Vec<WaveSpec> = [1u32, 4, 16, 64]
         .iter()
         .map(|&bs| WaveSpec {
@@ -22,17 +23,12 @@ fn sweep() -> (SyntheticRun, RunData) {
         })
         .collect();
     let rec = wave_recording(&specs);
-    let data = RunData {
+    let data = rec.recording_with(RunInfo {
         run_id: Some(7),
         engine_kind: Some("vllm".into()),
         model: Some("tiny".into()),
         dp: None,
-        steps: rec.steps.clone(),
-        requests: rec.requests.clone(),
-        ticks: rec.ticks.clone(),
-        gpu: rec.gpu.clone(),
-        scrapes: Vec::new(),
-    };
+    });
     (rec, data)
 }
 
@@ -47,13 +43,13 @@ fn t_min_64_s() -> f64 {
     roofline().at(64, 179).t_min_s
 }
 
-fn analysis() -> (Analysis, RunData) {
-    let (rec, data) = sweep();
+fn analysis() -> (Analysis, Recording) {
+    let (_, data) = sweep();
     let opts = AnalysisOptions {
         roofline: Some(roofline()),
         ..AnalysisOptions::default()
     };
-    (analyze_samples(&data, &rec.engine, &opts), data)
+    (analyze(&data, &opts).unwrap(), data)
 }
 
 fn value<'a>(v: &'a [(String, String)], label: &str) -> &'a str {

@@ -1,13 +1,15 @@
 //! The engine's side of a step: counter deltas over the windows or over whole waves, the
 //! running / waiting / KV view over the windows (or the requests' span), busy slots per step,
-//! and Little's law against the client's requests.
+//! and Little's law against the client's requests. Small Rust over the time-sorted samples: a
+//! counter's delta over an interval is its first and last sample inside it, found by binary
+//! search (see [`crate::recording::Recording`] on why the samples are not a frame).
 
 use ceiling_collectors::engines::Signals;
 
+use super::requests::StepRequests;
 use super::{EngineWindow, LittlesLaw, mean, rel};
 use crate::engine::{self, Delta, EngineSample};
-use crate::metrics;
-use crate::recording::{Outcome, RequestRecord, StepRecord};
+use crate::recording::StepRecord;
 use crate::window::Window;
 
 /// Sums a counter's increase over every window.
@@ -25,18 +27,12 @@ pub(super) fn windows_delta(
 /// The engine's inter-token histogram (`Δsum`, `Δcount`) over each measured wave, from the last
 /// scrape before its first request was sent to the first after its last one was done; summed
 /// over the waves.
-pub(super) fn waves_itl(requests: &[&RequestRecord], eng: &[EngineSample]) -> Option<(f64, f64)> {
-    let mut waves: std::collections::BTreeMap<u32, (f64, f64)> = std::collections::BTreeMap::new();
-    for r in requests.iter().filter(|r| !r.warmup) {
-        let (Some(w), Some(done)) = (r.wave, r.done_t_s) else {
-            continue;
-        };
-        let e = waves.entry(w).or_insert((r.sent_t_s, done));
-        *e = (e.0.min(r.sent_t_s), e.1.max(done));
-    }
+pub(super) fn waves_itl(
+    waves: impl Iterator<Item = (f64, f64)>,
+    eng: &[EngineSample],
+) -> Option<(f64, f64)> {
     waves
-        .values()
-        .filter_map(|&(start, end)| {
+        .filter_map(|(start, end)| {
             let around = bracket(eng, start, end);
             // The bracket must really enclose the wave, or it misses some of its tokens.
             let encloses = around.first().is_some_and(|s| s.t_s <= start)
@@ -48,16 +44,8 @@ pub(super) fn waves_itl(requests: &[&RequestRecord], eng: &[EngineSample]) -> Op
         .reduce(|a, b| (a.0 + b.0, a.1 + b.1))
 }
 
-/// From the first non-warm-up request sent to the last one done.
-pub(super) fn requests_span(requests: &[&RequestRecord]) -> Option<(f64, f64)> {
-    let measured = requests.iter().filter(|r| !r.warmup);
-    let start = measured.clone().map(|r| r.sent_t_s).reduce(f64::min)?;
-    let end = measured.filter_map(|r| r.done_t_s).reduce(f64::max)?;
-    (end > start).then_some((start, end))
-}
-
 /// The samples from the last one at or before `start` to the first at or after `end`.
-pub(super) fn bracket(eng: &[EngineSample], start: f64, end: f64) -> &[EngineSample] {
+fn bracket(eng: &[EngineSample], start: f64, end: f64) -> &[EngineSample] {
     let lo = eng.partition_point(|s| s.t_s <= start).saturating_sub(1);
     let hi = (eng.partition_point(|s| s.t_s < end) + 1).min(eng.len());
     &eng[lo..hi.max(lo)]
@@ -67,7 +55,7 @@ pub(super) fn bracket(eng: &[EngineSample], start: f64, end: f64) -> &[EngineSam
 /// span), counters over the whole step, and the client's token totals to compare with them.
 pub(super) fn engine_window(
     step: &StepRecord,
-    requests: &[&RequestRecord],
+    requests: &StepRequests,
     engine_samples: &[EngineSample],
     windows: &[Window],
     in_windows: &[&EngineSample],
@@ -80,9 +68,8 @@ pub(super) fn engine_window(
     // Engine over the whole step.
     let step_end = step.end_t_s.unwrap_or_else(|| {
         requests
-            .iter()
-            .filter_map(|r| r.done_t_s)
-            .fold(step.start_t_s, f64::max)
+            .done_max
+            .map_or(step.start_t_s, |d| d.max(step.start_t_s))
     });
     let around = bracket(engine_samples, step.start_t_s, step_end);
     let step_delta = |get: fn(&Signals) -> Option<f64>| engine::delta(around, get).map(|d| d.dv);
@@ -108,26 +95,13 @@ pub(super) fn engine_window(
         prefix_cache_hits: step_delta(|s| s.prefix_cache_hits_total),
         generation_tokens: step_delta(|s| s.generation_tokens_total),
         prompt_tokens: step_delta(|s| s.prompt_tokens_total),
-        client_output_tokens: requests
-            .iter()
-            .filter_map(|r| metrics::output_tokens(r))
-            .map(u64::from)
-            .sum(),
-        client_prompt_tokens: requests
-            .iter()
-            .filter(|r| r.first_token_t_s.is_some())
-            .map(|r| {
-                u64::from(
-                    r.prompt_tokens_reported
-                        .unwrap_or(r.prompt_tokens_requested),
-                )
-            })
-            .sum(),
+        client_output_tokens: requests.client_output_tokens,
+        client_prompt_tokens: requests.client_prompt_tokens,
     }
 }
 
 /// The windows' busy slots per step, each window weighted by the steps it holds.
-pub(super) fn busy_slots_per_step(eng: &[EngineSample], windows: &[Window]) -> Option<f64> {
+fn busy_slots_per_step(eng: &[EngineSample], windows: &[Window]) -> Option<f64> {
     let (sum, steps) = windows
         .iter()
         .filter_map(|w| engine::busy_slots(engine::inside(eng, w.start_t_s, w.end_t_s)))
@@ -138,12 +112,9 @@ pub(super) fn busy_slots_per_step(eng: &[EngineSample], windows: &[Window]) -> O
 }
 
 /// Little's law over the span of the measured requests; needs ten engine samples in it.
-pub(super) fn littles_law(measured: &[&RequestRecord], eng: &[EngineSample]) -> Option<LittlesLaw> {
-    let start = measured.iter().map(|r| r.sent_t_s).reduce(f64::min)?;
-    let end = measured
-        .iter()
-        .filter_map(|r| r.done_t_s)
-        .reduce(f64::max)?;
+pub(super) fn littles_law(requests: &StepRequests, eng: &[EngineSample]) -> Option<LittlesLaw> {
+    let start = requests.ok_sent_min?;
+    let end = requests.ok_done_max?;
     let inside = engine::inside(eng, start, end);
     // Boundary scrapes are taken when a wave is over and the engine idle: they would bias the
     // mean of the interval scrapes, which sample the span evenly.
@@ -159,9 +130,8 @@ pub(super) fn littles_law(measured: &[&RequestRecord], eng: &[EngineSample]) -> 
     if in_flight.len() < 10 || end <= start {
         return None;
     }
-    let e2e: Vec<f64> = measured.iter().filter_map(|r| metrics::e2e_s(r)).collect();
-    let e2e_mean_s = mean(&e2e)?;
-    let qps = measured.iter().filter(|r| r.outcome == Outcome::Ok).count() as f64 / (end - start);
+    let e2e_mean_s = requests.ok_e2e_mean_s?;
+    let qps = f64::from(requests.ok_n) / (end - start);
     let engine_in_flight_mean = mean(&in_flight)?;
     Some(LittlesLaw {
         engine_in_flight_mean,

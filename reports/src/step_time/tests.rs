@@ -4,17 +4,10 @@ use super::*;
 use crate::synthetic::{SyntheticRun, WaveSpec, wave_recording};
 
 fn time_all(rec: &SyntheticRun) -> Vec<StepTiming> {
-    rec.steps
-        .iter()
-        .map(|s| {
-            let reqs: Vec<&RequestRecord> = rec
-                .requests
-                .iter()
-                .filter(|r| r.step_idx == s.idx)
-                .collect();
-            time_step(s, &reqs, &rec.engine, &rec.gpu, 1)
-        })
-        .collect()
+    let r = rec.recording();
+    let figures = crate::frames::request_figures(&r).unwrap();
+    let chunks = crate::frames::chunk_gaps(&r, &figures).unwrap();
+    time_steps(&r, &figures, &chunks, 1).unwrap()
 }
 
 #[test]

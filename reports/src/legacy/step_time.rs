@@ -1,0 +1,189 @@
+//! The client's side of step timing as loops over request records: the oracle of
+//! [`crate::step_time`]'s queries (windows, cadence, per-step and per-wave request figures).
+//! Both feed the same assembly (`step_time::time_step`), so the equivalence tests
+//! compare exactly what moved to polars.
+
+use std::collections::BTreeMap;
+
+use ceiling_collectors::GpuSample;
+
+use super::window::step_windows;
+use crate::engine::EngineSample;
+use crate::metrics;
+use crate::recording::{RequestRecord, StepRecord};
+use crate::step_time::{Cadence, Client, StepRequests, StepTiming, WaveRequests, mean, time_step};
+use crate::window::{self, Window};
+
+/// The client's chunks inside the windows: the gaps between consecutive chunks of one request
+/// within one window, tokens per chunk where the engine counted them, and the tokens that
+/// arrived in the windows (chunks counted as one token where unknown).
+struct Loops {
+    gaps: Vec<f64>,
+    /// Per request and window with three chunks or more inside: `(last − first) / (chunks − 1)`.
+    span_gaps: Vec<f64>,
+    tokens_per_chunk: Option<f64>,
+    window_tokens: f64,
+    window_tokens_known: bool,
+}
+
+fn client_cadence(requests: &[&RequestRecord], windows: &[Window]) -> Loops {
+    let mut gaps = Vec::new();
+    let (mut tok_known, mut chunks_known) = (0u64, 0u64);
+    let mut window_tokens = 0.0;
+    let mut window_tokens_known = true;
+    let mut span_gaps = Vec::new();
+    for r in requests.iter().filter(|r| !r.warmup) {
+        // (window, first arrival, last arrival, chunks) of the run of chunks inside a window.
+        let mut run: Option<(usize, f64, f64, u32)> = None;
+        for c in &r.chunks {
+            let w = window::index_of(windows, c.t_s);
+            run = match (run, w) {
+                (Some((rw, first, _, n)), Some(w)) if rw == w => Some((w, first, c.t_s, n + 1)),
+                (prev, w) => {
+                    if let Some((_, first, last, n)) = prev
+                        && n >= 3
+                    {
+                        span_gaps.push((last - first) / f64::from(n - 1));
+                    }
+                    w.map(|w| (w, c.t_s, c.t_s, 1))
+                }
+            };
+        }
+        if let Some((_, first, last, n)) = run
+            && n >= 3
+        {
+            span_gaps.push((last - first) / f64::from(n - 1));
+        }
+        for pair in r.chunks.windows(2) {
+            let w = window::index_of(windows, pair[0].t_s);
+            if w.is_some() && w == window::index_of(windows, pair[1].t_s) {
+                gaps.push(pair[1].t_s - pair[0].t_s);
+                if let Some(n) = pair[1].tokens {
+                    tok_known += u64::from(n);
+                    chunks_known += 1;
+                }
+            }
+        }
+        for c in &r.chunks {
+            let Some(i) = window::index_of(windows, c.t_s) else {
+                continue;
+            };
+            if c.t_s > windows[i].start_t_s {
+                match c.tokens {
+                    Some(n) => window_tokens += f64::from(n),
+                    None => {
+                        window_tokens_known = false;
+                        window_tokens += 1.0;
+                    }
+                }
+            }
+        }
+    }
+    Loops {
+        gaps,
+        span_gaps,
+        tokens_per_chunk: (chunks_known > 0).then(|| tok_known as f64 / chunks_known as f64),
+        window_tokens,
+        window_tokens_known,
+    }
+}
+
+fn cadence(requests: &[&RequestRecord], windows: &[Window]) -> Cadence {
+    let l = client_cadence(requests, windows);
+    Cadence {
+        gaps: l.gaps.len(),
+        gap_median_s: metrics::median(&l.gaps),
+        span_gap_median_s: metrics::median(&l.span_gaps),
+        tokens_per_chunk: l.tokens_per_chunk,
+        window_tokens: l.window_tokens,
+        window_tokens_known: l.window_tokens_known,
+    }
+}
+
+/// One step's request figures.
+fn step_requests(requests: &[&RequestRecord]) -> StepRequests {
+    let measured: Vec<&RequestRecord> = requests.iter().copied().filter(|r| !r.warmup).collect();
+    let ok: Vec<&RequestRecord> = requests
+        .iter()
+        .copied()
+        .filter(|r| metrics::is_measured_ok(r))
+        .collect();
+    let m_start = measured.iter().map(|r| r.sent_t_s).reduce(f64::min);
+    let m_end = measured.iter().filter_map(|r| r.done_t_s).reduce(f64::max);
+    let tpot: Vec<f64> = ok.iter().filter_map(|r| metrics::tpot_s(r)).collect();
+    let e2e: Vec<f64> = ok.iter().filter_map(|r| metrics::e2e_s(r)).collect();
+    let mut waves: BTreeMap<u32, WaveRequests> = BTreeMap::new();
+    for r in &measured {
+        let Some(w) = r.wave else { continue };
+        let e = waves.entry(w).or_insert(WaveRequests {
+            wave: w,
+            ..WaveRequests::default()
+        });
+        e.sent_min = Some(e.sent_min.map_or(r.sent_t_s, |s| s.min(r.sent_t_s)));
+        if let Some(f) = r.first_token_t_s {
+            e.first_token_max = Some(e.first_token_max.map_or(f, |m| m.max(f)));
+        }
+        e.prompt_tokens_requested += f64::from(r.prompt_tokens_requested);
+        if let Some(done) = r.done_t_s {
+            e.done_span = Some(match e.done_span {
+                Some((s, d)) => (s.min(r.sent_t_s), d.max(done)),
+                None => (r.sent_t_s, done),
+            });
+        }
+    }
+    StepRequests {
+        tpot_median_s: metrics::median(&tpot),
+        measured_span: match (m_start, m_end) {
+            (Some(a), Some(b)) if b > a => Some((a, b)),
+            _ => None,
+        },
+        ok_sent_min: ok.iter().map(|r| r.sent_t_s).reduce(f64::min),
+        ok_done_max: ok.iter().filter_map(|r| r.done_t_s).reduce(f64::max),
+        ok_n: ok.len() as u32,
+        ok_e2e_mean_s: mean(&e2e),
+        done_max: requests.iter().filter_map(|r| r.done_t_s).reduce(f64::max),
+        client_output_tokens: requests
+            .iter()
+            .filter_map(|r| metrics::output_tokens(r))
+            .map(u64::from)
+            .sum(),
+        client_prompt_tokens: requests
+            .iter()
+            .filter(|r| r.first_token_t_s.is_some())
+            .map(|r| {
+                u64::from(
+                    r.prompt_tokens_reported
+                        .unwrap_or(r.prompt_tokens_requested),
+                )
+            })
+            .sum(),
+        waves: waves.into_values().collect(),
+    }
+}
+
+/// Times every step.
+pub fn time_steps(
+    steps: &[StepRecord],
+    requests: &[RequestRecord],
+    engine_samples: &[EngineSample],
+    gpu: &[GpuSample],
+    dp: u32,
+) -> Vec<StepTiming> {
+    let mut by_step: BTreeMap<u32, Vec<&RequestRecord>> = BTreeMap::new();
+    for r in requests {
+        by_step.entry(r.step_idx).or_default().push(r);
+    }
+    steps
+        .iter()
+        .map(|s| {
+            let reqs = by_step.get(&s.idx).map(Vec::as_slice).unwrap_or(&[]);
+            let windows = step_windows(s, reqs);
+            let client = Client {
+                cadence: cadence(reqs, &windows),
+                requests: step_requests(reqs),
+                windows,
+            };
+            time_step(s, client, engine_samples, gpu, dp)
+        })
+        .collect()
+}

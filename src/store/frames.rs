@@ -1,0 +1,119 @@
+//! A run read back for the analysis, column by column: each table with one query, its rows
+//! appended to column vectors, and the polars frames built from those
+//! ([`Recording::from_columns`]). No per-request or per-chunk struct on the way; the scrapes go
+//! through the engine adapters into canonical samples here, once.
+
+use rusqlite::{OptionalExtension, params};
+
+use ceiling_reports::engine;
+use ceiling_reports::recording::{ChunkColumns, RecordingParts, RequestColumns, RunInfo};
+use ceiling_reports::{Outcome, Recording};
+
+use super::{Store, StoreError};
+
+impl Store {
+    /// Run `run_id` as the analysis reads it. The manifest's DP is left for the caller, who
+    /// reads the probe configuration.
+    pub fn load_recording(&self, run_id: i64) -> Result<Recording, StoreError> {
+        let (engine_kind, model) = self
+            .conn
+            .query_row(
+                "SELECT engine_kind, model FROM runs WHERE id = ?1",
+                params![run_id],
+                |r| {
+                    Ok((
+                        r.get::<_, Option<String>>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                    ))
+                },
+            )
+            .optional()?
+            .ok_or(StoreError::NoSuchRun(run_id))?;
+        let (requests, ids) = self.request_columns(run_id)?;
+        let chunks = self.chunk_columns(run_id, &ids)?;
+        let scrapes = self.load_scrapes(run_id)?;
+        let samples = engine::engine_samples(&scrapes, engine::flavor(engine_kind.as_deref()));
+        Recording::from_columns(RecordingParts {
+            info: RunInfo {
+                run_id: Some(run_id),
+                engine_kind,
+                model,
+                dp: None,
+            },
+            steps: self.load_steps(run_id)?,
+            requests,
+            chunks,
+            ticks: self.load_ticks(run_id)?,
+            engine: samples,
+            scrapes: scrapes.len(),
+            gpu: self.load_gpu_samples(run_id)?,
+        })
+        .map_err(|e| StoreError::Frames(e.to_string()))
+    }
+
+    /// The run's requests in id order, as columns, with their ids.
+    fn request_columns(&self, run_id: i64) -> Result<(RequestColumns, Vec<i64>), StoreError> {
+        let mut stmt = self.conn.prepare(super::read::REQUESTS_SQL)?;
+        let mut rows = stmt.query(params![run_id])?;
+        let mut c = RequestColumns::default();
+        let mut ids = Vec::new();
+        while let Some(r) = rows.next()? {
+            ids.push(r.get(0)?);
+            c.step_idx.push(r.get(1)?);
+            c.worker.push(r.get(2)?);
+            c.wave.push(r.get(3)?);
+            c.warmup.push(r.get(4)?);
+            c.sent_t_s.push(r.get(5)?);
+            c.headers_t_s.push(r.get(6)?);
+            c.first_token_t_s.push(r.get(7)?);
+            c.first_answer_t_s.push(r.get(8)?);
+            c.done_t_s.push(r.get(9)?);
+            c.prompt_tokens_requested.push(r.get(10)?);
+            c.completion_tokens_requested.push(r.get(11)?);
+            c.prompt_tokens_reported.push(r.get(12)?);
+            c.completion_tokens_reported.push(r.get(13)?);
+            c.cached_tokens_reported.push(r.get(14)?);
+            let outcome = r.get_ref(15)?.as_str().unwrap_or_default();
+            // As `load_requests` reads it: an outcome this version does not know is malformed.
+            c.outcome.push(
+                Outcome::parse(outcome)
+                    .unwrap_or(Outcome::MalformedSse)
+                    .as_str(),
+            );
+            c.http_status.push(r.get(16)?);
+            c.error.push(r.get(17)?);
+            c.response_id.push(r.get(18)?);
+        }
+        Ok((c, ids))
+    }
+
+    /// The run's chunks in request then arrival order, as columns; `ids` are the requests' ids
+    /// in row order (ascending), so a chunk's request row is found by walking them alongside.
+    fn chunk_columns(&self, run_id: i64, ids: &[i64]) -> Result<ChunkColumns, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT c.request_id, q.step_idx, c.t_s, c.tokens, c.kind FROM chunks c
+             JOIN requests q ON q.id = c.request_id WHERE q.run_id = ?1
+             ORDER BY c.request_id, c.seq",
+        )?;
+        let mut rows = stmt.query(params![run_id])?;
+        let mut c = ChunkColumns::default();
+        let mut row = 0usize;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            while row < ids.len() && ids[row] < id {
+                row += 1;
+            }
+            if ids.get(row) != Some(&id) {
+                // A chunk whose request row is missing (cannot happen under the foreign key).
+                continue;
+            }
+            c.request.push(row as u32);
+            c.step_idx.push(r.get(1)?);
+            c.t_s.push(r.get(2)?);
+            c.tokens.push(r.get(3)?);
+            c.reasoning
+                .push(r.get_ref(4)?.as_bytes().is_ok_and(|k| k == b"reasoning"));
+        }
+        Ok(c)
+    }
+}
