@@ -122,6 +122,7 @@ pub fn wave_recording(specs: &[WaveSpec]) -> SyntheticRun {
     let mut lives: Vec<(WaveLife, &WaveSpec)> = Vec::new();
     let mut t = 0.0;
     for (idx, spec) in specs.iter().enumerate() {
+        let step_idx = idx as u32;
         let step_start = t;
         let m = spec.tokens_per_chunk.max(1);
         let decode_steps = (spec.output_len.saturating_sub(1)).div_ceil(m);
@@ -137,52 +138,13 @@ pub fn wave_recording(specs: &[WaveSpec]) -> SyntheticRun {
                 output_len: spec.output_len,
             };
             for i in 0..spec.batch_size {
-                // Per-request delivery offset: a few microseconds, gaps unchanged.
-                let off = f64::from(i) * 1e-6;
-                let mut chunks = vec![ChunkArrival {
-                    t_s: life.first_token + off,
-                    tokens: spec.chunk_tokens_known.then_some(1),
-                    kind: ChunkKind::Answer,
-                }];
-                let mut left = spec.output_len.saturating_sub(1);
-                for k in 1..=decode_steps {
-                    let n = left.min(m);
-                    left -= n;
-                    chunks.push(ChunkArrival {
-                        t_s: life.first_token + f64::from(k) * spec.step_time_s + off,
-                        tokens: spec.chunk_tokens_known.then_some(n),
-                        kind: ChunkKind::Answer,
-                    });
-                }
-                let first = chunks.first().map(|c| c.t_s);
-                let done = chunks.last().map(|c| c.t_s);
-                run.requests.push(RequestRecord {
-                    response_id: None,
-                    step_idx: idx as u32,
-                    worker: i,
-                    wave: Some(w),
-                    warmup: w < spec.warmup_waves,
-                    sent_t_s: t0,
-                    headers_t_s: Some(t0 + 0.001),
-                    first_token_t_s: first,
-                    first_answer_t_s: first,
-                    done_t_s: done,
-                    prompt_tokens_requested: spec.input_len,
-                    completion_tokens_requested: spec.output_len,
-                    prompt_tokens_reported: Some(spec.input_len),
-                    completion_tokens_reported: Some(spec.output_len),
-                    cached_tokens_reported: Some(0),
-                    outcome: Outcome::Ok,
-                    http_status: Some(200),
-                    error: None,
-                    chunks,
-                });
+                run.requests.push(wave_request(spec, step_idx, &life, w, i));
             }
             t = life.end() + 0.001;
             lives.push((life, spec));
         }
         run.steps.push(StepRecord {
-            idx: idx as u32,
+            idx: step_idx,
             batch_size: spec.batch_size,
             input_len: spec.input_len,
             output_len: spec.output_len,
@@ -193,7 +155,7 @@ pub fn wave_recording(specs: &[WaveSpec]) -> SyntheticRun {
         let mut tick = step_start;
         while tick < t {
             run.ticks.push(LatenessTick {
-                step_idx: idx as u32,
+                step_idx,
                 t_s: tick,
                 late_s: 0.0001,
             });
@@ -206,81 +168,142 @@ pub fn wave_recording(specs: &[WaveSpec]) -> SyntheticRun {
     let mut s = 0.0;
     while s <= end {
         let active = lives.iter().find(|(l, _)| l.start <= s && s < l.end());
-        let steps: f64 = lives.iter().map(|(l, _)| l.steps_by(s)).sum();
-        let decode: f64 = lives
-            .iter()
-            .map(|(l, _)| l.decode_steps_by(s) * f64::from(l.bs))
-            .sum();
-        let itl_sum: f64 = lives
-            .iter()
-            .map(|(l, _)| l.decode_steps_by(s) * f64::from(l.bs) * l.step)
-            .sum();
-        let tokens: f64 = lives.iter().map(|(l, _)| l.tokens_by(s)).sum();
-        let prompt: f64 = lives
-            .iter()
-            .filter(|(l, _)| l.first_token <= s)
-            .map(|(l, sp)| f64::from(l.bs * sp.input_len))
-            .sum();
-        let spec_on = specs.iter().any(|sp| sp.tokens_per_chunk > 1);
-        let accepted: f64 = lives
-            .iter()
-            .map(|(l, _)| l.decode_steps_by(s) * f64::from(l.bs * (l.tokens_per_step - 1)))
-            .sum();
-        let (running, kv) = match active {
-            Some((l, sp)) => (
-                f64::from(l.bs),
-                f64::from(l.bs * (sp.input_len + sp.output_len)) / sp.kv_capacity_tokens,
-            ),
-            None => (0.0, 0.0),
-        };
-        let capacity = active
-            .map(|(_, sp)| sp.kv_capacity_tokens)
-            .or(specs.first().map(|sp| sp.kv_capacity_tokens));
-        run.engine.push(EngineSample {
-            t_s: s,
-            boundary: false,
-            signals: Signals {
-                flavor: Some(Flavor::Vllm),
-                dp_ranks: 1,
-                running: Some(running),
-                waiting: Some(0.0),
-                kv_usage_frac: Some(kv),
-                kv_capacity_tokens: capacity,
-                prompt_tokens_total: Some(prompt),
-                generation_tokens_total: Some(tokens),
-                live_generation_tokens_total: Some(tokens),
-                steps_total: Some(steps),
-                preemptions_total: Some(0.0),
-                prefix_cache_queries_total: Some(prompt),
-                prefix_cache_hits_total: Some(0.0),
-                spec_drafts_total: spec_on.then_some(decode),
-                spec_draft_tokens_total: spec_on.then_some(decode * 3.0),
-                spec_accepted_tokens_total: spec_on.then_some(accepted),
-                itl_s: Some(SumCount {
-                    sum: itl_sum,
-                    count: decode,
-                }),
-                ..Signals::default()
-            },
-        });
+        run.engine.push(engine_sample(specs, &lives, active, s));
         if ((s * 20.0).round() as u64).is_multiple_of(2) {
-            let busy = active.is_some();
-            run.gpu.push(GpuSample {
-                gpu_index: 0,
-                t_s: s,
-                util_gpu_pct: Some(if busy { 95.0 } else { 0.0 }),
-                mem_used_bytes: Some(60_000_000_000),
-                mem_total_bytes: Some(80_000_000_000),
-                power_w: Some(500.0),
-                energy_j: Some(1_000.0 + 500.0 * s),
-                sm_clock_mhz: Some(1980),
-                throttle_reasons: Some(0),
-                ..GpuSample::default()
-            });
+            run.gpu.push(gpu_sample(s, active.is_some()));
         }
         s += 0.05;
     }
     run
+}
+
+/// Request `i` of wave `w` of a step: its first token after the prefill, then one chunk per
+/// decode step of `tokens_per_chunk` tokens.
+fn wave_request(spec: &WaveSpec, step_idx: u32, life: &WaveLife, w: u32, i: u32) -> RequestRecord {
+    let m = life.tokens_per_step;
+    // Per-request delivery offset: a few microseconds, gaps unchanged.
+    let off = f64::from(i) * 1e-6;
+    let mut chunks = vec![ChunkArrival {
+        t_s: life.first_token + off,
+        tokens: spec.chunk_tokens_known.then_some(1),
+        kind: ChunkKind::Answer,
+    }];
+    let mut left = spec.output_len.saturating_sub(1);
+    for k in 1..=life.decode_steps {
+        let n = left.min(m);
+        left -= n;
+        chunks.push(ChunkArrival {
+            t_s: life.first_token + f64::from(k) * spec.step_time_s + off,
+            tokens: spec.chunk_tokens_known.then_some(n),
+            kind: ChunkKind::Answer,
+        });
+    }
+    let first = chunks.first().map(|c| c.t_s);
+    let done = chunks.last().map(|c| c.t_s);
+    RequestRecord {
+        response_id: None,
+        step_idx,
+        worker: i,
+        wave: Some(w),
+        warmup: w < spec.warmup_waves,
+        sent_t_s: life.start,
+        headers_t_s: Some(life.start + 0.001),
+        first_token_t_s: first,
+        first_answer_t_s: first,
+        done_t_s: done,
+        prompt_tokens_requested: spec.input_len,
+        completion_tokens_requested: spec.output_len,
+        prompt_tokens_reported: Some(spec.input_len),
+        completion_tokens_reported: Some(spec.output_len),
+        cached_tokens_reported: Some(0),
+        outcome: Outcome::Ok,
+        http_status: Some(200),
+        error: None,
+        chunks,
+    }
+}
+
+/// The engine's counters at `s`: every wave's steps and tokens so far, the active wave's batch
+/// and KV use.
+fn engine_sample(
+    specs: &[WaveSpec],
+    lives: &[(WaveLife, &WaveSpec)],
+    active: Option<&(WaveLife, &WaveSpec)>,
+    s: f64,
+) -> EngineSample {
+    let steps: f64 = lives.iter().map(|(l, _)| l.steps_by(s)).sum();
+    let decode: f64 = lives
+        .iter()
+        .map(|(l, _)| l.decode_steps_by(s) * f64::from(l.bs))
+        .sum();
+    let itl_sum: f64 = lives
+        .iter()
+        .map(|(l, _)| l.decode_steps_by(s) * f64::from(l.bs) * l.step)
+        .sum();
+    let tokens: f64 = lives.iter().map(|(l, _)| l.tokens_by(s)).sum();
+    let prompt: f64 = lives
+        .iter()
+        .filter(|(l, _)| l.first_token <= s)
+        .map(|(l, sp)| f64::from(l.bs * sp.input_len))
+        .sum();
+    let spec_on = specs.iter().any(|sp| sp.tokens_per_chunk > 1);
+    let accepted: f64 = lives
+        .iter()
+        .map(|(l, _)| l.decode_steps_by(s) * f64::from(l.bs * (l.tokens_per_step - 1)))
+        .sum();
+    let (running, kv) = match active {
+        Some((l, sp)) => (
+            f64::from(l.bs),
+            f64::from(l.bs * (sp.input_len + sp.output_len)) / sp.kv_capacity_tokens,
+        ),
+        None => (0.0, 0.0),
+    };
+    let capacity = active
+        .map(|(_, sp)| sp.kv_capacity_tokens)
+        .or(specs.first().map(|sp| sp.kv_capacity_tokens));
+    EngineSample {
+        t_s: s,
+        boundary: false,
+        signals: Signals {
+            flavor: Some(Flavor::Vllm),
+            dp_ranks: 1,
+            running: Some(running),
+            waiting: Some(0.0),
+            kv_usage_frac: Some(kv),
+            kv_capacity_tokens: capacity,
+            prompt_tokens_total: Some(prompt),
+            generation_tokens_total: Some(tokens),
+            live_generation_tokens_total: Some(tokens),
+            steps_total: Some(steps),
+            preemptions_total: Some(0.0),
+            prefix_cache_queries_total: Some(prompt),
+            prefix_cache_hits_total: Some(0.0),
+            spec_drafts_total: spec_on.then_some(decode),
+            spec_draft_tokens_total: spec_on.then_some(decode * 3.0),
+            spec_accepted_tokens_total: spec_on.then_some(accepted),
+            itl_s: Some(SumCount {
+                sum: itl_sum,
+                count: decode,
+            }),
+            ..Signals::default()
+        },
+    }
+}
+
+/// One GPU at `s`: busy while a wave runs, idle between.
+fn gpu_sample(s: f64, busy: bool) -> GpuSample {
+    GpuSample {
+        gpu_index: 0,
+        t_s: s,
+        util_gpu_pct: Some(if busy { 95.0 } else { 0.0 }),
+        mem_used_bytes: Some(60_000_000_000),
+        mem_total_bytes: Some(80_000_000_000),
+        power_w: Some(500.0),
+        energy_j: Some(1_000.0 + 500.0 * s),
+        sm_clock_mhz: Some(1980),
+        throttle_reasons: Some(0),
+        ..GpuSample::default()
+    }
 }
 
 /// A successful one-chunk request sent at `sent`, for hand-built cases.
