@@ -21,6 +21,7 @@ use crate::probe::tokenizer::TokenVocab;
 use crate::probe::worker::{Shared, StepPlan, run_step};
 use crate::probe::workload::{Prompt, PromptMaker};
 use crate::probe::{EngineInfo, preflight};
+use crate::store::writer::WriterThread;
 use crate::store::{EngineLimits, Record, RunManifest, RunStatus, Store, Writer, WriterOptions};
 use crate::telemetry::Telemetry;
 
@@ -45,6 +46,11 @@ pub fn http_client() -> anyhow::Result<reqwest::Client> {
 }
 
 /// Runs the probe described by `cfg`, recording into `db`.
+///
+/// Setup (engine preflight, the run's row, the writer, the signal watcher, telemetry, the
+/// request client and prompts), the steps (`run_steps`), then shutdown (`close_run`). The
+/// tasks started here are stopped here: telemetry and the signal watcher before the writer is
+/// drained, the writer's thread joined before the run is closed.
 pub async fn probe_run(
     db: &Path,
     cfg: &ProbeConfig,
@@ -61,21 +67,7 @@ pub async fn probe_run(
     let info = preflight(&http, cfg).await?;
     check_lengths(cfg, &info)?;
     let store = Store::open(db).with_context(|| format!("opening {}", db.display()))?;
-    let mut manifest = RunManifest::new(command_line, serde_json::to_value(cfg)?);
-    manifest.base_url = Some(cfg.url.clone());
-    manifest.engine_kind = info.flavor.map(str::to_string);
-    manifest.engine_version = info.version.clone();
-    manifest.model = Some(info.model.clone());
-    manifest.engine_limits = info.slots.as_ref().map(|s| EngineLimits {
-        source: "llama.cpp /props".into(),
-        max_seqs: s.total_slots,
-        context_per_seq: s.n_ctx_per_slot,
-        kv_capacity_tokens: s
-            .total_slots
-            .zip(s.n_ctx_per_slot)
-            .map(|(n, c)| u64::from(n) * u64::from(c)),
-    });
-    let run_id = store.create_run(&manifest)?;
+    let run_id = store.create_run(&manifest(cfg, &info, command_line)?)?;
     let (writer, writer_thread) = Writer::spawn(db, run_id, WriterOptions::default())?;
     let t0 = Instant::now();
     let stop = CancellationToken::new();
@@ -100,37 +92,16 @@ pub async fn probe_run(
             .context("recording the GPU inventory")?;
     }
 
-    let quirks = EngineQuirks {
-        vllm_extensions: info.flavor == Some("vllm"),
-    };
-    let client = EngineClient::new(
-        http.clone(),
-        &cfg.url,
-        cfg.api_key.clone(),
-        info.model.clone(),
-        cfg.endpoint,
-        quirks,
-        cfg.request_timeout,
-    );
-    let mut prompts = PromptMaker::new(
-        cfg.seed,
-        cfg.vocab_size.or(info.vocab_size),
-        cfg.prefix_cache_warm,
-    );
-    if let Some(v) = vocab {
-        prompts = prompts.with_vocab(v);
-    }
-    if cfg.endpoint == Endpoint::Chat {
-        prompts.chat_overhead_tokens = calibrate_chat(&client, t0, &abort).await;
-    }
+    let client = engine_client(&http, cfg, &info);
+    let prompts = prompt_maker(cfg, &info, vocab, &client, t0, &abort).await;
     let shared = Shared {
         client,
         prompts: Arc::new(prompts),
         endpoint: cfg.endpoint,
         t0,
         writer: writer.clone(),
-        stop: stop.clone(),
-        abort: abort.clone(),
+        stop,
+        abort,
         progress: ProgressBar::hidden(),
         ok: Arc::new(AtomicU64::new(0)),
         failed: Arc::new(AtomicU64::new(0)),
@@ -140,8 +111,96 @@ pub async fn probe_run(
 
     telemetry.stop().await;
     signals.abort();
+    let (status, ok, failed) =
+        close_run(&store, run_id, shared, writer, writer_thread, steps_result).await?;
+    Ok(RunOutcome {
+        run_id,
+        status,
+        ok,
+        failed,
+        engine: info,
+    })
+}
+
+/// What the run records about itself before its first row: the command line, the probe
+/// config, and what preflight learnt about the engine.
+fn manifest(
+    cfg: &ProbeConfig,
+    info: &EngineInfo,
+    command_line: String,
+) -> anyhow::Result<RunManifest> {
+    let mut manifest = RunManifest::new(command_line, serde_json::to_value(cfg)?);
+    manifest.base_url = Some(cfg.url.clone());
+    manifest.engine_kind = info.flavor.map(str::to_string);
+    manifest.engine_version = info.version.clone();
+    manifest.model = Some(info.model.clone());
+    manifest.engine_limits = info.slots.as_ref().map(|s| EngineLimits {
+        source: "llama.cpp /props".into(),
+        max_seqs: s.total_slots,
+        context_per_seq: s.n_ctx_per_slot,
+        kv_capacity_tokens: s
+            .total_slots
+            .zip(s.n_ctx_per_slot)
+            .map(|(n, c)| u64::from(n) * u64::from(c)),
+    });
+    Ok(manifest)
+}
+
+/// The run's one engine client, on the shared HTTP client.
+fn engine_client(http: &reqwest::Client, cfg: &ProbeConfig, info: &EngineInfo) -> EngineClient {
+    let quirks = EngineQuirks {
+        vllm_extensions: info.flavor == Some("vllm"),
+    };
+    EngineClient::new(
+        http.clone(),
+        &cfg.url,
+        cfg.api_key.clone(),
+        info.model.clone(),
+        cfg.endpoint,
+        quirks,
+        cfg.request_timeout,
+    )
+}
+
+/// The prompt maker for every step; on the chat endpoint it first asks the engine how many
+/// tokens the chat template adds.
+async fn prompt_maker(
+    cfg: &ProbeConfig,
+    info: &EngineInfo,
+    vocab: Option<Arc<TokenVocab>>,
+    client: &EngineClient,
+    t0: Instant,
+    abort: &CancellationToken,
+) -> PromptMaker {
+    let mut prompts = PromptMaker::new(
+        cfg.seed,
+        cfg.vocab_size.or(info.vocab_size),
+        cfg.prefix_cache_warm,
+    );
+    if let Some(v) = vocab {
+        prompts = prompts.with_vocab(v);
+    }
+    if cfg.endpoint == Endpoint::Chat {
+        prompts.chat_overhead_tokens = calibrate_chat(client, t0, abort).await;
+    }
+    prompts
+}
+
+/// Shutdown once the steps are over and telemetry and the signal watcher are stopped: reads the
+/// request counts, drains and joins the writer, then closes the run in the store with its
+/// status and error. Returns the status and the ok and failed counts, or the steps' or the
+/// writer's error once the run is closed.
+async fn close_run(
+    store: &Store,
+    run_id: i64,
+    shared: Shared,
+    writer: Writer,
+    writer_thread: WriterThread,
+    steps_result: anyhow::Result<()>,
+) -> anyhow::Result<(RunStatus, u64, u64)> {
     let ok = shared.ok.load(Ordering::Relaxed);
     let failed = shared.failed.load(Ordering::Relaxed);
+    let stop = shared.stop.clone();
     drop(shared);
     let flushed = writer.flush().await;
     drop(writer);
@@ -164,13 +223,7 @@ pub async fn probe_run(
         .context("closing the run")?;
     steps_result?;
     joined.context("the store's writer")?;
-    Ok(RunOutcome {
-        run_id,
-        status,
-        ok,
-        failed,
-        engine: info,
-    })
+    Ok((status, ok, failed))
 }
 
 fn check_lengths(cfg: &ProbeConfig, info: &EngineInfo) -> anyhow::Result<()> {

@@ -60,36 +60,79 @@ pub fn check_tp(
         .collect()
 }
 
+/// What the checks for one size found, in the order they ran.
+#[derive(Default)]
+struct Findings {
+    problems: Vec<String>,
+    notes: Vec<String>,
+}
+
+/// Runs the checks in the order of the module docs; the verdict's problems and notes follow it.
 fn check_one(shape: &ModelShape, tp: u32, ep: Option<u32>, gpus: Option<u32>) -> TpVerdict {
-    let mut problems = Vec::new();
-    let mut notes = Vec::new();
     let gpus_needed = tp.max(ep.unwrap_or(1));
     if tp == 0 || ep == Some(0) {
-        problems.push("tp and ep must be at least 1".to_string());
-        return TpVerdict {
-            tp,
-            ep,
-            ok: false,
-            problems,
-            notes,
-            heads_per_rank: None,
-            kv_heads_per_rank: None,
-            kv_copies: 0,
-            gpus_needed,
-            vocab_padded: shape.vocab,
-        };
+        return zero_size(shape, tp, ep, gpus_needed);
     }
+    let mut found = Findings::default();
+    let heads_per_rank = check_heads(shape.heads, tp, &mut found);
+    let (kv_heads_per_rank, kv_copies) = check_kv_heads(shape, tp, &mut found);
+    if let (Some(h), Some(kv)) = (heads_per_rank, kv_heads_per_rank) {
+        found.notes.push(format!(
+            "{h} attention head{} and {kv} KV head{} per rank",
+            plural(h),
+            plural(kv)
+        ));
+    }
+    check_mlp(shape, tp, ep, &mut found);
+    check_gpus(gpus_needed, gpus, &mut found);
+    let vocab_padded = pad_vocab(shape.vocab, tp, &mut found);
 
-    let heads = shape.heads;
+    TpVerdict {
+        tp,
+        ep,
+        ok: found.problems.is_empty(),
+        problems: found.problems,
+        notes: found.notes,
+        heads_per_rank,
+        kv_heads_per_rank,
+        kv_copies,
+        gpus_needed,
+        vocab_padded,
+    }
+}
+
+/// The verdict for a TP or EP size of 0: refused, and nothing else checked.
+fn zero_size(shape: &ModelShape, tp: u32, ep: Option<u32>, gpus_needed: u32) -> TpVerdict {
+    TpVerdict {
+        tp,
+        ep,
+        ok: false,
+        problems: vec!["tp and ep must be at least 1".to_string()],
+        notes: Vec::new(),
+        heads_per_rank: None,
+        kv_heads_per_rank: None,
+        kv_copies: 0,
+        gpus_needed,
+        vocab_padded: shape.vocab,
+    }
+}
+
+/// `heads % tp == 0`; the attention heads per rank when they divide.
+fn check_heads(heads: u32, tp: u32, found: &mut Findings) -> Option<u32> {
     let heads_per_rank = heads.is_multiple_of(tp).then(|| heads / tp);
     if heads_per_rank.is_none() {
-        problems.push(format!(
+        found.problems.push(format!(
             "{heads} attention heads are not divisible by tp {tp} ({heads} % {tp} = {})",
             heads % tp
         ));
     }
+    heads_per_rank
+}
 
-    let (kv_heads_per_rank, kv_copies) = match &shape.attention {
+/// GQA KV heads split or replicated, or MLA's latent cached whole on every rank; returns the KV
+/// heads per rank (None for MLA or when refused) and the copies of each.
+fn check_kv_heads(shape: &ModelShape, tp: u32, found: &mut Findings) -> (Option<u32>, u32) {
+    match &shape.attention {
         Attention::Mla(m) => {
             let mut note = format!(
                 "MLA: the KV cache is one latent of {} per token and layer, not split by heads",
@@ -98,7 +141,7 @@ fn check_one(shape: &ModelShape, tp: u32, ep: Option<u32>, gpus: Option<u32>) ->
             if tp > 1 {
                 note.push_str(&format!("; each of the {tp} ranks caches it whole"));
             }
-            notes.push(note);
+            found.notes.push(note);
             (None, tp)
         }
         Attention::Gqa { .. } => {
@@ -107,112 +150,119 @@ fn check_one(shape: &ModelShape, tp: u32, ep: Option<u32>, gpus: Option<u32>) ->
                 (Some(kv / tp), 1)
             } else if tp.is_multiple_of(kv) {
                 let copies = tp / kv;
-                notes.push(format!(
+                found.notes.push(format!(
                     "{kv} KV heads replicated: each is held by {copies} ranks ({copies} copies of \
                      the KV cache), so KV memory per GPU stops shrinking past tp {kv}"
                 ));
                 (Some(1), copies)
             } else {
-                problems.push(format!(
+                found.problems.push(format!(
                     "{kv} KV heads are neither divisible by tp {tp} nor divide it"
                 ));
                 (None, 0)
             }
         }
-    };
-    if let (Some(h), Some(kv)) = (heads_per_rank, kv_heads_per_rank) {
-        notes.push(format!(
-            "{h} attention head{} and {kv} KV head{} per rank",
-            plural(h),
-            plural(kv)
-        ));
     }
+}
 
+/// The MLP intermediate sizes split by TP: the dense layers', the shared expert's, and the
+/// routed experts' unless EP spreads the experts whole over the ranks instead.
+fn check_mlp(shape: &ModelShape, tp: u32, ep: Option<u32>, found: &mut Findings) {
     let block = shape.quantization.as_ref().and_then(|q| {
         q.block_size
             .filter(|_| !q.experts_only)
-            .map(|b| (q.method.clone(), b))
+            .map(|b| (q.method.as_str(), b))
     });
-    let mut split = |what: &str, size: u64| {
-        let t = u64::from(tp);
-        if !size.is_multiple_of(t) {
-            problems.push(format!(
-                "{what} {size} is not divisible by tp {tp} ({size} % {tp} = {})",
-                size % t
-            ));
-        } else if let Some((method, [n, k])) = &block {
-            let shard = size / t;
-            for b in [*n, *k] {
-                if !shard.is_multiple_of(b) {
-                    problems.push(format!(
-                        "{what} {size} / tp {tp} = {shard} is not a multiple of the {method} \
-                         weight block {b}"
-                    ));
-                    break;
-                }
-            }
-        }
-    };
     if shape.dense_layers() > 0 {
-        split("intermediate_size", shape.intermediate);
+        check_split("intermediate_size", shape.intermediate, tp, block, found);
     }
     if let Some(m) = &shape.moe {
         if m.shared_intermediate > 0 {
-            split("shared-expert intermediate size", m.shared_intermediate);
+            let what = "shared-expert intermediate size";
+            check_split(what, m.shared_intermediate, tp, block, found);
         }
         match ep {
-            Some(ep) => {
-                if !m.experts.is_multiple_of(ep) {
-                    problems.push(format!(
-                        "{} experts are not divisible by ep {ep} ({} % {ep} = {})",
-                        m.experts,
-                        m.experts,
-                        m.experts % ep
-                    ));
-                } else {
-                    notes.push(format!(
-                        "{} experts per EP rank, each whole",
-                        m.experts / ep
-                    ));
-                }
-            }
-            None => split("moe_intermediate_size", m.expert_intermediate),
+            Some(ep) => check_experts(m.experts, ep, found),
+            None => check_split(
+                "moe_intermediate_size",
+                m.expert_intermediate,
+                tp,
+                block,
+                found,
+            ),
         }
     }
+}
 
+/// `size % tp == 0`, and with block-quantized weights (`block`: method and block size) each
+/// shard a whole number of blocks.
+fn check_split(
+    what: &str,
+    size: u64,
+    tp: u32,
+    block: Option<(&str, [u64; 2])>,
+    found: &mut Findings,
+) {
+    let t = u64::from(tp);
+    if !size.is_multiple_of(t) {
+        found.problems.push(format!(
+            "{what} {size} is not divisible by tp {tp} ({size} % {tp} = {})",
+            size % t
+        ));
+    } else if let Some((method, [n, k])) = block {
+        let shard = size / t;
+        for b in [n, k] {
+            if !shard.is_multiple_of(b) {
+                found.problems.push(format!(
+                    "{what} {size} / tp {tp} = {shard} is not a multiple of the {method} \
+                     weight block {b}"
+                ));
+                break;
+            }
+        }
+    }
+}
+
+/// `experts % ep == 0`: each EP rank holds whole experts.
+fn check_experts(experts: u32, ep: u32, found: &mut Findings) {
+    if !experts.is_multiple_of(ep) {
+        found.problems.push(format!(
+            "{experts} experts are not divisible by ep {ep} ({experts} % {ep} = {})",
+            experts % ep
+        ));
+    } else {
+        found
+            .notes
+            .push(format!("{} experts per EP rank, each whole", experts / ep));
+    }
+}
+
+/// `max(tp, ep) ≤ gpus`, when the node's GPU count is known.
+fn check_gpus(gpus_needed: u32, gpus: Option<u32>, found: &mut Findings) {
     if let Some(g) = gpus
         && gpus_needed > g
     {
-        problems.push(format!("needs {gpus_needed} GPUs, the node has {g}"));
+        found
+            .problems
+            .push(format!("needs {gpus_needed} GPUs, the node has {g}"));
     }
+}
 
+/// The vocabulary padded to a multiple of `64 × tp` rows, with a note saying what that adds.
+fn pad_vocab(vocab: u64, tp: u32, found: &mut Findings) -> u64 {
     let multiple = VOCAB_PADDING_PER_RANK * u64::from(tp);
-    let vocab_padded = shape.vocab.div_ceil(multiple) * multiple;
-    if vocab_padded == shape.vocab {
-        notes.push(format!(
-            "vocab {} needs no padding (a multiple of {multiple})",
-            shape.vocab
+    let vocab_padded = vocab.div_ceil(multiple) * multiple;
+    if vocab_padded == vocab {
+        found.notes.push(format!(
+            "vocab {vocab} needs no padding (a multiple of {multiple})"
         ));
     } else {
-        notes.push(format!(
-            "vocab {} padded to {vocab_padded} (+{} rows, a multiple of 64 × tp)",
-            shape.vocab,
-            vocab_padded - shape.vocab
+        found.notes.push(format!(
+            "vocab {vocab} padded to {vocab_padded} (+{} rows, a multiple of 64 × tp)",
+            vocab_padded - vocab
         ));
     }
-
-    TpVerdict {
-        tp,
-        ep,
-        ok: problems.is_empty(),
-        problems,
-        notes,
-        heads_per_rank,
-        kv_heads_per_rank,
-        kv_copies,
-        gpus_needed,
-        vocab_padded,
-    }
+    vocab_padded
 }
 
 fn plural(n: u32) -> &'static str {

@@ -1,103 +1,30 @@
 //! Charts: one plain description ([`ChartSpec`]) drawn by plotters to SVG ([`render_svg`]) or
 //! PNG ([`render_png`]).
 //!
-//! The spec holds finished numbers with their labels; this file decides only how they look
-//! (colours, line styles, text sizes, ranges, ticks, legend). Bad data never panics: NaN and
-//! infinite points (and non-positive x on a log axis) are skipped, and a chart with nothing left
-//! to draw says "no data".
+//! The spec (`chart/spec.rs`) holds finished numbers with their labels; `chart/data.rs` keeps
+//! what of it can be drawn and sets the axis ranges; this file decides only how they look
+//! (colours, line styles, text sizes, ticks, legend). Bad data never panics: NaN and infinite
+//! points (and non-positive x on a log axis) are skipped, and a chart with nothing left to draw
+//! says "no data".
 
 use std::ops::Range;
 
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::RenderError;
 use super::font::{FAMILY, ensure_registered};
+use data::{ChartData, bounds, x_range, y_range};
+pub use spec::{Band, ChartSpec, LegendPosition, Marker, RefLine, Series, SeriesStyle};
 
 /// Smallest width and height, in pixels, a chart can be drawn at.
 pub const MIN_SIDE_PX: u32 = 160;
 
 /// A good default size for report charts, in pixels (width, height).
 pub const DEFAULT_SIZE: (u32, u32) = (900, 500);
-
-/// How a series is drawn.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum SeriesStyle {
-    /// A solid line through the points, in the order given.
-    #[default]
-    Line,
-    /// Dots only (measurements without an implied trend).
-    Points,
-    /// A solid line with a dot on every point.
-    LineAndPoints,
-    /// A dashed line (fits and model predictions, e.g. the fitted step time or the roofline).
-    Dashed,
-}
-
-/// One named series of `(x, y)` points, shown in the legend under `name`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Series {
-    pub name: String,
-    pub points: Vec<(f64, f64)>,
-    pub style: SeriesStyle,
-}
-
-/// A horizontal reference line across the plot, e.g. the SLA, listed in the legend.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RefLine {
-    pub label: String,
-    pub y: f64,
-}
-
-/// A labelled point drawn over the data, e.g. the ceiling.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Marker {
-    pub label: String,
-    pub x: f64,
-    pub y: f64,
-}
-
-/// A shaded x range with a label at its top, e.g. one probe step on a time axis.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Band {
-    pub label: String,
-    pub x_from: f64,
-    pub x_to: f64,
-}
-
-/// Which corner of the plot holds the legend.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum LegendPosition {
-    #[default]
-    UpperLeft,
-    UpperRight,
-    LowerLeft,
-    LowerRight,
-}
-
-/// Everything one chart shows. Labels carry their units, e.g. `"batch size (sequences)"`,
-/// `"throughput (output tok/s)"`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ChartSpec {
-    pub title: String,
-    pub x_label: String,
-    pub y_label: String,
-    pub series: Vec<Series>,
-    /// Horizontal reference lines (the SLA, the roofline limit).
-    pub hlines: Vec<RefLine>,
-    /// Labelled points (the ceiling).
-    pub markers: Vec<Marker>,
-    /// Shaded x ranges, drawn under the series (the steps of a run on a time axis).
-    pub shaded: Vec<Band>,
-    /// Logarithmic x axis (batch sizes 1, 2, 4, … 256); points with x ≤ 0 are then skipped.
-    pub log_x: bool,
-    /// Start the y axis at zero (throughput, step time) rather than near the smallest value
-    /// (clocks, temperatures).
-    pub y_from_zero: bool,
-    pub legend: LegendPosition,
-}
 
 /// Draws `spec` as an SVG document of `width` × `height` pixels. Text is emitted as SVG
 /// `<text>` in the "sans-serif" family; its layout is measured with the embedded font.
@@ -178,122 +105,6 @@ const TICK_PX: u32 = 13;
 const LEGEND_PX: u32 = 14;
 const NOTE_PX: u32 = 13;
 
-/// The spec's data with every point that cannot be drawn removed.
-struct ChartData {
-    series: Vec<(Series, Vec<(f64, f64)>)>,
-    hlines: Vec<RefLine>,
-    markers: Vec<Marker>,
-    bands: Vec<Band>,
-}
-
-impl ChartData {
-    fn of(spec: &ChartSpec) -> Self {
-        let x_ok = |x: f64| x.is_finite() && (!spec.log_x || x > 0.0);
-        let series = spec
-            .series
-            .iter()
-            .map(|s| {
-                let points = s
-                    .points
-                    .iter()
-                    .copied()
-                    .filter(|&(x, y)| x_ok(x) && y.is_finite())
-                    .collect();
-                (s.clone(), points)
-            })
-            .collect();
-        ChartData {
-            series,
-            hlines: spec
-                .hlines
-                .iter()
-                .filter(|h| h.y.is_finite())
-                .cloned()
-                .collect(),
-            markers: spec
-                .markers
-                .iter()
-                .filter(|m| x_ok(m.x) && m.y.is_finite())
-                .cloned()
-                .collect(),
-            bands: spec
-                .shaded
-                .iter()
-                .filter(|b| x_ok(b.x_from) && x_ok(b.x_to) && b.x_to >= b.x_from)
-                .cloned()
-                .collect(),
-        }
-    }
-
-    /// The x and y extents of what will be drawn, or `None` when there is nothing to draw.
-    fn extents(&self) -> Option<((f64, f64), (f64, f64))> {
-        let data = self.series.iter().flat_map(|(_, p)| p.iter().copied());
-        let marks = self.markers.iter().map(|m| (m.x, m.y));
-        let points: Vec<(f64, f64)> = data.chain(marks).collect();
-        let band_xs = self.bands.iter().flat_map(|b| [b.x_from, b.x_to]);
-        let x = bounds(points.iter().map(|p| p.0).chain(band_xs))?;
-        let y = bounds(
-            points
-                .iter()
-                .map(|p| p.1)
-                .chain(self.hlines.iter().map(|h| h.y)),
-        )?;
-        Some((x, y))
-    }
-}
-
-fn bounds(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
-    values.fold(None, |acc, v| match acc {
-        None => Some((v, v)),
-        Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
-    })
-}
-
-fn x_range(lo: f64, hi: f64, log: bool) -> Range<f64> {
-    if log {
-        let (lo, hi) = if hi > lo {
-            (lo, hi)
-        } else {
-            (lo / 2.0, hi * 2.0)
-        };
-        let pad = (hi / lo).powf(0.04);
-        lo / pad..hi * pad
-    } else {
-        if hi <= lo {
-            let half = (0.1 * lo.abs()).max(1e-9);
-            return lo - half..hi + half;
-        }
-        let span = hi - lo;
-        lo - 0.04 * span..hi + 0.04 * span
-    }
-}
-
-fn y_range(lo: f64, hi: f64, from_zero: bool) -> Range<f64> {
-    let (lo, hi) = if from_zero {
-        (lo.min(0.0), hi.max(0.0))
-    } else {
-        (lo, hi)
-    };
-    // One value (or a flat line): a tenth of it either side, so it sits mid-plot.
-    let span = if hi > lo {
-        hi - lo
-    } else {
-        (0.1 * lo.abs()).max(1e-9)
-    };
-    let (lo, hi) = if hi > lo {
-        (lo, hi)
-    } else {
-        (lo - span, hi + span)
-    };
-    // Headroom at the top keeps the legend off the highest points.
-    let bottom = if from_zero && lo >= 0.0 {
-        0.0
-    } else {
-        lo - 0.05 * span
-    };
-    bottom..hi + 0.18 * span
-}
-
 fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, spec: &ChartSpec) -> Result<(), String> {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let data = ChartData::of(spec);
@@ -314,7 +125,6 @@ fn draw_no_data<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     spec: &ChartSpec,
 ) -> Result<(), String> {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     let area = root
         .margin(14, 14, 14, 14)
         .titled(&spec.title, (FAMILY, TITLE_PX))
@@ -336,6 +146,16 @@ fn draw_no_data<DB: DrawingBackend>(
     Ok(())
 }
 
+/// The chart's plot: x in whatever coordinate `XC` the axis uses (linear or log), y linear.
+type Plot<'a, DB, XC> = ChartContext<'a, DB, Cartesian2d<XC, RangedCoordf64>>;
+
+/// A drawing error as the text [`RenderError::Draw`] carries.
+fn err<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> String {
+    e.to_string()
+}
+
+/// Draws the chart in layers, bottom to top: axes and grid, bands, series, reference lines,
+/// markers, then the legend (only when something is labelled).
 fn draw_on<DB, X>(
     root: &DrawingArea<DB, Shift>,
     spec: &ChartSpec,
@@ -348,13 +168,35 @@ where
     X: AsRangedCoord<Value = f64>,
     X::CoordDescType: ValueFormatter<f64>,
 {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let mut chart = draw_axes(root, spec, x, y.clone())?;
+    draw_bands(&mut chart, &data.bands, &y)?;
+    let mut labelled = draw_series(&mut chart, &data.series)?;
+    labelled += draw_hlines(&mut chart, &data.hlines)?;
+    draw_markers(&mut chart, &data.markers)?;
+    if labelled > 0 {
+        draw_legend(&mut chart, spec.legend)?;
+    }
+    Ok(())
+}
+
+/// The title, the axes with their descriptions and tick labels, and the grid.
+fn draw_axes<'a, DB, X>(
+    root: &'a DrawingArea<DB, Shift>,
+    spec: &ChartSpec,
+    x: X,
+    y: Range<f64>,
+) -> Result<Plot<'a, DB, X::CoordDescType>, String>
+where
+    DB: DrawingBackend,
+    X: AsRangedCoord<Value = f64>,
+    X::CoordDescType: ValueFormatter<f64>,
+{
     let mut chart = ChartBuilder::on(root)
         .caption(&spec.title, (FAMILY, TITLE_PX))
         .margin(14)
         .x_label_area_size(52)
         .y_label_area_size(78)
-        .build_cartesian_2d(x, y.clone())
+        .build_cartesian_2d(x, y)
         .map_err(err)?;
 
     chart
@@ -371,9 +213,21 @@ where
         .bold_line_style(GRID_BOLD)
         .draw()
         .map_err(err)?;
+    Ok(chart)
+}
 
+/// Shaded x ranges over the full height `y`, alternating colours, each labelled at its top left.
+fn draw_bands<'a, DB, XC>(
+    chart: &mut Plot<'a, DB, XC>,
+    bands: &[Band],
+    y: &Range<f64>,
+) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    XC: Ranged<ValueType = f64>,
+{
     let band_label = TextStyle::from((FAMILY, NOTE_PX).into_font()).color(&RGBColor(70, 70, 70));
-    for (i, band) in data.bands.iter().enumerate() {
+    for (i, band) in bands.iter().enumerate() {
         let fill = BANDS[i % BANDS.len()].filled();
         chart
             .draw_series([Rectangle::new(
@@ -386,9 +240,20 @@ where
                 + Text::new(band.label.clone(), (3, 3), band_label.clone())])
             .map_err(err)?;
     }
+    Ok(())
+}
 
+/// The data series in palette order, each with its legend entry; returns how many were labelled.
+fn draw_series<'a, DB, XC>(
+    chart: &mut Plot<'a, DB, XC>,
+    series: &[(Series, Vec<(f64, f64)>)],
+) -> Result<usize, String>
+where
+    DB: DrawingBackend + 'a,
+    XC: Ranged<ValueType = f64>,
+{
     let mut labelled = 0;
-    for (i, (series, points)) in data.series.iter().enumerate() {
+    for (i, (series, points)) in series.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
         let line = colour.stroke_width(2);
         let name = series.name.clone();
@@ -426,13 +291,26 @@ where
         anno.label(name);
         labelled += 1;
     }
+    Ok(labelled)
+}
 
+/// Dashed horizontal reference lines across the whole x range, each in the legend; returns how
+/// many were labelled.
+fn draw_hlines<'a, DB, XC>(
+    chart: &mut Plot<'a, DB, XC>,
+    hlines: &[RefLine],
+) -> Result<usize, String>
+where
+    DB: DrawingBackend + 'a,
+    XC: Ranged<ValueType = f64>,
+{
     let (x_from, x_to) = {
         let r = chart.x_range();
         (r.start, r.end)
     };
     let ref_line = REF_LINE.stroke_width(2);
-    for h in &data.hlines {
+    let mut labelled = 0;
+    for h in hlines {
         chart
             .draw_series(DashedLineSeries::new(
                 [(x_from, h.y), (x_to, h.y)],
@@ -450,11 +328,19 @@ where
             });
         labelled += 1;
     }
+    Ok(labelled)
+}
 
+/// Ringed points with their labels, drawn over everything else.
+fn draw_markers<'a, DB, XC>(chart: &mut Plot<'a, DB, XC>, markers: &[Marker]) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    XC: Ranged<ValueType = f64>,
+{
     let marker_text = TextStyle::from((FAMILY, LEGEND_PX).into_font()).color(&BLACK);
     let (plot_x, _) = chart.plotting_area().get_pixel_range();
     let mid_px = (plot_x.start + plot_x.end) / 2;
-    for m in &data.markers {
+    for m in markers {
         // Label on the side with room, so a marker at the right edge keeps its text inside.
         let (text_at, anchor) = if chart.backend_coord(&(m.x, m.y)).0 > mid_px {
             ((-12, -20), Pos::new(HPos::Right, VPos::Top))
@@ -468,24 +354,33 @@ where
                 + Text::new(m.label.clone(), text_at, marker_text.clone().pos(anchor))])
             .map_err(err)?;
     }
+    Ok(())
+}
 
-    if labelled > 0 {
-        chart
-            .configure_series_labels()
-            .position(match spec.legend {
-                LegendPosition::UpperLeft => SeriesLabelPosition::UpperLeft,
-                LegendPosition::UpperRight => SeriesLabelPosition::UpperRight,
-                LegendPosition::LowerLeft => SeriesLabelPosition::LowerLeft,
-                LegendPosition::LowerRight => SeriesLabelPosition::LowerRight,
-            })
-            .margin(10)
-            .legend_area_size(30)
-            .label_font((FAMILY, LEGEND_PX))
-            .background_style(WHITE.mix(0.9))
-            .border_style(RGBColor(170, 170, 170))
-            .draw()
-            .map_err(err)?;
-    }
+/// The legend box in the spec's corner.
+fn draw_legend<'a, DB, XC>(
+    chart: &mut Plot<'a, DB, XC>,
+    position: LegendPosition,
+) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    XC: Ranged<ValueType = f64>,
+{
+    chart
+        .configure_series_labels()
+        .position(match position {
+            LegendPosition::UpperLeft => SeriesLabelPosition::UpperLeft,
+            LegendPosition::UpperRight => SeriesLabelPosition::UpperRight,
+            LegendPosition::LowerLeft => SeriesLabelPosition::LowerLeft,
+            LegendPosition::LowerRight => SeriesLabelPosition::LowerRight,
+        })
+        .margin(10)
+        .legend_area_size(30)
+        .label_font((FAMILY, LEGEND_PX))
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(170, 170, 170))
+        .draw()
+        .map_err(err)?;
     Ok(())
 }
 
@@ -515,7 +410,9 @@ fn trim(s: String) -> String {
     }
 }
 
+mod data;
 mod histogram;
+mod spec;
 
 pub use histogram::histogram_spec;
 
