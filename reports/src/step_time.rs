@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use ceiling_collectors::GpuSample;
 
-use crate::engine::{self, EngineSample};
+use crate::engine::{self, Delta, EngineSample};
 use crate::recording::{Pattern, Recording, StepRecord};
 use crate::window::{self, Window};
 
@@ -209,6 +209,120 @@ fn prefill_rate(step: &StepRecord, requests: &StepRequests, windows: &[Window]) 
     crate::metrics::median(&rates)
 }
 
+/// The interval scrapes inside the windows, or inside `span` where one is given (no window).
+fn interval_samples<'a>(
+    engine_samples: &'a [EngineSample],
+    windows: &[Window],
+    span: Option<(f64, f64)>,
+) -> Vec<&'a EngineSample> {
+    engine_samples
+        .iter()
+        .filter(|s| !s.boundary)
+        .filter(|s| match span {
+            Some((a, b)) => s.t_s >= a && s.t_s <= b,
+            None => window::index_of(windows, s.t_s).is_some(),
+        })
+        .collect()
+}
+
+/// The engine's counters over a step's windows: deltas summed over the windows, and the
+/// inter-token histogram's (sum, count) deltas.
+struct EngineCounters {
+    d_steps: Option<Delta>,
+    /// Tokens counted step by step only: llama.cpp and SGLang add a request's tokens when it
+    /// finishes, which inside a wave window (no request finishes) reads 0.
+    d_gen: Option<Delta>,
+    d_drafts: Option<Delta>,
+    d_accepted: Option<Delta>,
+    itl: Option<(f64, f64)>,
+}
+
+impl EngineCounters {
+    fn over(engine_samples: &[EngineSample], windows: &[Window]) -> Self {
+        EngineCounters {
+            d_steps: windows_delta(engine_samples, windows, |s| s.steps_total),
+            d_gen: windows_delta(engine_samples, windows, |s| s.live_generation_tokens_total),
+            d_drafts: windows_delta(engine_samples, windows, |s| s.spec_drafts_total),
+            d_accepted: windows_delta(engine_samples, windows, |s| s.spec_accepted_tokens_total),
+            itl: windows
+                .iter()
+                .filter_map(|w| {
+                    engine::delta_mean(
+                        engine::inside(engine_samples, w.start_t_s, w.end_t_s),
+                        |s| s.itl_s,
+                    )
+                })
+                .reduce(|a, b| (a.0 + b.0, a.1 + b.1)),
+        }
+    }
+
+    /// MTP and where it came from: the spec-decode counters, else the engine's tokens per step
+    /// per sequence, else the client's tokens per chunk, else 1.
+    fn mtp(
+        &self,
+        tokens_per_chunk: Option<f64>,
+        bs_per_rank: f64,
+        dp_ranks: f64,
+    ) -> (f64, MtpSource) {
+        match (
+            self.d_drafts,
+            self.d_accepted,
+            self.d_steps,
+            self.d_gen,
+            tokens_per_chunk,
+        ) {
+            (Some(d), Some(a), ..) if d.dv > 0.0 => {
+                (1.0 + a.dv / d.dv, MtpSource::SpecDecodeCounters)
+            }
+            // Spec counters exposed but no draft in the windows (llama.cpp without a draft
+            // model): one token per step. Multi-token chunks then are merged pieces (llama.cpp
+            // holds back partial UTF-8), not MTP.
+            (Some(d), Some(_), ..) if d.dv == 0.0 => (1.0, MtpSource::SpecDecodeCounters),
+            (_, _, Some(st), Some(g), _) if st.dv > 0.0 && bs_per_rank > 0.0 => (
+                g.dv / (st.dv / dp_ranks) / (bs_per_rank * dp_ranks),
+                MtpSource::EngineTokensPerStep,
+            ),
+            (.., Some(tpc)) => (tpc, MtpSource::ClientTokensPerChunk),
+            _ => (1.0, MtpSource::Assumed),
+        }
+    }
+}
+
+/// The engine's step time from its inter-token histogram and from its step counter.
+struct EngineStepTime {
+    itl_s: Option<f64>,
+    steps_s: Option<f64>,
+    /// The histogram was read over whole waves, not the windows.
+    over_waves: bool,
+}
+
+impl EngineCounters {
+    fn step_time(
+        &self,
+        step: &StepRecord,
+        requests: &StepRequests,
+        engine_samples: &[EngineSample],
+        dp_ranks: f64,
+    ) -> EngineStepTime {
+        // Too few scrapes inside the windows (short waves, a slow scrape interval): the
+        // inter-token histogram over each whole wave, whose gaps are all decode steps.
+        let wave_itl = (self.itl.is_none() && step.pattern == Pattern::Wave)
+            .then(|| {
+                let spans = requests.waves.iter().filter_map(|w| w.done_span);
+                waves_itl(spans, engine_samples)
+            })
+            .flatten();
+        EngineStepTime {
+            itl_s: self.itl.or(wave_itl).map(|(s, c)| s / c),
+            steps_s: self
+                .d_steps
+                .filter(|d| d.dv > 0.0)
+                .map(|d| dp_ranks * d.dt_s / d.dv),
+            over_waves: wave_itl.is_some(),
+        }
+    }
+}
+
 /// Times one step. `engine_samples` and `gpu` are the whole run's, sorted by time.
 pub(crate) fn time_step(
     step: &StepRecord,
@@ -241,47 +355,17 @@ pub(crate) fn time_step(
     let over_requests_span = windows.is_empty() && span.is_some();
     // Interval scrapes only: a boundary scrape lands between waves, with the engine idle, and
     // would pull the running/KV figures of the requests' span down (it is never inside a window).
-    let in_windows: Vec<&EngineSample> = engine_samples
-        .iter()
-        .filter(|s| !s.boundary)
-        .filter(|s| match span {
-            Some((a, b)) if over_requests_span => s.t_s >= a && s.t_s <= b,
-            _ => window::index_of(&windows, s.t_s).is_some(),
-        })
-        .collect();
+    let in_windows = interval_samples(
+        engine_samples,
+        &windows,
+        span.filter(|_| over_requests_span),
+    );
     let dp_ranks = in_windows
         .last()
         .map(|s| s.signals.dp_ranks.max(1) as f64)
         .unwrap_or(f64::from(dp));
-    let d_steps = windows_delta(engine_samples, &windows, |s| s.steps_total);
-    // Tokens counted step by step only: llama.cpp and SGLang add a request's tokens when it
-    // finishes, which inside a wave window (no request finishes) reads 0.
-    let d_gen = windows_delta(engine_samples, &windows, |s| s.live_generation_tokens_total);
-    let d_drafts = windows_delta(engine_samples, &windows, |s| s.spec_drafts_total);
-    let d_accepted = windows_delta(engine_samples, &windows, |s| s.spec_accepted_tokens_total);
-    let itl: Option<(f64, f64)> = windows
-        .iter()
-        .filter_map(|w| {
-            engine::delta_mean(
-                engine::inside(engine_samples, w.start_t_s, w.end_t_s),
-                |s| s.itl_s,
-            )
-        })
-        .reduce(|a, b| (a.0 + b.0, a.1 + b.1));
-
-    let (mtp, mtp_source) = match (d_drafts, d_accepted, d_steps, d_gen, tokens_per_chunk) {
-        (Some(d), Some(a), ..) if d.dv > 0.0 => (1.0 + a.dv / d.dv, MtpSource::SpecDecodeCounters),
-        // Spec counters exposed but no draft in the windows (llama.cpp without a draft model):
-        // one token per step. Multi-token chunks then are merged pieces (llama.cpp holds back
-        // partial UTF-8), not MTP.
-        (Some(d), Some(_), ..) if d.dv == 0.0 => (1.0, MtpSource::SpecDecodeCounters),
-        (_, _, Some(st), Some(g), _) if st.dv > 0.0 && bs_per_rank > 0.0 => (
-            g.dv / (st.dv / dp_ranks) / (bs_per_rank * dp_ranks),
-            MtpSource::EngineTokensPerStep,
-        ),
-        (.., Some(tpc)) => (tpc, MtpSource::ClientTokensPerChunk),
-        _ => (1.0, MtpSource::Assumed),
-    };
+    let counters = EngineCounters::over(engine_samples, &windows);
+    let (mtp, mtp_source) = counters.mtp(tokens_per_chunk, bs_per_rank, dp_ranks);
     let steps_per_chunk = tokens_per_chunk.map_or(1.0, |tpc| (tpc / mtp).max(1.0));
     // The median over requests of each one's mean gap inside a window: a late read of the
     // client's moves single arrivals (the gaps' median can fall to 0 when chunks are read in
@@ -291,25 +375,18 @@ pub(crate) fn time_step(
         .map(|g| g / steps_per_chunk);
     let tpot_median_s = requests.tpot_median_s;
     let t_fwd_identity_s = tpot_median_s.map(|t| mtp * t);
-    // Too few scrapes inside the windows (short waves, a slow scrape interval): the
-    // inter-token histogram over each whole wave, whose gaps are all decode steps.
-    let wave_itl = (itl.is_none() && step.pattern == Pattern::Wave)
-        .then(|| {
-            let spans = requests.waves.iter().filter_map(|w| w.done_span);
-            waves_itl(spans, engine_samples)
-        })
-        .flatten();
-    let t_fwd_engine_over_waves = wave_itl.is_some();
-    let t_fwd_engine_itl_s = itl.or(wave_itl).map(|(s, c)| s / c);
-    let t_fwd_engine_steps_s = d_steps
-        .filter(|d| d.dv > 0.0)
-        .map(|d| dp_ranks * d.dt_s / d.dv);
+    let EngineStepTime {
+        itl_s: t_fwd_engine_itl_s,
+        steps_s: t_fwd_engine_steps_s,
+        over_waves: t_fwd_engine_over_waves,
+    } = counters.step_time(step, &requests, engine_samples, dp_ranks);
     let t_fwd_engine_s = t_fwd_engine_itl_s.or(t_fwd_engine_steps_s);
     let t_fwd_s = t_fwd_client_s.or(t_fwd_identity_s).or(t_fwd_engine_s);
     let client_engine_rel_diff = t_fwd_client_s.zip(t_fwd_engine_s).map(|(c, e)| rel(c, e));
 
     let prefill_rate_tok_s = prefill_rate(step, &requests, &windows);
 
+    // Chunks of unknown size count as one engine step's tokens, MTP.
     let throughput_window_tok_s = (window_s > 0.0 && gaps > 0).then(|| {
         let tokens = if window_tokens_known {
             window_tokens
