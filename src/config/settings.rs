@@ -17,69 +17,81 @@ pub const PROBE_SETTINGS_VERSION: u32 = 1;
 
 /// The stored probe configuration. Written from a validated [`ProbeConfig`] (the API key and
 /// output switches left out); read with [`ProbeSettings::from_stored`].
+/// A key missing from a stored run takes its value from [`ProbeSettings::default`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ProbeSettings {
     /// Missing in runs recorded before the layout was versioned: 0.
-    #[serde(default)]
     pub version: u32,
-    #[serde(default)]
     pub url: Option<String>,
-    #[serde(default)]
     pub model: Option<String>,
-    #[serde(default)]
     pub endpoint: Option<Endpoint>,
     /// Missing: 1, the flag's default.
-    #[serde(default = "one_rank")]
     pub dp: u32,
-    #[serde(rename = "request_timeout", default)]
+    #[serde(rename = "request_timeout")]
     pub request_timeout_s: Option<f64>,
-    #[serde(default)]
     pub steps: Vec<StepSpec>,
-    #[serde(default)]
     pub pattern: Option<Pattern>,
-    #[serde(default)]
     pub waves: Option<u32>,
-    #[serde(rename = "duration", default)]
+    #[serde(rename = "duration")]
     pub duration_s: Option<f64>,
-    #[serde(default)]
     pub warmup: Option<Warmup>,
-    #[serde(default)]
     pub ramp_per_s: Option<f64>,
-    #[serde(default)]
     pub vocab_size: Option<u32>,
     /// `--tokenizer`; missing in runs from before the flag: None.
-    #[serde(default)]
     pub tokenizer: Option<PathBuf>,
     /// Missing: false (a cold cache, the flag's default).
-    #[serde(default)]
     pub prefix_cache_warm: bool,
-    #[serde(default)]
     pub seed: Option<u64>,
-    #[serde(rename = "grace", default)]
+    #[serde(rename = "grace")]
     pub grace_s: Option<f64>,
-    #[serde(default)]
     pub metrics_url: Option<String>,
-    #[serde(rename = "scrape_interval", default)]
+    #[serde(rename = "scrape_interval")]
     pub scrape_interval_s: Option<f64>,
-    #[serde(default)]
     pub require_metrics: bool,
-    #[serde(default)]
     pub gpu_source: Option<String>,
-    #[serde(rename = "gpu_interval", default)]
+    #[serde(rename = "gpu_interval")]
     pub gpu_interval_s: Option<f64>,
-    #[serde(default)]
     pub require_gpu: bool,
 }
 
-fn one_rank() -> u32 {
-    1
+/// What a run recorded before a field existed reads as: layout version 0, DP 1 and a cold
+/// prefix cache (the flags' defaults), nothing else known.
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        ProbeSettings {
+            version: 0,
+            url: None,
+            model: None,
+            endpoint: None,
+            dp: 1,
+            request_timeout_s: None,
+            steps: Vec::new(),
+            pattern: None,
+            waves: None,
+            duration_s: None,
+            warmup: None,
+            ramp_per_s: None,
+            vocab_size: None,
+            tokenizer: None,
+            prefix_cache_warm: false,
+            seed: None,
+            grace_s: None,
+            metrics_url: None,
+            scrape_interval_s: None,
+            require_metrics: false,
+            gpu_source: None,
+            gpu_interval_s: None,
+            require_gpu: false,
+        }
+    }
 }
 
 impl ProbeSettings {
     /// Reads a run's stored configuration; an error means the stored JSON has a known key with
     /// a value of the wrong type (a corrupt or foreign database).
     pub fn from_stored(config: &serde_json::Value) -> Result<Self, serde_json::Error> {
-        serde_json::from_value(config.clone())
+        ProbeSettings::deserialize(config)
     }
 }
 
