@@ -339,14 +339,6 @@ pub(crate) fn time_step(
         requests,
     } = client;
     let window_s = window::total_s(&windows);
-    let Cadence {
-        gaps,
-        gap_median_s: chunk_gap_median_s,
-        span_gap_median_s: chunk_gap_span_s,
-        tokens_per_chunk,
-        window_tokens,
-        window_tokens_known,
-    } = cadence;
 
     // Engine over the windows; where no moment had all bs decoding (the engine queued or
     // preempted them), over the span of the step's measured requests, so the queue that
@@ -365,14 +357,8 @@ pub(crate) fn time_step(
         .map(|s| s.signals.dp_ranks.max(1) as f64)
         .unwrap_or(f64::from(dp));
     let counters = EngineCounters::over(engine_samples, &windows);
-    let (mtp, mtp_source) = counters.mtp(tokens_per_chunk, bs_per_rank, dp_ranks);
-    let steps_per_chunk = tokens_per_chunk.map_or(1.0, |tpc| (tpc / mtp).max(1.0));
-    // The median over requests of each one's mean gap inside a window: a late read of the
-    // client's moves single arrivals (the gaps' median can fall to 0 when chunks are read in
-    // bursts) but not a request's span.
-    let t_fwd_client_s = chunk_gap_span_s
-        .or(chunk_gap_median_s)
-        .map(|g| g / steps_per_chunk);
+    let (mtp, mtp_source) = counters.mtp(cadence.tokens_per_chunk, bs_per_rank, dp_ranks);
+    let t_fwd_client_s = cadence.t_fwd_s(mtp);
     let tpot_median_s = requests.tpot_median_s;
     let t_fwd_identity_s = tpot_median_s.map(|t| mtp * t);
     let EngineStepTime {
@@ -386,15 +372,7 @@ pub(crate) fn time_step(
 
     let prefill_rate_tok_s = prefill_rate(step, &requests, &windows);
 
-    // Chunks of unknown size count as one engine step's tokens, MTP.
-    let throughput_window_tok_s = (window_s > 0.0 && gaps > 0).then(|| {
-        let tokens = if window_tokens_known {
-            window_tokens
-        } else {
-            window_tokens * mtp
-        };
-        tokens / window_s
-    });
+    let throughput_window_tok_s = cadence.throughput_tok_s(window_s, mtp);
     let throughput_identity_tok_s = t_fwd_identity_s.map(|t| f64::from(step.batch_size) * mtp / t);
     let identity_rel_err = throughput_window_tok_s
         .zip(throughput_identity_tok_s)
@@ -422,10 +400,10 @@ pub(crate) fn time_step(
         windows,
         mtp,
         mtp_source,
-        tokens_per_chunk,
-        chunk_gap_median_s,
-        chunk_gap_span_s,
-        chunk_gaps: gaps,
+        tokens_per_chunk: cadence.tokens_per_chunk,
+        chunk_gap_median_s: cadence.gap_median_s,
+        chunk_gap_span_s: cadence.span_gap_median_s,
+        chunk_gaps: cadence.gaps,
         tpot_median_s,
         t_fwd_client_s,
         t_fwd_identity_s,

@@ -35,6 +35,34 @@ pub(crate) struct Cadence {
     pub window_tokens_known: bool,
 }
 
+impl Cadence {
+    /// The client's step time: the median over requests of each one's mean gap inside a window
+    /// (a late read of the client's moves single arrivals — the gaps' median can fall to 0 when
+    /// chunks are read in bursts — but not a request's span), else the gaps' median, divided by
+    /// the engine steps one chunk spans (`tokens_per_chunk / MTP`, at least 1).
+    pub(crate) fn t_fwd_s(&self, mtp: f64) -> Option<f64> {
+        let steps_per_chunk = self
+            .tokens_per_chunk
+            .map_or(1.0, |tpc| (tpc / mtp).max(1.0));
+        self.span_gap_median_s
+            .or(self.gap_median_s)
+            .map(|g| g / steps_per_chunk)
+    }
+
+    /// Output tokens that arrived inside the windows per second of window; chunks of unknown
+    /// size count as one engine step's tokens, MTP.
+    pub(crate) fn throughput_tok_s(&self, window_s: f64, mtp: f64) -> Option<f64> {
+        (window_s > 0.0 && self.gaps > 0).then(|| {
+            let tokens = if self.window_tokens_known {
+                self.window_tokens
+            } else {
+                self.window_tokens * mtp
+            };
+            tokens / window_s
+        })
+    }
+}
+
 /// A step's first window id over the run and its windows.
 type StepWindows<'a> = (u32, &'a [Window]);
 
