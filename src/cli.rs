@@ -137,12 +137,14 @@ pub struct LoadArgs {
     /// Batch sizes: concurrent sequences per step, one step each.
     #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
     pub batch_sizes: Vec<u32>,
-    /// Prompt length in tokens (exact on the completions endpoint).
-    #[arg(long, default_value_t = 512)]
-    pub input_len: u32,
-    /// Output length in tokens (`max_tokens` with `ignore_eos`).
-    #[arg(long, default_value_t = 256)]
-    pub output_len: u32,
+    /// Prompt lengths in tokens (exact on the completions endpoint). Several, e.g.
+    /// `128,1024,8192`, make one step per batch size × length pair.
+    #[arg(long, value_delimiter = ',', default_value = "512")]
+    pub input_len: Vec<u32>,
+    /// Output lengths in tokens (`max_tokens` with `ignore_eos`). Several, e.g. `128,1024`,
+    /// make one step per batch size × length pair.
+    #[arg(long, value_delimiter = ',', default_value = "256")]
+    pub output_len: Vec<u32>,
     /// `wave`: bs requests at once, wait for all, repeat. `closed-loop`: bs workers back to back.
     #[arg(long, value_enum, default_value_t = PatternArg::Wave)]
     pub pattern: PatternArg,

@@ -94,16 +94,7 @@ impl ProbeConfig {
                 "--batch-sizes needs positive sizes, e.g. --batch-sizes 1,8,32".into(),
             ));
         }
-        if a.load.input_len == 0 || a.load.output_len == 0 {
-            return Err(usage(
-                "--input-len and --output-len must be at least 1".into(),
-            ));
-        }
-        if a.load.output_len < 2 {
-            return Err(usage(
-                "--output-len must be at least 2: TPOT needs two output tokens".into(),
-            ));
-        }
+        let lengths = length_pairs(&a.load.input_len, &a.load.output_len)?;
         if a.engine.dp == 0 {
             return Err(usage("--dp must be at least 1".into()));
         }
@@ -117,16 +108,7 @@ impl ProbeConfig {
         let warmup = parse_warmup(&a.load.warmup, pattern)?;
         let ramp_per_s = a.load.ramp.as_deref().map(parse_ramp).transpose()?;
         let api_key = read_api_key(a.engine.api_key_env.as_deref())?;
-        let steps = a
-            .load
-            .batch_sizes
-            .iter()
-            .map(|&bs| StepSpec {
-                batch_size: bs,
-                input_len: a.load.input_len,
-                output_len: a.load.output_len,
-            })
-            .collect();
+        let steps = step_specs(&a.load.batch_sizes, &lengths);
         let t = &a.telemetry;
         let metrics_url = (!t.scrape_interval.is_zero()).then(|| {
             t.metrics_url
@@ -164,6 +146,45 @@ impl ProbeConfig {
             json: a.output.json,
         })
     }
+}
+
+/// The `(input_len, output_len)` pairs of the run: every input length with every output
+/// length, in the order given (input major), each checked.
+fn length_pairs(inputs: &[u32], outputs: &[u32]) -> anyhow::Result<Vec<(u32, u32)>> {
+    if inputs.is_empty() || outputs.is_empty() || inputs.contains(&0) || outputs.contains(&0) {
+        return Err(usage(
+            "--input-len and --output-len must be at least 1, e.g. --input-len 128,1024".into(),
+        ));
+    }
+    if outputs.iter().any(|&o| o < 2) {
+        return Err(usage(
+            "--output-len must be at least 2: TPOT needs two output tokens".into(),
+        ));
+    }
+    let mut pairs: Vec<(u32, u32)> = Vec::new();
+    for &i in inputs {
+        for &o in outputs {
+            if !pairs.contains(&(i, o)) {
+                pairs.push((i, o));
+            }
+        }
+    }
+    Ok(pairs)
+}
+
+/// One step per length pair × batch size: each pair's batch sizes run one after the other, in
+/// the order given, so a single length pair gives the steps it always gave.
+fn step_specs(batch_sizes: &[u32], lengths: &[(u32, u32)]) -> Vec<StepSpec> {
+    lengths
+        .iter()
+        .flat_map(|&(input_len, output_len)| {
+            batch_sizes.iter().map(move |&batch_size| StepSpec {
+                batch_size,
+                input_len,
+                output_len,
+            })
+        })
+        .collect()
 }
 
 fn parse_warmup(s: &str, pattern: Pattern) -> anyhow::Result<Warmup> {
@@ -238,6 +259,50 @@ mod tests {
         );
         assert!(parse_warmup("10s", Pattern::Wave).is_err());
         assert!(parse_warmup("soon", Pattern::ClosedLoop).is_err());
+    }
+
+    #[test]
+    fn length_lists_make_one_step_per_batch_size_and_length_pair() {
+        let pairs = length_pairs(&[128, 1024, 8192], &[128, 1024]).unwrap();
+        assert_eq!(
+            pairs,
+            [
+                (128, 128),
+                (128, 1024),
+                (1024, 128),
+                (1024, 1024),
+                (8192, 128),
+                (8192, 1024)
+            ]
+        );
+        let steps = step_specs(&[1, 8, 64], &pairs);
+        assert_eq!(steps.len(), 18);
+        let at = |k: usize| (steps[k].batch_size, steps[k].input_len, steps[k].output_len);
+        assert_eq!(
+            (at(0), at(2), at(3), at(17)),
+            (
+                (1, 128, 128),
+                (64, 128, 128),
+                (1, 128, 1024),
+                (64, 8192, 1024)
+            )
+        );
+        // One pair: the steps a single --input-len/--output-len always made.
+        let one = step_specs(&[1, 8], &length_pairs(&[512], &[256]).unwrap());
+        let lens: Vec<(u32, u32, u32)> = one
+            .iter()
+            .map(|s| (s.batch_size, s.input_len, s.output_len))
+            .collect();
+        assert_eq!(lens, [(1, 512, 256), (8, 512, 256)]);
+        // A repeated length is measured once.
+        assert_eq!(length_pairs(&[64, 64], &[32]).unwrap(), [(64, 32)]);
+    }
+
+    #[test]
+    fn length_lists_refuse_zero_and_one_token_outputs() {
+        assert!(length_pairs(&[128, 0], &[64]).is_err());
+        assert!(length_pairs(&[128], &[64, 1]).is_err());
+        assert!(length_pairs(&[], &[64]).is_err());
     }
 
     #[test]

@@ -157,4 +157,6 @@ pub fn analyze(rec: &Recording, opts: &AnalysisOptions) -> Result<Analysis, Anal
 }
 
 #[cfg(test)]
+mod length_tests;
+#[cfg(test)]
 mod tests;

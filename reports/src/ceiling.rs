@@ -18,6 +18,14 @@
 //! DESIGN.md's `1 / (input_len / prefill_rate + output_len × t_fwd / bs)`.
 //! The uncertainty is the fit's 95 % interval on `t_fwd` at the chosen batch size carried to
 //! throughput; `extrapolated` says the chosen batch size is beyond the measured ones.
+//!
+//! There is one ceiling per `(input_len, output_len)` pair the run measured: the fitted step
+//! time is taken at that pair's decode context (so the context term, where fitted, lowers the
+//! ceiling of long sequences), and the KV limit uses that pair's tokens per sequence. Each
+//! ceiling names its length bucket ([`length_bucket`]), the bands load-testing practice reports
+//! lengths in: 0–4k, 4k–16k, 16k–32k, then doubling (32k–64k, 64k–128k, …), of the sequence's
+//! whole length `input_len + output_len` (the context it reaches, what its KV holds at the end),
+//! with k = 1,024 tokens and each band closed below and open above.
 
 use serde::Serialize;
 
@@ -58,6 +66,10 @@ pub const DEFAULT_SLA_OTPS: f64 = 20.0;
 pub struct Ceiling {
     pub input_len: u32,
     pub output_len: u32,
+    /// `input_len + output_len`: the context a sequence reaches.
+    pub seq_len_tokens: u32,
+    /// The length band `seq_len_tokens` falls in, e.g. `4k-16k` ([`length_bucket`]).
+    pub length_bucket: String,
     pub dp: u32,
     pub mtp: f64,
     /// Best feasible batch size per rank.
@@ -112,6 +124,36 @@ impl Limits {
         }
         None
     }
+}
+
+/// Upper edges of the length buckets in tokens, below the doubling that continues past them.
+const BUCKET_EDGES: [u64; 3] = [4 * 1024, 16 * 1024, 32 * 1024];
+
+/// The edges `[lo, hi)` of the length bucket holding a sequence of `tokens` tokens.
+pub fn length_bucket_edges(tokens: u32) -> (u64, u64) {
+    let t = u64::from(tokens);
+    let mut lo = 0;
+    let mut hi = BUCKET_EDGES[0];
+    let mut edges = BUCKET_EDGES.iter().skip(1);
+    while t >= hi {
+        lo = hi;
+        hi = edges.next().copied().unwrap_or(hi * 2);
+    }
+    (lo, hi)
+}
+
+/// The length bucket of a sequence of `tokens` tokens: `0-4k`, `4k-16k`, `16k-32k`, then
+/// doubling (`32k-64k`, `64k-128k`, …). Each band holds its lower edge: 4,096 tokens is `4k-16k`.
+pub fn length_bucket(tokens: u32) -> String {
+    let (lo, hi) = length_bucket_edges(tokens);
+    let k = |v: u64| {
+        if v == 0 {
+            "0".to_string()
+        } else {
+            format!("{}k", v / 1024)
+        }
+    };
+    format!("{}-{}", k(lo), k(hi))
 }
 
 /// One ceiling per distinct (input_len, output_len) among the timed steps.
@@ -218,6 +260,8 @@ fn ceiling_for(
     Some(Ceiling {
         input_len,
         output_len,
+        seq_len_tokens: input_len.saturating_add(output_len),
+        length_bucket: length_bucket(input_len.saturating_add(output_len)),
         dp,
         mtp,
         bs_per_rank: bs.round() as u32,
@@ -276,6 +320,28 @@ mod tests {
             .collect();
         let fit = fit_step_time(&points);
         (timings, fit)
+    }
+
+    #[test]
+    fn length_buckets_follow_load_testing_practice() {
+        let b = |t| length_bucket(t);
+        assert_eq!(
+            [
+                b(0),
+                b(256),
+                b(4095),
+                b(4096),
+                b(16_383),
+                b(16_384),
+                b(32_768),
+                b(65_536)
+            ],
+            [
+                "0-4k", "0-4k", "0-4k", "4k-16k", "4k-16k", "16k-32k", "32k-64k", "64k-128k"
+            ]
+        );
+        assert_eq!(b(200_000), "128k-256k");
+        assert_eq!(b(u32::MAX), "2097152k-4194304k");
     }
 
     #[test]

@@ -1,10 +1,29 @@
 //! The step-time model, fitted by ordinary least squares over the steps' measured step times:
 //!
 //! `t_fwd(bs) = a + b × bs`, and when the steps vary the sequence length
-//! `t_fwd(bs, ctx) = a + b × bs + c × bs × ctx`, with `ctx = input_len + output_len / 2` the mean
-//! context a sequence holds while it decodes (the KV bytes read per step grow with `bs × ctx`).
-//! `bs` is per DP rank. `a` is the fixed cost of a step (weights read once), `b` the per-sequence
-//! cost, `c` the per-context-token cost.
+//! `t_fwd(bs, ctx) = a + b × bs + c × bs × ctx`. `bs` is per DP rank. `a` is the fixed cost of a
+//! step (weights read once), `b` the per-sequence cost, `c` the per-context-token cost (the KV
+//! bytes a step reads grow with `bs × ctx`).
+//!
+//! **The context.** `ctx` is the mean context a sequence holds during the step's decode window,
+//! `input_len + output_len / 2` ([`decode_context`]). A decoding sequence that has produced `k`
+//! tokens attends over `input_len + k`; over its decode steps `k` runs from 1 to
+//! `output_len − 1`, so its mean is `input_len + output_len / 2`. The window of a wave (from the
+//! last first token to the first finish) keeps that mean even when chunked prefill staggers the
+//! first tokens over several steps: at the window's midpoint the sequences are on average
+//! `output_len / 2` tokens in, because the stagger shifts both ends of the window equally; a
+//! closed loop's sequences are spread uniformly over their lives, with the same mean. The
+//! lengths are the requested ones: the probe checks every request's `usage` against them and a
+//! mismatch is a finding (`length_mismatch`), so in a run worth fitting the recording's lengths
+//! are these.
+//!
+//! **When `c` is fitted** ([`ContextTerm`]): only when the steps hold at least two distinct
+//! contexts, at least four points (one degree of freedom left for its uncertainty) and the three
+//! columns are independent. With one length pair `bs × ctx` is `bs` times a constant, so `c`
+//! would only trade off against `b`: it is not fitted, the model is `a + b × bs` exactly as
+//! before, and the fit says why (`context_term`). Internally the `bs × ctx` column is scaled by
+//! the mean context so the normal equations stay well conditioned; the coefficients and their
+//! uncertainties are reported in the units above.
 //!
 //! Standard errors come from `σ² (XᵀX)⁻¹` with `σ² = RSS / (n − k)`; 95 % intervals use
 //! Student's t with `n − k` degrees of freedom. With no degrees of freedom left (`n = k`) the fit
@@ -32,13 +51,46 @@ pub struct FitResidual {
     pub residual_s: f64,
 }
 
+/// Whether the context term `c × bs × ctx` is in the model, and why not when it is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContextTerm {
+    /// Fitted: the steps hold two or more contexts.
+    Fitted,
+    /// Every step has the same decode context (one length pair): nothing to fit `c` from.
+    OneContext,
+    /// Several contexts but fewer than four points: `c` would leave no degree of freedom.
+    TooFewPoints,
+    /// Several contexts, but `bs × ctx` is a combination of the other columns (e.g. each
+    /// context measured at one batch size that another context shares): `c` cannot be told
+    /// apart from `a` and `b`.
+    NotIdentifiable,
+}
+
+impl ContextTerm {
+    /// How the report says it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ContextTerm::Fitted => "fitted over the steps' lengths",
+            ContextTerm::OneContext => "not fitted: one length pair, so bs × context adds nothing",
+            ContextTerm::TooFewPoints => "not fitted: fewer than four steps with a step time",
+            ContextTerm::NotIdentifiable => {
+                "not fitted: the lengths and batch sizes cannot separate it from a and b; \
+                 measure two batch sizes at two lengths"
+            }
+        }
+    }
+}
+
 /// The fitted step-time model.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepTimeFit {
     pub a_s: f64,
     pub b_s_per_seq: f64,
-    /// Present when the steps vary the length.
+    /// Present when the steps vary the length ([`ContextTerm::Fitted`]).
     pub c_s_per_seq_token: Option<f64>,
+    /// Whether `c` was fitted, and why not.
+    pub context_term: ContextTerm,
     pub a_se_s: Option<f64>,
     pub b_se_s_per_seq: Option<f64>,
     pub c_se_s_per_seq_token: Option<f64>,
@@ -139,8 +191,34 @@ fn invert(m: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
     Some(a.into_iter().map(|r| r[n..].to_vec()).collect())
 }
 
-/// Fits the model to the points; the context term joins when the points hold at least two
-/// distinct contexts and four points. `None` with fewer than two distinct batch sizes.
+/// The least-squares solution of `y ≈ X β`, with what its uncertainty needs.
+struct Ols {
+    beta: Vec<f64>,
+    /// `(XᵀX)⁻¹`.
+    inv: Vec<Vec<f64>>,
+}
+
+fn ols(rows: &[Vec<f64>], y: &[f64]) -> Option<Ols> {
+    let k = rows.first()?.len();
+    let mut xtx = vec![vec![0.0; k]; k];
+    let mut xty = vec![0.0; k];
+    for (x, yi) in rows.iter().zip(y) {
+        for i in 0..k {
+            xty[i] += x[i] * yi;
+            for j in 0..k {
+                xtx[i][j] += x[i] * x[j];
+            }
+        }
+    }
+    let inv = invert(&xtx)?;
+    let beta = (0..k)
+        .map(|i| (0..k).map(|j| inv[i][j] * xty[j]).sum())
+        .collect();
+    Some(Ols { beta, inv })
+}
+
+/// Fits the model to the points; the context term joins when the points allow it (see
+/// [`ContextTerm`]). `None` with fewer than two distinct batch sizes.
 pub fn fit_step_time(points: &[FitPoint]) -> Option<StepTimeFit> {
     let pts: Vec<&FitPoint> = points
         .iter()
@@ -155,40 +233,49 @@ pub fn fit_step_time(points: &[FitPoint]) -> Option<StepTimeFit> {
     if distinct(|p| p.bs) < 2 {
         return None;
     }
-    let with_ctx = distinct(|p| p.context_tokens) >= 2 && pts.len() >= 4;
-    let k = if with_ctx { 3 } else { 2 };
-    let rows: Vec<Vec<f64>> = pts
-        .iter()
-        .map(|p| {
-            let mut x = vec![1.0, p.bs];
-            if with_ctx {
-                x.push(p.bs * p.context_tokens);
-            }
-            x
+    let y: Vec<f64> = pts.iter().map(|p| p.t_fwd_s).collect();
+    let linear: Vec<Vec<f64>> = pts.iter().map(|p| vec![1.0, p.bs]).collect();
+    let n = pts.len();
+    // The bs × ctx column in units of the mean context, so its entries are of the order of bs.
+    let ctx_unit = pts.iter().map(|p| p.context_tokens).sum::<f64>() / n as f64;
+    let with_ctx =
+        |x: &Vec<f64>, p: &&FitPoint| vec![x[0], x[1], p.bs * p.context_tokens / ctx_unit];
+    let (term, rows, sol) = if distinct(|p| p.context_tokens) < 2 {
+        (ContextTerm::OneContext, linear, None)
+    } else if n < 4 {
+        (ContextTerm::TooFewPoints, linear, None)
+    } else {
+        let rows: Vec<Vec<f64>> = linear
+            .iter()
+            .zip(&pts)
+            .map(|(x, p)| with_ctx(x, p))
+            .collect();
+        match ols(&rows, &y) {
+            Some(sol) => (ContextTerm::Fitted, rows, Some(sol)),
+            None => (ContextTerm::NotIdentifiable, linear, None),
+        }
+    };
+    let sol = match sol {
+        Some(s) => s,
+        None => ols(&rows, &y)?,
+    };
+    // Back to per-token units: β_c and the c row and column of (XᵀX)⁻¹ carry 1 / ctx_unit.
+    let k = sol.beta.len();
+    let unit = |i: usize| if i == 2 { ctx_unit } else { 1.0 };
+    let beta: Vec<f64> = (0..k).map(|i| sol.beta[i] / unit(i)).collect();
+    let inv: Vec<Vec<f64>> = (0..k)
+        .map(|i| {
+            (0..k)
+                .map(|j| sol.inv[i][j] / (unit(i) * unit(j)))
+                .collect()
         })
         .collect();
-    let y: Vec<f64> = pts.iter().map(|p| p.t_fwd_s).collect();
-    let mut xtx = vec![vec![0.0; k]; k];
-    let mut xty = vec![0.0; k];
-    for (x, yi) in rows.iter().zip(&y) {
-        for i in 0..k {
-            xty[i] += x[i] * yi;
-            for j in 0..k {
-                xtx[i][j] += x[i] * x[j];
-            }
-        }
-    }
-    let inv = invert(&xtx)?;
-    let beta: Vec<f64> = (0..k)
-        .map(|i| (0..k).map(|j| inv[i][j] * xty[j]).sum())
-        .collect();
-    let n = pts.len();
     let dof = n.saturating_sub(k);
     let residuals: Vec<FitResidual> = pts
         .iter()
         .zip(&rows)
         .map(|(p, x)| {
-            let fitted: f64 = x.iter().zip(&beta).map(|(a, b)| a * b).sum();
+            let fitted: f64 = x.iter().zip(&sol.beta).map(|(a, b)| a * b).sum();
             FitResidual {
                 step_idx: p.step_idx,
                 bs: p.bs,
@@ -212,6 +299,7 @@ pub fn fit_step_time(points: &[FitPoint]) -> Option<StepTimeFit> {
     let se = |i: usize| -> Option<f64> {
         covariance
             .as_ref()
+            .filter(|_| i < k)
             .map(|c: &Vec<Vec<f64>>| c[i][i].max(0.0).sqrt())
     };
     let ci = |i: usize| -> Option<[f64; 2]> {
@@ -221,13 +309,14 @@ pub fn fit_step_time(points: &[FitPoint]) -> Option<StepTimeFit> {
     Some(StepTimeFit {
         a_s: beta[0],
         b_s_per_seq: beta[1],
-        c_s_per_seq_token: with_ctx.then(|| beta[2]),
+        c_s_per_seq_token: beta.get(2).copied(),
+        context_term: term,
         a_se_s: se(0),
         b_se_s_per_seq: se(1),
-        c_se_s_per_seq_token: if with_ctx { se(2) } else { None },
+        c_se_s_per_seq_token: se(2),
         a_ci95_s: ci(0),
         b_ci95_s_per_seq: ci(1),
-        c_ci95_s_per_seq_token: if with_ctx { ci(2) } else { None },
+        c_ci95_s_per_seq_token: ci(2),
         points: n,
         dof,
         residual_std_s: sigma2.map(f64::sqrt),
@@ -314,8 +403,92 @@ mod tests {
             });
         }
         let f = fit_step_time(&p).unwrap();
+        assert_eq!(f.context_term, ContextTerm::Fitted);
         assert!((f.c_s_per_seq_token.unwrap() - 2e-8).abs() < 1e-14);
         assert!((f.a_s - 0.008).abs() < 1e-10);
+        assert!((f.b_s_per_seq - 0.0001).abs() < 1e-12);
+        assert_eq!(f.dof, 2);
+        assert!((f.predict(16.0, 1000.0) - (0.008 + 0.0016 + 3.2e-4)).abs() < 1e-12);
+    }
+
+    /// `a + b·bs + c·bs·ctx` at three contexts × three batch sizes, with `noise` seconds added
+    /// and taken away in turn.
+    fn grid(noise: f64) -> Vec<FitPoint> {
+        let mut p = Vec::new();
+        for ctx in [192.0, 1536.0, 8704.0] {
+            for bs in [1.0, 8.0, 64.0] {
+                let sign = if p.len() % 2 == 0 { 1.0 } else { -1.0 };
+                p.push(FitPoint {
+                    step_idx: p.len() as u32,
+                    bs,
+                    context_tokens: ctx,
+                    t_fwd_s: 0.0065 + 3e-5 * bs + 6e-8 * bs * ctx + sign * noise,
+                });
+            }
+        }
+        p
+    }
+
+    #[test]
+    fn the_context_term_has_an_interval_that_covers_the_truth() {
+        let f = fit_step_time(&grid(0.000_3)).unwrap();
+        assert_eq!(
+            (f.context_term, f.points, f.dof),
+            (ContextTerm::Fitted, 9, 6)
+        );
+        let c = f.c_s_per_seq_token.unwrap();
+        assert!((c / 6e-8 - 1.0).abs() < 0.03, "c = {c}");
+        let [lo, hi] = f.c_ci95_s_per_seq_token.unwrap();
+        assert!(lo < 6e-8 && 6e-8 < hi, "{lo} {hi}");
+        let se = f.c_se_s_per_seq_token.unwrap();
+        assert!(se > 0.0 && (hi - lo - 2.0 * 2.447 * se).abs() < 1e-18);
+        // The prediction interval at the largest point holds the true step time.
+        let [plo, phi] = f.predict_ci95(64.0, 8704.0).unwrap();
+        let truth = 0.0065 + 3e-5 * 64.0 + 6e-8 * 64.0 * 8704.0;
+        assert!(plo < truth && truth < phi, "{plo} {truth} {phi}");
+        // Exact points: exact coefficients, whatever the scale of bs × ctx.
+        let f = fit_step_time(&grid(0.0)).unwrap();
+        assert!((f.c_s_per_seq_token.unwrap() / 6e-8 - 1.0).abs() < 1e-9);
+        assert!((f.b_s_per_seq / 3e-5 - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn one_context_leaves_c_out_and_says_so() {
+        let p = pts(|bs| 0.008 + 0.0001 * bs, &[1.0, 8.0, 64.0, 128.0]);
+        let f = fit_step_time(&p).unwrap();
+        assert_eq!(f.context_term, ContextTerm::OneContext);
+        assert_eq!(
+            (
+                f.c_s_per_seq_token,
+                f.c_se_s_per_seq_token,
+                f.c_ci95_s_per_seq_token
+            ),
+            (None, None, None)
+        );
+        assert_eq!(f.dof, 2);
+    }
+
+    #[test]
+    fn c_is_left_out_when_the_points_cannot_carry_it() {
+        let three: Vec<FitPoint> = grid(0.0).into_iter().step_by(4).take(3).collect();
+        let f = fit_step_time(&three).unwrap();
+        assert_eq!(
+            (f.context_term, f.c_s_per_seq_token),
+            (ContextTerm::TooFewPoints, None)
+        );
+        // Two contexts, but each at one batch size shared by nobody else's context: bs × ctx is
+        // then a combination of 1 and bs.
+        let mut p = pts(|bs| 0.008 + 0.0001 * bs, &[1.0, 1.0, 4.0, 4.0]);
+        p[1].context_tokens = 1000.0;
+        p[2].context_tokens = 2000.0;
+        p[3].context_tokens = 2000.0;
+        p[0].context_tokens = 1000.0;
+        let f = fit_step_time(&p).unwrap();
+        assert_eq!(f.context_term, ContextTerm::NotIdentifiable);
+        assert!(
+            (f.b_s_per_seq - 0.0001).abs() < 1e-12,
+            "the linear fit stands"
+        );
     }
 
     #[test]

@@ -41,7 +41,8 @@ pub enum RenderError {
 }
 
 /// Everything a rendered report shows, already formatted as text. The HTML and Markdown
-/// renderers lay it out in this order: verdict, findings, step table, charts, environment.
+/// renderers lay it out in this order: verdict, findings, step table, the ceiling by length
+/// (when there is one), charts, environment.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReportDoc {
     /// Page title, e.g. `ceiling report — run 12 (vllm, Qwen3-8B, 1× H100)`.
@@ -53,6 +54,9 @@ pub struct ReportDoc {
     pub findings: Vec<DocFinding>,
     /// The per-step table, already formatted (units in the headers).
     pub step_table: Table,
+    /// The ceiling per length pair (with its length bucket); no rows for a run of one pair,
+    /// and then the renderers leave its section out.
+    pub length_table: Table,
     /// Charts, in the order shown.
     pub charts: Vec<DocChart>,
     /// The run's environment: engine, model, GPUs, driver, probe config, tool version.

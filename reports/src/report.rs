@@ -4,6 +4,8 @@
 //! [`RESULT_SCHEMA_VERSION`]). Formats figures the analysis computed; computes none of its own.
 
 pub mod charts;
+pub mod length_chart;
+pub mod length_table;
 pub mod step_table;
 
 use serde_json::json;
@@ -17,7 +19,9 @@ pub use charts::{ReportChart, report_charts};
 
 /// The version of `result.json`'s layout; bumped on any change that removes or retypes a field.
 /// `schema/result.schema.json` describes it.
-pub const RESULT_SCHEMA_VERSION: u32 = 1;
+/// Version 2: each ceiling carries `seq_len_tokens` and `length_bucket`, and the fit carries
+/// `context_term` with the context term's standard error and interval.
+pub const RESULT_SCHEMA_VERSION: u32 = 2;
 
 fn ms(v: Option<f64>) -> String {
     v.map_or("–".into(), |s| format!("{:.2}", s * 1e3))
@@ -87,21 +91,59 @@ pub fn verdict(a: &Analysis) -> Vec<(String, String)> {
         ));
     }
     if let Some(f) = &a.fit {
-        v.push((
-            "Step-time fit".into(),
-            format!(
-                "t_fwd = {:.3} ms + {:.4} ms × bs per rank ({} points, R² {})",
-                f.a_s * 1e3,
-                f.b_s_per_seq * 1e3,
-                f.points,
-                num(f.r_squared, 4)
-            ),
-        ));
+        v.push(("Step-time fit".into(), fit_line(f)));
+    }
+    if let Some(line) = lengths_line(a) {
+        v.push(("Ceiling over lengths".into(), line));
     }
     v.push(("Efficiency vs roofline".into(), roofline_line(a)));
     v.push(("Client vs engine".into(), agreement_line(a)));
     v.push(("Trust".into(), trust_line(a)));
     v
+}
+
+fn fit_line(f: &crate::fit::StepTimeFit) -> String {
+    use crate::fit::ContextTerm;
+    let context = match (f.c_s_per_seq_token, f.context_term) {
+        (Some(c), _) => {
+            let ci = f.c_ci95_s_per_seq_token.map_or(String::new(), |[lo, hi]| {
+                format!(" (95 % CI {:.2}–{:.2})", lo * 1e9, hi * 1e9)
+            });
+            format!(" + {:.2} ns{ci} × bs × context", c * 1e9)
+        }
+        (None, ContextTerm::OneContext) => String::new(),
+        (None, why) => format!("; context term {}", why.describe()),
+    };
+    format!(
+        "t_fwd = {:.3} ms + {:.4} ms × bs per rank{context} ({} points, R² {})",
+        f.a_s * 1e3,
+        f.b_s_per_seq * 1e3,
+        f.points,
+        num(f.r_squared, 4)
+    )
+}
+
+/// The spread of the ceiling over the run's length pairs, when it measured several.
+fn lengths_line(a: &Analysis) -> Option<String> {
+    let rows = length_table::rows(a);
+    let lo = rows
+        .iter()
+        .min_by(|x, y| x.throughput_tok_s.total_cmp(&y.throughput_tok_s))?;
+    let hi = rows
+        .iter()
+        .max_by(|x, y| x.throughput_tok_s.total_cmp(&y.throughput_tok_s))?;
+    let at = |c: &crate::ceiling::Ceiling| {
+        format!(
+            "{:.0} tok/s at {}/{} tokens ({}, bs {})",
+            c.throughput_tok_s, c.input_len, c.output_len, c.length_bucket, c.bs_per_rank
+        )
+    };
+    Some(format!(
+        "{} length pairs, from {} to {}; see the table by length",
+        rows.len(),
+        at(lo),
+        at(hi)
+    ))
 }
 
 fn roofline_line(a: &Analysis) -> String {
@@ -155,6 +197,14 @@ pub fn step_table(a: &Analysis) -> Table {
     Table { headers, rows }
 }
 
+/// The ceiling per length pair, formatted ([`mod@length_table`]); empty for a run of one pair.
+pub fn length_table(a: &Analysis) -> Table {
+    match length_table::rendered(a, "–") {
+        Some((headers, rows)) => Table { headers, rows },
+        None => Table::default(),
+    }
+}
+
 /// The findings, most severe first, as the report shows them.
 pub fn doc_findings(a: &Analysis) -> Vec<DocFinding> {
     let mut f: Vec<DocFinding> = a
@@ -198,6 +248,7 @@ pub fn report_doc(
         verdict: verdict(a),
         findings: doc_findings(a),
         step_table: step_table(a),
+        length_table: length_table(a),
         charts: charts
             .iter()
             .map(|(c, svg)| DocChart {
@@ -229,5 +280,7 @@ pub fn result_json(a: &Analysis, data: &Recording, run: serde_json::Value) -> se
     })
 }
 
+#[cfg(test)]
+pub(crate) mod schema_check;
 #[cfg(test)]
 mod tests;

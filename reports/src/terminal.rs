@@ -1,11 +1,11 @@
-//! The terminal rendering of an [`Analysis`]: the step table, the fit, the ceiling and the
-//! findings, as plain text (no colour; the caller decides about TTYs). Returns a `String`; never
-//! prints.
+//! The terminal rendering of an [`Analysis`]: the step table, the fit, the ceiling (with a table
+//! by length when the run measured several length pairs) and the findings, as plain text (no
+//! colour; the caller decides about TTYs). Returns a `String`; never prints.
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::analysis::Analysis;
-use crate::report::step_table;
+use crate::report::{length_table, step_table};
 
 fn ms(v: Option<f64>) -> String {
     v.map_or("-".into(), |s| format!("{:.2}", s * 1e3))
@@ -13,6 +13,16 @@ fn ms(v: Option<f64>) -> String {
 
 pub(crate) fn num(v: Option<f64>, digits: usize) -> String {
     v.map_or("-".into(), |x| format!("{x:.digits$}"))
+}
+
+fn table(headers: Vec<String>, rows: Vec<Vec<String>>) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).force_no_tty();
+    table.set_header(headers);
+    for row in rows {
+        table.add_row(row);
+    }
+    table
 }
 
 /// The analysis as the terminal shows it.
@@ -32,13 +42,7 @@ pub fn render_terminal(a: &Analysis) -> String {
         return out;
     }
     let (headers, rows) = step_table::rendered(a, "-");
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).force_no_tty();
-    table.set_header(headers);
-    for row in rows {
-        table.add_row(row);
-    }
-    out.push_str(&format!("{table}\n"));
+    out.push_str(&format!("{}\n", table(headers, rows)));
 
     match &a.fit {
         Some(f) => {
@@ -55,7 +59,10 @@ pub fn render_terminal(a: &Analysis) -> String {
                 ci(f.b_ci95_s_per_seq, 1e3),
             ));
             if let Some(c) = f.c_s_per_seq_token {
-                out.push_str(&format!(" + {:.3e} ms × bs × context", c * 1e3));
+                let ci = f.c_ci95_s_per_seq_token.map_or(String::new(), |[lo, hi]| {
+                    format!(" [{:.3e}, {:.3e}]", lo * 1e3, hi * 1e3)
+                });
+                out.push_str(&format!(" + {:.3e} ms{ci} × bs × context", c * 1e3));
             }
             out.push_str(&format!(
                 "  ({} points, residual sd {} ms, R² {})\n",
@@ -66,9 +73,21 @@ pub fn render_terminal(a: &Analysis) -> String {
         }
         None => out.push_str("fit: needs two batch sizes with a step time\n"),
     }
+    if let Some(f) = a.fit.as_ref().filter(|f| {
+        f.c_s_per_seq_token.is_none() && f.context_term != crate::fit::ContextTerm::OneContext
+    }) {
+        out.push_str(&format!(
+            "fit: context term {}\n",
+            f.context_term.describe()
+        ));
+    }
 
     if a.ceilings.is_empty() {
         out.push_str("ceiling: no feasible batch size (check the SLA and KV limits)\n");
+    }
+    if let Some((headers, rows)) = length_table::rendered(a, "-") {
+        out.push_str("ceiling by length (context = input + output / 2 in the fit):\n");
+        out.push_str(&format!("{}\n", table(headers, rows)));
     }
     for c in &a.ceilings {
         let ci = c

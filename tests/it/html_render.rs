@@ -82,6 +82,7 @@ fn sample_report() -> ReportDoc {
                 .map(|b| vec![b.to_string(), format!("{:.0}", b / (0.012 + 0.0003 * b))])
                 .collect(),
         },
+        length_table: Table::default(),
         charts: vec![
             chart(
                 "Throughput vs batch size",

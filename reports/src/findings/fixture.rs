@@ -229,6 +229,8 @@ pub(super) fn ceiling(bs_per_rank: u32, max_measured: f64) -> Ceiling {
     Ceiling {
         input_len: INPUT_LEN,
         output_len: OUTPUT_LEN,
+        seq_len_tokens: INPUT_LEN + OUTPUT_LEN,
+        length_bucket: crate::ceiling::length_bucket(INPUT_LEN + OUTPUT_LEN),
         dp: 1,
         mtp: 1.0,
         bs_per_rank,

@@ -69,6 +69,12 @@ pub fn html_page(doc: &ReportDoc) -> String {
     table(&mut out, &doc.step_table);
     out.push_str("</section>\n");
 
+    if !doc.length_table.rows.is_empty() {
+        out.push_str("<section id=\"lengths\">\n<h2>Ceiling by length</h2>\n");
+        table(&mut out, &doc.length_table);
+        out.push_str("</section>\n");
+    }
+
     out.push_str("<section id=\"charts\">\n<h2>Charts</h2>\n");
     if doc.charts.is_empty() {
         out.push_str("<p>No charts.</p>\n");
@@ -199,7 +205,12 @@ mod tests {
                 .unwrap_or_else(|| panic!("{needle} missing"))
         };
         assert!(at("id=\"verdict\"") < at("id=\"steps\""));
-        assert!(at("id=\"steps\"") < at("id=\"charts\""));
+        assert!(at("id=\"steps\"") < at("id=\"lengths\""));
+        assert!(at("id=\"lengths\"") < at("id=\"charts\""));
+        assert!(at(">4k-16k</td>") > at("id=\"lengths\""));
+        let mut one_length = sample_doc();
+        one_length.length_table = Table::default();
+        assert!(!html_page(&one_length).contains("id=\"lengths\""));
         assert!(at("id=\"charts\"") < at("id=\"environment\""));
         assert!(
             at("<li class=\"sev-error\">") < at("<li class=\"sev-info\">"),

@@ -37,6 +37,11 @@ pub fn markdown(doc: &ReportDoc) -> String {
     out.push_str("## Steps\n\n");
     table(&mut out, &doc.step_table);
 
+    if !doc.length_table.rows.is_empty() {
+        out.push_str("## Ceiling by length\n\n");
+        table(&mut out, &doc.length_table);
+    }
+
     out.push_str("## Charts\n\n");
     if doc.charts.is_empty() {
         out.push_str("No charts.\n\n");

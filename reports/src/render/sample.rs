@@ -94,6 +94,7 @@ pub(crate) fn sample_doc() -> ReportDoc {
                 ],
             ],
         },
+        length_table: length_table(),
         charts: vec![
             DocChart {
                 caption: "Throughput vs batch size".into(),
@@ -111,6 +112,22 @@ pub(crate) fn sample_doc() -> ReportDoc {
             ("model".into(), "tiny-llm".into()),
             ("GPUs".into(), "1× NVIDIA H100 80GB HBM3".into()),
             ("tool".into(), "ceiling 0.1.0 (abc1234)".into()),
+        ],
+    }
+}
+
+/// Two length pairs of a multi-length run, as the report's table by length shows them.
+fn length_table() -> Table {
+    Table {
+        headers: vec![
+            "length bucket".into(),
+            "in tok".into(),
+            "out tok".into(),
+            "ceiling tok/s".into(),
+        ],
+        rows: vec![
+            vec!["0-4k".into(), "128".into(), "128".into(), "2,370".into()],
+            vec!["4k-16k".into(), "8192".into(), "1024".into(), "610".into()],
         ],
     }
 }

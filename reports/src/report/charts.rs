@@ -1,5 +1,6 @@
 //! The report's charts as [`ChartSpec`]s, built from an [`Analysis`] and the recording it came
-//! from: throughput and TPOT vs batch size (with the fit, the SLA and the ceiling), step time
+//! from: the ceiling over lengths ([`super::length_chart`], runs of several length pairs),
+//! throughput and TPOT vs batch size (with the fit, the SLA and the ceiling), step time
 //! three ways with the roofline, GPU telemetry vs time with the steps shaded, throughput vs p99
 //! latency, error rate per step and the ITL distribution per step. Only selection and unit
 //! conversion happen here; every figure comes from the analysis or the metric definitions.
@@ -51,11 +52,14 @@ fn per_bs(a: &Analysis, y: impl Fn(usize) -> Option<f64>) -> Vec<(f64, f64)> {
 /// charts of a run with no GPU source).
 pub fn report_charts(a: &Analysis, data: &Recording) -> Vec<ReportChart> {
     let head = a.headline();
-    let mut out = vec![
+    let mut out: Vec<ReportChart> = super::length_chart::ceiling_vs_length(a)
+        .into_iter()
+        .collect();
+    out.extend([
         throughput_vs_bs(a, head),
         tpot_vs_bs(a, head),
         step_time_vs_bs(a, head),
-    ];
+    ]);
     out.extend(gpu_charts(data));
     out.push(throughput_vs_p99(a));
     out.push(error_rate(a));

@@ -198,6 +198,33 @@ fn result_json_carries_the_schema_version_headline_and_analysis() {
     let head = a.headline().expect("ceiling");
     assert_eq!(j["headline"]["throughput_tok_s"], head.throughput_tok_s);
     assert_eq!(j["analysis"]["steps"].as_array().map(Vec::len), Some(4));
+    assert_eq!(j["analysis"]["fit"]["context_term"], "one_context");
+    assert_eq!(j["headline"]["length_bucket"], "0-4k");
+    assert_eq!(j["headline"]["seq_len_tokens"], 229);
+}
+
+#[test]
+fn the_committed_schema_has_this_version_and_every_field_it_requires() {
+    let (a, data) = analysis();
+    let j = result_json(&a, &data, json!({"id": 7}));
+    assert_eq!(
+        RESULT_SCHEMA_VERSION, 2,
+        "lengths and the context term are version 2"
+    );
+    assert_eq!(super::schema_check::drift(&j), Vec::<String>::new());
+    // The check bites: a result of the previous layout drifts on the version and the new fields.
+    let mut old = j.clone();
+    old["schema_version"] = json!(1);
+    if let Some(c) = old["headline"].as_object_mut() {
+        c.remove("length_bucket");
+    }
+    assert_eq!(
+        super::schema_check::drift(&old),
+        [
+            "schema_version: schema 2 vs result 1",
+            "ceiling: length_bucket missing at headline"
+        ]
+    );
 }
 
 #[test]
