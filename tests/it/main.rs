@@ -6,6 +6,7 @@ mod cli;
 mod collectors;
 mod exit_codes;
 mod html_render;
+mod lengths;
 mod llamacpp;
 mod probe;
 mod report;

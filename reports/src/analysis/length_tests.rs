@@ -145,6 +145,36 @@ fn the_report_shows_the_ceiling_over_lengths_as_a_table_and_a_chart() {
     let bands: Vec<&str> = spec.shaded.iter().map(|b| b.label.as_str()).collect();
     assert_eq!(bands, ["0-4k", "4k-16k"]);
 
+    // The batch-size charts draw one line per length pair, never one through all of them.
+    let step = charts.iter().find(|c| c.name == "step_time_vs_bs").unwrap();
+    let named = |prefix: &str| {
+        step.spec
+            .series
+            .iter()
+            .filter(|s| s.name.starts_with(prefix))
+            .collect::<Vec<_>>()
+    };
+    let client = named("client (chunk gaps) ");
+    assert_eq!(client.len(), 6);
+    assert!(client.iter().all(|s| s.points.len() == 3));
+    let fits = named("fit a + b·bs + c·bs·ctx ");
+    assert_eq!(fits.len(), 6);
+    let long_fit = fits.iter().find(|s| s.name.ends_with(" 8192/96")).unwrap();
+    let (bs, t_ms) = *long_fit.points.last().unwrap();
+    assert!(
+        (t_ms / (true_step_s(bs, 8192, 96) * 1e3) - 1.0).abs() < 0.01,
+        "{t_ms} ms"
+    );
+    let tput = charts
+        .iter()
+        .find(|c| c.name == "throughput_vs_bs")
+        .unwrap();
+    assert_eq!(
+        tput.spec.series.len(),
+        1 + 6 + 1,
+        "window points, a line per pair, the fit"
+    );
+
     let v = verdict(&a);
     let fit_line = &v.iter().find(|(l, _)| l == "Step-time fit").unwrap().1;
     assert!(fit_line.contains("+ 60.00 ns (95 % CI"), "{fit_line}");

@@ -14,6 +14,8 @@ use crate::recording::Recording;
 use crate::render::histogram_spec;
 use crate::render::{Band, ChartSpec, LegendPosition, Marker, RefLine, Series, SeriesStyle};
 
+use super::length_chart::{lines, several_pairs};
+
 /// One chart of the report: a file stem (`throughput_vs_bs`), a caption and the spec.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportChart {
@@ -96,18 +98,17 @@ fn ceiling_marker(c: &Ceiling, y: f64) -> Marker {
 }
 
 fn throughput_vs_bs(a: &Analysis, head: Option<&Ceiling>) -> ReportChart {
-    let mut s = vec![
-        series(
-            "measured (window)",
-            SeriesStyle::Points,
-            per_bs(a, |i| a.timings[i].throughput_window_tok_s),
-        ),
-        series(
-            "bs × DP × MTP / t_fwd",
-            SeriesStyle::LineAndPoints,
-            per_bs(a, |i| a.timings[i].throughput_identity_tok_s),
-        ),
-    ];
+    let mut s = vec![series(
+        "measured (window)",
+        SeriesStyle::Points,
+        per_bs(a, |i| a.timings[i].throughput_window_tok_s),
+    )];
+    s.extend(lines(
+        a,
+        "bs × DP × MTP / t_fwd",
+        SeriesStyle::LineAndPoints,
+        |i| a.timings[i].throughput_identity_tok_s,
+    ));
     let mut markers = Vec::new();
     if let (Some(fit), Some(c)) = (&a.fit, head) {
         let ctx = decode_context(c.input_len, c.output_len);
@@ -152,18 +153,14 @@ fn sla_tpot_limit_s(a: &Analysis) -> (f64, String) {
 }
 
 fn tpot_vs_bs(a: &Analysis, head: Option<&Ceiling>) -> ReportChart {
-    let mut s = vec![
-        series(
-            "TPOT p50",
-            SeriesStyle::LineAndPoints,
-            per_bs(a, |i| a.steps[i].tpot_s.map(|d| d.p50 * MS)),
-        ),
-        series(
-            "TPOT p99",
-            SeriesStyle::Points,
-            per_bs(a, |i| a.steps[i].tpot_s.map(|d| d.p99 * MS)),
-        ),
-    ];
+    let mut s = lines(a, "TPOT p50", SeriesStyle::LineAndPoints, |i| {
+        a.steps[i].tpot_s.map(|d| d.p50 * MS)
+    });
+    s.push(series(
+        "TPOT p99",
+        SeriesStyle::Points,
+        per_bs(a, |i| a.steps[i].tpot_s.map(|d| d.p99 * MS)),
+    ));
     let mut markers = Vec::new();
     if let (Some(fit), Some(c)) = (&a.fit, head) {
         let ctx = decode_context(c.input_len, c.output_len);
@@ -200,36 +197,53 @@ fn tpot_vs_bs(a: &Analysis, head: Option<&Ceiling>) -> ReportChart {
 
 fn step_time_vs_bs(a: &Analysis, head: Option<&Ceiling>) -> ReportChart {
     let ms = |v: Option<f64>| v.map(|x| x * MS);
-    let mut s = vec![
-        series(
-            "client (chunk gaps)",
-            SeriesStyle::LineAndPoints,
-            per_bs(a, |i| ms(a.timings[i].t_fwd_client_s)),
-        ),
-        series(
-            "identity (MTP × TPOT)",
-            SeriesStyle::LineAndPoints,
-            per_bs(a, |i| ms(a.timings[i].t_fwd_identity_s)),
-        ),
-        series(
-            "engine (/metrics)",
-            SeriesStyle::LineAndPoints,
-            per_bs(a, |i| ms(a.timings[i].t_fwd_engine_s)),
-        ),
-    ];
+    // Over several lengths the client's line is drawn per length pair; the other two views are
+    // points, so the chart stays readable.
+    let other = if several_pairs(a).is_empty() {
+        SeriesStyle::LineAndPoints
+    } else {
+        SeriesStyle::Points
+    };
+    let mut s = lines(a, "client (chunk gaps)", SeriesStyle::LineAndPoints, |i| {
+        ms(a.timings[i].t_fwd_client_s)
+    });
+    s.push(series(
+        "identity (MTP × TPOT)",
+        other,
+        per_bs(a, |i| ms(a.timings[i].t_fwd_identity_s)),
+    ));
+    s.push(series(
+        "engine (/metrics)",
+        other,
+        per_bs(a, |i| ms(a.timings[i].t_fwd_engine_s)),
+    ));
     if let (Some(fit), Some(c)) = (&a.fit, head) {
-        let ctx = decode_context(c.input_len, c.output_len);
         let dp = f64::from(c.dp);
         let hi = a
             .timings
             .iter()
             .map(|t| f64::from(t.batch_size))
             .fold(1.0, f64::max);
-        let pts = bs_grid(hi)
-            .into_iter()
-            .map(|bs| (bs, fit.predict(bs / dp, ctx) * MS))
-            .collect();
-        s.push(series("fit a + b·bs", SeriesStyle::Dashed, pts));
+        let curve = |ctx: f64| -> Vec<(f64, f64)> {
+            bs_grid(hi)
+                .into_iter()
+                .map(|bs| (bs, fit.predict(bs / dp, ctx) * MS))
+                .collect()
+        };
+        let pairs = several_pairs(a);
+        if pairs.is_empty() || fit.c_s_per_seq_token.is_none() {
+            let ctx = decode_context(c.input_len, c.output_len);
+            s.push(series("fit a + b·bs", SeriesStyle::Dashed, curve(ctx)));
+        } else {
+            for (i, o) in pairs {
+                let name = format!("fit a + b·bs + c·bs·ctx {i}/{o}");
+                s.push(series(
+                    &name,
+                    SeriesStyle::Dashed,
+                    curve(decode_context(i, o)),
+                ));
+            }
+        }
     }
     let roof = per_bs(a, |i| ms(a.timings[i].roofline_t_min_s));
     let caption = if roof.is_empty() {

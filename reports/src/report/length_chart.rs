@@ -1,7 +1,9 @@
 //! The ceiling over lengths as a chart: each length pair's ceiling against the sequence's whole
 //! length (`input_len + output_len`), one line per output length, over shaded bands that name the
-//! length buckets ([`crate::ceiling::length_bucket`]) the points fall in. Only selection and
-//! layout happen here; every figure is the analysis' [`crate::ceiling::Ceiling`].
+//! length buckets ([`crate::ceiling::length_bucket`]) the points fall in. Also the split of a
+//! per-step line into one line per length pair ([`lines`]), so the batch-size charts of a run
+//! over several lengths do not join steps of different lengths. Only selection and layout happen
+//! here; every figure is the analysis'.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +12,55 @@ use super::length_table;
 use crate::analysis::Analysis;
 use crate::ceiling::{length_bucket, length_bucket_edges};
 use crate::render::{Band, ChartSpec, Series, SeriesStyle};
+
+/// The run's distinct length pairs in step order, when there are several; empty for one.
+pub(super) fn several_pairs(a: &Analysis) -> Vec<(u32, u32)> {
+    let mut pairs: Vec<(u32, u32)> = Vec::new();
+    for t in &a.timings {
+        if !pairs.contains(&(t.input_len, t.output_len)) {
+            pairs.push((t.input_len, t.output_len));
+        }
+    }
+    if pairs.len() < 2 {
+        pairs.clear();
+    }
+    pairs
+}
+
+/// A per-step quantity against the batch size: one series named `name` for a run of one length
+/// pair, else one per pair, named `name in/out`. `y(i)` reads step `i` of the timings.
+pub(super) fn lines(
+    a: &Analysis,
+    name: &str,
+    style: SeriesStyle,
+    y: impl Fn(usize) -> Option<f64>,
+) -> Vec<Series> {
+    let line = |name: String, keep: &dyn Fn(usize) -> bool| {
+        let mut points: Vec<(f64, f64)> = (0..a.timings.len())
+            .filter(|&i| keep(i))
+            .filter_map(|i| y(i).map(|v| (f64::from(a.timings[i].batch_size), v)))
+            .collect();
+        points.sort_by(|p, q| p.0.total_cmp(&q.0));
+        Series {
+            name,
+            points,
+            style,
+        }
+    };
+    let pairs = several_pairs(a);
+    if pairs.is_empty() {
+        return vec![line(name.to_string(), &|_| true)];
+    }
+    pairs
+        .into_iter()
+        .map(|(i, o)| {
+            let t = &a.timings;
+            line(format!("{name} {i}/{o}"), &|k| {
+                (t[k].input_len, t[k].output_len) == (i, o)
+            })
+        })
+        .collect()
+}
 
 /// The bucket bands clipped to `[lo, hi]`, one per bucket the span touches.
 fn bucket_bands(lo: u32, hi: u32) -> Vec<Band> {
