@@ -156,9 +156,15 @@ async fn several_lengths_recover_the_context_term_and_the_ceiling_per_length() {
         eprintln!(
             "ceiling {i}/{o}: bs {bs} ({bs_true} true), {tput:.0} tok/s ({tput_true:.0} true)"
         );
-        // A batch size either side: at 1k the true step at bs 16 is 9.73 ms, at bs 17 10.09 ms.
+        // The batch size is looser than the throughput: near the SLA line the throughput moves
+        // under 1 % per batch size, so a measured step (bs 32) whose time is a per cent under
+        // the fit's beats the fit's bs 33–35 (the ceiling keeps measured step times), and b's
+        // error (15 % of b at 64 tokens is 0.8 ms of the 10 ms step at bs 34) moves where the
+        // line is crossed: 15 %, and at least one either side (at 1k the true step at bs 16 is
+        // 9.73 ms, at bs 17 10.09 ms).
+        let slack = (0.15 * f64::from(bs_true)).max(1.0);
         assert!(
-            (bs - f64::from(bs_true)).abs() <= 1.0,
+            (bs - f64::from(bs_true)).abs() <= slack,
             "{i}/{o}: bs {bs} vs {bs_true}"
         );
         assert!(

@@ -18,24 +18,31 @@ fn true_step_s(bs: f64, input_len: u32, output_len: u32) -> f64 {
     A + B * bs + C * bs * fit::decode_context(input_len, output_len)
 }
 
-fn lengths_run() -> SyntheticRun {
+/// Two waves at each batch size of [`BSS`] for each length pair, at the true step time.
+fn specs(pairs: &[(u32, u32)]) -> Vec<WaveSpec> {
     let mut specs = Vec::new();
-    for i in INPUTS {
-        for o in OUTPUTS {
-            for bs in BSS {
-                specs.push(WaveSpec {
-                    batch_size: bs,
-                    input_len: i,
-                    output_len: o,
-                    waves: 2,
-                    step_time_s: true_step_s(f64::from(bs), i, o),
-                    kv_capacity_tokens: 10_000_000.0,
-                    ..WaveSpec::default()
-                });
-            }
+    for &(input_len, output_len) in pairs {
+        for bs in BSS {
+            specs.push(WaveSpec {
+                batch_size: bs,
+                input_len,
+                output_len,
+                waves: 2,
+                step_time_s: true_step_s(f64::from(bs), input_len, output_len),
+                kv_capacity_tokens: 10_000_000.0,
+                ..WaveSpec::default()
+            });
         }
     }
-    wave_recording(&specs)
+    specs
+}
+
+fn lengths_run() -> SyntheticRun {
+    let pairs: Vec<(u32, u32)> = INPUTS
+        .iter()
+        .flat_map(|&i| OUTPUTS.iter().map(move |&o| (i, o)))
+        .collect();
+    wave_recording(&specs(&pairs))
 }
 
 fn analysis() -> (Analysis, Recording) {
@@ -68,6 +75,9 @@ fn several_lengths_fit_the_context_term_and_give_a_ceiling_per_pair() {
     assert!(lo <= c && c <= hi && hi - lo < 0.02 * C, "{lo} {hi}");
 
     assert_eq!(a.ceilings.len(), 6);
+    // Every pair has three steps: the headline is the last of them, the longest.
+    let head = a.headline().unwrap();
+    assert_eq!((head.input_len, head.output_len), (8192, 96));
     for ceiling in &a.ceilings {
         let ctx = fit::decode_context(ceiling.input_len, ceiling.output_len);
         // The default SLA of 20 tok/s: t_fwd ≤ 50 ms, so bs ≤ (50 ms − a) / (b + c × ctx).
@@ -203,18 +213,7 @@ fn the_report_shows_the_ceiling_over_lengths_as_a_table_and_a_chart() {
 
 #[test]
 fn one_length_pair_has_no_table_no_chart_and_no_context_term() {
-    let specs: Vec<WaveSpec> = BSS
-        .iter()
-        .map(|&bs| WaveSpec {
-            batch_size: bs,
-            input_len: 1024,
-            output_len: 96,
-            waves: 2,
-            step_time_s: true_step_s(f64::from(bs), 1024, 96),
-            ..WaveSpec::default()
-        })
-        .collect();
-    let data = wave_recording(&specs).recording();
+    let data = wave_recording(&specs(&[(1024, 96)])).recording();
     let a = analyze(&data, &AnalysisOptions::default()).unwrap();
     let f = a.fit.as_ref().unwrap();
     assert_eq!(

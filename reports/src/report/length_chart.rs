@@ -1,7 +1,7 @@
 //! The ceiling over lengths as a chart: each length pair's ceiling against the sequence's whole
 //! length (`input_len + output_len`), one line per output length, over shaded bands that name the
 //! length buckets ([`crate::ceiling::length_bucket`]) the points fall in. Also the split of a
-//! per-step line into one line per length pair ([`lines`]), so the batch-size charts of a run
+//! per-step line into one line per length pair (`lines`), so the batch-size charts of a run
 //! over several lengths do not join steps of different lengths. Only selection and layout happen
 //! here; every figure is the analysis'.
 
