@@ -1,14 +1,14 @@
 //! A probe over several length pairs against the simulated engine, whose step time has a known
 //! context term (`t0 + k_seq × running + k_ctx × Σ context`, `sim/src/profile.rs` `step_s`):
 //! the fit recovers `k_ctx` as `c`, each length pair's ceiling matches the one `/sim/truth`'s
-//! profile implies, and `ceiling report` writes the table by length and a `result.json` that
-//! validates against the schema.
+//! profile implies, and `ceiling report` writes the table by length (HTML and Markdown), its
+//! chart and a `result.json` that validates against the schema.
 #![expect(
     clippy::unwrap_used,
     reason = "integration tests: a failed unwrap is a failed test"
 )]
 
-use ceiling::sim::{Profile, SimConfig, SimFlavor, StepTruth, Truth};
+use ceiling::sim::{Profile, SimConfig, SimFlavor, Truth};
 use serde_json::Value;
 
 use crate::cli::ceiling;
@@ -29,24 +29,31 @@ fn profile() -> Profile {
     }
 }
 
-/// How much longer the simulator's decode steps ran than its cost model asked, over the run:
-/// on a loaded host its steps overrun by a per cent or two, and the probe measures the steps
-/// that ran, not the model.
-fn overrun(t: &Truth) -> f64 {
-    let sum = |f: fn(&StepTruth) -> f64| -> f64 {
-        t.decode_steps.iter().map(|s| s.count as f64 * f(s)).sum()
-    };
-    sum(|s| s.mean_s) / sum(|s| s.nominal_mean_s)
+/// How much longer, on average, the simulator's decode steps ran than its cost model asked:
+/// on a loaded host each step overruns by a roughly fixed tenth of a millisecond or more (a
+/// wake-up, not a share of the step), and the probe measures the steps that ran, not the model.
+fn overhead_s(t: &Truth) -> f64 {
+    let (sum, n) = t.decode_steps.iter().fold((0.0, 0.0), |(sum, n), s| {
+        let c = s.count as f64;
+        (sum + c * (s.mean_s - s.nominal_mean_s), n + c)
+    });
+    sum / n
+}
+
+/// The step time `/sim/truth` says a decode step of `bs` sequences at context `ctx` took: the
+/// cost model's, plus the run's [`overhead_s`].
+fn true_step_s(t: &Truth, bs: f64, ctx: f64) -> f64 {
+    let p = &t.profile;
+    (p.t0_s + p.k_seq_s * bs + p.k_ctx_s * bs * ctx) / t.time_scale + overhead_s(t)
 }
 
 /// The ceiling `/sim/truth` implies for one length pair: the largest batch that fits the
-/// profile's KV blocks and sequence cap and whose true step time (the cost model's, times the
-/// run's [`overrun`]) meets `sla_otps`, and the throughput there (DP 1, no speculative decoding).
+/// profile's KV blocks and sequence cap and whose [`true_step_s`] meets `sla_otps`, and the
+/// throughput there (DP 1, no speculative decoding).
 fn true_ceiling(t: &Truth, input_len: u32, output_len: u32, sla_otps: f64) -> (u32, f64) {
     let p = &t.profile;
     let ctx = f64::from(input_len) + f64::from(output_len) / 2.0;
-    let scale = overrun(t) / t.time_scale;
-    let step_s = |bs: f64| (p.t0_s + p.k_seq_s * bs + p.k_ctx_s * bs * ctx) * scale;
+    let step_s = |bs: f64| true_step_s(t, bs, ctx);
     let blocks = (input_len + output_len).div_ceil(p.block_size);
     let cap = (p.kv_blocks / blocks).min(p.max_num_seqs);
     let bs = (1..=cap)
@@ -54,6 +61,11 @@ fn true_ceiling(t: &Truth, input_len: u32, output_len: u32, sla_otps: f64) -> (u
         .find(|&bs| 1.0 / step_s(f64::from(bs)) >= sla_otps)
         .unwrap();
     (bs, f64::from(bs) / step_s(f64::from(bs)))
+}
+
+/// Whether `[lo, hi]` holds `truth`, each end widened by `slack` × `truth`.
+fn holds([lo, hi]: [f64; 2], truth: f64, slack: f64) -> bool {
+    lo - slack * truth <= truth && truth <= hi + slack * truth
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,26 +122,38 @@ async fn several_lengths_recover_the_context_term_and_the_ceiling_per_length() {
         fit["c_ci95_s_per_seq_token"],
         p.k_ctx_s
     );
-    let rel = |k: &str, truth: f64| (fit[k].as_f64().unwrap() / truth - 1.0).abs();
-    // The client's step time is within 2 % of the truth at every step (the probe tests);
-    // the context term is 40–78 % of the step at the long steps that carry it, so a 2 % error
-    // in a step time moves c by at most 2 % / 0.4 = 5 %.
-    assert!(rel("c_s_per_seq_token", p.k_ctx_s) < 0.05, "c: {fit}");
-    assert!(rel("a_s", p.t0_s) < 0.05, "a: {fit}");
-    // b shares the long steps with c: a 2 % error in the 35 ms step at bs 32 and 4k of
-    // context (0.7 ms) that the fit gives to b rather than c moves b by up to
-    // 0.7 ms / 32 / 0.15 ms = 15 %; 20 % leaves room for two such steps' errors to add.
-    assert!(rel("b_s_per_seq", p.k_seq_s) < 0.20, "b: {fit}");
-    let [lo, hi] = [0, 1].map(|i| fit["c_ci95_s_per_seq_token"][i].as_f64().unwrap());
+    let est = |k: &str| fit[k].as_f64().unwrap();
+    let ci = |k: &str| [0, 1].map(|i| fit[k][i].as_f64().unwrap());
+    // The client's step time is within 2 % of the truth at every step (the probe tests); the
+    // context term is 40–78 % of the step at the long steps that carry it, so a 2 % error in a
+    // step time moves c by at most 2 % / 0.4 = 5 %.
+    let c = est("c_s_per_seq_token");
+    assert!((c / p.k_ctx_s - 1.0).abs() < 0.05, "c: {fit}");
+    let [lo, hi] = ci("c_ci95_s_per_seq_token");
     assert!(
         lo < hi && hi - lo < 0.2 * p.k_ctx_s,
-        "c's interval {lo}–{hi}"
+        "c's interval {lo}–{hi} is informative"
     );
+    // Each coefficient's 95 % interval holds its truth, give or take 2 % of it: the intervals
+    // come from the residuals, so they widen with the host's noise, and the 2 % is what the
+    // overhead model misses (a loaded host does not delay every step by the same time). The
+    // overhead is a fixed cost of every step, so it belongs to a.
+    for (k, truth_k) in [
+        ("c_ci95_s_per_seq_token", p.k_ctx_s),
+        ("b_ci95_s_per_seq", p.k_seq_s),
+        ("a_ci95_s", p.t0_s + overhead_s(&truth)),
+    ] {
+        assert!(holds(ci(k), truth_k, 0.02), "{k} misses {truth_k}: {fit}");
+    }
 
-    // SLA 100 tok/s: a step of at most 10 ms, so the ceilings fall at bs 6 (4k), 16 (1k) and
-    // 36 (64 tokens): inside the measured batch sizes or just beyond, where the fit's error is
-    // the measured steps' own (2 %). Throughput within 5 %: that error plus one batch size either
-    // side of a limit that falls between two (2.6 % at 1k).
+    // SLA 100 tok/s: a step of at most 10 ms, so the ceilings fall at bs 5–6 (4k), 15–16 (1k)
+    // and 32–36 (64 tokens): inside the measured batch sizes or just beyond. A limit that falls
+    // between two batch sizes moves by one with the host's noise (at 4k the true step at bs 6
+    // is 9.83 ms plus the overhead), and one batch size is 17 % of the throughput at bs 6; so
+    // each ceiling is checked at the batch size it chose: the truth's step time there meets the
+    // SLA and the next batch size's breaks it, both within the 5 % a fitted step time may be
+    // off, and the truth's throughput there lies in the reported 95 % interval, give or take
+    // 2 % (what the overhead model misses).
     let mut cmd = ceiling();
     cmd.arg("--db")
         .arg(&db)
@@ -140,8 +164,8 @@ async fn several_lengths_recover_the_context_term_and_the_ceiling_per_length() {
     assert!(out.status.success(), "{out:?}");
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     eprintln!(
-        "the simulator's steps overran their model by {:.2} %",
-        (overrun(&truth) - 1.0) * 100.0
+        "the simulator's steps overran their model by {:.3} ms",
+        overhead_s(&truth) * 1e3
     );
     let ceilings = v["ceilings"].as_array().unwrap();
     assert_eq!(ceilings.len(), 6);
@@ -154,22 +178,34 @@ async fn several_lengths_recover_the_context_term_and_the_ceiling_per_length() {
         let bs = c["bs_per_rank"].as_u64().unwrap() as f64;
         let tput = c["throughput_tok_s"].as_f64().unwrap();
         eprintln!(
-            "ceiling {i}/{o}: bs {bs} ({bs_true} true), {tput:.0} tok/s ({tput_true:.0} true)"
+            "ceiling {i}/{o}: bs {bs} ({bs_true} true), {tput:.0} tok/s {} ({tput_true:.0} true)",
+            c["throughput_ci95_tok_s"]
         );
-        // The batch size is looser than the throughput: near the SLA line the throughput moves
-        // under 1 % per batch size, so a measured step (bs 32) whose time is a per cent under
-        // the fit's beats the fit's bs 33–35 (the ceiling keeps measured step times), and b's
-        // error (15 % of b at 64 tokens is 0.8 ms of the 10 ms step at bs 34) moves where the
-        // line is crossed: 15 %, and at least one either side (at 1k the true step at bs 16 is
-        // 9.73 ms, at bs 17 10.09 ms).
-        let slack = (0.15 * f64::from(bs_true)).max(1.0);
+        let ctx = f64::from(i) + f64::from(o) / 2.0;
+        let step_true = |bs: f64| true_step_s(&truth, bs, ctx);
         assert!(
-            (bs - f64::from(bs_true)).abs() <= slack,
+            step_true(bs) <= 0.010 * 1.05,
+            "{i}/{o}: bs {bs} breaks the SLA"
+        );
+        assert!(
+            step_true(bs + 1.0) >= 0.010 * 0.95,
+            "{i}/{o}: bs {bs} stops short"
+        );
+        assert!(
+            (bs - f64::from(bs_true)).abs() <= (0.15 * f64::from(bs_true)).max(1.0),
             "{i}/{o}: bs {bs} vs {bs_true}"
         );
+        let band = [0, 1].map(|k| c["throughput_ci95_tok_s"][k].as_f64().unwrap());
+        let at_bs = bs / step_true(bs);
         assert!(
-            (tput / tput_true - 1.0).abs() < 0.05,
-            "{i}/{o}: {tput} tok/s vs {tput_true}"
+            holds(band, at_bs, 0.02),
+            "{i}/{o}: {tput} tok/s {band:?} vs {at_bs} true at bs {bs}"
+        );
+        // Informative: narrower than ±15 % even where the ceiling is extrapolated (bs 36 from
+        // a largest measured 32) on a loaded host.
+        assert!(
+            band[1] - band[0] < 0.3 * tput,
+            "{i}/{o}: {band:?} is informative"
         );
         let bucket = if i + o >= 4096 { "4k-16k" } else { "0-4k" };
         assert_eq!(c["length_bucket"], bucket);
@@ -179,7 +215,7 @@ async fn several_lengths_recover_the_context_term_and_the_ceiling_per_length() {
     let mut cmd = ceiling();
     cmd.arg("--db")
         .arg(&db)
-        .args(["report", "latest", "--format", "md,json", "--out"])
+        .args(["report", "latest", "--format", "html,md,json", "--out"])
         .arg(&out_dir);
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
@@ -191,4 +227,9 @@ async fn several_lengths_recover_the_context_term_and_the_ceiling_per_length() {
     assert!(md.contains("## Ceiling by length"), "{md}");
     assert!(md.contains("| 4k-16k | 4096 | 64 |"), "{md}");
     assert!(md.contains("(charts/ceiling_vs_length.svg)"), "{md}");
+    let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    assert!(
+        html.contains("<h2>Ceiling by length</h2>"),
+        "the HTML has the table too"
+    );
 }
