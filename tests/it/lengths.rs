@@ -8,6 +8,8 @@
     reason = "integration tests: a failed unwrap is a failed test"
 )]
 
+use std::path::Path;
+
 use ceiling::sim::{Profile, SimConfig, SimFlavor, Truth};
 use serde_json::Value;
 
@@ -68,48 +70,19 @@ fn holds([lo, hi]: [f64; 2], truth: f64, slack: f64) -> bool {
     lo - slack * truth <= truth && truth <= hi + slack * truth
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn several_lengths_recover_the_context_term_and_the_ceiling_per_length() {
-    let _serial = crate::sim::serial().await;
-    let mut cfg = SimConfig::new(profile());
-    cfg.flavor = SimFlavor::Vllm;
-    let h = ceiling::sim::start(cfg).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("l.db");
+/// `ceiling --db DB ARGS…`, off the runtime so the simulator keeps serving; it must succeed.
+async fn ceiling_ok(db: &Path, args: &[&str]) -> Vec<u8> {
     let mut cmd = ceiling();
-    cmd.arg("--db").arg(&db).args([
-        "probe",
-        "--url",
-        &h.base_url(),
-        "--batch-sizes",
-        "1,8,32",
-        "--input-len",
-        "64,1024,4096",
-        "--output-len",
-        "32,64",
-        "--waves",
-        "2",
-        "--scrape-interval",
-        "100ms",
-        "--gpu-interval",
-        "0s",
-        "--json",
-    ]);
+    cmd.arg("--db").arg(db).args(args);
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    let truth = h.truth();
-    h.shutdown().await;
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let a = &v["analysis"];
-    assert_eq!(
-        a["steps"].as_array().unwrap().len(),
-        18,
-        "3 bs × 3 in × 2 out"
-    );
+    out.stdout
+}
 
-    let fit = &a["fit"];
+/// The fit against the profile: `c` close, every coefficient inside its interval.
+fn check_fit(fit: &Value, truth: &Truth) {
     assert_eq!(fit["context_term"], "fitted", "{fit}");
     let p = &truth.profile;
     eprintln!(
@@ -141,31 +114,17 @@ async fn several_lengths_recover_the_context_term_and_the_ceiling_per_length() {
     for (k, truth_k) in [
         ("c_ci95_s_per_seq_token", p.k_ctx_s),
         ("b_ci95_s_per_seq", p.k_seq_s),
-        ("a_ci95_s", p.t0_s + overhead_s(&truth)),
+        ("a_ci95_s", p.t0_s + overhead_s(truth)),
     ] {
         assert!(holds(ci(k), truth_k, 0.02), "{k} misses {truth_k}: {fit}");
     }
+}
 
-    // SLA 100 tok/s: a step of at most 10 ms, so the ceilings fall at bs 5–6 (4k), 15–16 (1k)
-    // and 32–36 (64 tokens): inside the measured batch sizes or just beyond. A limit that falls
-    // between two batch sizes moves by one with the host's noise (at 4k the true step at bs 6
-    // is 9.83 ms plus the overhead), and one batch size is 17 % of the throughput at bs 6; so
-    // each ceiling is checked at the batch size it chose: the truth's step time there meets the
-    // SLA and the next batch size's breaks it, both within the 5 % a fitted step time may be
-    // off, and the truth's throughput there lies in the reported 95 % interval, give or take
-    // 2 % (what the overhead model misses).
-    let mut cmd = ceiling();
-    cmd.arg("--db")
-        .arg(&db)
-        .args(["analyze", "latest", "--json", "--sla-otps", "100"]);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+/// Each length pair's ceiling (the analysis under `--sla-otps 100`) against the truth.
+fn check_ceilings(v: &Value, truth: &Truth) {
     eprintln!(
         "the simulator's steps overran their model by {:.3} ms",
-        overhead_s(&truth) * 1e3
+        overhead_s(truth) * 1e3
     );
     let ceilings = v["ceilings"].as_array().unwrap();
     assert_eq!(ceilings.len(), 6);
@@ -174,7 +133,7 @@ async fn several_lengths_recover_the_context_term_and_the_ceiling_per_length() {
             c["input_len"].as_u64().unwrap() as u32,
             c["output_len"].as_u64().unwrap() as u32,
         );
-        let (bs_true, tput_true) = true_ceiling(&truth, i, o, 100.0);
+        let (bs_true, tput_true) = true_ceiling(truth, i, o, 100.0);
         let bs = c["bs_per_rank"].as_u64().unwrap() as f64;
         let tput = c["throughput_tok_s"].as_f64().unwrap();
         eprintln!(
@@ -182,7 +141,7 @@ async fn several_lengths_recover_the_context_term_and_the_ceiling_per_length() {
             c["throughput_ci95_tok_s"]
         );
         let ctx = f64::from(i) + f64::from(o) / 2.0;
-        let step_true = |bs: f64| true_step_s(&truth, bs, ctx);
+        let step_true = |bs: f64| true_step_s(truth, bs, ctx);
         assert!(
             step_true(bs) <= 0.010 * 1.05,
             "{i}/{o}: bs {bs} breaks the SLA"
@@ -210,17 +169,72 @@ async fn several_lengths_recover_the_context_term_and_the_ceiling_per_length() {
         let bucket = if i + o >= 4096 { "4k-16k" } else { "0-4k" };
         assert_eq!(c["length_bucket"], bucket);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_lengths_recover_the_context_term_and_the_ceiling_per_length() {
+    let _serial = crate::sim::serial().await;
+    let mut cfg = SimConfig::new(profile());
+    cfg.flavor = SimFlavor::Vllm;
+    let h = ceiling::sim::start(cfg).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("l.db");
+    let base = h.base_url();
+    let probe_args = [
+        "probe",
+        "--url",
+        &base,
+        "--batch-sizes",
+        "1,8,32",
+        "--input-len",
+        "64,1024,4096",
+        "--output-len",
+        "32,64",
+        "--waves",
+        "2",
+        "--scrape-interval",
+        "100ms",
+        "--gpu-interval",
+        "0s",
+        "--json",
+    ];
+    let stdout = ceiling_ok(&db, &probe_args).await;
+    let truth = h.truth();
+    h.shutdown().await;
+    let v: Value = serde_json::from_slice(&stdout).unwrap();
+    let a = &v["analysis"];
+    assert_eq!(
+        a["steps"].as_array().unwrap().len(),
+        18,
+        "3 bs × 3 in × 2 out"
+    );
+    check_fit(&a["fit"], &truth);
+
+    // SLA 100 tok/s: a step of at most 10 ms, so the ceilings fall at bs 5–6 (4k), 15–16 (1k)
+    // and 32–36 (64 tokens): inside the measured batch sizes or just beyond. A limit that falls
+    // between two batch sizes moves by one with the host's noise (at 4k the true step at bs 6
+    // is 9.83 ms plus the overhead), and one batch size is 17 % of the throughput at bs 6; so
+    // each ceiling is checked at the batch size it chose: the truth's step time there meets the
+    // SLA and the next batch size's breaks it, both within the 5 % a fitted step time may be
+    // off, and the truth's throughput there lies in the reported 95 % interval, give or take
+    // 2 % (what the overhead model misses).
+    let stdout = ceiling_ok(&db, &["analyze", "latest", "--json", "--sla-otps", "100"]).await;
+    check_ceilings(&serde_json::from_slice(&stdout).unwrap(), &truth);
 
     let out_dir = dir.path().join("rep");
-    let mut cmd = ceiling();
-    cmd.arg("--db")
-        .arg(&db)
-        .args(["report", "latest", "--format", "html,md,json", "--out"])
-        .arg(&out_dir);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    let out_arg = out_dir.to_str().unwrap();
+    ceiling_ok(
+        &db,
+        &[
+            "report",
+            "latest",
+            "--format",
+            "html,md,json",
+            "--out",
+            out_arg,
+        ],
+    )
+    .await;
     let result = crate::report::validate(&out_dir.join("result.json"));
     assert_eq!(result["schema_version"], 2);
     let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
