@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use super::Signals;
 use super::table::{Adapter, Derived, Num, Reduce, Row, num};
+use super::view::Keep;
 
 use Num::*;
 use Reduce::Sum;
@@ -55,7 +56,7 @@ const DERIVED: &[Derived] = &[Derived::Add {
 }];
 
 pub(super) static ADAPTER: Adapter = Adapter {
-    keep: |_| true,
+    keep: Keep::All,
     dp_label: None,
     rows: ROWS,
     derived: DERIVED,
