@@ -139,6 +139,11 @@ pub struct Signals {
     /// (`python/sglang/srt/metrics/collector.py`, `TokenizerMetricsCollector.
     /// observe_inter_token_latency`), so `Δsum / Δcount` is the step time ÷ the accept length.
     pub itl_per_token: bool,
+    /// The spec-decode counters move only when a request ends: llama.cpp adds a slot's draft
+    /// tallies when the slot is released (`tools/server/server-context.cpp`,
+    /// `server_metrics::on_prediction`), so a window's delta is a few requests' tallies at best;
+    /// read them over whole steps or waves.
+    pub spec_at_request_end: bool,
     /// Per DP rank, keyed by the rank label's value; empty where the series carry no rank label.
     pub ranks: BTreeMap<String, RankSignals>,
     /// For each signal set above, the raw metric name it came from.

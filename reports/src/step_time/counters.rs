@@ -52,6 +52,8 @@ pub(super) struct EngineCounters {
     itl: Option<(f64, f64)>,
     /// The inter-token histogram counts tokens, not sequence-steps (SGLang).
     itl_per_token: bool,
+    /// The spec-decode counters move when a request ends (llama.cpp): whole steps only.
+    spec_at_request_end: bool,
     /// The spec-decode counters over the whole step (first scrape at or before its start to
     /// the first at or after its end), and their lifetime value at its end.
     step_drafts: Option<Delta>,
@@ -75,6 +77,7 @@ impl EngineCounters {
         let step_end = step.end_t_s.or(requests.done_max).unwrap_or(step.start_t_s);
         let around = engine::around(engine_samples, step.start_t_s, step_end);
         let itl_per_token = engine_samples.iter().any(|s| s.signals.itl_per_token);
+        let spec_at_request_end = engine_samples.iter().any(|s| s.signals.spec_at_request_end);
         let inside: Vec<&EngineSample> = windows
             .iter()
             .flat_map(|w| engine::inside(engine_samples, w.start_t_s, w.end_t_s))
@@ -99,6 +102,7 @@ impl EngineCounters {
                 })
                 .reduce(|a, b| (a.0 + b.0, a.1 + b.1)),
             itl_per_token,
+            spec_at_request_end,
             step_drafts: engine::delta(around, |s| s.spec_drafts_total),
             step_accepted: engine::delta(around, |s| s.spec_accepted_tokens_total),
             lifetime_drafts: around
@@ -124,14 +128,16 @@ impl EngineCounters {
         let accept = |d: Delta, a: Delta| 1.0 + a.dv / d.dv;
         if let (Some(d), Some(a)) = (self.d_drafts, self.d_accepted)
             && d.dv > 0.0
+            && !self.spec_at_request_end
         {
             return (accept(d, a), MtpSource::SpecDecodeCounters);
         }
         let spec_exposed = self.d_drafts.is_some() || self.step_drafts.is_some();
-        // Counters that move only when a request ends (llama.cpp): the whole step's.
+        // Counters that move only when a request ends (llama.cpp): the whole step's, never a
+        // window's (a request ending at a window's edge would be the window's only sample).
         if let (Some(d), Some(a)) = (self.step_drafts, self.step_accepted)
             && d.dv > 0.0
-            && self.d_drafts.is_none_or(|w| w.dv == 0.0)
+            && (self.spec_at_request_end || self.d_drafts.is_none_or(|w| w.dv == 0.0))
         {
             return (accept(d, a), MtpSource::SpecDecodeCounters);
         }

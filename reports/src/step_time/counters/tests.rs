@@ -92,18 +92,20 @@ fn llamacpp(t: f64, drafts: f64, accepted: f64) -> Signals {
         spec_drafts_total: Some(drafts),
         spec_draft_tokens_total: Some(drafts * 3.0),
         spec_accepted_tokens_total: Some(accepted),
+        spec_at_request_end: true,
         ..Signals::default()
     }
 }
 
 #[test]
 fn llamacpp_spec_counters_from_the_whole_step_when_no_slot_is_released_in_the_window() {
-    // Before the step 10 drafts (accept 2.0); inside the window nothing moves; after the wave
-    // 800 more drafts with 1200 accepted (accept 2.5).
+    // Before the step 10 drafts (accept 2.0); inside the window one request ends at its edge
+    // (20 drafts, accept 3.0: one request is no sample); after the wave 800 drafts with 1200
+    // accepted in all (accept 2.5).
     let s = [
         sample(0.0, llamacpp(0.0, 10.0, 10.0)),
         sample(1.5, llamacpp(1.5, 10.0, 10.0)),
-        sample(2.5, llamacpp(2.5, 10.0, 10.0)),
+        sample(2.5, llamacpp(2.5, 30.0, 50.0)),
         sample(10.0, llamacpp(10.0, 810.0, 1210.0)),
     ];
     let (mtp, source) = counters(&s).mtp(None, 8.0, 1.0);
