@@ -3,10 +3,6 @@
 //! `n_batch` call, vLLM's one front-end per rank counting `iteration_tokens_total` and skipping
 //! output-less (pure prefill) steps, SGLang's prefill batches that are not decode passes, its
 //! DP-attention labels and its retractions.
-#![expect(
-    clippy::unwrap_used,
-    reason = "test helpers: a failed unwrap is a failed test"
-)]
 
 use std::time::Duration;
 
