@@ -20,6 +20,23 @@ fn no_eos(p: Profile) -> Profile {
     }
 }
 
+/// Eight streamed requests with distinct prompts at once; the `/metrics` text once all are done.
+async fn eight_at_once(c: &reqwest::Client, base: &str, prompt: usize, max_tokens: u32) -> String {
+    let url = format!("{base}/v1/completions");
+    let tasks: Vec<_> = (0..8u32)
+        .map(|i| {
+            let (c, url) = (c.clone(), url.clone());
+            let mut body = completion(prompt, max_tokens);
+            body["prompt"][0] = json!(10 + i);
+            tokio::spawn(async move { stream(&c, &url, body).await })
+        })
+        .collect();
+    for t in tasks {
+        assert!(t.await.unwrap().done);
+    }
+    get_text(c, &format!("{base}/metrics")).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn llamacpp_spec_counters_move_only_when_a_slot_is_released() {
     let _serial = serial().await;
@@ -110,19 +127,7 @@ async fn vllm_counts_a_step_once_per_front_end_with_output_and_never_a_pure_pref
     // DP 2, one API server per rank: each rank serves requests of both front-ends, so a step
     // with both counts twice, while the inter-token histogram counts each sequence once.
     let h = start(SimFlavor::Vllm, no_eos(tiny()), 2, 1.0).await;
-    let url = format!("{}/v1/completions", h.base_url());
-    let tasks: Vec<_> = (0..8u32)
-        .map(|i| {
-            let (c, url) = (c.clone(), url.clone());
-            let mut body = completion(16, 40);
-            body["prompt"][0] = json!(10 + i);
-            tokio::spawn(async move { stream(&c, &url, body).await })
-        })
-        .collect();
-    for t in tasks {
-        assert!(t.await.unwrap().done);
-    }
-    let text = get_text(&c, &format!("{}/metrics", h.base_url())).await;
+    let text = eight_at_once(&c, &h.base_url(), 16, 40).await;
     let truth = h.truth();
     for rank in truth.ranks {
         let label = format!("engine=\"{}\"", rank.rank);
@@ -185,20 +190,7 @@ async fn sglang_dp_attention_labels_each_rank_and_counts_retractions() {
         ..no_eos(tiny())
     };
     let h = start(SimFlavor::Sglang, profile, 2, 1.0).await;
-    let c = client();
-    let url = format!("{}/v1/completions", h.base_url());
-    let tasks: Vec<_> = (0..8u32)
-        .map(|i| {
-            let (c, url) = (c.clone(), url.clone());
-            let mut body = completion(32, 64);
-            body["prompt"][0] = json!(10 + i);
-            tokio::spawn(async move { stream(&c, &url, body).await })
-        })
-        .collect();
-    for t in tasks {
-        assert!(t.await.unwrap().done);
-    }
-    let text = get_text(&c, &format!("{}/metrics", h.base_url())).await;
+    let text = eight_at_once(&client(), &h.base_url(), 32, 64).await;
     let truth = h.truth();
     assert!(truth.totals.preemptions > 0, "{:?}", truth.totals);
     // Each rank's scheduler: dp_rank r with the global tp_rank r; the gauge carries a pid.
