@@ -15,7 +15,7 @@ use super::view::{Keep, View};
 use Hist::{E2e, Itl, Tpot, Ttft};
 use Match::{Is, Prefix};
 use Num::*;
-use Reduce::{Mean, Sum, SumWhere, TotalOfSplit};
+use Reduce::{Mean, MeanNonZero, Sum, SumWhere, TotalOfSplit};
 
 /// One row per signal: the signal, the reduction, the names newest first. The versions are
 /// those of `docs/ENGINE-METRICS.md` section 2.1.
@@ -51,7 +51,8 @@ const ROWS: &[Row] = &[
         &["sglang:cached_tokens_total"]),
     // 0.5.16+, summed over finished requests.
     num(SpecDraftsTotal, Sum, &["sglang:spec_verify_calls_total"]),
-    num(SpecAcceptLength, Mean, &["sglang:spec_accept_length"]),
+    // An idle DP rank reports 0: not an accept length.
+    num(SpecAcceptLength, MeanNonZero, &["sglang:spec_accept_length"]),
     num(RequestsFinishedTotal, Sum, &["sglang:num_requests_total"]),
     hist(Ttft, &["sglang:time_to_first_token_seconds"]),
     // 0.3.x called it `time_per_output_token_seconds` (same construction).

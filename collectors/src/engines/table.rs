@@ -184,6 +184,9 @@ pub(super) enum Reduce {
     SumWhere(&'static str, Match),
     /// Mean over the series: a fraction or an average, one per DP rank.
     Mean,
+    /// Mean over the non-zero series: an average a rank that did no such work reports as 0
+    /// (SGLang's `spec_accept_length` on an idle DP rank). 0 when every series is 0.
+    MeanNonZero,
     /// Sum over the series; where they are split by the label (first) and the split carries
     /// its own total as the series with the label's value (second), that series only.
     TotalOfSplit(&'static str, &'static str),
@@ -204,6 +207,17 @@ impl Reduce {
                 (None, _) => false,
             }),
             Reduce::Mean => v.mean(name),
+            Reduce::MeanNonZero => {
+                let nonzero: Vec<f64> = v
+                    .series(name)
+                    .map(|s| s.value)
+                    .filter(|x| *x != 0.0)
+                    .collect();
+                match nonzero.len() {
+                    0 => v.mean(name),
+                    n => Some(nonzero.iter().sum::<f64>() / n as f64),
+                }
+            }
             Reduce::TotalOfSplit(label, total) => {
                 if v.series(name).any(|s| s.label(label).is_some()) {
                     v.sum_where(name, |s| s.label(label) == Some(total))

@@ -421,6 +421,12 @@ fn sglang_dp_attention_over_8_ranks_reads_one_scheduler_per_rank() {
     );
     // The tokenizer's histogram counts tokens.
     assert!(s.itl_per_token);
+    // The idle rank's accept length reads 0: left out of the mean.
+    assert!(
+        close(s.spec_accept_length, 2.7),
+        "{:?}",
+        s.spec_accept_length
+    );
 }
 
 #[test]
