@@ -17,7 +17,11 @@ use crate::stats::{RankStats, SlotView};
 use prefix::{PrefixCache, block_hashes};
 
 mod account;
+mod observe;
 mod prefix;
+
+pub(crate) use observe::Observe;
+use observe::SpecTally;
 
 /// Why a request stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,36 +78,6 @@ pub(crate) struct RankHandle {
     pub tx: flume::Sender<Msg>,
     pub stats: Arc<Mutex<RankStats>>,
     pub thread: Option<JoinHandle<()>>,
-}
-
-/// Where the imitated engines' schedulers and counters differ (docs/ENGINE-METRICS.md §8).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Observe {
-    /// llama.cpp: keep the `/slots` views.
-    pub track_slots: bool,
-    /// SGLang: a step that prefills runs alone, and decoding sequences wait for the next
-    /// (`--enable-mixed-chunk` is off by default): a prefill batch is never a decode pass.
-    pub prefill_alone: bool,
-    /// vLLM: API servers in front of the ranks (`--api-server-count`, the DP size by default in
-    /// recent versions); each observes `iteration_tokens_total` once per step in which it has an
-    /// output, so one step counts once per front-end with a request in it.
-    pub frontends: u32,
-}
-
-impl Observe {
-    /// The rules of `flavor` with `dp` ranks.
-    pub(crate) fn of(flavor: crate::flavor::SimFlavor, dp: u32) -> Self {
-        use crate::flavor::SimFlavor;
-        Observe {
-            track_slots: flavor == SimFlavor::Llamacpp,
-            prefill_alone: flavor == SimFlavor::Sglang,
-            frontends: if flavor == SimFlavor::Vllm {
-                dp.max(1)
-            } else {
-                1
-            },
-        }
-    }
 }
 
 /// Starts rank `rank`'s scheduler thread.
@@ -169,14 +143,6 @@ struct Seq {
     /// Verify steps, draft tokens and accepted drafts of this request (llama.cpp adds them to
     /// its counters when the slot is released).
     spec: SpecTally,
-}
-
-/// One request's speculative-decoding tally.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct SpecTally {
-    pub verify_steps: u64,
-    pub draft_tokens: u64,
-    pub accepted: u64,
 }
 
 impl Seq {
