@@ -1,7 +1,8 @@
 //! The real engine: llama.cpp's `llama-server`, built from source by `scripts/llamacpp.sh`,
 //! serving a tiny random-weight model on 127.0.0.1. `ceiling probe` drives it, scrapes its
 //! `/metrics`, and the analysis must reconcile the client's view with the engine's own counters;
-//! a server with fewer slots than the batch must raise the queueing finding.
+//! a server with fewer slots than the batch must raise the queueing finding, and
+//! `--batch-sizes auto` must find its slot cap.
 //!
 //! The server binary and model come from `$CEILING_LLAMA_SERVER` / `$CEILING_LLAMA_MODEL`
 //! (`.ci/run` sets them), else from `scripts/llamacpp.sh build` / `model` (cached under
@@ -317,4 +318,54 @@ fn llamacpp_fewer_slots_than_the_batch_raises_the_queueing_finding() {
         "4 requests, 2 slots"
     );
     assert_eq!(a["steps"][0]["requests_ok"], 4);
+}
+
+#[test]
+fn llamacpp_batch_sizes_auto_finds_the_slot_cap() {
+    let _serial = serial_blocking();
+    let server = start(4);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("search.db");
+    let in_len = INPUT_LEN.to_string();
+    let out = ceiling()
+        .arg("--db")
+        .arg(&db)
+        .args(["probe", "--url", &server.url, "--batch-sizes", "auto"])
+        .args(["--input-len", &in_len, "--output-len", "64"])
+        .args(["--waves", "1", "--warmup", "0"])
+        .args([
+            "--scrape-interval",
+            "100ms",
+            "--gpu-interval",
+            "0s",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "probe failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &v["search"];
+    // /props says 4 slots: the doubling stops there, and one step above shows the plateau.
+    assert_eq!(s["settings"]["engine_hold"]["max_batch"], 4, "{s}");
+    assert_eq!(s["settings"]["engine_hold"]["limit"], "sequence_cap", "{s}");
+    let path: Vec<u64> = s["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|st| st["batch_size"].as_u64().unwrap())
+        .collect();
+    assert_eq!(path, [1, 2, 4, 5], "{s}");
+    assert_eq!(s["limit"], "sequence_cap", "{s}");
+    assert_eq!(s["sequence_cap"], 4, "{s}");
+    assert_eq!(s["steps"][3]["running_max"], 4.0, "{s}");
+    assert_eq!(s["ceiling"]["batch_size"], 4, "{s}");
+    assert_eq!(
+        (s["last_good_bs"].clone(), s["first_bad_bs"].clone()),
+        (4.into(), 5.into())
+    );
 }
