@@ -47,13 +47,16 @@ fn f(v: &Value) -> f64 {
 }
 
 /// The best throughput the truth's decode steps allow: `bs / mean step` over the batch sizes
-/// that ran within the cap and the KV cache at these lengths and meet `sla_otps`.
+/// that ran within the cap and the KV cache at these lengths and meet `sla_otps`. Only batch
+/// sizes that ran at least 10 steps count: a single step in a wave's ramp can be short (the
+/// simulator's scheduler shortens the step after a late wake-up rather than drift).
 fn best_feasible(truth: &Truth, tokens_per_seq: u32, sla_otps: f64) -> (u32, f64) {
     let p = &truth.profile;
     let kv_bs = p.kv_capacity_tokens() / u64::from(tokens_per_seq);
     truth
         .decode_steps
         .iter()
+        .filter(|s| s.count >= 10)
         .filter(|s| s.batch_size <= p.max_num_seqs && u64::from(s.batch_size) <= kv_bs)
         .filter(|s| 1.0 / s.mean_s >= sla_otps)
         .map(|s| (s.batch_size, f64::from(s.batch_size * truth.dp) / s.mean_s))
