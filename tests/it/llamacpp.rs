@@ -155,7 +155,8 @@ fn run_ceiling(db: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn probe(db: &Path, url: &str, batch_sizes: &str, output_len: u32, waves: &str) -> String {
+/// `ceiling probe` with 1 warm-up wave and `waves` measured ones, `--json`: (stdout, stderr).
+fn probe(db: &Path, url: &str, batch_sizes: &str, output_len: u32, waves: &str) -> (Value, String) {
     let out_len = output_len.to_string();
     let in_len = INPUT_LEN.to_string();
     let out = ceiling()
@@ -180,7 +181,7 @@ fn probe(db: &Path, url: &str, batch_sizes: &str, output_len: u32, waves: &str) 
         "probe failed: {}\n{stderr}",
         out.status
     );
-    stderr
+    (serde_json::from_slice(&out.stdout).unwrap(), stderr)
 }
 
 fn analyze(db: &Path) -> Value {
@@ -203,7 +204,7 @@ fn llamacpp_probe_scrape_and_analysis_reconcile() {
 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("llama.db");
-    let stderr = probe(&db, &server.url, "1,2,4,8", OUTPUT_LEN, "2");
+    let (_, stderr) = probe(&db, &server.url, "1,2,4,8", OUTPUT_LEN, "2");
     assert!(!stderr.contains("exceed llama-server's"), "{stderr}");
 
     // Every request: exact lengths from the engine's own usage.
@@ -299,7 +300,7 @@ fn llamacpp_fewer_slots_than_the_batch_raises_the_queueing_finding() {
     let server = start(2);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("queue.db");
-    let stderr = probe(&db, &server.url, "4", 64, "1");
+    let (_, stderr) = probe(&db, &server.url, "4", 64, "1");
     assert!(
         stderr.contains("exceed llama-server's 2 slots"),
         "the probe warns before the run: {stderr}"
@@ -326,29 +327,7 @@ fn llamacpp_batch_sizes_auto_finds_the_slot_cap() {
     let server = start(4);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("search.db");
-    let in_len = INPUT_LEN.to_string();
-    let out = ceiling()
-        .arg("--db")
-        .arg(&db)
-        .args(["probe", "--url", &server.url, "--batch-sizes", "auto"])
-        .args(["--input-len", &in_len, "--output-len", "64"])
-        .args(["--waves", "1", "--warmup", "0"])
-        .args([
-            "--scrape-interval",
-            "100ms",
-            "--gpu-interval",
-            "0s",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "probe failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (v, _) = probe(&db, &server.url, "auto", 64, "1");
     let s = &v["search"];
     // /props says 4 slots: the doubling stops there, and one step above shows the plateau.
     assert_eq!(s["settings"]["engine_hold"]["max_batch"], 4, "{s}");
