@@ -2,8 +2,8 @@
 //!
 //! A search is a probe run whose steps are not listed in advance: after each step the run is
 //! read back from the recording and analysed like any other, each step is judged
-//! ([`judge`]: did the engine follow this batch size, and if not, which limit stopped it), and
-//! [`decide`] picks the next batch size or ends the search — both pure functions of the
+//! ([`judge()`]: did the engine follow this batch size, and if not, which limit stopped it), and
+//! [`decide()`] picks the next batch size or ends the search — both pure functions of the
 //! measurements. Because the decisions are functions of the recording, `ceiling analyze` and
 //! `ceiling report` replay them from the database alone ([`section::replay`]) and show the same
 //! path. This module owns the search's settings ([`SearchSettings`], stored in the run's probe

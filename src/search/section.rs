@@ -1,5 +1,5 @@
 //! The search's section of the result: [`replay`] judges every step of a recorded search from
-//! its analysis and asks [`decide`] where that leaves the search — the live run does this after
+//! its analysis and asks [`decide()`] where that leaves the search — the live run does this after
 //! each step to choose the next, and `analyze` / `report` do it once to show the path. The
 //! section is built here and handed to the renderers whole: the terminal lines
 //! ([`SearchReport::lines`]), one line for the report's verdict ([`SearchReport::verdict`]) and
