@@ -25,7 +25,7 @@ const CHARTS: [&str; 9] = [
     clippy::unwrap_used,
     reason = "a test helper: a failure fails the test"
 )]
-pub fn validate(result: &Path) -> serde_json::Value {
+fn validate(result: &Path) -> serde_json::Value {
     let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/result.schema.json");
     let schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();

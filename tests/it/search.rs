@@ -42,6 +42,18 @@ async fn search(db: &Path, base: &str, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Validates a `search` object against its part of the committed result.json schema.
+fn validate_search(search: &Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/result.schema.json");
+    let schema: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema["properties"]["search"]).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(search)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
 fn f(v: &Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
@@ -73,23 +85,32 @@ fn path(search: &Value) -> Vec<u64> {
         .collect()
 }
 
-/// At time scale 0.5 (the engine runs at half speed) the debug build's client keeps up with
-/// 256 streams on two shared cores; the 2-minute target is checked in engine time (wall × 0.5).
+/// At time scale 0.25 (the engine runs at a quarter of its speed, 59 ms steps at bs 256) the
+/// debug build's client keeps up with 256 streams on two shared cores; at full speed it reads
+/// the steps long there and the search stops early on the SLA (docs/PERFORMANCE.md, "Search").
+/// The SLA is scaled with the engine (5 tok/s here is 20 at full speed), and the 2-minute
+/// target is checked in engine time (wall × 0.25); the release build meets it at full speed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_search_finds_the_sequence_cap_and_ends_within_3_percent_of_the_truth() {
     let _serial = crate::sim::serial().await;
-    let time_scale = 0.5;
+    let time_scale = 0.25;
     let profile = Profile::builtin("llama-8b-h100").unwrap();
     let sim = crate::sim::start(SimFlavor::Vllm, profile, 1, time_scale).await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("search.db");
-    let args = ["--input-len", "64", "--output-len", "64"];
-    let out = search(
-        &db,
-        &sim.base_url(),
-        &[&args[..], &["--waves", "1", "--warmup", "0"]].concat(),
-    )
-    .await;
+    let args = [
+        "--input-len",
+        "16",
+        "--output-len",
+        "64",
+        "--waves",
+        "1",
+        "--warmup",
+        "0",
+        "--sla-otps",
+        "5",
+    ];
+    let out = search(&db, &sim.base_url(), &args).await;
     let truth = sim.truth();
     sim.shutdown().await;
     let s = &out["search"];
@@ -100,15 +121,15 @@ async fn the_search_finds_the_sequence_cap_and_ends_within_3_percent_of_the_trut
     assert!(steps.len() <= 12, "{steps:?}");
     let engine_time_s = f(&s["elapsed_s"]) * time_scale;
     assert!(engine_time_s <= 120.0, "{engine_time_s} s of engine time");
-    // The engine said what its KV holds (vLLM cache_config_info): 448,000 tokens / 128.
-    assert_eq!(s["settings"]["engine_hold"]["max_batch"], 3500);
+    // The engine said what its KV holds (vLLM cache_config_info): 448,000 tokens / 80.
+    assert_eq!(s["settings"]["engine_hold"]["max_batch"], 5600);
     let c = &s["ceiling"];
     assert_eq!(
         c["batch_size"], 256,
         "the ceiling is the cap, measured: {c}"
     );
     assert!(steps.contains(&256));
-    let (best_bs, best) = best_feasible(&truth, 128, 20.0);
+    let (best_bs, best) = best_feasible(&truth, 80, 5.0);
     let got = f(&c["throughput_tok_s"]);
     eprintln!("search {got:.0} tok/s at bs 256; truth's best {best:.0} tok/s at bs {best_bs}");
     assert!((got - best).abs() / best <= 0.03, "{got} vs {best}");
@@ -183,7 +204,9 @@ async fn an_sla_that_binds_is_bracketed_to_5_percent_and_the_report_replays_the_
         .output()
         .unwrap();
     assert!(report.status.success(), "{report:?}");
-    let result = crate::report::validate(&report_dir.join("result.json"));
+    let result: Value =
+        serde_json::from_slice(&std::fs::read(report_dir.join("result.json")).unwrap()).unwrap();
+    validate_search(&result["search"]);
     assert_eq!(result["search"]["steps"], s["steps"]);
     assert_eq!(result["search"]["limit"], "sla");
     assert_eq!(result["run"]["probe_config"]["search"]["sla_otps"], 100.0);
