@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use ceiling_reports::StepSummary;
+use ceiling_reports::recording::Pattern;
 use ceiling_reports::step_time::StepTiming;
 
 use super::SearchSettings;
@@ -25,6 +26,8 @@ pub struct StepMeasure {
     pub requests_failed: u32,
     /// Seconds in which the client saw all `bs` sequences decode together (0: never).
     pub window_s: f64,
+    /// Wave steps: a window proves the engine ran all `bs` sequences at once.
+    pub wave: bool,
     /// The engine's running requests, the most it reported in the windows (or, with no window,
     /// over the requests' span), summed over DP ranks.
     pub running_max: Option<f64>,
@@ -49,6 +52,7 @@ impl StepMeasure {
             requests: s.requests,
             requests_failed: s.requests_failed,
             window_s: t.window_s,
+            wave: s.pattern == Pattern::Wave,
             running_max: e.running_max,
             waiting_max: if e.over_requests_span {
                 None
@@ -203,8 +207,14 @@ pub fn judge(m: &StepMeasure, settings: &SearchSettings) -> Verdict {
             kv_usage_max_frac: u,
         });
     }
-    // Gauges are whole numbers of requests; half a request of slack absorbs averaging over ranks.
-    if let Some(r) = m.running_max.filter(|r| *r < f64::from(m.batch_size) - 0.5) {
+    // Gauges are whole numbers of requests; half a request of slack absorbs averaging over
+    // ranks. A wave's window is the client's proof that all `bs` decoded at once: a gauge below
+    // bs then lags (SGLang refreshes its gauges every 40 decode steps), it is not a cap.
+    let proven = m.wave && m.window_s > 0.0;
+    if let Some(r) = m
+        .running_max
+        .filter(|r| *r < f64::from(m.batch_size) - 0.5 && !proven)
+    {
         return stop(Limit::SequenceCap {
             cap: r.round().max(0.0) as u32,
         });
@@ -245,6 +255,7 @@ mod tests {
             requests: 128,
             requests_failed: 0,
             window_s: 2.0,
+            wave: true,
             running_max: Some(64.0),
             waiting_max: Some(0.0),
             kv_usage_max_frac: Some(0.40),
@@ -342,6 +353,21 @@ mod tests {
             ..healthy()
         };
         assert!(judge(&full, &settings()).follows());
+        // A stale gauge under a wave's window is not a cap; under a closed loop's window (where
+        // the client holds bs, the engine perhaps fewer) it is.
+        let stale = StepMeasure {
+            running_max: Some(60.0),
+            ..healthy()
+        };
+        assert!(judge(&stale, &settings()).follows());
+        let closed_loop = StepMeasure {
+            wave: false,
+            ..stale
+        };
+        assert_eq!(
+            limit_of(&closed_loop, &settings()),
+            Some(Limit::SequenceCap { cap: 60 })
+        );
     }
 
     #[test]

@@ -35,6 +35,7 @@ impl Engine {
             requests: bs,
             requests_failed: u32::from(self.error_from.is_some_and(|e| bs >= e)),
             window_s: if held { 1.0 } else { 0.0 },
+            wave: true,
             running_max: Some(f64::from(running)),
             waiting_max: held.then_some(0.0),
             kv_usage_max_frac: Some((0.9 * f64::from(running) / f64::from(self.kv_bs)).min(1.0)),
