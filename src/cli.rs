@@ -134,9 +134,10 @@ pub struct EngineArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Load")]
 pub struct LoadArgs {
-    /// Batch sizes: concurrent sequences per step, one step each.
-    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
-    pub batch_sizes: Vec<u32>,
+    /// Batch sizes: concurrent sequences per step, one step each; or `auto` to search for the
+    /// largest batch the engine follows (see the Search flags and docs/SEARCH.md).
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32", value_parser = batch_size)]
+    pub batch_sizes: Vec<BatchSizeArg>,
     /// Prompt lengths in tokens (exact on the completions endpoint). Several, e.g.
     /// `128,1024,8192`, make one step per batch size × length pair.
     #[arg(long, value_delimiter = ',', default_value = "512")]
@@ -208,12 +209,47 @@ pub struct TelemetryArgs {
     pub require_gpu: bool,
 }
 
+/// One entry of `--batch-sizes`: a size, or `auto` (the search).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchSizeArg {
+    Auto,
+    Size(u32),
+}
+
+fn batch_size(text: &str) -> Result<BatchSizeArg, String> {
+    if text.trim().eq_ignore_ascii_case("auto") {
+        return Ok(BatchSizeArg::Auto);
+    }
+    text.trim()
+        .parse()
+        .map(BatchSizeArg::Size)
+        .map_err(|_| format!("{text:?} is neither a batch size nor `auto`"))
+}
+
+/// How `--batch-sizes auto` searches.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Search (--batch-sizes auto)")]
+pub struct SearchArgs {
+    /// Stop the search before a step that would end past this much time from its start.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub budget: Duration,
+    /// Minimum output tokens/s per sequence a step must reach to count (default 20 when no
+    /// SLA is given); also the SLA of the analysis printed at the end.
+    #[arg(long, value_name = "TOK_S")]
+    pub sla_otps: Option<f64>,
+    /// Maximum time per output token a step may take, e.g. `50ms`.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub sla_tpot: Option<Duration>,
+}
+
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
     #[command(flatten)]
     pub load: LoadArgs,
+    #[command(flatten)]
+    pub search: SearchArgs,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
     #[command(flatten)]

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use ceiling_reports::recording::Pattern;
 
-use crate::cli::{EndpointArg, PatternArg, PrefixCacheArg, ProbeArgs};
+use crate::cli::{BatchSizeArg, EndpointArg, PatternArg, PrefixCacheArg, ProbeArgs};
 use crate::exit::Failure;
+use crate::search::SearchSettings;
 
 pub use settings::ProbeSettings;
 
@@ -52,7 +53,10 @@ pub struct ProbeConfig {
     pub endpoint: Endpoint,
     pub dp: u32,
     pub request_timeout: Duration,
+    /// The listed steps; empty when searching.
     pub steps: Vec<StepSpec>,
+    /// `--batch-sizes auto`: the steps are chosen as the run goes.
+    pub search: Option<SearchSettings>,
     pub pattern: Pattern,
     pub waves: u32,
     pub duration: Duration,
@@ -89,12 +93,18 @@ impl ProbeConfig {
             )));
         }
         let url = url.strip_suffix("/v1").unwrap_or(&url).to_string();
-        if a.load.batch_sizes.is_empty() || a.load.batch_sizes.contains(&0) {
-            return Err(usage(
-                "--batch-sizes needs positive sizes, e.g. --batch-sizes 1,8,32".into(),
-            ));
+        if a.search
+            .sla_otps
+            .is_some_and(|v| !(v.is_finite() && v > 0.0))
+        {
+            return Err(usage("--sla-otps must be a positive number".into()));
+        }
+        if a.search.sla_tpot.is_some_and(|d| d.is_zero()) {
+            return Err(usage("--sla-tpot must be longer than 0".into()));
         }
         let lengths = length_pairs(&a.load.input_len, &a.load.output_len)?;
+        let search = search_settings(a, &lengths)?;
+        let sizes = batch_sizes(&a.load.batch_sizes, search.is_some())?;
         if a.engine.dp == 0 {
             return Err(usage("--dp must be at least 1".into()));
         }
@@ -108,7 +118,7 @@ impl ProbeConfig {
         let warmup = parse_warmup(&a.load.warmup, pattern)?;
         let ramp_per_s = a.load.ramp.as_deref().map(parse_ramp).transpose()?;
         let api_key = read_api_key(a.engine.api_key_env.as_deref())?;
-        let steps = step_specs(&a.load.batch_sizes, &lengths);
+        let steps = step_specs(&sizes, &lengths);
         let t = &a.telemetry;
         let metrics_url = (!t.scrape_interval.is_zero()).then(|| {
             t.metrics_url
@@ -127,6 +137,7 @@ impl ProbeConfig {
             dp: a.engine.dp,
             request_timeout: a.engine.request_timeout,
             steps,
+            search,
             pattern,
             waves: a.load.waves,
             duration: a.load.duration,
@@ -185,6 +196,77 @@ fn step_specs(batch_sizes: &[u32], lengths: &[(u32, u32)]) -> Vec<StepSpec> {
             })
         })
         .collect()
+}
+
+/// The listed batch sizes (none when searching): positive, and `auto` alone.
+fn batch_sizes(list: &[BatchSizeArg], search: bool) -> anyhow::Result<Vec<u32>> {
+    if search {
+        if list.len() > 1 {
+            return Err(usage(
+                "--batch-sizes auto searches on its own; give `auto` alone or a list of sizes"
+                    .into(),
+            ));
+        }
+        return Ok(Vec::new());
+    }
+    let sizes: Vec<u32> = list
+        .iter()
+        .filter_map(|b| match b {
+            BatchSizeArg::Size(n) => Some(*n),
+            BatchSizeArg::Auto => None,
+        })
+        .collect();
+    if sizes.is_empty() || sizes.contains(&0) {
+        return Err(usage(
+            "--batch-sizes needs positive sizes, e.g. --batch-sizes 1,8,32".into(),
+        ));
+    }
+    Ok(sizes)
+}
+
+/// The search's settings when `--batch-sizes` has `auto`; `lengths` the (input, output) pairs
+/// asked for: the search runs at one pair.
+fn search_settings(
+    a: &ProbeArgs,
+    lengths: &[(u32, u32)],
+) -> anyhow::Result<Option<SearchSettings>> {
+    if !a.load.batch_sizes.contains(&BatchSizeArg::Auto) {
+        return Ok(None);
+    }
+    let &[(input_len, output_len)] = lengths else {
+        return Err(usage(format!(
+            "--batch-sizes auto searches at one length pair, and {} were given; run one search \
+             per --input-len/--output-len pair",
+            lengths.len()
+        )));
+    };
+    let s = &a.search;
+    if s.budget.is_zero() {
+        return Err(usage(
+            "--budget must be longer than 0, e.g. --budget 5m".into(),
+        ));
+    }
+    Ok(Some(SearchSettings {
+        budget_s: s.budget.as_secs_f64(),
+        sla_otps: s.sla_otps,
+        sla_tpot_s: s.sla_tpot.map(|d| d.as_secs_f64()),
+        ..SearchSettings::new(input_len, output_len)
+    }))
+}
+
+impl ProbeConfig {
+    /// The (input, output) length pairs the run asks for: the listed steps' and the search's.
+    pub fn length_pairs(&self) -> Vec<(u32, u32)> {
+        let mut pairs: Vec<(u32, u32)> = self
+            .steps
+            .iter()
+            .map(|s| (s.input_len, s.output_len))
+            .chain(self.search.iter().map(|s| (s.input_len, s.output_len)))
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        pairs
+    }
 }
 
 fn parse_warmup(s: &str, pattern: Pattern) -> anyhow::Result<Warmup> {
@@ -259,6 +341,84 @@ mod tests {
         );
         assert!(parse_warmup("10s", Pattern::Wave).is_err());
         assert!(parse_warmup("soon", Pattern::ClosedLoop).is_err());
+    }
+
+    fn probe_args(extra: &[&str]) -> ProbeArgs {
+        use clap::Parser;
+        let mut argv = vec!["ceiling", "probe", "--url", "http://127.0.0.1:1"];
+        argv.extend_from_slice(extra);
+        let cli = crate::Cli::try_parse_from(argv).unwrap();
+        let crate::cli::Command::Probe(args) = cli.command else {
+            panic!("not a probe command")
+        };
+        *args
+    }
+
+    fn usage_message(r: anyhow::Result<impl std::fmt::Debug>) -> String {
+        match r.unwrap_err().downcast::<Failure>() {
+            Ok(Failure::Usage(m)) => m,
+            other => panic!("not a usage error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn batch_sizes_auto_makes_a_search_and_lists_make_steps() {
+        let c = ProbeConfig::from_cli(&probe_args(&["--batch-sizes", "auto"])).unwrap();
+        assert!(c.steps.is_empty());
+        let s = c.search.unwrap();
+        assert_eq!((s.input_len, s.output_len, s.budget_s), (512, 256, 300.0));
+        assert_eq!(s.sla_otps_or_default(), Some(20.0));
+        let c = ProbeConfig::from_cli(&probe_args(&[
+            "--batch-sizes",
+            "AUTO",
+            "--sla-tpot",
+            "40ms",
+            "--budget",
+            "90s",
+        ]))
+        .unwrap();
+        let s = c.search.unwrap();
+        assert_eq!((s.sla_tpot_s, s.budget_s), (Some(0.04), 90.0));
+        let c = ProbeConfig::from_cli(&probe_args(&["--batch-sizes", "1,4"])).unwrap();
+        assert_eq!(c.search, None);
+        assert_eq!(c.steps.len(), 2);
+        assert_eq!(c.length_pairs(), [(512, 256)]);
+    }
+
+    #[test]
+    fn auto_with_sizes_or_several_lengths_or_a_zero_budget_is_a_usage_error() {
+        let m = usage_message(ProbeConfig::from_cli(&probe_args(&[
+            "--batch-sizes",
+            "auto,8",
+        ])));
+        assert!(m.contains("`auto` alone"), "{m}");
+        let m = usage_message(ProbeConfig::from_cli(&probe_args(&[
+            "--batch-sizes",
+            "auto",
+            "--budget",
+            "0s",
+        ])));
+        assert!(m.contains("--budget"), "{m}");
+        let args = probe_args(&["--batch-sizes", "auto"]);
+        let m = usage_message(search_settings(&args, &[(128, 128), (1024, 128)]));
+        assert_eq!(
+            m,
+            "--batch-sizes auto searches at one length pair, and 2 were given; run one search \
+             per --input-len/--output-len pair"
+        );
+        let m = usage_message(ProbeConfig::from_cli(&probe_args(&["--sla-otps=-3"])));
+        assert!(m.contains("--sla-otps"), "{m}");
+        assert!(
+            <crate::Cli as clap::Parser>::try_parse_from([
+                "ceiling",
+                "probe",
+                "--url",
+                "x",
+                "--batch-sizes",
+                "big"
+            ])
+            .is_err()
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod exit;
 pub mod probe;
 pub mod redact;
 pub mod run;
+pub mod search;
 pub mod store;
 pub mod telemetry;
 

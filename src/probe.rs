@@ -28,6 +28,9 @@ pub struct EngineInfo {
     pub vocab_size: Option<u32>,
     /// llama.cpp's slots and per-slot context from `/props`.
     pub slots: Option<SlotCapacity>,
+    /// The KV cache of the whole node in tokens, where `/metrics` says (vLLM
+    /// `cache_config_info`, SGLang `max_total_num_tokens`), and the metric it came from.
+    pub kv_capacity: Option<(f64, String)>,
     /// Why the metrics could not be read, when they could not.
     pub metrics_error: Option<String>,
 }
@@ -101,7 +104,10 @@ pub async fn preflight(http: &reqwest::Client, cfg: &ProbeConfig) -> anyhow::Res
     };
     if let Some(murl) = &cfg.metrics_url {
         match fetch_text(http, murl).await {
-            Ok(text) => info.flavor = flavor_of(&text),
+            Ok(text) => {
+                info.flavor = flavor_of(&text);
+                info.kv_capacity = kv_capacity(&text);
+            }
             Err(e) => info.metrics_error = Some(e),
         }
     }
@@ -119,6 +125,34 @@ pub async fn preflight(http: &reqwest::Client, cfg: &ProbeConfig) -> anyhow::Res
     Ok(info)
 }
 
+/// The KV capacity an exposition declares, through the engine adapters.
+fn kv_capacity(exposition: &str) -> Option<(f64, String)> {
+    let samples = ceiling_collectors::prometheus::parse(exposition).samples;
+    let signals = ceiling_collectors::engines::signals(&samples, None);
+    let source = signals
+        .sources
+        .get("kv_capacity_tokens")
+        .cloned()
+        .unwrap_or_else(|| "/metrics".into());
+    signals.kv_capacity_tokens.map(|k| (k, source))
+}
+
+impl EngineInfo {
+    /// What the engine declared it can hold, for the search.
+    pub fn declared(&self) -> crate::search::Declared {
+        let slots = self.slots.as_ref();
+        let llama_kv = slots
+            .and_then(SlotCapacity::kv_capacity_tokens)
+            .map(|k| (k as f64, "llama.cpp /props total_slots × n_ctx".to_string()));
+        let (kv, source) = self.kv_capacity.clone().or(llama_kv).unzip();
+        crate::search::Declared {
+            slots: slots.and_then(|s| s.total_slots),
+            kv_capacity_tokens: kv,
+            kv_source: source,
+        }
+    }
+}
+
 async fn llamacpp_slots(http: &reqwest::Client, base: &str) -> Option<SlotCapacity> {
     let text = fetch_text(http, &format!("{base}/props")).await.ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
@@ -129,13 +163,11 @@ async fn llamacpp_slots(http: &reqwest::Client, base: &str) -> Option<SlotCapaci
 /// answer 400), and warns when a batch exceeds the slots (the rest wait, deferred).
 fn check_slots(cfg: &ProbeConfig, slots: &SlotCapacity) -> Result<(), Failure> {
     if let Some(n_ctx) = slots.n_ctx_per_slot {
-        for s in &cfg.steps {
-            if s.input_len + s.output_len > n_ctx {
+        for (input_len, output_len) in cfg.length_pairs() {
+            if input_len + output_len > n_ctx {
                 return Err(Failure::Usage(format!(
-                    "--input-len {} + --output-len {} exceeds llama-server's per-slot context of {n_ctx} tokens (-c divided by -np); start it with -c of at least {} × slots, or shorten the lengths",
-                    s.input_len,
-                    s.output_len,
-                    s.input_len + s.output_len
+                    "--input-len {input_len} + --output-len {output_len} exceeds llama-server's per-slot context of {n_ctx} tokens (-c divided by -np); start it with -c of at least {} × slots, or shorten the lengths",
+                    input_len + output_len
                 )));
             }
         }

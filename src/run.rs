@@ -14,13 +14,15 @@ use tokio_util::sync::CancellationToken;
 use ceiling_reports::StepRecord;
 use ceiling_reports::recording::Pattern;
 
-use crate::config::{Endpoint, ProbeConfig, Warmup};
+use crate::config::{Endpoint, ProbeConfig, StepSpec, Warmup};
 use crate::exit::Failure;
 use crate::probe::client::{EngineClient, EngineQuirks, RequestSlot};
 use crate::probe::tokenizer::TokenVocab;
 use crate::probe::worker::{Shared, StepPlan, run_step};
 use crate::probe::workload::{Prompt, PromptMaker};
 use crate::probe::{EngineInfo, preflight};
+use crate::search::SearchSettings;
+use crate::search::live::StepMeter;
 use crate::store::writer::WriterThread;
 use crate::store::{EngineLimits, Record, RunManifest, RunStatus, Store, Writer, WriterOptions};
 use crate::telemetry::Telemetry;
@@ -66,6 +68,7 @@ pub async fn probe_run(
     let http = http_client()?;
     let info = preflight(&http, cfg).await?;
     check_lengths(cfg, &info)?;
+    let cfg = &with_engine_hold(cfg, &info);
     let store = Store::open(db).with_context(|| format!("opening {}", db.display()))?;
     let run_id = store.create_run(&manifest(cfg, &info, command_line)?)?;
     let (writer, writer_thread) = Writer::spawn(db, run_id, WriterOptions::default())?;
@@ -107,7 +110,17 @@ pub async fn probe_run(
         failed: Arc::new(AtomicU64::new(0)),
         boundary: telemetry.boundary(),
     };
-    let steps_result = run_steps(cfg, shared.clone()).await;
+    let steps_result = match &cfg.search {
+        Some(search) => {
+            let meter = StepMeter {
+                db: db.to_path_buf(),
+                run_id,
+                dp: cfg.dp,
+            };
+            run_search(cfg, search, &meter, shared.clone()).await
+        }
+        None => run_steps(cfg, shared.clone()).await,
+    };
 
     telemetry.stop().await;
     signals.abort();
@@ -120,6 +133,16 @@ pub async fn probe_run(
         failed,
         engine: info,
     })
+}
+
+/// The config with what the engine said it can hold at the search's lengths, so the run
+/// stores it with the search's settings.
+fn with_engine_hold(cfg: &ProbeConfig, info: &EngineInfo) -> ProbeConfig {
+    let mut cfg = cfg.clone();
+    if let Some(s) = &mut cfg.search {
+        s.engine_hold = info.declared().hold(s.input_len + s.output_len);
+    }
+    cfg
 }
 
 /// What the run records about itself before its first row: the command line, the probe
@@ -230,11 +253,10 @@ fn check_lengths(cfg: &ProbeConfig, info: &EngineInfo) -> anyhow::Result<()> {
     let Some(max) = info.max_model_len else {
         return Ok(());
     };
-    for s in &cfg.steps {
-        if s.input_len + s.output_len > max {
+    for (input_len, output_len) in cfg.length_pairs() {
+        if input_len + output_len > max {
             return Err(Failure::Usage(format!(
-                "--input-len {} + --output-len {} exceeds the engine's context of {max} tokens; shorten them",
-                s.input_len, s.output_len
+                "--input-len {input_len} + --output-len {output_len} exceeds the engine's context of {max} tokens; shorten them"
             ))
             .into());
         }
@@ -247,42 +269,97 @@ async fn run_steps(cfg: &ProbeConfig, mut shared: Shared) -> anyhow::Result<()> 
         if shared.stop.is_cancelled() {
             break;
         }
-        // A scrape between steps: each step's engine counters are then bracketed by samples
-        // that hold none of its neighbours' traffic.
-        shared.boundary.scrape().await;
-        let idx = u32::try_from(i)?;
-        let plan = match (cfg.pattern, cfg.warmup) {
-            (Pattern::Wave, Warmup::Waves(w)) => StepPlan::Wave {
-                warmup_waves: w,
-                waves: cfg.waves,
-            },
-            (Pattern::ClosedLoop, Warmup::Duration(d)) => StepPlan::ClosedLoop {
-                warmup: d,
-                duration: cfg.duration,
-                ramp_per_s: cfg.ramp_per_s,
-            },
-            _ => anyhow::bail!("warm-up does not match the pattern (a bug in config.rs)"),
-        };
-        shared.progress = progress_bar(cfg, idx, spec.batch_size, plan);
-        let start_t_s = shared.t0.elapsed().as_secs_f64();
-        shared
-            .writer
-            .send(Record::Step(StepRecord {
-                idx,
-                batch_size: spec.batch_size,
-                input_len: spec.input_len,
-                output_len: spec.output_len,
-                pattern: cfg.pattern,
-                start_t_s,
-                end_t_s: None,
-            }))
-            .await?;
-        run_step(&shared, idx, *spec, plan).await;
-        let end_t_s = shared.t0.elapsed().as_secs_f64();
-        shared.writer.send(Record::StepEnd { idx, end_t_s }).await?;
-        shared.progress.finish();
+        run_one_step(cfg, &mut shared, u32::try_from(i)?, *spec).await?;
     }
     shared.boundary.scrape().await;
+    Ok(())
+}
+
+/// `--batch-sizes auto`: after each step, the run is read back and the search replayed over it
+/// ([`crate::search`]); its next batch size is the next step, until it is done or stopped.
+async fn run_search(
+    cfg: &ProbeConfig,
+    search: &SearchSettings,
+    meter: &StepMeter,
+    mut shared: Shared,
+) -> anyhow::Result<()> {
+    let mut idx = 0u32;
+    let mut next = Some(1);
+    while let Some(bs) = next {
+        if shared.stop.is_cancelled() {
+            break;
+        }
+        let spec = StepSpec {
+            batch_size: bs,
+            input_len: search.input_len,
+            output_len: search.output_len,
+        };
+        run_one_step(cfg, &mut shared, idx, spec).await?;
+        // The step's rows on disk before they are read back: a scrape after its end, handed
+        // on to the writer (the scraper's forwarder is one hop), then a flush.
+        shared.boundary.scrape().await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        shared.writer.flush().await?;
+        let report = meter.replay(search).await?;
+        if !cfg.json
+            && let Some(step) = report.steps.last()
+        {
+            let verdict = step
+                .verdict
+                .limit()
+                .map_or("follows".to_string(), |l| l.describe());
+            eprintln!(
+                "search: step {} bs {}: {verdict}",
+                step.step_idx, step.batch_size
+            );
+        }
+        next = report.next_bs;
+        idx += 1;
+    }
+    shared.boundary.scrape().await;
+    Ok(())
+}
+
+/// Runs one step: a scrape at its start, its record, its workers, its end.
+async fn run_one_step(
+    cfg: &ProbeConfig,
+    shared: &mut Shared,
+    idx: u32,
+    spec: StepSpec,
+) -> anyhow::Result<()> {
+    // A scrape between steps: each step's engine counters are then bracketed by samples that
+    // hold none of its neighbours' traffic.
+    shared.boundary.scrape().await;
+    let plan = match (cfg.pattern, cfg.warmup) {
+        (Pattern::Wave, Warmup::Waves(w)) => StepPlan::Wave {
+            warmup_waves: w,
+            waves: cfg.waves,
+        },
+        (Pattern::ClosedLoop, Warmup::Duration(d)) => StepPlan::ClosedLoop {
+            warmup: d,
+            duration: cfg.duration,
+            ramp_per_s: cfg.ramp_per_s,
+        },
+        _ => anyhow::bail!("warm-up does not match the pattern (a bug in config.rs)"),
+    };
+    shared.progress = progress_bar(cfg, idx, spec.batch_size, plan);
+    let start_t_s = shared.t0.elapsed().as_secs_f64();
+    shared
+        .writer
+        .send(Record::Step(StepRecord {
+            idx,
+            batch_size: spec.batch_size,
+            input_len: spec.input_len,
+            output_len: spec.output_len,
+            pattern: cfg.pattern,
+            start_t_s,
+            end_t_s: None,
+        }))
+        .await?;
+    run_step(shared, idx, spec, plan).await;
+    let end_t_s = shared.t0.elapsed().as_secs_f64();
+    shared.writer.send(Record::StepEnd { idx, end_t_s }).await?;
+    shared.progress.finish();
     Ok(())
 }
 

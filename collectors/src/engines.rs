@@ -59,6 +59,18 @@ pub struct SumCount {
     pub count: f64,
 }
 
+/// One DP rank's own readings, where the exposition labels its series by rank (vLLM `engine`,
+/// SGLang `dp_rank`). `None`: the rank's series do not carry the signal (SGLang's tokenizer-side
+/// histograms are shared by every rank).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct RankSignals {
+    pub running: Option<f64>,
+    pub waiting: Option<f64>,
+    pub steps_total: Option<f64>,
+    pub live_generation_tokens_total: Option<f64>,
+    pub itl_s: Option<SumCount>,
+}
+
 /// The canonical view of one scrape. Counters are the engine's cumulative values (deltas are
 /// the analysis' business); `None` means the engine does not expose the signal.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
@@ -118,6 +130,22 @@ pub struct Signals {
     /// `SGLANG_ENABLE_METRICS_DEVICE_TIMER=1`: `forward_execution_seconds_total` /
     /// `gpu_execution_seconds_total`, category `decode`).
     pub decode_forward_seconds_total: Option<f64>,
+    /// Requests the engine retracted (SGLang's preemption) since its last log point: SGLang
+    /// `num_retracted_reqs`, a gauge (0.5.4+, one series per scheduler process, `pid` label).
+    /// Where the cumulative `preemptions_total` is missing, a non-zero value is the evidence.
+    pub preemptions_recent: Option<f64>,
+    /// The inter-token histogram counts tokens, not steps: SGLang adds the whole interval to
+    /// `_sum` and the number of new tokens to `_count`
+    /// (`python/sglang/srt/metrics/collector.py`, `TokenizerMetricsCollector.
+    /// observe_inter_token_latency`), so `Δsum / Δcount` is the step time ÷ the accept length.
+    pub itl_per_token: bool,
+    /// The spec-decode counters move only when a request ends: llama.cpp adds a slot's draft
+    /// tallies when the slot is released (`tools/server/server-context.cpp`,
+    /// `server_metrics::on_prediction`), so a window's delta is a few requests' tallies at best;
+    /// read them over whole steps or waves.
+    pub spec_at_request_end: bool,
+    /// Per DP rank, keyed by the rank label's value; empty where the series carry no rank label.
+    pub ranks: BTreeMap<String, RankSignals>,
     /// For each signal set above, the raw metric name it came from.
     pub sources: BTreeMap<&'static str, String>,
 }

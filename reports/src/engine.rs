@@ -47,6 +47,27 @@ pub fn inside(samples: &[EngineSample], start: f64, end: f64) -> &[EngineSample]
     &samples[lo..hi.max(lo)]
 }
 
+/// The samples from the last one at or before `start` to the first at or after `end`: what
+/// brackets a span whose counters move only at its edges (llama.cpp's spec-decode counters at
+/// each request's end).
+pub fn around(samples: &[EngineSample], start: f64, end: f64) -> &[EngineSample] {
+    let lo = samples
+        .partition_point(|s| s.t_s <= start)
+        .saturating_sub(1);
+    let hi = (samples.partition_point(|s| s.t_s < end) + 1).min(samples.len());
+    &samples[lo.min(hi)..hi]
+}
+
+/// Requests the engine preempted over `samples` where it exposes no cumulative counter, only
+/// a gauge of retractions since its last log point (SGLang 0.5.4–0.5.7 `num_retracted_reqs`):
+/// the largest reading, a lower bound (`None` without the gauge).
+pub fn preemptions_seen(samples: &[EngineSample]) -> Option<f64> {
+    samples
+        .iter()
+        .filter_map(|s| s.signals.preemptions_recent)
+        .reduce(f64::max)
+}
+
 /// A counter's increase between the first and the last sample of `samples`, with the time
 /// between them. `None` when fewer than two samples carry the counter, or it went backwards
 /// (an engine restart).

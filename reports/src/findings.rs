@@ -27,6 +27,7 @@ use crate::summary::StepSummary;
 
 mod engine;
 mod gpu;
+mod ranks;
 mod requests;
 mod run;
 mod timing;
@@ -181,6 +182,7 @@ pub static RULES: &[Rule] = &[
     requests::NO_MEASUREMENT_WINDOW,
     engine::ENGINE_BATCH_MISMATCH,
     engine::ENGINE_QUEUEING,
+    ranks::DP_RANK_IMBALANCE,
     engine::PREEMPTIONS,
     engine::PREFIX_CACHE_WARM,
     engine::TOKEN_COUNT_MISMATCH,

@@ -7,12 +7,13 @@
 //! 2. **Identity**: `t_fwd_identity = MTP × TPOT`, TPOT the median over the step's measured
 //!    requests ([`crate::metrics::tpot_s`]).
 //! 3. **Engine counters** over the same windows: `Δ itl_sum / Δ itl_count` (vLLM's
-//!    inter-token-latency histogram; one observation per sequence per step) and
-//!    `DP × Δt / Δ steps_total` (steps summed over DP ranks).
+//!    inter-token-latency histogram, one observation per sequence per step; × MTP for SGLang's,
+//!    which counts tokens) and `Δt / Δsteps` of the busiest DP rank (`counters`).
 //!
 //! MTP (tokens per sequence per step) comes from the spec-decode counters
-//! (`1 + Δaccepted / Δdrafts`), else the engine's `Δ generation_tokens / (Δ steps × bs)`, else
-//! the client's tokens per chunk, else 1.
+//! (`1 + Δaccepted / Δdrafts`, over the whole step where they move only at a request's end),
+//! else the engine's tokens per sequence per step, else SGLang's accept-length gauge, else the
+//! client's tokens per chunk, else 1 (`counters`).
 //!
 //! Also per step: the engine's batch, queue, KV, preemptions, prefix-cache and token counters;
 //! the GPUs over the windows; the throughput identity and Little's law. Pure functions.
@@ -28,17 +29,20 @@ use serde::Serialize;
 
 use ceiling_collectors::GpuSample;
 
-use crate::engine::{self, Delta, EngineSample};
+use crate::engine::{self, EngineSample};
 use crate::recording::{Pattern, Recording, StepRecord};
 use crate::window::{self, Window};
 
 mod cadence;
+mod counters;
 mod engine_view;
 mod gpu;
 mod requests;
 pub(crate) use cadence::Cadence;
 use cadence::cadence_by_step;
-use engine_view::{engine_window, littles_law, waves_itl, windows_delta};
+pub use counters::RankWindow;
+use counters::{EngineCounters, EngineStepTime};
+use engine_view::{engine_window, littles_law};
 pub use gpu::GpuWindow;
 use gpu::gpu_window;
 use requests::requests_by_step;
@@ -50,6 +54,8 @@ pub(crate) use requests::{StepRequests, WaveRequests};
 pub enum MtpSource {
     SpecDecodeCounters,
     EngineTokensPerStep,
+    /// SGLang's `spec_accept_length` gauge (its last log window's mean) over the step.
+    SpecAcceptLengthGauge,
     ClientTokensPerChunk,
     Assumed,
 }
@@ -123,6 +129,10 @@ pub struct StepTiming {
     /// The engine's inter-token histogram was read over whole waves (each bracketed by the
     /// probe's scrapes between waves) because no window held two scrapes.
     pub t_fwd_engine_over_waves: bool,
+    /// The engine's step counter moved too few of its printed quanta in the windows (llama.cpp
+    /// prints 6 significant digits: past 10⁶ decode calls a window needs 10⁴+ steps), so no
+    /// steps-based time is given; longer outputs widen the windows.
+    pub t_fwd_engine_steps_coarse: bool,
     /// ITL-based where the engine has it, else steps-based.
     pub t_fwd_engine_s: Option<f64>,
     /// The step time the fit uses: client cadence, else identity, else engine.
@@ -142,6 +152,9 @@ pub struct StepTiming {
     /// `t_min / t_fwd`: the fraction of the hardware's limit this step reaches.
     pub roofline_efficiency: Option<f64>,
     pub engine: EngineWindow,
+    /// Per DP rank, where the engine labels its series by rank (two ranks or more): each one's
+    /// running batch and steps over the windows.
+    pub ranks: Vec<RankWindow>,
     pub gpu: GpuWindow,
 }
 
@@ -225,104 +238,6 @@ fn interval_samples<'a>(
         .collect()
 }
 
-/// The engine's counters over a step's windows: deltas summed over the windows, and the
-/// inter-token histogram's (sum, count) deltas.
-struct EngineCounters {
-    d_steps: Option<Delta>,
-    /// Tokens counted step by step only: llama.cpp and SGLang add a request's tokens when it
-    /// finishes, which inside a wave window (no request finishes) reads 0.
-    d_gen: Option<Delta>,
-    d_drafts: Option<Delta>,
-    d_accepted: Option<Delta>,
-    itl: Option<(f64, f64)>,
-}
-
-impl EngineCounters {
-    fn over(engine_samples: &[EngineSample], windows: &[Window]) -> Self {
-        EngineCounters {
-            d_steps: windows_delta(engine_samples, windows, |s| s.steps_total),
-            d_gen: windows_delta(engine_samples, windows, |s| s.live_generation_tokens_total),
-            d_drafts: windows_delta(engine_samples, windows, |s| s.spec_drafts_total),
-            d_accepted: windows_delta(engine_samples, windows, |s| s.spec_accepted_tokens_total),
-            itl: windows
-                .iter()
-                .filter_map(|w| {
-                    engine::delta_mean(
-                        engine::inside(engine_samples, w.start_t_s, w.end_t_s),
-                        |s| s.itl_s,
-                    )
-                })
-                .reduce(|a, b| (a.0 + b.0, a.1 + b.1)),
-        }
-    }
-
-    /// MTP and where it came from: the spec-decode counters, else the engine's tokens per step
-    /// per sequence, else the client's tokens per chunk, else 1.
-    fn mtp(
-        &self,
-        tokens_per_chunk: Option<f64>,
-        bs_per_rank: f64,
-        dp_ranks: f64,
-    ) -> (f64, MtpSource) {
-        match (
-            self.d_drafts,
-            self.d_accepted,
-            self.d_steps,
-            self.d_gen,
-            tokens_per_chunk,
-        ) {
-            (Some(d), Some(a), ..) if d.dv > 0.0 => {
-                (1.0 + a.dv / d.dv, MtpSource::SpecDecodeCounters)
-            }
-            // Spec counters exposed but no draft in the windows (llama.cpp without a draft
-            // model): one token per step. Multi-token chunks then are merged pieces (llama.cpp
-            // holds back partial UTF-8), not MTP.
-            (Some(d), Some(_), ..) if d.dv == 0.0 => (1.0, MtpSource::SpecDecodeCounters),
-            (_, _, Some(st), Some(g), _) if st.dv > 0.0 && bs_per_rank > 0.0 => (
-                g.dv / (st.dv / dp_ranks) / (bs_per_rank * dp_ranks),
-                MtpSource::EngineTokensPerStep,
-            ),
-            (.., Some(tpc)) => (tpc, MtpSource::ClientTokensPerChunk),
-            _ => (1.0, MtpSource::Assumed),
-        }
-    }
-}
-
-/// The engine's step time from its inter-token histogram and from its step counter.
-struct EngineStepTime {
-    itl_s: Option<f64>,
-    steps_s: Option<f64>,
-    /// The histogram was read over whole waves, not the windows.
-    over_waves: bool,
-}
-
-impl EngineCounters {
-    fn step_time(
-        &self,
-        step: &StepRecord,
-        requests: &StepRequests,
-        engine_samples: &[EngineSample],
-        dp_ranks: f64,
-    ) -> EngineStepTime {
-        // Too few scrapes inside the windows (short waves, a slow scrape interval): the
-        // inter-token histogram over each whole wave, whose gaps are all decode steps.
-        let wave_itl = (self.itl.is_none() && step.pattern == Pattern::Wave)
-            .then(|| {
-                let spans = requests.waves.iter().filter_map(|w| w.done_span);
-                waves_itl(spans, engine_samples)
-            })
-            .flatten();
-        EngineStepTime {
-            itl_s: self.itl.or(wave_itl).map(|(s, c)| s / c),
-            steps_s: self
-                .d_steps
-                .filter(|d| d.dv > 0.0)
-                .map(|d| dp_ranks * d.dt_s / d.dv),
-            over_waves: wave_itl.is_some(),
-        }
-    }
-}
-
 /// Times one step. `engine_samples` and `gpu` are the whole run's, sorted by time.
 pub(crate) fn time_step(
     step: &StepRecord,
@@ -356,7 +271,7 @@ pub(crate) fn time_step(
         .last()
         .map(|s| s.signals.dp_ranks.max(1) as f64)
         .unwrap_or(f64::from(dp));
-    let counters = EngineCounters::over(engine_samples, &windows);
+    let counters = EngineCounters::over(engine_samples, &windows, step, &requests);
     let (mtp, mtp_source) = counters.mtp(cadence.tokens_per_chunk, bs_per_rank, dp_ranks);
     let t_fwd_client_s = cadence.t_fwd_s(mtp);
     let tpot_median_s = requests.tpot_median_s;
@@ -365,7 +280,8 @@ pub(crate) fn time_step(
         itl_s: t_fwd_engine_itl_s,
         steps_s: t_fwd_engine_steps_s,
         over_waves: t_fwd_engine_over_waves,
-    } = counters.step_time(step, &requests, engine_samples, dp_ranks);
+        steps_too_coarse: t_fwd_engine_steps_coarse,
+    } = counters.step_time(step, &requests, engine_samples, dp_ranks, mtp);
     let t_fwd_engine_s = t_fwd_engine_itl_s.or(t_fwd_engine_steps_s);
     let t_fwd_s = t_fwd_client_s.or(t_fwd_identity_s).or(t_fwd_engine_s);
     let client_engine_rel_diff = t_fwd_client_s.zip(t_fwd_engine_s).map(|(c, e)| rel(c, e));
@@ -378,7 +294,8 @@ pub(crate) fn time_step(
         .zip(throughput_identity_tok_s)
         .map(|(w, i)| rel(w, i));
 
-    let engine = engine_window(
+    let ranks = counters.rank_windows(&in_windows);
+    let mut engine = engine_window(
         step,
         &requests,
         engine_samples,
@@ -386,6 +303,11 @@ pub(crate) fn time_step(
         &in_windows,
         over_requests_span,
     );
+    if engine.preemptions.is_none() {
+        let end = step.end_t_s.or(requests.done_max).unwrap_or(step.start_t_s);
+        let around = engine::around(engine_samples, step.start_t_s, end);
+        engine.preemptions = engine::preemptions_seen(around);
+    }
 
     let littles_law = littles_law(&requests, engine_samples);
     let gpu = gpu_window(gpu, &windows, throughput_window_tok_s);
@@ -410,6 +332,7 @@ pub(crate) fn time_step(
         t_fwd_engine_itl_s,
         t_fwd_engine_steps_s,
         t_fwd_engine_over_waves,
+        t_fwd_engine_steps_coarse,
         t_fwd_engine_s,
         t_fwd_s,
         client_engine_rel_diff,
@@ -421,6 +344,7 @@ pub(crate) fn time_step(
         roofline_t_min_s: None,
         roofline_efficiency: None,
         engine,
+        ranks,
         gpu,
     }
 }

@@ -86,8 +86,16 @@ async fn complete(sh: Arc<Shared>, body: Bytes, chat: bool) -> Response {
         reasoning_tokens: reasoning,
         arrival,
         tx,
+        frontend: 0,
     };
-    let rank = sh.next_rank.fetch_add(1, Ordering::Relaxed) % sh.ranks.len();
+    let n = sh.next_rank.fetch_add(1, Ordering::Relaxed);
+    let rank = n % sh.ranks.len();
+    // The API server that took the connection is not the one the rank is picked by: vLLM's
+    // front-ends share the port, so each rank serves requests of every front-end.
+    let sub = Submission {
+        frontend: u32::try_from((n / sh.ranks.len()) % sh.ranks.len()).unwrap_or(0),
+        ..sub
+    };
     if sh.ranks[rank].tx.send(Msg::Submit(sub)).is_err() {
         return error(
             &sh,

@@ -94,7 +94,7 @@ pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
             r,
             Arc::clone(&profile),
             cfg.time_scale,
-            cfg.flavor == SimFlavor::Llamacpp,
+            scheduler::Observe::of(cfg.flavor, cfg.dp),
         )
         .map_err(SimError::SchedulerThread)?;
         ranks.push(RankLink { tx, stats });

@@ -55,6 +55,10 @@ pub struct Profile {
     /// Probability that each token after `min_tokens` is EOS when `ignore_eos` is off.
     #[serde(default = "default_eos_probability")]
     pub eos_probability: f64,
+    /// llama.cpp's `-b/--batch-size` (logical batch, default 2048): a step's tokens go to
+    /// `llama_decode()` in calls of at most this many, each counted by `n_decode_total`.
+    #[serde(default = "default_n_batch")]
+    pub n_batch: u32,
     /// Seed of the scheduler's random choices (EOS, spec acceptance); rank r uses seed + r.
     #[serde(default)]
     pub seed: u64,
@@ -62,6 +66,10 @@ pub struct Profile {
 
 fn default_sglang_interval() -> u32 {
     40
+}
+
+fn default_n_batch() -> u32 {
+    2048
 }
 
 fn default_eos_probability() -> f64 {
@@ -91,6 +99,7 @@ impl Profile {
             prefix_cache: true,
             sglang_gauge_interval_steps: default_sglang_interval(),
             eos_probability: default_eos_probability(),
+            n_batch: default_n_batch(),
             seed: 0,
         };
         match name {
@@ -190,6 +199,7 @@ impl Profile {
             self.prefill_chunk_tokens > 0,
             "prefill_chunk_tokens must be positive",
         )?;
+        ensure(self.n_batch > 0, "n_batch must be positive")?;
         ensure(
             self.sglang_gauge_interval_steps > 0,
             "sglang_gauge_interval_steps must be positive",

@@ -17,7 +17,11 @@ use crate::stats::{RankStats, SlotView};
 use prefix::{PrefixCache, block_hashes};
 
 mod account;
+mod observe;
 mod prefix;
+
+pub(crate) use observe::Observe;
+use observe::SpecTally;
 
 /// Why a request stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +51,8 @@ pub(crate) struct Submission {
     pub reasoning_tokens: u32,
     pub arrival: Instant,
     pub tx: UnboundedSender<Emit>,
+    /// The API server (front-end) that took the request: vLLM with DP runs one per rank.
+    pub frontend: u32,
 }
 
 /// Tokens a step delivered to one request (one streamed chunk).
@@ -79,7 +85,7 @@ pub(crate) fn spawn_rank(
     rank: u32,
     profile: Arc<Profile>,
     time_scale: f64,
-    track_slots: bool,
+    observe: Observe,
 ) -> std::io::Result<RankHandle> {
     let (tx, rx) = flume::unbounded();
     let spec_k = profile
@@ -94,7 +100,7 @@ pub(crate) fn spawn_rank(
         free_slots: (0..profile.max_num_seqs).rev().collect(),
         profile,
         time_scale,
-        track_slots,
+        observe,
         rx,
         stats: Arc::clone(&stats),
         waiting: VecDeque::new(),
@@ -132,6 +138,11 @@ struct Seq {
     last_token: Option<Instant>,
     /// Prefill tokens computed in the step being run.
     chunk: u32,
+    /// Decoding, but not in the step being run (SGLang: a prefill batch runs alone).
+    waits: bool,
+    /// Verify steps, draft tokens and accepted drafts of this request (llama.cpp adds them to
+    /// its counters when the slot is released).
+    spec: SpecTally,
 }
 
 impl Seq {
@@ -147,6 +158,8 @@ struct SgWindow {
     decode_steps: u32,
     accept_sum: u64,
     accept_n: u64,
+    /// Requests retracted since the window opened (`num_retracted_reqs`).
+    retracted: u64,
 }
 
 impl SgWindow {
@@ -157,6 +170,7 @@ impl SgWindow {
             decode_steps: 0,
             accept_sum: 0,
             accept_n: 0,
+            retracted: 0,
         }
     }
 }
@@ -164,7 +178,7 @@ impl SgWindow {
 struct Scheduler {
     profile: Arc<Profile>,
     time_scale: f64,
-    track_slots: bool,
+    observe: Observe,
     rng: SmallRng,
     rx: flume::Receiver<Msg>,
     stats: Arc<Mutex<RankStats>>,
@@ -188,6 +202,9 @@ struct StepPlan {
     prefix_hit_tokens: u64,
     preempted: u32,
     admitted: u32,
+    /// Tokens the decoding sequences put in the batch (1 + drafts each): with the prefill
+    /// tokens, what llama.cpp splits into `n_batch` decode calls.
+    decode_tokens_in_batch: u64,
     /// Queue times of the requests admitted for the first time, seconds.
     queue_s: Vec<f64>,
 }
@@ -245,6 +262,8 @@ impl Scheduler {
             first_token: None,
             last_token: None,
             chunk: 0,
+            waits: false,
+            spec: SpecTally::default(),
         });
     }
 
@@ -297,10 +316,15 @@ impl Scheduler {
         if plan.preempted == 0 {
             self.admit(now, &mut budget, &mut plan);
         }
-        for seq in &self.running {
+        let prefills = self.running.iter().any(|s| s.chunk > 0);
+        for seq in &mut self.running {
+            seq.waits = self.observe.prefill_alone && prefills && seq.decoding();
+        }
+        for seq in self.running.iter().filter(|s| !s.waits) {
             if seq.decoding() {
                 plan.scheduled += 1;
                 plan.context_tokens += u64::from(seq.computed) + 1;
+                plan.decode_tokens_in_batch += u64::from(look);
             } else if seq.chunk > 0 {
                 plan.scheduled += 1;
                 plan.context_tokens += u64::from(seq.computed + seq.chunk);

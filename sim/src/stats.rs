@@ -116,6 +116,8 @@ pub(crate) struct SglangGauges {
     pub cache_hit_rate: f64,
     pub spec_accept_length: f64,
     pub decode_sum_seq_lens: u64,
+    /// Requests retracted since the previous log point.
+    pub num_retracted_reqs: u64,
 }
 
 /// One llama.cpp slot as `/slots` shows it.
@@ -188,6 +190,10 @@ pub(crate) struct RankStats {
     pub lc_n_decode: u64,
     pub lc_busy_slots_sum: u64,
     pub lc_n_tokens_max: u64,
+    /// Spec-decode tallies of the requests whose slot was released.
+    pub lc_spec_drafts: u64,
+    pub lc_spec_draft_tokens: u64,
+    pub lc_spec_accepted: u64,
     /// Window since the last `/metrics` scrape (each scrape resets it, as llama.cpp does).
     pub lc_win_prompt_tokens: u64,
     pub lc_win_prompt_s: f64,
@@ -257,6 +263,9 @@ impl RankStats {
             lc_n_decode: 0,
             lc_busy_slots_sum: 0,
             lc_n_tokens_max: 0,
+            lc_spec_drafts: 0,
+            lc_spec_draft_tokens: 0,
+            lc_spec_accepted: 0,
             lc_win_prompt_tokens: 0,
             lc_win_prompt_s: 0.0,
             lc_win_decode_steps: 0,

@@ -43,6 +43,21 @@ pub struct Totals {
     pub generation_tokens: u64,
     pub preemptions: u64,
     pub steps: u64,
+    /// Speculative decoding: verify steps (one per decoding sequence per step) and the draft
+    /// tokens they accepted, counted as the steps ran (whatever an engine exposes when).
+    #[serde(default)]
+    pub spec_verify_steps: u64,
+    #[serde(default)]
+    pub spec_accepted: u64,
+}
+
+impl Totals {
+    /// The true mean accept length (tokens per sequence per step, the bonus token included):
+    /// `1 + accepted / verify steps`; `None` without speculative decoding.
+    pub fn accept_length(&self) -> Option<f64> {
+        (self.spec_verify_steps > 0)
+            .then(|| 1.0 + self.spec_accepted as f64 / self.spec_verify_steps as f64)
+    }
 }
 
 /// Everything `/sim/truth` returns.
@@ -137,6 +152,8 @@ pub(crate) fn build(setting: Setting<'_>, ranks: &[RankStats]) -> Truth {
         totals.generation_tokens += st.generation_tokens;
         totals.preemptions += st.preemptions;
         totals.steps += st.steps;
+        totals.spec_verify_steps += st.spec_drafts;
+        totals.spec_accepted += st.spec_accepted;
         rank_rows.push(RankTruth {
             rank: r as u32,
             running: st.running,

@@ -100,6 +100,7 @@ pub fn run(db: &Path, args: AnalyzeArgs) -> anyhow::Result<Exit> {
         println!("{}", serde_json::to_string_pretty(&run.analysis)?);
     } else {
         print_terminal(&run.analysis);
+        print_search(run.search.as_ref());
     }
     Ok(gate(&opts, &run.analysis))
 }
@@ -113,6 +114,16 @@ pub fn print_terminal(a: &Analysis) {
         print!("{}", ceiling_reports::terminal::colourize(&text));
     } else {
         print!("{text}");
+    }
+}
+
+/// The search's section after the analysis, for a `--batch-sizes auto` run.
+pub fn print_search(search: Option<&crate::search::SearchReport>) {
+    if let Some(s) = search {
+        println!();
+        for line in s.lines() {
+            println!("{line}");
+        }
     }
 }
 
@@ -132,6 +143,8 @@ pub struct AnalyzedRun {
     pub detail: RunDetail,
     pub data: Recording,
     pub analysis: Analysis,
+    /// The search's path and outcome, for a `--batch-sizes auto` run.
+    pub search: Option<crate::search::SearchReport>,
 }
 
 /// Loads run `id`, analyses it under `opts`, stores the findings.
@@ -158,7 +171,13 @@ pub fn analyze_run(store: &Store, id: i64, opts: &AnalyzeOptions) -> anyhow::Res
             .transpose()?,
         ..AnalysisOptions::default()
     };
-    let analysis = analyze(&data, &analysis_opts)?;
+    let (analysis, search) = match &settings.search {
+        Some(s) => {
+            let (a, r) = crate::search::section::analyze_search(s, &data, analysis_opts)?;
+            (a, Some(r))
+        }
+        None => (analyze(&data, &analysis_opts)?, None),
+    };
     store
         .replace_findings(id, &analysis.findings)
         .with_context(|| format!("storing the findings of run {id}"))?;
@@ -167,6 +186,7 @@ pub fn analyze_run(store: &Store, id: i64, opts: &AnalyzeOptions) -> anyhow::Res
         detail,
         data,
         analysis,
+        search,
     })
 }
 

@@ -66,6 +66,7 @@ fn probe_config(base: &str, batch_sizes: &[u32]) -> ProbeConfig {
                 output_len: OUTPUT_LEN,
             })
             .collect(),
+        search: None,
         pattern: Pattern::Wave,
         waves: 2,
         duration: Duration::from_secs(60),

@@ -11,7 +11,7 @@ use crate::exit::Failure;
 use crate::run::{RunOutcome, probe_run};
 use crate::store::{RunStatus, Store};
 
-use super::analyze::{AnalyzeOptions, AnalyzedRun, analyze_run, print_terminal};
+use super::analyze::{AnalyzeOptions, AnalyzedRun, analyze_run, print_search, print_terminal};
 
 pub async fn run(db: &Path, args: &ProbeArgs) -> anyhow::Result<Exit> {
     let cfg = ProbeConfig::from_cli(args)?;
@@ -21,7 +21,7 @@ pub async fn run(db: &Path, args: &ProbeArgs) -> anyhow::Result<Exit> {
     // loses nothing (the run is stored) and is a warning.
     let analysed = Store::open(db)
         .map_err(anyhow::Error::from)
-        .and_then(|store| analyze_run(&store, out.run_id, &AnalyzeOptions::default()));
+        .and_then(|store| analyze_run(&store, out.run_id, &analyze_options(args)));
     let analysed = match analysed {
         Ok(a) => Some(a),
         Err(e) => {
@@ -48,6 +48,15 @@ pub async fn run(db: &Path, args: &ProbeArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
+/// The analysis printed at the end: under the probe's SLA flags where given.
+fn analyze_options(args: &ProbeArgs) -> AnalyzeOptions {
+    AnalyzeOptions {
+        sla_otps: args.search.sla_otps,
+        sla_tpot_s: args.search.sla_tpot.map(|d| d.as_secs_f64()),
+        ..AnalyzeOptions::default()
+    }
+}
+
 fn print_json(out: &RunOutcome, analysed: Option<&AnalyzedRun>) -> anyhow::Result<()> {
     let v = serde_json::json!({
         "run_id": out.run_id,
@@ -55,6 +64,7 @@ fn print_json(out: &RunOutcome, analysed: Option<&AnalyzedRun>) -> anyhow::Resul
         "requests_ok": out.ok,
         "requests_failed": out.failed,
         "analysis": analysed.map(|a| &a.analysis),
+        "search": analysed.and_then(|a| a.search.as_ref()),
     });
     println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())
@@ -65,6 +75,7 @@ fn print_text(out: &RunOutcome, analysed: Option<&AnalyzedRun>) {
         print!("{}", ceiling_reports::render_latency(&a.analysis.steps));
         println!();
         print_terminal(&a.analysis);
+        print_search(a.search.as_ref());
         println!();
     }
     println!(

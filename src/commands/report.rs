@@ -86,7 +86,11 @@ pub fn write_report(
         }
         charts.push((c, svg));
     }
-    let doc = report::report_doc(&run.analysis, &charts, environment(&run.detail));
+    let mut doc = report::report_doc(&run.analysis, &charts, environment(&run.detail));
+    if let Some(s) = &run.search {
+        doc.verdict
+            .insert(1.min(doc.verdict.len()), ("Search".into(), s.verdict()));
+    }
     if formats.html {
         write(
             &out.join("report.html"),
@@ -102,7 +106,10 @@ pub fn write_report(
         )?;
     }
     if formats.json {
-        let json = report::result_json(&run.analysis, &run.data, run_json(run)?);
+        let mut json = report::result_json(&run.analysis, &run.data, run_json(run)?);
+        if let (Some(s), Some(o)) = (&run.search, json.as_object_mut()) {
+            o.insert("search".into(), serde_json::to_value(s)?);
+        }
         let text = serde_json::to_string_pretty(&json)?;
         write(&out.join("result.json"), text.as_bytes(), &mut written)?;
     }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use ceiling_reports::recording::Pattern;
 
 use super::{Endpoint, ProbeConfig, StepSpec, Warmup};
+use crate::search::SearchSettings;
 
 /// The layout version [`ProbeSettings`] writes. Runs from before versioning read as 0.
 pub const PROBE_SETTINGS_VERSION: u32 = 1;
@@ -31,6 +32,10 @@ pub struct ProbeSettings {
     #[serde(rename = "request_timeout")]
     pub request_timeout_s: Option<f64>,
     pub steps: Vec<StepSpec>,
+    /// `--batch-sizes auto`: the search's settings. Missing (runs from before the search, and
+    /// runs with listed sizes, which do not write the key): None.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search: Option<SearchSettings>,
     pub pattern: Option<Pattern>,
     pub waves: Option<u32>,
     #[serde(rename = "duration")]
@@ -67,6 +72,7 @@ impl Default for ProbeSettings {
             dp: 1,
             request_timeout_s: None,
             steps: Vec::new(),
+            search: None,
             pattern: None,
             waves: None,
             duration_s: None,
@@ -105,6 +111,7 @@ impl From<ProbeConfig> for ProbeSettings {
             dp: c.dp,
             request_timeout_s: Some(c.request_timeout.as_secs_f64()),
             steps: c.steps,
+            search: c.search,
             pattern: Some(c.pattern),
             waves: Some(c.waves),
             duration_s: Some(c.duration.as_secs_f64()),
@@ -232,6 +239,55 @@ mod tests {
         assert!(!bare.require_gpu);
         assert_eq!(bare.url, None);
         assert!(bare.steps.is_empty());
+    }
+
+    #[test]
+    fn a_search_run_stores_its_settings_and_an_older_run_reads_without_them() {
+        use clap::Parser;
+        let cli = crate::Cli::try_parse_from([
+            "ceiling",
+            "probe",
+            "--url",
+            "http://127.0.0.1:8000",
+            "--batch-sizes",
+            "auto",
+            "--budget",
+            "2m",
+            "--sla-otps",
+            "30",
+            "--input-len",
+            "256",
+            "--output-len",
+            "128",
+        ])
+        .unwrap();
+        let crate::cli::Command::Probe(args) = cli.command else {
+            panic!("not a probe command")
+        };
+        let c = ProbeConfig::from_cli(&args).unwrap();
+        let written = serde_json::to_value(&c).unwrap();
+        assert_eq!(written["steps"], json!([]));
+        assert_eq!(
+            written["search"],
+            json!({
+                "input_len": 256,
+                "output_len": 128,
+                "budget_s": 120.0,
+                "sla_otps": 30.0,
+                "sla_tpot_s": null,
+                "precision": 0.05,
+                "engine_hold": null,
+            })
+        );
+        let read = ProbeSettings::from_stored(&written).unwrap();
+        assert_eq!(read.search, c.search);
+        // A run with listed sizes writes no `search` key (its hash is unchanged), and a run
+        // stored before the search existed reads as no search.
+        let listed = serde_json::to_value(probe_config()).unwrap();
+        assert!(listed.get("search").is_none(), "{listed}");
+        let old = ProbeSettings::from_stored(&unversioned(&probe_config())).unwrap();
+        assert_eq!(old.search, None);
+        assert!(ProbeSettings::from_stored(&json!({"search": {"input_len": 1}})).is_err());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The real engine: llama.cpp's `llama-server`, built from source by `scripts/llamacpp.sh`,
 //! serving a tiny random-weight model on 127.0.0.1. `ceiling probe` drives it, scrapes its
 //! `/metrics`, and the analysis must reconcile the client's view with the engine's own counters;
-//! a server with fewer slots than the batch must raise the queueing finding.
+//! a server with fewer slots than the batch must raise the queueing finding, and
+//! `--batch-sizes auto` must find its slot cap.
 //!
 //! The server binary and model come from `$CEILING_LLAMA_SERVER` / `$CEILING_LLAMA_MODEL`
 //! (`.ci/run` sets them), else from `scripts/llamacpp.sh build` / `model` (cached under
@@ -154,7 +155,8 @@ fn run_ceiling(db: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn probe(db: &Path, url: &str, batch_sizes: &str, output_len: u32, waves: &str) -> String {
+/// `ceiling probe` with 1 warm-up wave and `waves` measured ones, `--json`: (stdout, stderr).
+fn probe(db: &Path, url: &str, batch_sizes: &str, output_len: u32, waves: &str) -> (Value, String) {
     let out_len = output_len.to_string();
     let in_len = INPUT_LEN.to_string();
     let out = ceiling()
@@ -179,7 +181,7 @@ fn probe(db: &Path, url: &str, batch_sizes: &str, output_len: u32, waves: &str) 
         "probe failed: {}\n{stderr}",
         out.status
     );
-    stderr
+    (serde_json::from_slice(&out.stdout).unwrap(), stderr)
 }
 
 fn analyze(db: &Path) -> Value {
@@ -202,7 +204,7 @@ fn llamacpp_probe_scrape_and_analysis_reconcile() {
 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("llama.db");
-    let stderr = probe(&db, &server.url, "1,2,4,8", OUTPUT_LEN, "2");
+    let (_, stderr) = probe(&db, &server.url, "1,2,4,8", OUTPUT_LEN, "2");
     assert!(!stderr.contains("exceed llama-server's"), "{stderr}");
 
     // Every request: exact lengths from the engine's own usage.
@@ -298,7 +300,7 @@ fn llamacpp_fewer_slots_than_the_batch_raises_the_queueing_finding() {
     let server = start(2);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("queue.db");
-    let stderr = probe(&db, &server.url, "4", 64, "1");
+    let (_, stderr) = probe(&db, &server.url, "4", 64, "1");
     assert!(
         stderr.contains("exceed llama-server's 2 slots"),
         "the probe warns before the run: {stderr}"
@@ -317,4 +319,32 @@ fn llamacpp_fewer_slots_than_the_batch_raises_the_queueing_finding() {
         "4 requests, 2 slots"
     );
     assert_eq!(a["steps"][0]["requests_ok"], 4);
+}
+
+#[test]
+fn llamacpp_batch_sizes_auto_finds_the_slot_cap() {
+    let _serial = serial_blocking();
+    let server = start(4);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("search.db");
+    let (v, _) = probe(&db, &server.url, "auto", 64, "1");
+    let s = &v["search"];
+    // /props says 4 slots: the doubling stops there, and one step above shows the plateau.
+    assert_eq!(s["settings"]["engine_hold"]["max_batch"], 4, "{s}");
+    assert_eq!(s["settings"]["engine_hold"]["limit"], "sequence_cap", "{s}");
+    let path: Vec<u64> = s["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|st| st["batch_size"].as_u64().unwrap())
+        .collect();
+    assert_eq!(path, [1, 2, 4, 5], "{s}");
+    assert_eq!(s["limit"], "sequence_cap", "{s}");
+    assert_eq!(s["sequence_cap"], 4, "{s}");
+    assert_eq!(s["steps"][3]["running_max"], 4.0, "{s}");
+    assert_eq!(s["ceiling"]["batch_size"], 4, "{s}");
+    assert_eq!(
+        (s["last_good_bs"].clone(), s["first_bad_bs"].clone()),
+        (4.into(), 5.into())
+    );
 }

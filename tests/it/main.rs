@@ -11,5 +11,6 @@ mod llamacpp;
 mod probe;
 mod report;
 mod roofline;
+mod search;
 mod sim;
 mod store_crash;

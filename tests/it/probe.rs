@@ -20,6 +20,7 @@ use crate::cli::ceiling;
 mod equivalence;
 mod interrupts;
 mod setups;
+mod spec;
 
 /// The tiny profile with only a per-step and a per-sequence cost, so the fit has an exact truth:
 /// t_fwd = 4 ms + 0.15 ms × bs.

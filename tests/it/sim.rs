@@ -17,6 +17,7 @@ mod faults;
 mod isolation;
 mod load;
 mod metrics;
+mod observe;
 
 pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();

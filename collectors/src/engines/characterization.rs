@@ -187,6 +187,26 @@ fn every_capture_maps_to_the_recorded_signals_field_by_field() {
 }
 
 #[test]
+#[ignore = "writes characterization.json: run with --ignored after a deliberate change"]
+fn regenerate() {
+    let mut all = Map::new();
+    for (name, text) in inputs() {
+        all.insert(name, observed(&text));
+    }
+    for flavor in [Flavor::Vllm, Flavor::Sglang, Flavor::Llamacpp] {
+        let mut got: Vec<&str> = used_names(flavor).to_vec();
+        got.sort_unstable();
+        all.insert(format!("used:{}", flavor.as_str()), serde_json::json!(got));
+    }
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/engines/characterization.json"
+    );
+    let text = serde_json::to_string_pretty(&Value::Object(all)).expect("JSON");
+    std::fs::write(path, text + "\n").expect("write");
+}
+
+#[test]
 fn every_flavor_reads_the_recorded_families() {
     let want = expected();
     for flavor in [Flavor::Vllm, Flavor::Sglang, Flavor::Llamacpp] {

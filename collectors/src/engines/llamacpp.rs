@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use super::Signals;
 use super::table::{Adapter, Derived, Num, Reduce, Row, num};
+use super::view::{Keep, View};
 
 use Num::*;
 use Reduce::Sum;
@@ -55,12 +56,17 @@ const DERIVED: &[Derived] = &[Derived::Add {
 }];
 
 pub(super) static ADAPTER: Adapter = Adapter {
-    keep: |_| true,
+    keep: Keep::All,
     dp_label: None,
     rows: ROWS,
     derived: DERIVED,
-    code: None,
+    code: Some(spec_at_request_end),
 };
+
+/// The spec-decode counters are added when a slot is released (`server_metrics::on_prediction`).
+fn spec_at_request_end(_: &View<'_>, out: &mut Signals) {
+    out.spec_at_request_end = out.spec_drafts_total.is_some();
+}
 
 /// Mean busy slots per `llama_decode()` call between two scrapes, from the running average
 /// `r = n_busy_slots_per_decode` and the call count `n = n_decode_total`:

@@ -1,15 +1,21 @@
 //! SGLang (0.3 to 0.5.x) as a table: `docs/ENGINE-METRICS.md` section 2. Scheduler gauges come
-//! one series per reporting scheduler; only attention-TP rank 0 of PP stage 0 is read (the
-//! others repeat it under `--enable-metrics-for-all-schedulers`), and DP ranks (`dp_rank`) are
-//! summed.
+//! one series per reporting scheduler; one scheduler per DP rank is read (the lowest `tp_rank`
+//! of PP stage 0 in each `dp_rank` group: the others repeat it under
+//! `--enable-metrics-for-all-schedulers`), and DP ranks are summed (and kept apart in
+//! [`super::Signals::ranks`]).
+//!
+//! The inter-token histogram counts tokens, not steps ([`super::Signals::itl_per_token`]), and
+//! retractions are SGLang's preemptions: the cumulative counter where there is one (0.5.8+),
+//! else the per-log-window gauge `num_retracted_reqs` (0.5.4+).
 
+use super::Signals;
 use super::table::{Adapter, Derived, Hist, Match, Num, Reduce, Row, hist, num};
-use crate::MetricSample;
+use super::view::{Keep, View};
 
 use Hist::{E2e, Itl, Tpot, Ttft};
 use Match::{Is, Prefix};
 use Num::*;
-use Reduce::{Mean, Sum, SumWhere, TotalOfSplit};
+use Reduce::{Mean, MeanNonZero, Sum, SumWhere, TotalOfSplit};
 
 /// One row per signal: the signal, the reduction, the names newest first. The versions are
 /// those of `docs/ENGINE-METRICS.md` section 2.1.
@@ -37,13 +43,16 @@ const ROWS: &[Row] = &[
     // Retractions are SGLang's preemptions: the counter is 0.5.8+, the older name 0.4.10.
     num(PreemptionsTotal, Sum,
         &["sglang:num_retracted_requests_total", "sglang:total_retracted_reqs"]),
+    // A gauge: retractions since the last log point, one series per scheduler process (`pid`).
+    num(PreemptionsRecent, Sum, &["sglang:num_retracted_reqs"]),
     // Cached prompt tokens of finished requests. From 0.5.10 split by `cache_source` with a
     // `total` series: never sum the split.
     num(PrefixCacheHitsTotal, TotalOfSplit("cache_source", "total"),
         &["sglang:cached_tokens_total"]),
     // 0.5.16+, summed over finished requests.
     num(SpecDraftsTotal, Sum, &["sglang:spec_verify_calls_total"]),
-    num(SpecAcceptLength, Mean, &["sglang:spec_accept_length"]),
+    // An idle DP rank reports 0: not an accept length.
+    num(SpecAcceptLength, MeanNonZero, &["sglang:spec_accept_length"]),
     num(RequestsFinishedTotal, Sum, &["sglang:num_requests_total"]),
     hist(Ttft, &["sglang:time_to_first_token_seconds"]),
     // 0.3.x called it `time_per_output_token_seconds` (same construction).
@@ -73,15 +82,15 @@ const DERIVED: &[Derived] = &[
 ];
 
 pub(super) static ADAPTER: Adapter = Adapter {
-    keep: reporting_scheduler,
+    keep: Keep::OneSchedulerPerDpRank,
     dp_label: Some("dp_rank"),
     rows: ROWS,
     derived: DERIVED,
-    code: None,
+    code: Some(itl_counts_tokens),
 };
 
-/// Whether a series comes from a scheduler whose numbers count: TP rank 0 of PP stage 0 (or a
-/// series without those labels, such as the tokenizer's).
-fn reporting_scheduler(s: &MetricSample) -> bool {
-    s.label("tp_rank").is_none_or(|r| r == "0") && s.label("pp_rank").is_none_or(|r| r == "0")
+/// SGLang's `observe_inter_token_latency` adds the interval once to `_sum` and the chunk's new
+/// tokens to the buckets (so to `_count`): a per-token mean, whatever the version.
+fn itl_counts_tokens(_: &View<'_>, out: &mut Signals) {
+    out.itl_per_token = out.itl_s.is_some();
 }

@@ -14,9 +14,10 @@
 //! and documented: vLLM's V0/V1 guess and `cache_config_info` labels, llama.cpp's windowed
 //! busy slots and `/props`.
 
-use super::view::View;
-use super::{Signals, SumCount};
-use crate::MetricSample;
+use std::collections::BTreeMap;
+
+use super::view::{Keep, View};
+use super::{RankSignals, Signals, SumCount};
 
 /// A canonical signal that is one number: a field of [`Signals`] holding `Option<f64>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,12 +43,13 @@ pub(super) enum Num {
     BusySlotsPerDecode,
     DecodeForwardSecondsTotal,
     RequestsFinishedTotal,
+    PreemptionsRecent,
 }
 
 impl Num {
     /// Every number signal, for the tests that check each one against [`Signals`].
     #[cfg(test)]
-    pub(super) const ALL: [Num; 21] = [
+    pub(super) const ALL: [Num; 22] = [
         Num::Running,
         Num::Waiting,
         Num::KvUsageFrac,
@@ -69,6 +71,7 @@ impl Num {
         Num::BusySlotsPerDecode,
         Num::DecodeForwardSecondsTotal,
         Num::RequestsFinishedTotal,
+        Num::PreemptionsRecent,
     ];
 
     /// The field's name (its key in [`Signals::sources`]) and the field.
@@ -120,6 +123,7 @@ impl Num {
             Num::RequestsFinishedTotal => {
                 ("requests_finished_total", &mut s.requests_finished_total)
             }
+            Num::PreemptionsRecent => ("preemptions_recent", &mut s.preemptions_recent),
         }
     }
 
@@ -180,6 +184,9 @@ pub(super) enum Reduce {
     SumWhere(&'static str, Match),
     /// Mean over the series: a fraction or an average, one per DP rank.
     Mean,
+    /// Mean over the non-zero series: an average a rank that did no such work reports as 0
+    /// (SGLang's `spec_accept_length` on an idle DP rank). 0 when every series is 0.
+    MeanNonZero,
     /// Sum over the series; where they are split by the label (first) and the split carries
     /// its own total as the series with the label's value (second), that series only.
     TotalOfSplit(&'static str, &'static str),
@@ -200,6 +207,17 @@ impl Reduce {
                 (None, _) => false,
             }),
             Reduce::Mean => v.mean(name),
+            Reduce::MeanNonZero => {
+                let nonzero: Vec<f64> = v
+                    .series(name)
+                    .map(|s| s.value)
+                    .filter(|x| *x != 0.0)
+                    .collect();
+                match nonzero.len() {
+                    0 => v.mean(name),
+                    n => Some(nonzero.iter().sum::<f64>() / n as f64),
+                }
+            }
             Reduce::TotalOfSplit(label, total) => {
                 if v.series(name).any(|s| s.label(label).is_some()) {
                     v.sum_where(name, |s| s.label(label) == Some(total))
@@ -329,8 +347,8 @@ impl Derived {
 
 /// One engine's adapter: its tables and what stays code.
 pub(super) struct Adapter {
-    /// Which series count (SGLang: the reporting scheduler only; the others repeat it).
-    pub(super) keep: fn(&MetricSample) -> bool,
+    /// Which series count (SGLang: one scheduler per DP rank; the others repeat it).
+    pub(super) keep: Keep,
     /// The label whose distinct values are the DP ranks; `None`: one rank.
     pub(super) dp_label: Option<&'static str>,
     pub(super) rows: &'static [Row],
@@ -356,6 +374,32 @@ impl Adapter {
         if let Some(code) = self.code {
             code(v, out);
         }
+        if let Some(label) = self.dp_label {
+            out.ranks = self.per_rank(v, label);
+        }
+    }
+
+    /// Each DP rank's own running, waiting, steps, live tokens and inter-token histogram, read
+    /// by the same rows from that rank's series only. Empty when no series carries `label`.
+    fn per_rank(&self, v: &View<'_>, label: &str) -> BTreeMap<String, RankSignals> {
+        v.values(label)
+            .into_iter()
+            .map(|rank| {
+                let mut one = Signals::default();
+                let only = v.only(label, rank);
+                for row in self.rows {
+                    row.read(&only, &mut one);
+                }
+                let signals = RankSignals {
+                    running: one.running,
+                    waiting: one.waiting,
+                    steps_total: one.steps_total,
+                    live_generation_tokens_total: one.live_generation_tokens_total,
+                    itl_s: one.itl_s,
+                };
+                (rank.to_string(), signals)
+            })
+            .collect()
     }
 
     /// Every family the rows read, fallbacks included, in table order without repeats.

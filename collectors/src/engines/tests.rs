@@ -400,3 +400,72 @@ fn rates_between_two_scrapes() {
     assert!((r["itl_s_mean"] - 0.1).abs() < 1e-12);
     assert!(rates(&a, &b, 0.0).is_empty());
 }
+
+#[test]
+fn sglang_dp_attention_over_8_ranks_reads_one_scheduler_per_rank() {
+    let (s, un) = from_fixture("sglang-0.5.x-dp8-attention-reconstructed.prom");
+    assert_eq!(s.flavor, Some(Flavor::Sglang));
+    // Every scheduler has `tp_rank="r"` (the global TP rank): all 8 count, not only tp_rank 0.
+    assert_eq!(s.dp_ranks, 8);
+    assert_eq!(s.running, Some(85.0));
+    assert_eq!(s.waiting, Some(1.0));
+    assert_eq!(s.ranks.len(), 8);
+    assert_eq!(s.ranks["6"].running, Some(0.0));
+    assert_eq!(s.ranks["4"].running, Some(13.0));
+    // Retractions: the per-process gauge (`pid` label), summed over ranks.
+    assert_eq!(s.preemptions_recent, Some(2.0));
+    assert_eq!(s.sources["preemptions_recent"], "sglang:num_retracted_reqs");
+    assert!(
+        !un.contains(&"sglang:num_retracted_reqs".to_string()),
+        "{un:?}"
+    );
+    // The tokenizer's histogram counts tokens.
+    assert!(s.itl_per_token);
+    // The idle rank's accept length reads 0: left out of the mean.
+    assert!(
+        close(s.spec_accept_length, 2.7),
+        "{:?}",
+        s.spec_accept_length
+    );
+}
+
+#[test]
+fn sglang_keeps_the_lowest_tp_rank_of_each_dp_group_when_all_schedulers_report() {
+    // TP 4 × DP 2 with --enable-metrics-for-all-schedulers: dp_rank 0 holds tp 0-1, 1 holds 2-3.
+    let text = "\
+sglang:num_running_reqs{dp_rank=\"0\",pp_rank=\"0\",tp_rank=\"0\"} 5
+sglang:num_running_reqs{dp_rank=\"0\",pp_rank=\"0\",tp_rank=\"1\"} 5
+sglang:num_running_reqs{dp_rank=\"1\",pp_rank=\"0\",tp_rank=\"2\"} 7
+sglang:num_running_reqs{dp_rank=\"1\",pp_rank=\"0\",tp_rank=\"3\"} 7
+sglang:num_running_reqs{dp_rank=\"1\",pp_rank=\"1\",tp_rank=\"2\"} 100
+";
+    let s = from_text(text);
+    assert_eq!(s.dp_ranks, 2);
+    assert_eq!(s.running, Some(12.0));
+    assert_eq!(s.ranks["0"].running, Some(5.0));
+    assert_eq!(s.ranks["1"].running, Some(7.0));
+}
+
+#[test]
+fn vllm_keeps_each_dp_engines_series_apart() {
+    let text = "\
+vllm:num_requests_running{engine=\"0\",model_name=\"m\"} 8
+vllm:num_requests_running{engine=\"1\",model_name=\"m\"} 0
+vllm:inter_token_latency_seconds_sum{engine=\"0\",model_name=\"m\"} 4
+vllm:inter_token_latency_seconds_count{engine=\"0\",model_name=\"m\"} 400
+vllm:inter_token_latency_seconds_sum{engine=\"1\",model_name=\"m\"} 1
+vllm:inter_token_latency_seconds_count{engine=\"1\",model_name=\"m\"} 50
+";
+    let s = from_text(text);
+    assert_eq!(s.running, Some(8.0));
+    assert_eq!(s.ranks["0"].running, Some(8.0));
+    assert_eq!(s.ranks["1"].running, Some(0.0));
+    assert_eq!(
+        s.ranks["1"].itl_s,
+        Some(SumCount {
+            sum: 1.0,
+            count: 50.0
+        })
+    );
+    assert!(!s.itl_per_token);
+}

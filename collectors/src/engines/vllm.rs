@@ -5,7 +5,7 @@
 
 use super::Signals;
 use super::table::{Adapter, Derived, Hist, Num, Reduce, Row, hist, num};
-use super::view::View;
+use super::view::{Keep, View};
 
 use Hist::{E2e, Itl, Tpot, Ttft};
 use Num::*;
@@ -50,7 +50,7 @@ const DERIVED: &[Derived] = &[Derived::PerRank {
 }];
 
 pub(super) static ADAPTER: Adapter = Adapter {
-    keep: |_| true,
+    keep: Keep::All,
     dp_label: Some("engine"),
     rows: ROWS,
     derived: DERIVED,

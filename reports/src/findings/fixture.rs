@@ -161,6 +161,7 @@ pub(crate) fn timing() -> StepTiming {
         t_fwd_engine_itl_s: Some(T_FWD_S),
         t_fwd_engine_steps_s: Some(T_FWD_S),
         t_fwd_engine_over_waves: false,
+        t_fwd_engine_steps_coarse: false,
         t_fwd_engine_s: Some(T_FWD_S),
         t_fwd_s: Some(T_FWD_S),
         client_engine_rel_diff: Some(0.0),
@@ -177,6 +178,7 @@ pub(crate) fn timing() -> StepTiming {
         roofline_t_min_s: Some(0.01),
         roofline_efficiency: Some(0.5),
         engine: engine(),
+        ranks: Vec::new(),
         gpu: gpu(),
     }
 }

@@ -69,6 +69,17 @@ fn everything() -> Vec<Step> {
     t.engine.running_min = Some(bs + 2.0);
     t.engine.running_max = Some(bs + 4.0);
     t.engine.busy_slots_per_step = Some(bs + 2.5);
+    t.ranks = ["0", "1"]
+        .into_iter()
+        .zip([(4.0, 6.0), (1.0, 2.0)])
+        .map(|(rank, (min, max))| crate::step_time::RankWindow {
+            rank: rank.into(),
+            running_mean: Some((min + max) / 2.0),
+            running_min: Some(min),
+            running_max: Some(max),
+            steps_per_s: Some(50.0),
+        })
+        .collect();
     t.t_fwd_client_s = Some(0.0224);
     t.client_engine_rel_diff = Some(0.12);
 

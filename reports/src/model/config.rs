@@ -122,48 +122,13 @@ pub(super) fn parse(text: &str) -> Result<ModelShape, ModelConfigError> {
         field: "num_hidden_layers",
         problem: format!("{layer_count}, too large"),
     })?;
-    let heads = f
-        .u32("num_attention_heads")?
-        .filter(|&h| h > 0)
-        .ok_or(ModelConfigError::Missing("num_attention_heads"))?;
-    let kv_heads = f
-        .u32("num_key_value_heads")?
-        .filter(|&k| k > 0)
-        .unwrap_or(heads);
-    let head_dim = match f.positive("head_dim")? {
-        Some(d) => d,
-        None => {
-            if hidden % u64::from(heads) != 0 {
-                return Err(ModelConfigError::Invalid {
-                    field: "hidden_size",
-                    problem: format!(
-                        "{hidden}, not divisible by {heads} heads and no `head_dim` is given"
-                    ),
-                });
-            }
-            hidden / u64::from(heads)
-        }
-    };
+    let (heads, kv_heads, head_dim) = parse_heads(&f, hidden)?;
     let vocab = f.require("vocab_size")?;
     let tied_default = matches!(family, Family::Gemma | Family::Gemma2 | Family::Gemma3);
     let tied_embeddings = f.bool("tie_word_embeddings").unwrap_or(tied_default);
     let attention_bias = f.bool("attention_bias").unwrap_or(false);
 
-    let attention = match family {
-        Family::DeepseekV2 | Family::DeepseekV3 => Attention::Mla(MlaShape {
-            q_lora_rank: f.positive("q_lora_rank")?,
-            kv_lora_rank: f.require("kv_lora_rank")?,
-            qk_rope_head_dim: f.require("qk_rope_head_dim")?,
-            qk_nope_head_dim: f.require("qk_nope_head_dim")?,
-            v_head_dim: f.require("v_head_dim")?,
-        }),
-        _ => Attention::Gqa {
-            qkv_bias: attention_bias || matches!(family, Family::Qwen2 | Family::Qwen2Moe),
-            o_bias: attention_bias && !matches!(family, Family::Qwen2 | Family::Qwen2Moe),
-            qk_norm: matches!(family, Family::Qwen3 | Family::Qwen3Moe | Family::Gemma3),
-            sinks: family == Family::GptOss,
-        },
-    };
+    let attention = parse_attention(&f, family, attention_bias)?;
 
     let moe = parse_moe(&f, family, layer_count)?;
     let intermediate = match f.positive("intermediate_size")? {
@@ -199,6 +164,57 @@ pub(super) fn parse(text: &str) -> Result<ModelShape, ModelConfigError> {
         dtype,
         quantization,
         notes,
+    })
+}
+
+/// The query heads, the KV heads (the query heads when absent or zero) and the head dimension
+/// (`hidden / heads` when `head_dim` is absent).
+fn parse_heads(f: &Fields<'_>, hidden: u64) -> Result<(u32, u32, u64), ModelConfigError> {
+    let heads = f
+        .u32("num_attention_heads")?
+        .filter(|&h| h > 0)
+        .ok_or(ModelConfigError::Missing("num_attention_heads"))?;
+    let kv_heads = f
+        .u32("num_key_value_heads")?
+        .filter(|&k| k > 0)
+        .unwrap_or(heads);
+    let head_dim = match f.positive("head_dim")? {
+        Some(d) => d,
+        None => {
+            if !hidden.is_multiple_of(u64::from(heads)) {
+                return Err(ModelConfigError::Invalid {
+                    field: "hidden_size",
+                    problem: format!(
+                        "{hidden}, not divisible by {heads} heads and no `head_dim` is given"
+                    ),
+                });
+            }
+            hidden / u64::from(heads)
+        }
+    };
+    Ok((heads, kv_heads, head_dim))
+}
+
+/// MLA for the DeepSeek families, GQA (with the family's biases, norms and sinks) for the rest.
+fn parse_attention(
+    f: &Fields<'_>,
+    family: Family,
+    attention_bias: bool,
+) -> Result<Attention, ModelConfigError> {
+    Ok(match family {
+        Family::DeepseekV2 | Family::DeepseekV3 => Attention::Mla(MlaShape {
+            q_lora_rank: f.positive("q_lora_rank")?,
+            kv_lora_rank: f.require("kv_lora_rank")?,
+            qk_rope_head_dim: f.require("qk_rope_head_dim")?,
+            qk_nope_head_dim: f.require("qk_nope_head_dim")?,
+            v_head_dim: f.require("v_head_dim")?,
+        }),
+        _ => Attention::Gqa {
+            qkv_bias: attention_bias || matches!(family, Family::Qwen2 | Family::Qwen2Moe),
+            o_bias: attention_bias && !matches!(family, Family::Qwen2 | Family::Qwen2Moe),
+            qk_norm: matches!(family, Family::Qwen3 | Family::Qwen3Moe | Family::Gemma3),
+            sinks: family == Family::GptOss,
+        },
     })
 }
 

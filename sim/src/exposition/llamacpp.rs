@@ -66,19 +66,19 @@ pub(super) fn render(ranks: &[RankStats]) -> String {
             "llamacpp:spec_decode_num_draft_tokens_total",
             "Speculative: Total draft tokens generated",
             "counter",
-            sum(|s| s.spec_draft_tokens as f64),
+            sum(|s| s.lc_spec_draft_tokens as f64),
         ),
         (
             "llamacpp:spec_decode_num_accepted_tokens_total",
             "Speculative: Total draft tokens accepted by the target model",
             "counter",
-            sum(|s| s.spec_accepted as f64),
+            sum(|s| s.lc_spec_accepted as f64),
         ),
         (
             "llamacpp:spec_decode_num_drafts_total",
             "Speculative: Total speculative decoding verification steps",
             "counter",
-            sum(|s| s.spec_drafts as f64),
+            sum(|s| s.lc_spec_drafts as f64),
         ),
         (
             "llamacpp:prompt_tokens_seconds",

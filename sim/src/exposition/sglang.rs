@@ -1,6 +1,12 @@
 //! SGLang's exposition (0.5.8+ names): scheduler-side gauges and counters per DP rank with the
 //! scheduler label set, tokenizer-side counters and histograms with `model_name` only (one
 //! tokenizer manager fronts every rank, so those are summed).
+//!
+//! With `--dp N` it imitates DP attention: each rank's scheduler is labelled `dp_rank="r"` and
+//! `tp_rank="r"` (the global TP rank, one attention-TP rank per DP rank), as a real 0.5.x
+//! DP-attention deployment over 8 ranks labels them (docs/ENGINE-METRICS.md §2.2). The gauge
+//! `num_retracted_reqs` (retractions since the last log point) carries a `pid` label, as a
+//! multiprocess gauge without a mode does.
 
 use super::text::{Expo, Getter, Labels, merged, py_float};
 use crate::profile::Profile;
@@ -15,10 +21,12 @@ pub(super) fn render(profile: &Profile, ranks: &[RankStats]) -> String {
             ("model_name", profile.model.clone()),
             ("moe_ep_rank", "0".into()),
             ("pp_rank", "0".into()),
-            ("tp_rank", "0".into()),
         ];
         if dp > 1 {
             l.push(("dp_rank", r.to_string()));
+            l.push(("tp_rank", r.to_string()));
+        } else {
+            l.push(("tp_rank", "0".into()));
         }
         l
     };
@@ -129,6 +137,13 @@ fn scheduler_counters(e: &mut Expo, ranks: &[RankStats], sched: &dyn Fn(usize) -
     );
     for (r, s) in ranks.iter().enumerate() {
         e.sample(name, &sched(r), s.sg_retracted as f64);
+    }
+    let name = "sglang:num_retracted_reqs";
+    e.header(name, "The number of retracted requests.", "gauge");
+    for (r, s) in ranks.iter().enumerate() {
+        let mut l = sched(r);
+        l.push(("pid", (4000 + r).to_string()));
+        e.sample(name, &l, s.sg.num_retracted_reqs as f64);
     }
     let name = "sglang:queue_time_seconds";
     e.header(name, "Histogram of queueing time in seconds.", "histogram");

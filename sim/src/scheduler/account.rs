@@ -17,10 +17,16 @@ impl Scheduler {
     pub(super) fn deliver(&mut self, end: Instant, plan: &StepPlan, actual_s: f64, nominal_s: f64) {
         let stats = Arc::clone(&self.stats);
         let mut st = lock(&stats);
-        let mut generated = 0u64;
-        let mut decoded = 0u32;
+        let mut out = StepOutput {
+            per_frontend: vec![None; self.observe.frontends as usize],
+            ..StepOutput::default()
+        };
         let mut i = 0;
         while i < self.running.len() {
+            if self.running[i].waits {
+                i += 1;
+                continue;
+            }
             let was_decoding = self.running[i].decoding();
             let chunk = self.running[i].chunk;
             let (n, _) = if was_decoding {
@@ -39,11 +45,13 @@ impl Scheduler {
             let remaining = self.running[i].sub.max_tokens - self.running[i].generated;
             let (n, stopped) = self.apply_eos(i, n.min(remaining));
             if was_decoding {
-                decoded += 1;
-                self.account_spec(&mut st, n);
+                out.decoded += 1;
+                out.decode_tokens += u64::from(n);
+                self.account_spec(&mut st, i, n);
                 self.running[i].computed += n;
             }
-            generated += u64::from(n);
+            out.generated += u64::from(n);
+            out.add_frontend_output(&self.running[i], n);
             self.account_tokens(&mut st, i, n, end);
             let seq = &mut self.running[i];
             let before = seq.generated;
@@ -71,12 +79,18 @@ impl Scheduler {
                 (None, false) => i += 1,
             }
         }
-        self.account_step(&mut st, plan, generated, decoded, end, actual_s, nominal_s);
+        self.account_step(&mut st, plan, &out, end, actual_s, nominal_s);
     }
 
-    fn account_spec(&mut self, st: &mut RankStats, n: u32) {
+    /// One verify step of request `i` that kept `n` tokens: vLLM and SGLang count it now,
+    /// llama.cpp when the request ends (its tally).
+    fn account_spec(&mut self, st: &mut RankStats, i: usize, n: u32) {
         if let Some(spec) = &self.profile.spec {
             let accepted = n.saturating_sub(1);
+            let tally = &mut self.running[i].spec;
+            tally.verify_steps += 1;
+            tally.draft_tokens += u64::from(spec.num_speculative_tokens);
+            tally.accepted += u64::from(accepted);
             st.spec_drafts += 1;
             st.spec_draft_tokens += u64::from(spec.num_speculative_tokens);
             st.spec_accepted += u64::from(accepted);
@@ -138,16 +152,11 @@ impl Scheduler {
         st.requests_aborted += 1;
     }
 
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one call site; all are this step's facts"
-    )]
     fn account_step(
         &mut self,
         st: &mut RankStats,
         plan: &StepPlan,
-        generated: u64,
-        decoded: u32,
+        out: &StepOutput,
         end: Instant,
         actual_s: f64,
         nominal_s: f64,
@@ -162,9 +171,10 @@ impl Scheduler {
         map.entry(plan.scheduled)
             .or_default()
             .add(actual_s, nominal_s);
-        let iteration = plan.prefill_tokens + generated;
-        if iteration > 0 {
-            st.iteration_tokens.observe(iteration as f64);
+        // vLLM: each front-end with an output this step observes its own tokens once; a step
+        // that only prefilled (no output) is observed by none.
+        for tokens in out.per_frontend.iter().flatten() {
+            st.iteration_tokens.observe(*tokens as f64);
         }
         st.preemptions += u64::from(plan.preempted);
         st.prefix_queries += plan.prefix_query_tokens;
@@ -174,10 +184,17 @@ impl Scheduler {
             st.sg_queue.observe(*q);
         }
         st.sg_retracted += u64::from(plan.preempted);
+        self.sg_window.retracted += u64::from(plan.preempted);
         st.sg_realtime_prefill_compute += plan.prefill_tokens;
         st.sg_realtime_prefill_cache += plan.prefix_hit_tokens;
-        st.lc_n_decode += 1;
-        st.lc_busy_slots_sum += u64::from(plan.scheduled);
+        // llama.cpp: one `llama_decode()` per `n_batch` tokens of the batch, each counting every
+        // busy slot (`server_context::update_slots` decodes the batch in `n_batch` views).
+        let batch_tokens = plan.prefill_tokens + plan.decode_tokens_in_batch;
+        let decodes = batch_tokens
+            .div_ceil(u64::from(self.profile.n_batch))
+            .max(1);
+        st.lc_n_decode += decodes;
+        st.lc_busy_slots_sum += u64::from(plan.scheduled) * decodes;
         self.publish_live(st);
         if plan.prefill_tokens > 0 {
             let total = plan.prefill_tokens + plan.prefix_hit_tokens;
@@ -188,11 +205,13 @@ impl Scheduler {
             };
             self.refresh_sglang(st);
         }
-        if decoded > 0 {
+        // SGLang: a decode pass is a step in which sequences decoded; its tokens are the decode
+        // tokens (a prefill's first token is the prefill batch's).
+        if out.decoded > 0 {
             st.sg_decode_passes += 1;
-            st.sg_realtime_decode += generated;
+            st.sg_realtime_decode += out.decode_tokens;
             self.sg_window.decode_steps += 1;
-            self.sg_window.tokens += generated;
+            self.sg_window.tokens += out.generated;
             if self.sg_window.decode_steps >= self.profile.sglang_gauge_interval_steps {
                 let elapsed = secs(self.sg_window.start, end);
                 if elapsed > 0.0 {
@@ -213,7 +232,7 @@ impl Scheduler {
         st.running = self.running.len() as u32;
         st.waiting = self.waiting.len() as u32;
         st.kv_used_blocks = self.profile.kv_blocks - self.free_blocks;
-        if self.track_slots {
+        if self.observe.track_slots {
             st.slots = self.slot_views();
         }
     }
@@ -228,6 +247,7 @@ impl Scheduler {
         let usage = used as f64 / self.profile.kv_capacity_tokens() as f64;
         st.sg.token_usage = (usage * 100.0).round() / 100.0;
         st.sg.decode_sum_seq_lens = self.running.iter().map(|s| u64::from(s.computed)).sum();
+        st.sg.num_retracted_reqs = self.sg_window.retracted;
     }
 
     /// Publishes the vLLM-style gauges (running, waiting, KV) as the scheduler holds them now.
@@ -246,6 +266,33 @@ impl Scheduler {
         st.sg.gen_throughput = 0.0;
         self.refresh_sglang(&mut st);
         self.sg_window = SgWindow::new(Instant::now());
+    }
+}
+
+/// What one step delivered.
+#[derive(Debug, Default)]
+pub(super) struct StepOutput {
+    /// Tokens out (first tokens included).
+    generated: u64,
+    /// Sequences that decoded, and the tokens they kept.
+    decoded: u32,
+    decode_tokens: u64,
+    /// Per vLLM front-end: the tokens its `iteration_tokens_total` observes (a finished
+    /// prefill's prompt plus every output token), `None` when it had no output this step.
+    per_frontend: Vec<Option<u64>>,
+}
+
+impl StepOutput {
+    fn add_frontend_output(&mut self, seq: &Seq, n: u32) {
+        let prompt = if seq.last_token.is_none() {
+            u64::from(seq.prompt_len)
+        } else {
+            0
+        };
+        let i = seq.sub.frontend as usize % self.per_frontend.len().max(1);
+        if let Some(slot) = self.per_frontend.get_mut(i) {
+            *slot = Some(slot.unwrap_or(0) + prompt + u64::from(n));
+        }
     }
 }
 
@@ -291,6 +338,10 @@ fn account_request(st: &mut RankStats, seq: &Seq, reason: FinishReason, end: Ins
     st.lc_prompt_tokens_cached += u64::from(seq.cached);
     st.lc_prompt_seconds += prompt_s;
     st.lc_tokens_predicted += u64::from(seq.generated);
+    // `server_metrics::on_prediction` adds the slot's draft tallies when it is released.
+    st.lc_spec_drafts += seq.spec.verify_steps;
+    st.lc_spec_draft_tokens += seq.spec.draft_tokens;
+    st.lc_spec_accepted += seq.spec.accepted;
     st.lc_tokens_predicted_seconds += gen_s;
     st.lc_win_prompt_tokens += u64::from(seq.prompt_len - seq.cached);
     st.lc_win_prompt_s += prompt_s;

@@ -132,7 +132,7 @@ fn a_renamed_metric_is_one_more_name_and_the_newest_present_wins() {
         &["vllm:num_requests_in_batch", "vllm:num_requests_running"],
     )];
     let a = Adapter {
-        keep: |_| true,
+        keep: Keep::All,
         dp_label: None,
         rows: ROWS,
         derived: &[],
@@ -179,7 +179,7 @@ fn reductions_read_the_series_they_name() {
         num(Num::StepsTotal, Reduce::HistCount, &["vllm:h"]),
     ];
     let a = Adapter {
-        keep: |_| true,
+        keep: Keep::All,
         dp_label: Some("m"),
         rows: ROWS,
         derived: &[],
@@ -224,7 +224,7 @@ fn derivations_name_their_sources_and_respect_what_rows_found() {
         },
     ];
     let a = Adapter {
-        keep: |_| true,
+        keep: Keep::All,
         dp_label: Some("r"),
         rows: ROWS,
         derived: DERIVED,

@@ -1,0 +1,329 @@
+//! The engine's step time and MTP from its counters, per engine as docs/ENGINE-METRICS.md §8
+//! says each one counts:
+//!
+//! - **MTP**: the spec-decode counters over the windows (`1 + Δaccepted / Δdrafts`); where they
+//!   did not move inside the windows but have moved before (llama.cpp adds a request's drafts
+//!   when its slot is released, so no wave window sees one), over the whole step; else the
+//!   engine's tokens per sequence per step: vLLM `Δgeneration_tokens / Δinter_token_count` (one
+//!   inter-token observation per decoding sequence per step, whatever the front-ends), SGLang
+//!   `Δrealtime_tokens{decode} / (Δdecode_passes × bs)`; else SGLang's `spec_accept_length`
+//!   gauge over the step; else the client's tokens per chunk; else 1.
+//! - **Step time**: the inter-token histogram's `Δsum / Δcount`, times MTP where the histogram
+//!   counts tokens (SGLang); and `Δt / Δsteps` of the busiest DP rank (steps per rank from its own
+//!   series: vLLM's inter-token count over its running batch, since `iteration_tokens_total`
+//!   counts once per front-end; SGLang's decode passes), else `DP × Δt / Δsteps`. llama.cpp prints
+//!   6 significant digits, so past 10⁶ decode calls a window with too few steps reads no step time.
+
+use ceiling_collectors::engines::Signals;
+use serde::Serialize;
+
+use super::MtpSource;
+use super::engine_view::{waves_itl, windows_delta};
+use crate::engine::{self, Delta, EngineSample};
+use crate::recording::{Pattern, StepRecord};
+use crate::step_time::StepRequests;
+use crate::window::Window;
+
+/// A counter's increase inside a window must span at least this many of its printed quanta
+/// (llama.cpp: 6 significant digits) for a rate from it to be within 1 %.
+const MIN_QUANTA: f64 = 100.0;
+
+/// One DP rank's view over a step's windows (from the rank-labelled series).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RankWindow {
+    /// The rank label's value (vLLM `engine`, SGLang `dp_rank`).
+    pub rank: String,
+    pub running_mean: Option<f64>,
+    pub running_min: Option<f64>,
+    pub running_max: Option<f64>,
+    /// Engine steps per second of window on this rank.
+    pub steps_per_s: Option<f64>,
+}
+
+/// The engine's counters over a step's windows: deltas summed over the windows, and the
+/// inter-token histogram's (sum, count) deltas.
+pub(super) struct EngineCounters {
+    d_steps: Option<Delta>,
+    /// Tokens counted step by step only: llama.cpp and SGLang add a request's tokens when it
+    /// finishes, which inside a wave window (no request finishes) reads 0.
+    d_gen: Option<Delta>,
+    d_drafts: Option<Delta>,
+    d_accepted: Option<Delta>,
+    itl: Option<(f64, f64)>,
+    /// The inter-token histogram counts tokens, not sequence-steps (SGLang).
+    itl_per_token: bool,
+    /// The spec-decode counters move when a request ends (llama.cpp): whole steps only.
+    spec_at_request_end: bool,
+    /// The spec-decode counters over the whole step (first scrape at or before its start to
+    /// the first at or after its end), and their lifetime value at its end.
+    step_drafts: Option<Delta>,
+    step_accepted: Option<Delta>,
+    lifetime_drafts: Option<f64>,
+    /// SGLang `spec_accept_length` (a gauge over its last log window) over the step's scrapes.
+    accept_length_gauge: Option<f64>,
+    /// Each DP rank's steps over the windows.
+    rank_steps: Vec<RankSteps>,
+    /// The largest step counter at the windows' end (its print precision).
+    steps_value: Option<f64>,
+}
+
+impl EngineCounters {
+    pub(super) fn over(
+        engine_samples: &[EngineSample],
+        windows: &[Window],
+        step: &StepRecord,
+        requests: &StepRequests,
+    ) -> Self {
+        let step_end = step.end_t_s.or(requests.done_max).unwrap_or(step.start_t_s);
+        let around = engine::around(engine_samples, step.start_t_s, step_end);
+        let itl_per_token = engine_samples.iter().any(|s| s.signals.itl_per_token);
+        let spec_at_request_end = engine_samples.iter().any(|s| s.signals.spec_at_request_end);
+        let inside: Vec<&EngineSample> = windows
+            .iter()
+            .flat_map(|w| engine::inside(engine_samples, w.start_t_s, w.end_t_s))
+            .collect();
+        let gauge: Vec<f64> = around
+            .iter()
+            .filter_map(|s| s.signals.spec_accept_length)
+            .filter(|a| *a >= 1.0)
+            .collect();
+        EngineCounters {
+            d_steps: windows_delta(engine_samples, windows, |s| s.steps_total),
+            d_gen: windows_delta(engine_samples, windows, |s| s.live_generation_tokens_total),
+            d_drafts: windows_delta(engine_samples, windows, |s| s.spec_drafts_total),
+            d_accepted: windows_delta(engine_samples, windows, |s| s.spec_accepted_tokens_total),
+            itl: windows
+                .iter()
+                .filter_map(|w| {
+                    engine::delta_mean(
+                        engine::inside(engine_samples, w.start_t_s, w.end_t_s),
+                        |s| s.itl_s,
+                    )
+                })
+                .reduce(|a, b| (a.0 + b.0, a.1 + b.1)),
+            itl_per_token,
+            spec_at_request_end,
+            step_drafts: engine::delta(around, |s| s.spec_drafts_total),
+            step_accepted: engine::delta(around, |s| s.spec_accepted_tokens_total),
+            lifetime_drafts: around
+                .iter()
+                .rev()
+                .find_map(|s| s.signals.spec_drafts_total),
+            accept_length_gauge: super::mean(&gauge),
+            rank_steps: rank_steps(engine_samples, windows, &inside, itl_per_token),
+            steps_value: inside
+                .iter()
+                .filter_map(|s| s.signals.steps_total)
+                .reduce(f64::max),
+        }
+    }
+
+    /// MTP and where it came from (see the module's order).
+    pub(super) fn mtp(
+        &self,
+        tokens_per_chunk: Option<f64>,
+        bs_per_rank: f64,
+        dp_ranks: f64,
+    ) -> (f64, MtpSource) {
+        let accept = |d: Delta, a: Delta| 1.0 + a.dv / d.dv;
+        if let (Some(d), Some(a)) = (self.d_drafts, self.d_accepted)
+            && d.dv > 0.0
+            && !self.spec_at_request_end
+        {
+            return (accept(d, a), MtpSource::SpecDecodeCounters);
+        }
+        let spec_exposed = self.d_drafts.is_some() || self.step_drafts.is_some();
+        // Counters that move only when a request ends (llama.cpp): the whole step's, never a
+        // window's (a request ending at a window's edge would be the window's only sample).
+        if let (Some(d), Some(a)) = (self.step_drafts, self.step_accepted)
+            && d.dv > 0.0
+            && (self.spec_at_request_end || self.d_drafts.is_none_or(|w| w.dv == 0.0))
+        {
+            return (accept(d, a), MtpSource::SpecDecodeCounters);
+        }
+        // Spec counters exposed but never moved (llama.cpp without a draft model): one token per
+        // step. Multi-token chunks then are merged pieces (llama.cpp holds back partial UTF-8).
+        if spec_exposed && self.lifetime_drafts.is_some_and(|d| d == 0.0) {
+            return (1.0, MtpSource::SpecDecodeCounters);
+        }
+        if let Some(m) = self.engine_tokens_per_step(bs_per_rank, dp_ranks) {
+            return (m, MtpSource::EngineTokensPerStep);
+        }
+        if let Some(a) = self.accept_length_gauge {
+            return (a, MtpSource::SpecAcceptLengthGauge);
+        }
+        match tokens_per_chunk {
+            Some(tpc) => (tpc, MtpSource::ClientTokensPerChunk),
+            None => (1.0, MtpSource::Assumed),
+        }
+    }
+
+    /// Output tokens per decoding sequence per step inside the windows.
+    fn engine_tokens_per_step(&self, bs_per_rank: f64, dp_ranks: f64) -> Option<f64> {
+        let g = self.d_gen.filter(|g| g.dv > 0.0)?;
+        if !self.itl_per_token
+            && let Some((_, count)) = self.itl
+        {
+            // vLLM: one inter-token observation per decoding sequence per step.
+            return (count > 0.0).then(|| g.dv / count);
+        }
+        let st = self.d_steps.filter(|st| st.dv > 0.0)?;
+        (bs_per_rank > 0.0).then(|| g.dv / (st.dv / dp_ranks) / (bs_per_rank * dp_ranks))
+    }
+}
+
+/// The engine's step time from its inter-token histogram and from its step counter.
+pub(super) struct EngineStepTime {
+    pub(super) itl_s: Option<f64>,
+    pub(super) steps_s: Option<f64>,
+    /// The histogram was read over whole waves, not the windows.
+    pub(super) over_waves: bool,
+    /// The step counter moved too few of its printed quanta in the windows (llama.cpp past 10⁶
+    /// decode calls): no step time from it; widen the windows (more output tokens).
+    pub(super) steps_too_coarse: bool,
+}
+
+impl EngineCounters {
+    pub(super) fn step_time(
+        &self,
+        step: &StepRecord,
+        requests: &StepRequests,
+        engine_samples: &[EngineSample],
+        dp_ranks: f64,
+        mtp: f64,
+    ) -> EngineStepTime {
+        // Too few scrapes inside the windows (short waves, a slow scrape interval): the
+        // inter-token histogram over each whole wave, whose gaps are all decode steps.
+        let wave_itl = (self.itl.is_none() && step.pattern == Pattern::Wave)
+            .then(|| {
+                let spans = requests.waves.iter().filter_map(|w| w.done_span);
+                waves_itl(spans, engine_samples)
+            })
+            .flatten();
+        let per_token = if self.itl_per_token { mtp } else { 1.0 };
+        let coarse = self
+            .d_steps
+            .zip(self.steps_value)
+            .is_some_and(|(d, v)| d.dv < MIN_QUANTA * printed_quantum(v));
+        // The rank with the largest batch: its steps are the slowest, and an idle rank (which
+        // steps less or not at all) must not stretch the step time as `DP × Δt / ΣΔsteps` does.
+        let busiest = self
+            .rank_steps
+            .iter()
+            .filter(|r| r.steps.dv > 0.0)
+            .max_by(|a, b| {
+                a.running
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.running.unwrap_or(0.0))
+            });
+        let steps_s = match busiest {
+            Some(r) => Some(r.steps.dt_s / r.steps.dv),
+            None => self
+                .d_steps
+                .filter(|d| d.dv > 0.0)
+                .map(|d| dp_ranks * d.dt_s / d.dv),
+        };
+        EngineStepTime {
+            itl_s: self.itl.or(wave_itl).map(|(s, c)| s / c * per_token),
+            steps_s: steps_s.filter(|_| !coarse),
+            over_waves: wave_itl.is_some(),
+            steps_too_coarse: coarse,
+        }
+    }
+
+    /// Each rank's running batch over the windows, and its steps per second there.
+    pub(super) fn rank_windows(&self, in_windows: &[&EngineSample]) -> Vec<RankWindow> {
+        let mut ranks: Vec<&String> = in_windows
+            .iter()
+            .flat_map(|s| s.signals.ranks.keys())
+            .collect();
+        ranks.sort();
+        ranks.dedup();
+        if ranks.len() < 2 {
+            return Vec::new();
+        }
+        ranks
+            .into_iter()
+            .map(|rank| {
+                let running: Vec<f64> = in_windows
+                    .iter()
+                    .filter_map(|s| s.signals.ranks.get(rank)?.running)
+                    .collect();
+                RankWindow {
+                    rank: rank.clone(),
+                    running_mean: super::mean(&running),
+                    running_min: running.iter().copied().reduce(f64::min),
+                    running_max: running.iter().copied().reduce(f64::max),
+                    steps_per_s: self
+                        .rank_steps
+                        .iter()
+                        .find(|r| &r.rank == rank)
+                        .map(|r| r.steps.dv / r.steps.dt_s),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The smallest step a value printed with 6 significant digits can show (1 below 10⁶).
+fn printed_quantum(v: f64) -> f64 {
+    if v < 1e6 || !v.is_finite() {
+        1.0
+    } else {
+        10f64.powf(v.log10().floor() - 5.0)
+    }
+}
+
+/// One DP rank's steps over the windows and its mean running batch there.
+struct RankSteps {
+    rank: String,
+    steps: Delta,
+    running: Option<f64>,
+}
+
+/// Each rank's engine steps over the windows, from its own series: SGLang's decode passes;
+/// vLLM's inter-token observations over its mean running batch (its `iteration_tokens_total`
+/// rises once per front-end with an output, so with one API server per rank it overcounts).
+fn rank_steps(
+    eng: &[EngineSample],
+    windows: &[Window],
+    inside: &[&EngineSample],
+    itl_per_token: bool,
+) -> Vec<RankSteps> {
+    let mut ranks: Vec<String> = inside
+        .iter()
+        .flat_map(|s| s.signals.ranks.keys().cloned())
+        .collect();
+    ranks.sort();
+    ranks.dedup();
+    ranks
+        .into_iter()
+        .filter_map(|rank| {
+            let r = rank.as_str();
+            let running: Vec<f64> = inside
+                .iter()
+                .filter_map(|s| s.signals.ranks.get(r)?.running)
+                .collect();
+            let running = super::mean(&running);
+            let itl_count = |s: &Signals| s.ranks.get(r)?.itl_s.map(|h| h.count);
+            let steps = match windows_delta(eng, windows, itl_count).filter(|_| !itl_per_token) {
+                Some(d) => {
+                    let bs = running.filter(|b| *b > 0.0)?;
+                    Delta {
+                        dt_s: d.dt_s,
+                        dv: d.dv / bs,
+                    }
+                }
+                None => windows_delta(eng, windows, |s| s.ranks.get(r)?.steps_total)?,
+            };
+            Some(RankSteps {
+                rank,
+                steps,
+                running,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
