@@ -92,6 +92,21 @@ pub fn distribution_aggs(value: Expr, name: &str) -> Vec<Expr> {
     ]
 }
 
+/// A numeric column's values by row, for the passes over millions of chunk rows: each of its
+/// arrays walked directly, where `ChunkedArray::iter` makes a dynamic call per value (most of
+/// such a pass's time).
+pub fn values<T: PolarsNumericType>(
+    ca: &ChunkedArray<T>,
+) -> impl Iterator<Item = Option<T::Native>> + '_ {
+    ca.downcast_iter()
+        .flat_map(|a| a.iter().map(|v| v.copied()))
+}
+
+/// A boolean column's values by row, as [`values`].
+pub fn flags(ca: &BooleanChunked) -> impl Iterator<Item = Option<bool>> + '_ {
+    ca.downcast_iter().flat_map(|a| a.iter())
+}
+
 /// The [`Distribution`] of a group's finite values, given in row order, as
 /// [`distribution_aggs`] computes it in a polars group-by: the count, polars' mean of a group
 /// (a Kahan sum in row order), its linear quantiles ([`metrics::quantiles_unsorted`]) and the

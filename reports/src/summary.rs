@@ -108,7 +108,10 @@ fn itl_by_step(chunks: &DataFrame) -> PolarsResult<BTreeMap<u32, Distribution>> 
     let ok = chunks.column("measured_ok")?.bool()?;
     let mut by_step: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
     let mut current: Option<(u32, &mut Vec<f64>)> = None;
-    for ((s, g), ok) in steps.iter().zip(gaps.iter()).zip(ok.iter()) {
+    let rows = frames::values(steps)
+        .zip(frames::values(gaps))
+        .zip(frames::flags(ok));
+    for ((s, g), ok) in rows {
         let (Some(s), Some(g), Some(true)) = (s, g, ok) else {
             continue;
         };

@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use polars::prelude::*;
 
+use crate::frames::{flags, values};
 use crate::metrics;
 use crate::window::{self, Window};
 
@@ -66,41 +67,87 @@ impl Cadence {
     }
 }
 
-/// A step's first window id over the run and its windows.
-type StepWindows<'a> = (u32, &'a [Window]);
+/// A step's windows, the id of its first over the run, and its slot in the pass' sums.
+#[derive(Clone, Copy)]
+struct StepWindows<'a> {
+    first_id: u32,
+    windows: &'a [Window],
+    slot: usize,
+}
+
+/// Where a chunk fell: its window's id, whether after the window's start, its step's slot.
+#[derive(Clone, Copy, PartialEq)]
+struct Placed {
+    window: u32,
+    open: bool,
+    slot: usize,
+}
 
 /// Finds chunks' windows; window ids are unique over the run.
 struct Placer<'a> {
-    base: HashMap<u32, StepWindows<'a>>,
+    steps: HashMap<u32, StepWindows<'a>>,
     /// The last step looked up: the chunks come by request, so in runs of one step's rows.
     cached: Option<(u32, Option<StepWindows<'a>>)>,
+    /// The window (index in the cached step's) of the last chunk placed: the next chunk, the
+    /// same request's a little later, is most often in it too.
+    hint: Option<usize>,
 }
 
 impl<'a> Placer<'a> {
     fn new(windows: &'a BTreeMap<u32, Vec<Window>>) -> Placer<'a> {
-        let mut base = HashMap::new();
-        let mut next = 0u32;
-        for (&step, w) in windows {
-            base.insert(step, (next, w.as_slice()));
-            next += w.len() as u32;
+        let mut steps = HashMap::new();
+        let mut first_id = 0u32;
+        for (slot, (&step, w)) in windows.iter().enumerate() {
+            steps.insert(
+                step,
+                StepWindows {
+                    first_id,
+                    windows: w.as_slice(),
+                    slot,
+                },
+            );
+            first_id += w.len() as u32;
         }
-        Placer { base, cached: None }
+        Placer {
+            steps,
+            cached: None,
+            hint: None,
+        }
     }
 
-    /// The window of a chunk of step `step` at `t_s`, and whether it came after the window's
-    /// start; `None` outside every window.
-    fn place(&mut self, step: u32, t_s: f64) -> Option<(u32, bool)> {
+    /// Where a chunk of step `step` at `t_s` fell; `None` outside every window.
+    fn place(&mut self, step: u32, t_s: f64) -> Option<Placed> {
         let step_windows = match self.cached {
             Some((s, w)) if s == step => w,
             _ => {
-                let w = self.base.get(&step).copied();
+                let w = self.steps.get(&step).copied();
                 self.cached = Some((step, w));
+                self.hint = None;
                 w
             }
         };
-        let (offset, windows) = step_windows?;
-        let i = window::index_of(windows, t_s)?;
-        Some((offset + i as u32, t_s > windows[i].start_t_s))
+        let StepWindows {
+            first_id,
+            windows,
+            slot,
+        } = step_windows?;
+        // The hint is the window `index_of` finds when it holds `t_s` and the next window
+        // starts after `t_s` (windows are sorted and do not overlap).
+        let i = match self.hint {
+            Some(h)
+                if windows[h].contains(t_s)
+                    && windows.get(h + 1).is_none_or(|next| next.start_t_s > t_s) =>
+            {
+                h
+            }
+            _ => window::index_of(windows, t_s)?,
+        };
+        self.hint = Some(i);
+        Some(Placed {
+            window: first_id + i as u32,
+            open: t_s > windows[i].start_t_s,
+            slot,
+        })
     }
 }
 
@@ -138,27 +185,27 @@ impl StepSums {
     }
 }
 
-/// One request's runs of chunks by window: (window, step, first, last, chunks).
+/// One request's runs of chunks by window: (window, step slot, first, last, chunks).
 #[derive(Default)]
-struct Runs(Vec<(u32, u32, f64, f64, u32)>);
+struct Runs(Vec<(u32, usize, f64, f64, u32)>);
 
 impl Runs {
-    fn add(&mut self, window: u32, step: u32, t_s: f64) {
-        match self.0.iter_mut().rev().find(|run| run.0 == window) {
+    fn add(&mut self, at: Placed, t_s: f64) {
+        match self.0.iter_mut().rev().find(|run| run.0 == at.window) {
             Some(run) => {
                 run.3 = t_s;
                 run.4 += 1;
             }
-            None => self.0.push((window, step, t_s, t_s, 1)),
+            None => self.0.push((at.window, at.slot, t_s, t_s, 1)),
         }
     }
 
     /// Adds the runs of three chunks or more to their steps' spans and forgets them all.
-    fn flush(&mut self, sums: &mut BTreeMap<u32, StepSums>) {
-        for &(_, step, first, last, n) in self.0.iter().filter(|run| run.4 >= 3) {
-            if let Some(s) = sums.get_mut(&step) {
-                s.span_gaps.push((last - first) / (f64::from(n) - 1.0));
-            }
+    fn flush(&mut self, sums: &mut [StepSums]) {
+        for &(_, slot, first, last, n) in self.0.iter().filter(|run| run.4 >= 3) {
+            sums[slot]
+                .span_gaps
+                .push((last - first) / (f64::from(n) - 1.0));
         }
         self.0.clear();
     }
@@ -176,36 +223,33 @@ pub(super) fn cadence_by_step(
     let warmup = chunks.column("warmup")?.bool()?;
     let gap = chunks.column("gap_s")?.f64()?;
     let tokens = chunks.column("tokens")?.u32()?;
-    let mut sums: BTreeMap<u32, StepSums> =
-        windows.keys().map(|&s| (s, StepSums::default())).collect();
+    let mut sums: Vec<StepSums> = windows.keys().map(|_| StepSums::default()).collect();
     let mut placer = Placer::new(windows);
     let mut runs = Runs::default();
     // The previous row's request and window.
     let mut prev: Option<(u32, Option<u32>)> = None;
-    let rows = request
-        .iter()
-        .zip(step.iter())
-        .zip(ts.iter())
-        .zip(warmup.iter())
-        .zip(gap.iter().zip(tokens.iter()));
+    let rows = values(request)
+        .zip(values(step))
+        .zip(values(ts))
+        .zip(flags(warmup))
+        .zip(values(gap).zip(values(tokens)));
     for ((((r, s), t), warm), (gap, tokens)) in rows {
         let Some(r) = r else { continue };
         if prev.is_some_and(|(p, _)| p != r) {
             runs.flush(&mut sums);
         }
         let placed = match (s, t, warm) {
-            (Some(s), Some(t), Some(false)) => placer.place(s, t).map(|p| (s, t, p)),
+            (Some(s), Some(t), Some(false)) => placer.place(s, t).map(|at| (at, t)),
             _ => None,
         };
-        let in_pair = placed.is_some() && prev == Some((r, placed.map(|(_, _, (w, _))| w)));
-        prev = Some((r, placed.map(|(_, _, (w, _))| w)));
-        let Some((s, t, (w, open))) = placed else {
+        let window = placed.map(|(at, _)| at.window);
+        let in_pair = window.is_some() && prev == Some((r, window));
+        prev = Some((r, window));
+        let Some((at, t)) = placed else {
             continue;
         };
-        runs.add(w, s, t);
-        let Some(acc) = sums.get_mut(&s) else {
-            continue;
-        };
+        runs.add(at, t);
+        let acc = &mut sums[at.slot];
         if in_pair {
             if let Some(g) = gap {
                 acc.gaps += 1;
@@ -218,7 +262,7 @@ pub(super) fn cadence_by_step(
                 acc.pair_tokens_n += 1;
             }
         }
-        if open {
+        if at.open {
             match tokens {
                 Some(k) => acc.window_tokens += f64::from(k),
                 None => {
@@ -229,7 +273,11 @@ pub(super) fn cadence_by_step(
         }
     }
     runs.flush(&mut sums);
-    Ok(sums.into_iter().map(|(s, a)| (s, a.cadence())).collect())
+    Ok(windows
+        .keys()
+        .zip(sums)
+        .map(|(&s, a)| (s, a.cadence()))
+        .collect())
 }
 
 #[cfg(test)]
@@ -285,5 +333,23 @@ mod tests {
         let c1 = &c[&1];
         assert_eq!((c1.gaps, c1.gap_median_s, c1.window_tokens), (0, None, 0.0));
         assert_eq!(c1.span_gap_median_s, None);
+    }
+
+    #[test]
+    fn the_window_hint_places_as_the_binary_search_does() {
+        let w = |start_t_s, end_t_s| Window {
+            start_t_s,
+            end_t_s,
+            wave: None,
+        };
+        // Touching windows: an instant on the boundary is the later window's.
+        let windows = BTreeMap::from([(3u32, vec![w(1.0, 2.0), w(2.0, 3.0), w(4.0, 5.0)])]);
+        let mut placer = Placer::new(&windows);
+        for t in [1.5, 2.0, 2.5, 3.5, 4.0, 1.0, 5.0, 5.5, 2.0] {
+            let got = placer.place(3, t).map(|p| p.window);
+            let want = window::index_of(&windows[&3], t).map(|i| i as u32);
+            assert_eq!(got, want, "t {t}");
+        }
+        assert!(placer.place(4, 1.5).is_none());
     }
 }
