@@ -106,8 +106,8 @@ fn itl_by_step(chunks: &DataFrame) -> PolarsResult<BTreeMap<u32, Distribution>> 
     let steps = chunks.column("step_idx")?.u32()?;
     let gaps = chunks.column("gap_s")?.f64()?;
     let ok = chunks.column("measured_ok")?.bool()?;
-    let mut by_step: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
-    let mut current: Option<(u32, &mut Vec<f64>)> = None;
+    let mut by_step: Vec<(u32, Vec<f64>)> = Vec::new();
+    let mut at = 0;
     let rows = frames::values(steps)
         .zip(frames::values(gaps))
         .zip(frames::flags(ok));
@@ -115,18 +115,18 @@ fn itl_by_step(chunks: &DataFrame) -> PolarsResult<BTreeMap<u32, Distribution>> 
         let (Some(s), Some(g), Some(true)) = (s, g, ok) else {
             continue;
         };
-        // The chunks come by request, so runs of one step's rows: look its vector up once.
-        match &mut current {
-            Some((step, v)) if *step == s => v.push(g),
-            _ => {
-                drop(current.take());
-                let v = by_step.entry(s).or_default();
-                v.push(g);
-                current = Some((s, v));
-            }
+        // The chunks come by request, so in runs of one step's rows: find its vector once a run.
+        if by_step.get(at).is_none_or(|(step, _)| *step != s) {
+            at = match by_step.iter().position(|(step, _)| *step == s) {
+                Some(i) => i,
+                None => {
+                    by_step.push((s, Vec::new()));
+                    by_step.len() - 1
+                }
+            };
         }
+        by_step[at].1.push(g);
     }
-    drop(current);
     Ok(by_step
         .into_iter()
         .filter_map(|(s, v)| Some((s, frames::distribution_of(v)?)))
