@@ -93,8 +93,8 @@ pub fn distribution_aggs(value: Expr, name: &str) -> Vec<Expr> {
 }
 
 /// A numeric column's values by row, for the passes over millions of chunk rows: each of its
-/// arrays walked directly, where `ChunkedArray::iter` makes a dynamic call per value (most of
-/// such a pass's time).
+/// arrays walked with static calls (`ChunkedArray::iter` makes a dynamic one per value; at 10 M
+/// rows the difference was within the noise).
 pub fn values<T: PolarsNumericType>(
     ca: &ChunkedArray<T>,
 ) -> impl Iterator<Item = Option<T::Native>> + '_ {
