@@ -68,16 +68,7 @@ pub(crate) fn summarize(
     chunks: &DataFrame,
 ) -> PolarsResult<Vec<StepSummary>> {
     let requests = Rows::new(per_step_requests(figures)?, "step_idx")?;
-    let itl = Rows::new(
-        chunks
-            .clone()
-            .lazy()
-            .filter(col("measured_ok").and(col("gap_s").is_not_null()))
-            .group_by([col("step_idx")])
-            .agg(distribution_aggs(col("gap_s"), "itl"))
-            .collect()?,
-        "step_idx",
-    )?;
+    let itl = itl_by_step(chunks)?;
     let late = col("late_s").filter(col("late_s").is_finite());
     let lateness = Rows::new(
         rec.ticks
@@ -104,6 +95,42 @@ pub(crate) fn summarize(
             step_summary(s, &requests, &itl, &lateness, f)
         })
         .collect()
+}
+
+/// Per step, the [`Distribution`] of the ITLs (chunk gaps) of its measured successful requests:
+/// one pass over the chunk columns gathers each step's gaps in row order, and each step's
+/// distribution is read from its own vector ([`frames::distribution_of`], polars' figures to
+/// the bit). The polars group-by with `distribution_aggs` gave the same figures but filtered
+/// and copied every step's gaps once per quantile: 0.4–0.7 s and +220 MiB at 10 M chunk rows.
+fn itl_by_step(chunks: &DataFrame) -> PolarsResult<BTreeMap<u32, Distribution>> {
+    let steps = chunks.column("step_idx")?.u32()?;
+    let gaps = chunks.column("gap_s")?.f64()?;
+    let ok = chunks.column("measured_ok")?.bool()?;
+    let mut by_step: Vec<(u32, Vec<f64>)> = Vec::new();
+    let mut at = 0;
+    let rows = frames::values(steps)
+        .zip(frames::values(gaps))
+        .zip(frames::flags(ok));
+    for ((s, g), ok) in rows {
+        let (Some(s), Some(g), Some(true)) = (s, g, ok) else {
+            continue;
+        };
+        // The chunks come by request, so in runs of one step's rows: find its vector once a run.
+        if by_step.get(at).is_none_or(|(step, _)| *step != s) {
+            at = match by_step.iter().position(|(step, _)| *step == s) {
+                Some(i) => i,
+                None => {
+                    by_step.push((s, Vec::new()));
+                    by_step.len() - 1
+                }
+            };
+        }
+        by_step[at].1.push(g);
+    }
+    Ok(by_step
+        .into_iter()
+        .filter_map(|(s, v)| Some((s, frames::distribution_of(v)?)))
+        .collect())
 }
 
 /// Per step: counts, latency distributions, the span, token sums and mismatches.
@@ -188,7 +215,7 @@ fn failures_by_outcome(figures: &DataFrame) -> PolarsResult<BTreeMap<u32, BTreeM
 fn step_summary(
     step: &StepRecord,
     requests: &Rows,
-    itl: &Rows,
+    itl: &BTreeMap<u32, Distribution>,
     lateness: &Rows,
     failures_by_outcome: BTreeMap<String, u32>,
 ) -> PolarsResult<StepSummary> {
@@ -226,7 +253,7 @@ fn step_summary(
         ttft_s: requests.distribution(k, "ttft_s")?,
         ttft_answer_s: requests.distribution(k, "ttft_answer_s")?,
         tpot_s: requests.distribution(k, "tpot_s")?,
-        itl_s: itl.distribution(k, "itl")?,
+        itl_s: itl.get(&k).copied(),
         e2e_s: requests.distribution(k, "e2e_s")?,
         span_s,
         output_tokens_per_s: span_s.map(|d| out_tokens_ok as f64 / d),

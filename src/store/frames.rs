@@ -3,7 +3,9 @@
 //! ([`Recording::from_columns`]). No per-request or per-chunk struct on the way; the scrapes go
 //! through the engine adapters into canonical samples here, once.
 
-use rusqlite::{OptionalExtension, params};
+use std::ops::Range;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use ceiling_reports::engine;
 use ceiling_reports::recording::{ChunkColumns, RecordingParts, RequestColumns, RunInfo};
@@ -30,7 +32,7 @@ impl Store {
             .optional()?
             .ok_or(StoreError::NoSuchRun(run_id))?;
         let (requests, ids) = self.request_columns(run_id)?;
-        let chunks = self.chunk_columns(run_id, &ids)?;
+        let chunks = self.chunk_columns(run_id, &ids, &requests)?;
         let scrapes = self.load_scrapes(run_id)?;
         let samples = engine::engine_samples(&scrapes, engine::flavor(engine_kind.as_deref()));
         Recording::from_columns(RecordingParts {
@@ -87,40 +89,116 @@ impl Store {
         Ok((c, ids))
     }
 
-    /// The run's chunks in request then arrival order, as columns; `ids` are the requests' ids
-    /// in row order (ascending), so a chunk's request row is found by walking them alongside.
-    fn chunk_columns(&self, run_id: i64, ids: &[i64]) -> Result<ChunkColumns, StoreError> {
-        let (Some(&first), Some(&last)) = (ids.first(), ids.last()) else {
+    /// The run's chunks in request then arrival order, as columns. `ids` are the requests' ids
+    /// in row order (ascending) and `requests` their columns. The rows are read in two halves
+    /// at once, the second on a read-only connection of its own (SQLite's stepping through the
+    /// rows is most of the load's time, and one connection runs on one core); the halves split
+    /// the requests where their completion tokens (about a chunk each) reach half the run's.
+    fn chunk_columns(
+        &self,
+        run_id: i64,
+        ids: &[i64],
+        requests: &RequestColumns,
+    ) -> Result<ChunkColumns, StoreError> {
+        let expected: Vec<usize> = requests
+            .completion_tokens_requested
+            .iter()
+            .zip(&requests.completion_tokens_reported)
+            .map(|(&asked, &got)| asked.max(got.unwrap_or(0)) as usize)
+            .collect();
+        let total: usize = expected.iter().sum();
+        let mut split = 0;
+        let mut below = 0;
+        while split < ids.len() && below < total / 2 {
+            below += expected[split];
+            split += 1;
+        }
+        let part = ChunkPart {
+            run_id,
+            ids,
+            step_idx: &requests.step_idx,
+        };
+        let first_rows = below + below / 8;
+        let second = (split > 0 && split < ids.len())
+            .then(|| self.reader().ok())
+            .flatten();
+        let Some(conn) = second else {
+            return part.read(&self.conn, 0..ids.len(), total + total / 8);
+        };
+        std::thread::scope(|s| {
+            let rest = total - below;
+            let handle = s.spawn(move || part.read(&conn, split..ids.len(), rest + rest / 8));
+            let mut first = part.read(&self.conn, 0..split, first_rows)?;
+            match handle.join() {
+                Ok(second) => first.append(second?),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+            Ok(first)
+        })
+    }
+
+    /// A second, read-only connection to this store's file.
+    fn reader(&self) -> rusqlite::Result<Connection> {
+        Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+    }
+}
+
+/// What reading one run's chunks needs, for any range of its request rows.
+#[derive(Clone, Copy)]
+struct ChunkPart<'a> {
+    run_id: i64,
+    /// The run's request ids, ascending, in row order.
+    ids: &'a [i64],
+    /// Each request row's step.
+    step_idx: &'a [u32],
+}
+
+impl ChunkPart<'_> {
+    /// The chunks of request rows `rows`, with room for `capacity` rows.
+    fn read(
+        &self,
+        conn: &Connection,
+        rows: Range<usize>,
+        capacity: usize,
+    ) -> Result<ChunkColumns, StoreError> {
+        let (Some(&first), Some(&last)) = (
+            self.ids.get(rows.start),
+            rows.end.checked_sub(1).and_then(|i| self.ids.get(i)),
+        ) else {
             return Ok(ChunkColumns::default());
         };
         // The requests are walked in id order (their rowid range, the run's filter applied to
         // each, never through the `(run_id, step_idx)` index) and each one's chunks by the
         // primary key, so the rows come out in the asked order without SQLite sorting every
         // chunk row in a temporary B-tree (most of the load's time before).
-        let mut stmt = self.conn.prepare(
-            "SELECT c.request_id, q.step_idx, c.t_s, c.tokens, c.kind FROM requests q
+        let mut stmt = conn.prepare(
+            "SELECT c.request_id, c.t_s, c.tokens, c.kind FROM requests q
              CROSS JOIN chunks c ON c.request_id = q.id
              WHERE q.id BETWEEN ?2 AND ?3 AND +q.run_id = ?1
              ORDER BY q.id, c.seq",
         )?;
-        let mut rows = stmt.query(params![run_id, first, last])?;
-        let mut c = ChunkColumns::default();
-        let mut row = 0usize;
-        while let Some(r) = rows.next()? {
+        let mut rows_out = stmt.query(params![self.run_id, first, last])?;
+        let mut c = ChunkColumns::with_capacity(capacity);
+        let mut row = rows.start;
+        while let Some(r) = rows_out.next()? {
             let id: i64 = r.get(0)?;
-            while row < ids.len() && ids[row] < id {
+            while row < rows.end && self.ids[row] < id {
                 row += 1;
             }
-            if ids.get(row) != Some(&id) {
+            if self.ids.get(row) != Some(&id) {
                 // A chunk whose request row is missing (cannot happen under the foreign key).
                 continue;
             }
-            c.request.push(row as u32);
-            c.step_idx.push(r.get(1)?);
-            c.t_s.push(r.get(2)?);
-            c.tokens.push(r.get(3)?);
-            c.reasoning
-                .push(r.get_ref(4)?.as_bytes().is_ok_and(|k| k == b"reasoning"));
+            c.push(
+                row as u32,
+                self.step_idx[row],
+                r.get(1)?,
+                r.get(2)?,
+                r.get_ref(3)?.as_bytes().is_ok_and(|k| k == b"reasoning"),
+            );
         }
         Ok(c)
     }

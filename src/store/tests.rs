@@ -3,9 +3,10 @@
 
 use super::*;
 use ceiling_collectors::{GpuSample, MetricSample, ScrapeRecord};
-use ceiling_reports::recording::Pattern;
+use ceiling_reports::recording::{Pattern, RunInfo};
 use ceiling_reports::{
-    ChunkArrival, ChunkKind, Finding, LatenessTick, Outcome, RequestRecord, Severity, StepRecord,
+    ChunkArrival, ChunkKind, Finding, LatenessTick, Outcome, Recording, RequestRecord, Severity,
+    StepRecord,
 };
 
 fn manifest() -> RunManifest {
@@ -182,6 +183,50 @@ fn every_table_round_trips() {
     let listed = store.list_runs().unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].steps, listed[0].requests), (1, 1));
+}
+
+/// The chunk frame as `load_recording` reads it (two halves on two connections, tokens held as
+/// values plus the unknown rows) equals the one built from the same rows as records.
+#[test]
+fn the_chunk_frame_reads_back_as_the_records_make_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let (store, run) = record_everything(&path);
+    let (w, thread) = Writer::spawn(&path, run, WriterOptions::default()).unwrap();
+    for i in 0..6u32 {
+        let mut r = request();
+        r.completion_tokens_requested = 1 + i * 3;
+        r.chunks = (0..i * 3)
+            .map(|k| ChunkArrival {
+                t_s: 2.0 + f64::from(i) + f64::from(k) * 0.01,
+                tokens: (k % 4 != 1).then_some(k % 3 + 1),
+                kind: if k < 2 {
+                    ChunkKind::Reasoning
+                } else {
+                    ChunkKind::Answer
+                },
+            })
+            .collect();
+        w.send_blocking(Record::Request(Box::new(r))).unwrap();
+    }
+    drop(w);
+    thread.join().unwrap();
+    let rec = store.load_recording(run).unwrap();
+    let records = store.load_requests(run).unwrap();
+    let expected = Recording::from_records(
+        RunInfo::default(),
+        &[],
+        &records,
+        &[],
+        Vec::new(),
+        Vec::new(),
+    )
+    .unwrap();
+    assert_eq!(rec.chunks.height(), 2 + 3 + 6 + 9 + 12 + 15);
+    assert!(rec.chunks.equals_missing(&expected.chunks));
+    let tokens = rec.chunks.column("tokens").unwrap().u32().unwrap();
+    assert_eq!(tokens.get(1), None);
+    assert_eq!(tokens.null_count(), 1 + 1 + 2 + 2 + 3 + 4);
 }
 
 #[test]

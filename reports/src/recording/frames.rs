@@ -90,14 +90,21 @@ pub struct RequestColumns {
     pub response_id: Vec<Option<String>>,
 }
 
-/// The `chunks` frame's columns.
+/// The `chunks` frame's columns, appended row by row with [`ChunkColumns::push`].
+///
+/// The tokens are held as plain values plus the rows where the engine did not count (usually
+/// none or all), not as `Option<u32>`: half the bytes per row while loading, and the frame's
+/// column is the value vector itself, not a copy, when every chunk was counted.
 #[derive(Debug, Clone, Default)]
 pub struct ChunkColumns {
-    pub request: Vec<u32>,
-    pub step_idx: Vec<u32>,
-    pub t_s: Vec<f64>,
-    pub tokens: Vec<Option<u32>>,
-    pub reasoning: Vec<bool>,
+    request: Vec<u32>,
+    step_idx: Vec<u32>,
+    t_s: Vec<f64>,
+    /// 0 where unknown (see `tokens_unknown`).
+    tokens: Vec<u32>,
+    /// The rows whose tokens are unknown, ascending.
+    tokens_unknown: Vec<usize>,
+    reasoning: Vec<bool>,
 }
 
 impl RequestColumns {
@@ -160,14 +167,86 @@ impl RequestColumns {
 }
 
 impl ChunkColumns {
-    /// The `chunks` frame.
+    /// Empty columns with room for `rows` rows (an estimate: more rows still fit; room not
+    /// written is address space, not memory).
+    pub fn with_capacity(rows: usize) -> ChunkColumns {
+        ChunkColumns {
+            request: Vec::with_capacity(rows),
+            step_idx: Vec::with_capacity(rows),
+            t_s: Vec::with_capacity(rows),
+            tokens: Vec::with_capacity(rows),
+            tokens_unknown: Vec::new(),
+            reasoning: Vec::with_capacity(rows),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.request.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.request.is_empty()
+    }
+
+    /// Appends one chunk of request row `request`.
+    pub fn push(
+        &mut self,
+        request: u32,
+        step_idx: u32,
+        t_s: f64,
+        tokens: Option<u32>,
+        reasoning: bool,
+    ) {
+        if tokens.is_none() {
+            self.tokens_unknown.push(self.request.len());
+        }
+        self.request.push(request);
+        self.step_idx.push(step_idx);
+        self.t_s.push(t_s);
+        self.tokens.push(tokens.unwrap_or(0));
+        self.reasoning.push(reasoning);
+    }
+
+    /// Appends `other`'s rows after these.
+    pub fn append(&mut self, other: ChunkColumns) {
+        let offset = self.len();
+        self.tokens_unknown
+            .extend(other.tokens_unknown.iter().map(|&i| i + offset));
+        self.request.extend_from_slice(&other.request);
+        self.step_idx.extend_from_slice(&other.step_idx);
+        self.t_s.extend_from_slice(&other.t_s);
+        self.tokens.extend_from_slice(&other.tokens);
+        self.reasoning.extend_from_slice(&other.reasoning);
+    }
+
+    /// The `chunks` frame. Each numeric vector becomes its column without a copy; the tokens
+    /// are copied only where some are unknown.
     pub fn into_frame(self) -> PolarsResult<DataFrame> {
-        df!(
-            "request" => self.request,
-            "step_idx" => self.step_idx,
-            "t_s" => self.t_s,
-            "tokens" => self.tokens,
-            "reasoning" => self.reasoning,
+        let height = self.len();
+        let tokens = if self.tokens_unknown.is_empty() {
+            UInt32Chunked::from_vec("tokens".into(), self.tokens)
+        } else if self.tokens_unknown.len() == height {
+            UInt32Chunked::full_null("tokens".into(), height)
+        } else {
+            let mut unknown = self.tokens_unknown.iter().peekable();
+            let values = self.tokens.iter().enumerate().map(|(i, &t)| {
+                if unknown.next_if_eq(&&i).is_some() {
+                    None
+                } else {
+                    Some(t)
+                }
+            });
+            UInt32Chunked::from_iter_options("tokens".into(), values)
+        };
+        DataFrame::new(
+            height,
+            vec![
+                UInt32Chunked::from_vec("request".into(), self.request).into_column(),
+                UInt32Chunked::from_vec("step_idx".into(), self.step_idx).into_column(),
+                Float64Chunked::from_vec("t_s".into(), self.t_s).into_column(),
+                tokens.into_column(),
+                BooleanChunked::from_slice("reasoning".into(), &self.reasoning).into_column(),
+            ],
         )
     }
 }
@@ -239,11 +318,13 @@ impl Recording {
         for (i, r) in requests.iter().enumerate() {
             req.push(r);
             for c in &r.chunks {
-                ch.request.push(i as u32);
-                ch.step_idx.push(r.step_idx);
-                ch.t_s.push(c.t_s);
-                ch.tokens.push(c.tokens);
-                ch.reasoning.push(c.kind == ChunkKind::Reasoning);
+                ch.push(
+                    i as u32,
+                    r.step_idx,
+                    c.t_s,
+                    c.tokens,
+                    c.kind == ChunkKind::Reasoning,
+                );
             }
         }
         let scrapes = engine.len();
@@ -282,5 +363,38 @@ mod tests {
         let last = r.requests.height() as u32 - 1;
         let req = r.chunks.column("request").unwrap().u32().unwrap();
         assert_eq!(req.get(r.chunks.height() - 1), Some(last));
+    }
+
+    fn tokens_of(tokens: &[Option<u32>]) -> Vec<Option<u32>> {
+        let mut c = super::ChunkColumns::with_capacity(2);
+        for (i, &t) in tokens.iter().enumerate() {
+            c.push(i as u32 / 2, 0, i as f64, t, false);
+        }
+        let mut more = super::ChunkColumns::default();
+        more.push(9, 1, 9.0, None, true);
+        more.push(9, 1, 9.5, Some(7), true);
+        c.append(more);
+        let df = c.into_frame().unwrap();
+        assert_eq!(df.height(), tokens.len() + 2);
+        let col = df.column("tokens").unwrap().u32().unwrap();
+        col.iter().collect()
+    }
+
+    #[test]
+    fn unknown_tokens_are_null_wherever_they_fall() {
+        assert_eq!(
+            tokens_of(&[Some(1), None, Some(3), None]),
+            [Some(1), None, Some(3), None, None, Some(7)]
+        );
+        assert_eq!(tokens_of(&[None, None]), [None, None, None, Some(7)]);
+        assert_eq!(tokens_of(&[]), [None, Some(7)]);
+        let mut all_known = super::ChunkColumns::default();
+        all_known.push(0, 0, 0.0, Some(2), false);
+        let df = all_known.into_frame().unwrap();
+        assert_eq!(df.column("tokens").unwrap().null_count(), 0);
+        let mut none_known = super::ChunkColumns::default();
+        none_known.push(0, 0, 0.0, None, false);
+        let df = none_known.into_frame().unwrap();
+        assert_eq!(df.column("tokens").unwrap().null_count(), 1);
     }
 }

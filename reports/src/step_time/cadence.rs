@@ -1,21 +1,25 @@
 //! The client's chunks inside the measurement windows, per step: each chunk placed in its
-//! step's window, then group-bys for the gaps between consecutive chunks of a request inside one
-//! window, each request's mean gap over its run of chunks in a window, tokens per chunk where
-//! the engine counted them, and the tokens that arrived in the windows (a chunk counted as one
-//! token where unknown).
+//! step's window, then the gaps between consecutive chunks of a request inside one window, each
+//! request's mean gap over its run of chunks in a window, tokens per chunk where the engine
+//! counted them, and the tokens that arrived in the windows (a chunk counted as one token where
+//! unknown).
 //!
-//! Placing a chunk in a window is a binary search of its instant in its step's sorted windows
-//! (one pass over the `step_idx` and `t_s` columns; [`window::index_of`]): polars' as-of join
-//! would do the same but brings polars-time and the streaming engine into the build. Warm-up
-//! chunks are placed in no window, so no query filters (copies) the chunk frame for them. The
-//! per-(request, window) spans are one pass over the placed rows rather than a group-by on three
-//! keys over every chunk (most of the cadence's time at 10 M chunks).
+//! All of it is one pass over the chunk columns, because every figure hangs on each row's window
+//! and that is found in the pass: a binary search of the chunk's instant in its step's sorted
+//! windows ([`window::index_of`]; polars' as-of join would do the same but brings polars-time
+//! and the streaming engine into the build). The pass adds each row to its step's sums and gap
+//! list and each (request, window) run to its step's spans (a request's chunks are contiguous);
+//! the medians are then read from each step's own vector ([`metrics::quantiles_unsorted`],
+//! polars' linear quantile). The polars version of the same figures (the placement written as
+//! two columns, a per-step group-by with shifted copies for the pair test and filtered medians,
+//! a second pass for the spans) took 1.0–1.6 s and +340 MiB at 10 M chunk rows.
 
 use std::collections::{BTreeMap, HashMap};
 
 use polars::prelude::*;
 
-use crate::frames::{Rows, same_request};
+use crate::frames::{flags, values};
+use crate::metrics;
 use crate::window::{self, Window};
 
 /// One step's client cadence.
@@ -63,110 +67,147 @@ impl Cadence {
     }
 }
 
-/// A step's first window id over the run and its windows.
-type StepWindows<'a> = (u32, &'a [Window]);
+/// A step's windows, the id of its first over the run, and its slot in the pass' sums.
+#[derive(Clone, Copy)]
+struct StepWindows<'a> {
+    first_id: u32,
+    windows: &'a [Window],
+    slot: usize,
+}
 
-/// Adds `win` (a window id unique over the run; null outside every window and for a warm-up
-/// request's chunks) and `win_open` (in a window and after its start) to the chunks. The chunks
-/// come by request, so the step's windows are looked up once per run of one step's rows.
-fn place_in_windows(
-    chunks: &DataFrame,
-    windows: &BTreeMap<u32, Vec<Window>>,
-) -> PolarsResult<DataFrame> {
-    let mut base: HashMap<u32, StepWindows> = HashMap::new();
-    let mut next = 0u32;
-    for (&step, w) in windows {
-        base.insert(step, (next, w.as_slice()));
-        next += w.len() as u32;
+/// Where a chunk fell: its window's id, whether after the window's start, its step's slot.
+#[derive(Clone, Copy, PartialEq)]
+struct Placed {
+    window: u32,
+    open: bool,
+    slot: usize,
+}
+
+/// Finds chunks' windows; window ids are unique over the run.
+struct Placer<'a> {
+    steps: HashMap<u32, StepWindows<'a>>,
+    /// The last step looked up: the chunks come by request, so in runs of one step's rows.
+    cached: Option<(u32, Option<StepWindows<'a>>)>,
+    /// The window (index in the cached step's) of the last chunk placed: the next chunk, the
+    /// same request's a little later, is most often in it too.
+    hint: Option<usize>,
+}
+
+impl<'a> Placer<'a> {
+    fn new(windows: &'a BTreeMap<u32, Vec<Window>>) -> Placer<'a> {
+        let mut steps = HashMap::new();
+        let mut first_id = 0u32;
+        for (slot, (&step, w)) in windows.iter().enumerate() {
+            steps.insert(
+                step,
+                StepWindows {
+                    first_id,
+                    windows: w.as_slice(),
+                    slot,
+                },
+            );
+            first_id += w.len() as u32;
+        }
+        Placer {
+            steps,
+            cached: None,
+            hint: None,
+        }
     }
-    let steps = chunks.column("step_idx")?.u32()?;
-    let ts = chunks.column("t_s")?.f64()?;
-    let warmup = chunks.column("warmup")?.bool()?;
-    let mut win: Vec<Option<u32>> = Vec::with_capacity(chunks.height());
-    let mut open: Vec<bool> = Vec::with_capacity(chunks.height());
-    let mut cached: Option<(u32, Option<StepWindows>)> = None;
-    for ((s, t), warm) in steps.iter().zip(ts.iter()).zip(warmup.iter()) {
-        let (Some(s), Some(t), Some(false)) = (s, t, warm) else {
-            win.push(None);
-            open.push(false);
-            continue;
-        };
-        let step_windows = match cached {
-            Some((step, w)) if step == s => w,
+
+    /// Where a chunk of step `step` at `t_s` fell; `None` outside every window.
+    fn place(&mut self, step: u32, t_s: f64) -> Option<Placed> {
+        let step_windows = match self.cached {
+            Some((s, w)) if s == step => w,
             _ => {
-                let w = base.get(&s).copied();
-                cached = Some((s, w));
+                let w = self.steps.get(&step).copied();
+                self.cached = Some((step, w));
+                self.hint = None;
                 w
             }
         };
-        match step_windows.and_then(|(off, ws)| Some((off, ws, window::index_of(ws, t)?))) {
-            Some((off, ws, i)) => {
-                win.push(Some(off + i as u32));
-                open.push(t > ws[i].start_t_s);
+        let StepWindows {
+            first_id,
+            windows,
+            slot,
+        } = step_windows?;
+        // The hint is the window `index_of` finds when it holds `t_s` and the next window
+        // starts after `t_s` (windows are sorted and do not overlap).
+        let i = match self.hint {
+            Some(h)
+                if windows[h].contains(t_s)
+                    && windows.get(h + 1).is_none_or(|next| next.start_t_s > t_s) =>
+            {
+                h
             }
-            None => {
-                win.push(None);
-                open.push(false);
-            }
-        }
+            _ => window::index_of(windows, t_s)?,
+        };
+        self.hint = Some(i);
+        Some(Placed {
+            window: first_id + i as u32,
+            open: t_s > windows[i].start_t_s,
+            slot,
+        })
     }
-    let mut out = chunks.clone();
-    out.with_column(Column::new("win".into(), win))?;
-    out.with_column(Column::new("win_open".into(), open))?;
-    Ok(out)
 }
 
-/// Per (request, window) run of three chunks or more, its step and `(last − first) / (chunks −
-/// 1)`, as columns `step_idx`, `span_gap`. One pass over the placed chunks: they come by request
-/// then arrival, so a request's chunks in a window are among its own rows (no group-by over
-/// every chunk row).
-fn span_gaps(placed: &DataFrame) -> PolarsResult<DataFrame> {
-    let request = placed.column("request")?.u32()?;
-    let step = placed.column("step_idx")?.u32()?;
-    let win = placed.column("win")?.u32()?;
-    let ts = placed.column("t_s")?.f64()?;
-    let mut out = SpanGaps::default();
-    // The current request's windows: (window, step, first, last, chunks).
-    let mut runs: Vec<(u32, u32, f64, f64, u32)> = Vec::new();
-    let mut current = None;
-    for (((r, s), w), t) in request
-        .iter()
-        .zip(step.iter())
-        .zip(win.iter())
-        .zip(ts.iter())
-    {
-        if r != current {
-            out.flush(&mut runs);
-            current = r;
-        }
-        let (Some(s), Some(w), Some(t)) = (s, w, t) else {
-            continue;
+/// What the pass gathers for one step.
+#[derive(Default)]
+struct StepSums {
+    /// Gaps between consecutive chunks of one request within one window.
+    gaps: usize,
+    /// Those of them that are finite, in row order.
+    finite_gaps: Vec<f64>,
+    pair_tokens: f64,
+    pair_tokens_n: u64,
+    /// Tokens of the chunks in a window after its start, unknown ones counted as 1.
+    window_tokens: f64,
+    window_tokens_unknown: u64,
+    /// Per (request, window) run of three chunks or more, `(last − first) / (chunks − 1)`.
+    span_gaps: Vec<f64>,
+}
+
+impl StepSums {
+    fn cadence(self) -> Cadence {
+        let median = |mut v: Vec<f64>| {
+            v.retain(|g| g.is_finite());
+            metrics::quantiles_unsorted(&mut v, [0.5]).map(|[m]| m)
         };
-        match runs.iter_mut().rev().find(|run| run.0 == w) {
+        Cadence {
+            gaps: self.gaps,
+            gap_median_s: median(self.finite_gaps),
+            span_gap_median_s: median(self.span_gaps),
+            tokens_per_chunk: (self.pair_tokens_n > 0)
+                .then(|| self.pair_tokens / self.pair_tokens_n as f64),
+            window_tokens: self.window_tokens,
+            window_tokens_known: self.window_tokens_unknown == 0,
+        }
+    }
+}
+
+/// One request's runs of chunks by window: (window, step slot, first, last, chunks).
+#[derive(Default)]
+struct Runs(Vec<(u32, usize, f64, f64, u32)>);
+
+impl Runs {
+    fn add(&mut self, at: Placed, t_s: f64) {
+        match self.0.iter_mut().rev().find(|run| run.0 == at.window) {
             Some(run) => {
-                run.3 = t;
+                run.3 = t_s;
                 run.4 += 1;
             }
-            None => runs.push((w, s, t, t, 1)),
+            None => self.0.push((at.window, at.slot, t_s, t_s, 1)),
         }
     }
-    out.flush(&mut runs);
-    df!("step_idx" => out.steps, "span_gap" => out.gaps)
-}
 
-#[derive(Default)]
-struct SpanGaps {
-    steps: Vec<u32>,
-    gaps: Vec<f64>,
-}
-
-impl SpanGaps {
-    fn flush(&mut self, runs: &mut Vec<(u32, u32, f64, f64, u32)>) {
-        for &(_, step, first, last, n) in runs.iter().filter(|run| run.4 >= 3) {
-            self.steps.push(step);
-            self.gaps.push((last - first) / (f64::from(n) - 1.0));
+    /// Adds the runs of three chunks or more to their steps' spans and forgets them all.
+    fn flush(&mut self, sums: &mut [StepSums]) {
+        for &(_, slot, first, last, n) in self.0.iter().filter(|run| run.4 >= 3) {
+            sums[slot]
+                .span_gaps
+                .push((last - first) / (f64::from(n) - 1.0));
         }
-        runs.clear();
+        self.0.clear();
     }
 }
 
@@ -176,68 +217,67 @@ pub(super) fn cadence_by_step(
     chunks: &DataFrame,
     windows: &BTreeMap<u32, Vec<Window>>,
 ) -> PolarsResult<BTreeMap<u32, Cadence>> {
-    let placed = place_in_windows(chunks, windows)?;
-    let median = |e: Expr| e.quantile(lit(0.5), QuantileMethod::Linear);
-    let gap = col("gap_s").filter(col("in_pair").and(col("gap_s").is_finite()));
-    let pair_tokens = col("tokens").cast(DataType::Float64).filter(col("in_pair"));
-    let open_tokens = col("tokens")
-        .cast(DataType::Float64)
-        .filter(col("win_open"));
-    let per_step = Rows::new(
-        placed
-            .clone()
-            .lazy()
-            .with_column(
-                same_request()
-                    .and(col("win").is_not_null())
-                    .and(col("win").eq(col("win").shift(lit(1))))
-                    .fill_null(lit(false))
-                    .alias("in_pair"),
-            )
-            .group_by([col("step_idx")])
-            .agg([
-                col("gap_s").filter(col("in_pair")).count().alias("gaps"),
-                median(gap).alias("gap_median"),
-                pair_tokens.clone().sum().alias("pair_tokens"),
-                pair_tokens.count().alias("pair_tokens_n"),
-                open_tokens
-                    .clone()
-                    .fill_null(lit(1.0))
-                    .sum()
-                    .alias("win_tokens"),
-                open_tokens.null_count().alias("win_tokens_unknown"),
-            ])
-            .collect()?,
-        "step_idx",
-    )?;
-    let span_gap = col("span_gap");
-    let spans = Rows::new(
-        span_gaps(&placed)?
-            .lazy()
-            .group_by([col("step_idx")])
-            .agg([median(span_gap.clone().filter(span_gap.is_finite())).alias("span_gap_median")])
-            .collect()?,
-        "step_idx",
-    )?;
-    let mut out = BTreeMap::new();
-    for &step in windows.keys() {
-        let known = per_step.u64(step, "pair_tokens_n")?.unwrap_or(0);
-        out.insert(
-            step,
-            Cadence {
-                gaps: per_step.u64(step, "gaps")?.unwrap_or(0) as usize,
-                gap_median_s: per_step.f64(step, "gap_median")?,
-                span_gap_median_s: spans.f64(step, "span_gap_median")?,
-                tokens_per_chunk: match per_step.f64(step, "pair_tokens")? {
-                    Some(t) if known > 0 => Some(t / known as f64),
-                    _ => None,
-                },
-                window_tokens: per_step.f64(step, "win_tokens")?.unwrap_or(0.0),
-                window_tokens_known: per_step.u64(step, "win_tokens_unknown")?.unwrap_or(0) == 0,
-            },
-        );
+    let request = chunks.column("request")?.u32()?;
+    let step = chunks.column("step_idx")?.u32()?;
+    let ts = chunks.column("t_s")?.f64()?;
+    let warmup = chunks.column("warmup")?.bool()?;
+    let gap = chunks.column("gap_s")?.f64()?;
+    let tokens = chunks.column("tokens")?.u32()?;
+    let mut sums: Vec<StepSums> = windows.keys().map(|_| StepSums::default()).collect();
+    let mut placer = Placer::new(windows);
+    let mut runs = Runs::default();
+    // The previous row's request and window.
+    let mut prev: Option<(u32, Option<u32>)> = None;
+    let rows = values(request)
+        .zip(values(step))
+        .zip(values(ts))
+        .zip(flags(warmup))
+        .zip(values(gap).zip(values(tokens)));
+    for ((((r, s), t), warm), (gap, tokens)) in rows {
+        let Some(r) = r else { continue };
+        if prev.is_some_and(|(p, _)| p != r) {
+            runs.flush(&mut sums);
+        }
+        let placed = match (s, t, warm) {
+            (Some(s), Some(t), Some(false)) => placer.place(s, t).map(|at| (at, t)),
+            _ => None,
+        };
+        let window = placed.map(|(at, _)| at.window);
+        let in_pair = window.is_some() && prev == Some((r, window));
+        prev = Some((r, window));
+        let Some((at, t)) = placed else {
+            continue;
+        };
+        runs.add(at, t);
+        let acc = &mut sums[at.slot];
+        if in_pair {
+            if let Some(g) = gap {
+                acc.gaps += 1;
+                if g.is_finite() {
+                    acc.finite_gaps.push(g);
+                }
+            }
+            if let Some(k) = tokens {
+                acc.pair_tokens += f64::from(k);
+                acc.pair_tokens_n += 1;
+            }
+        }
+        if at.open {
+            match tokens {
+                Some(k) => acc.window_tokens += f64::from(k),
+                None => {
+                    acc.window_tokens += 1.0;
+                    acc.window_tokens_unknown += 1;
+                }
+            }
+        }
     }
-    Ok(out)
+    runs.flush(&mut sums);
+    Ok(windows
+        .keys()
+        .zip(sums)
+        .map(|(&s, a)| (s, a.cadence()))
+        .collect())
 }
 
 #[cfg(test)]
@@ -245,73 +285,71 @@ mod tests {
     use super::*;
 
     #[test]
-    fn spans_are_per_request_and_window_of_three_chunks_warm_up_left_out() {
+    fn pairs_spans_and_tokens_are_per_request_and_window_warm_up_left_out() {
         let w = |start_t_s, end_t_s| Window {
             start_t_s,
             end_t_s,
             wave: None,
         };
-        let windows = BTreeMap::from([(0u32, vec![w(1.0, 2.0), w(3.0, 4.0)])]);
+        let windows = BTreeMap::from([(0u32, vec![w(1.0, 2.0), w(3.0, 4.0)]), (1, Vec::new())]);
+        // Request 0: three chunks in window 0, one between windows, two in window 1; request 1
+        // is warm-up; request 2: four chunks in window 1; request 3 is step 1's (no window).
+        let t = [
+            1.0, 1.5, 2.0, 2.5, 3.0, 3.2, 1.1, 1.2, 1.3, 3.0, 3.1, 3.2, 3.9, 1.0, 1.5,
+        ];
+        let request = [0u32, 0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 3, 3];
+        let gap: Vec<Option<f64>> = (0..t.len())
+            .map(|i| (i > 0 && request[i] == request[i - 1]).then(|| t[i] - t[i - 1]))
+            .collect();
         let chunks = df!(
-            "request" => [0u32, 0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2],
-            "step_idx" => [0u32; 13],
-            "t_s" => [1.0, 1.5, 2.0, 2.5, 3.0, 3.2, 1.1, 1.2, 1.3, 3.0, 3.1, 3.2, 3.9],
+            "request" => request,
+            "step_idx" => [0u32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1],
+            "t_s" => t,
             "warmup" => [false, false, false, false, false, false, true, true, true,
-                false, false, false, false],
+                false, false, false, false, false, false],
+            "gap_s" => gap,
+            "tokens" => [Some(2u32), Some(2), Some(2), Some(2), Some(2), Some(2), Some(5),
+                Some(5), Some(5), Some(1), Some(1), Some(1), None, Some(9), Some(9)],
         )
         .unwrap();
-        let placed = place_in_windows(&chunks, &windows).unwrap();
-        let win: Vec<Option<u32>> = placed
-            .column("win")
-            .unwrap()
-            .u32()
-            .unwrap()
-            .iter()
-            .collect();
-        assert_eq!(
-            win,
-            [
-                Some(0),
-                Some(0),
-                Some(0),
-                None,
-                Some(1),
-                Some(1),
-                None,
-                None,
-                None,
-                Some(1),
-                Some(1),
-                Some(1),
-                Some(1)
-            ]
+        let c = cadence_by_step(&chunks, &windows).unwrap();
+        let c0 = &c[&0];
+        // Pairs: request 0's 1.5, 2.0 (window 0) and 3.2 (window 1); request 2's last three.
+        assert_eq!(c0.gaps, 6);
+        // Gaps 0.5, 0.5, 0.2, 0.1, 0.1, 0.7: the median between 0.2 and 0.5.
+        assert!((c0.gap_median_s.unwrap() - 0.35).abs() < 1e-12, "{c0:?}");
+        // Spans: request 0 in window 0 (0.5); request 2 in window 1 (0.3); request 0 has only
+        // two chunks in window 1.
+        assert!(
+            (c0.span_gap_median_s.unwrap() - 0.4).abs() < 1e-12,
+            "{c0:?}"
         );
-        let open: Vec<Option<bool>> = placed
-            .column("win_open")
-            .unwrap()
-            .bool()
-            .unwrap()
-            .iter()
-            .collect();
-        assert_eq!(open[..3], [Some(false), Some(true), Some(true)]);
-        let spans = span_gaps(&placed).unwrap();
-        let steps: Vec<Option<u32>> = spans
-            .column("step_idx")
-            .unwrap()
-            .u32()
-            .unwrap()
-            .iter()
-            .collect();
-        let gaps: Vec<f64> = spans
-            .column("span_gap")
-            .unwrap()
-            .f64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
-        // Request 0 in window 1 has two chunks only; request 1 is warm-up.
-        assert_eq!(steps, [Some(0), Some(0)]);
-        assert!((gaps[0] - 0.5).abs() < 1e-12, "{gaps:?}");
-        assert!((gaps[1] - 0.3).abs() < 1e-12, "{gaps:?}");
+        // Pair tokens 2 + 2 + 2 + 1 + 1 over the five that were counted.
+        assert_eq!(c0.tokens_per_chunk, Some(1.6));
+        // After a window's start: request 0's 1.5, 2.0, 3.2 and request 2's last three, the
+        // unknown one counted as 1.
+        assert_eq!(c0.window_tokens, 9.0);
+        assert!(!c0.window_tokens_known);
+        let c1 = &c[&1];
+        assert_eq!((c1.gaps, c1.gap_median_s, c1.window_tokens), (0, None, 0.0));
+        assert_eq!(c1.span_gap_median_s, None);
+    }
+
+    #[test]
+    fn the_window_hint_places_as_the_binary_search_does() {
+        let w = |start_t_s, end_t_s| Window {
+            start_t_s,
+            end_t_s,
+            wave: None,
+        };
+        // Touching windows: an instant on the boundary is the later window's.
+        let windows = BTreeMap::from([(3u32, vec![w(1.0, 2.0), w(2.0, 3.0), w(4.0, 5.0)])]);
+        let mut placer = Placer::new(&windows);
+        for t in [1.5, 2.0, 2.5, 3.5, 4.0, 1.0, 5.0, 5.5, 2.0] {
+            let got = placer.place(3, t).map(|p| p.window);
+            let want = window::index_of(&windows[&3], t).map(|i| i as u32);
+            assert_eq!(got, want, "t {t}");
+        }
+        assert!(placer.place(4, 1.5).is_none());
     }
 }
