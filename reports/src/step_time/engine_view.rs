@@ -1,15 +1,20 @@
 //! The engine's side of a step: counter deltas over the windows or over whole waves, the
 //! running / waiting / KV view over the windows (or the requests' span), busy slots per step,
-//! and Little's law against the client's requests. Small Rust over the time-sorted samples: a
+//! and Little's law against the client's requests. It also decides which intervals are clean
+//! decode for the engine's step time: the windows, and whole waves only where the wave's prefill
+//! took one step (else its early requests' inter-token gaps hold the later prefill chunks); and
+//! says why a step has no engine step time ([`EngineViewGap`]). Small Rust over the time-sorted samples: a
 //! counter's delta over an interval is its first and last sample inside it, found by binary
 //! search (see [`crate::recording::Recording`] on why the samples are not a frame).
 
 use ceiling_collectors::engines::Signals;
+use serde::Serialize;
 
+use super::decode::DecodeWindow;
 use super::requests::StepRequests;
 use super::{EngineWindow, LittlesLaw, mean, rel};
 use crate::engine::{self, Delta, EngineSample};
-use crate::recording::StepRecord;
+use crate::recording::{Pattern, StepRecord};
 use crate::window::Window;
 
 /// Sums a counter's increase over every window.
@@ -42,6 +47,55 @@ pub(super) fn waves_itl(
                 .flatten()
         })
         .reduce(|a, b| (a.0 + b.0, a.1 + b.1))
+}
+
+/// Why a scraped step has no engine step time: no interval of clean decode steps held the
+/// engine's counters at both ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "reason")]
+pub enum EngineViewGap {
+    /// The step has no decode window.
+    NoWindow,
+    /// No window held two scrapes, and the whole waves are not clean decode: a wave's prefill
+    /// took up to `prefill_steps` engine steps, and the early requests' inter-token gaps hold
+    /// the later prefill chunks. Shorten `--scrape-interval` or lengthen `--output-len`.
+    PrefillInWaves { prefill_steps: u32 },
+    /// No window held two scrapes carrying the counters.
+    FewScrapes,
+}
+
+/// The step's requests with only the clean waves bracketed: a wave's `done_span` is kept only
+/// where its prefill took one engine step, so whole-wave counters hold decode steps alone.
+pub(super) fn clean_waves(requests: &StepRequests, decode: &DecodeWindow) -> StepRequests {
+    let mut out = requests.clone();
+    for w in &mut out.waves {
+        if decode.prefill_steps.get(&w.wave) != Some(&1) {
+            w.done_span = None;
+        }
+    }
+    out
+}
+
+/// Why a step that was scraped has no engine step time; `None` where no scrape falls in the
+/// step at all (nothing to explain: the engine was not scraped).
+pub(super) fn engine_view_gap(
+    step: &StepRecord,
+    windows: &[Window],
+    decode: &DecodeWindow,
+    eng: &[EngineSample],
+) -> Option<EngineViewGap> {
+    let end = step.end_t_s.unwrap_or(f64::INFINITY);
+    if engine::inside(eng, step.start_t_s, end).is_empty() {
+        return None;
+    }
+    let prefill = decode.prefill_steps.values().copied().max();
+    Some(match (windows.is_empty(), step.pattern, prefill) {
+        (true, ..) => EngineViewGap::NoWindow,
+        (false, Pattern::Wave, Some(p)) if p > 1 => {
+            EngineViewGap::PrefillInWaves { prefill_steps: p }
+        }
+        _ => EngineViewGap::FewScrapes,
+    })
 }
 
 /// The samples from the last one at or before `start` to the first at or after `end`.
