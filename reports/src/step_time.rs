@@ -10,8 +10,9 @@
 //! 3. **Engine counters** over the same windows: `Δ itl_sum / Δ itl_count` (vLLM's
 //!    inter-token-latency histogram; one observation per sequence per step) and
 //!    `DP × Δt / Δ steps_total` (steps summed over DP ranks).
-//!    Only over clean decode steps: scrapes inside the windows, or whole waves whose prefill
-//!    took one step; otherwise none, with the reason ([`EngineViewGap`]).
+//!    Only over clean decode steps: scrapes inside the windows, or whole waves whose client
+//!    gaps average what they do in the window (a prefill of one step, no early finisher);
+//!    otherwise none, with the reason ([`EngineViewGap`]).
 //!
 //! MTP (tokens per sequence per step) comes from the spec-decode counters
 //! (`1 + Δaccepted / Δdrafts`), else the engine's `Δ generation_tokens / (Δ steps × bs)` (waves

@@ -32,7 +32,16 @@ pub(crate) struct DecodeWindow {
     pub tokens_known: bool,
     /// Per measured wave with a window: the engine steps from its first to its last first token.
     pub prefill_steps: BTreeMap<u32, u32>,
+    /// Per measured wave with a window: the client's mean chunk gap over the whole wave over
+    /// its mean gap inside the window. Near 1 where the wave's gaps are all decode steps at the
+    /// batch (its prefill took one step, all finished together); above where the early
+    /// requests decoded through later prefill chunks. The engine's whole-wave counters hold the
+    /// same gaps.
+    pub whole_over_window: BTreeMap<u32, f64>,
 }
+
+/// Gap sums of one wave: (Σ span, Σ gaps) over the whole wave and inside its window.
+type WaveGaps = ((f64, f64), (f64, f64));
 
 /// One measured, successful request as the pass reads it.
 pub(crate) struct Req {
@@ -127,6 +136,7 @@ pub(crate) struct DecodePass {
     tpots: BTreeMap<u32, (Vec<f64>, bool)>,
     /// Per (step, wave): the earliest first token and that request's chunk arrivals.
     earliest: BTreeMap<(u32, u32), (f64, Vec<f64>)>,
+    gaps: BTreeMap<(u32, u32), WaveGaps>,
 }
 
 impl DecodePass {
@@ -166,6 +176,13 @@ impl DecodePass {
                 entry.0.push((last - lo) / (n * scale));
             }
         }
+        if let (Some(wave), Some(w)) = (req.wave, windows.iter().find(|w| w.wave == req.wave)) {
+            let g = self.gaps.entry((req.step, wave)).or_default();
+            add_span(&mut g.0, times);
+            let a = times.partition_point(|t| *t < w.start_t_s);
+            let b = times.partition_point(|t| *t <= w.end_t_s);
+            add_span(&mut g.1, &times[a..b]);
+        }
         if let (Some(wave), Some(first)) = (req.wave, req.first) {
             let e = self
                 .earliest
@@ -188,6 +205,12 @@ impl DecodePass {
             d.tpot_s = crate::metrics::median(&v);
             d.tokens_known = known;
         }
+        for ((step, wave), ((ws, wn), (is, inn))) in self.gaps {
+            if wn > 0.0 && inn > 0.0 && is > 0.0 {
+                let d = out.entry(step).or_default();
+                d.whole_over_window.insert(wave, (ws / wn) / (is / inn));
+            }
+        }
         for ((step, wave), (_, chunk_times)) in self.earliest {
             let start = windows
                 .get(&step)
@@ -199,6 +222,16 @@ impl DecodePass {
             }
         }
         out
+    }
+}
+
+/// Adds a run of chunk arrivals' span and gaps to `(Σ span, Σ gaps)`.
+fn add_span(sums: &mut (f64, f64), times: &[f64]) {
+    if let (Some(first), Some(last)) = (times.first(), times.last())
+        && times.len() >= 2
+    {
+        sums.0 += last - first;
+        sums.1 += (times.len() - 1) as f64;
     }
 }
 
@@ -277,6 +310,10 @@ mod tests {
         assert!((wave.tpot_s.unwrap() - 0.1).abs() < 1e-9, "{wave:?}");
         assert!(wave.tokens_known);
         assert_eq!(wave.prefill_steps, BTreeMap::from([(0, 2)]));
+        // Whole wave: request 0 spans 2.0 s in 16 gaps, request 1 2.0 s in 20; the window
+        // 0.1 s a gap.
+        let ratio = wave.whole_over_window[&0];
+        assert!((ratio - (4.0 / 36.0) / 0.1).abs() < 1e-9, "{ratio}");
         // The closed-loop request spent 1 s in its window for 5 tokens, its TTFT included.
         assert!((d[&1].tpot_s.unwrap() - 0.2).abs() < 1e-9, "{:?}", d[&1]);
         assert!(d[&1].prefill_steps.is_empty());

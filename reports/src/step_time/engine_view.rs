@@ -1,8 +1,9 @@
 //! The engine's side of a step: counter deltas over the windows or over whole waves, the
 //! running / waiting / KV view over the windows (or the requests' span), busy slots per step,
 //! and Little's law against the client's requests. It also decides which intervals are clean
-//! decode for the engine's step time: the windows, and whole waves only where the wave's prefill
-//! took one step (else its early requests' inter-token gaps hold the later prefill chunks); and
+//! decode for the engine's step time: the windows, and whole waves only where the client's gaps over
+//! the wave average what they do in its window (else the early requests' inter-token gaps hold
+//! the later prefill chunks); and
 //! says why a step has no engine step time ([`EngineViewGap`]). Small Rust over the time-sorted samples: a
 //! counter's delta over an interval is its first and last sample inside it, found by binary
 //! search (see [`crate::recording::Recording`] on why the samples are not a frame).
@@ -58,18 +59,28 @@ pub enum EngineViewGap {
     NoWindow,
     /// No window held two scrapes, and the whole waves are not clean decode: a wave's prefill
     /// took up to `prefill_steps` engine steps, and the early requests' inter-token gaps hold
-    /// the later prefill chunks. Shorten `--scrape-interval` or lengthen `--output-len`.
+    /// the later prefill chunks (the client's own gaps over the wave average more than in its
+    /// window). Shorten `--scrape-interval` or lengthen `--output-len`.
     PrefillInWaves { prefill_steps: u32 },
     /// No window held two scrapes carrying the counters.
     FewScrapes,
 }
 
+/// How far a wave's whole-life chunk gaps may average above its window's before its counters
+/// are no clean decode: a fifth of the step-time tolerance.
+const WHOLE_WAVE_CLEAN: f64 = 0.01;
+
 /// The step's requests with only the clean waves bracketed: a wave's `done_span` is kept only
-/// where its prefill took one engine step, so whole-wave counters hold decode steps alone.
+/// where the client's gaps over the whole wave average what they do in its window (within
+/// [`WHOLE_WAVE_CLEAN`]), so whole-wave counters hold decode steps at the batch alone.
 pub(super) fn clean_waves(requests: &StepRequests, decode: &DecodeWindow) -> StepRequests {
     let mut out = requests.clone();
     for w in &mut out.waves {
-        if decode.prefill_steps.get(&w.wave) != Some(&1) {
+        let clean = decode
+            .whole_over_window
+            .get(&w.wave)
+            .is_some_and(|r| (r - 1.0).abs() <= WHOLE_WAVE_CLEAN);
+        if !clean {
             w.done_span = None;
         }
     }
@@ -89,11 +100,15 @@ pub(super) fn engine_view_gap(
         return None;
     }
     let prefill = decode.prefill_steps.values().copied().max();
-    Some(match (windows.is_empty(), step.pattern, prefill) {
-        (true, ..) => EngineViewGap::NoWindow,
-        (false, Pattern::Wave, Some(p)) if p > 1 => {
-            EngineViewGap::PrefillInWaves { prefill_steps: p }
-        }
+    let unclean = decode
+        .whole_over_window
+        .values()
+        .any(|r| (r - 1.0).abs() > WHOLE_WAVE_CLEAN);
+    Some(match (windows.is_empty(), step.pattern) {
+        (true, _) => EngineViewGap::NoWindow,
+        (false, Pattern::Wave) if unclean => EngineViewGap::PrefillInWaves {
+            prefill_steps: prefill.unwrap_or(1),
+        },
         _ => EngineViewGap::FewScrapes,
     })
 }
