@@ -101,6 +101,13 @@ impl StepView<'_> {
         };
         dp * (self.bs() / dp).ceil()
     }
+
+    /// A closed-loop window where the engine ran fewer than `bs` with nobody waiting in it: the
+    /// missing requests were between a finish and the next send, the client's turnaround.
+    fn turnaround(&self) -> bool {
+        self.summary.pattern == crate::recording::Pattern::ClosedLoop
+            && !self.timing.engine.waiting_max.is_some_and(|w| w > 0.0)
+    }
 }
 
 /// What the run-wide rules read.

@@ -16,7 +16,9 @@ pub(super) const ENGINE_BATCH_MISMATCH: Rule = Rule {
 
 /// One finding per reading that disagrees with the probe's batch: the running gauge's range,
 /// then llama.cpp's busy slots per step (the latter only when the gauge did not already show a
-/// batch too small), so a step may raise two.
+/// batch too small), so a step may raise two. In a closed loop a batch below `bs` with nobody
+/// waiting in the engine is the client's turnaround (requests between a finish and the next
+/// send are in flight for the client, not yet at the engine), not a limit of the engine.
 fn engine_batch_mismatch(v: &StepView<'_>, _tol: &Tolerances) -> Vec<Finding> {
     batch_from_running_gauge(v)
         .into_iter()
@@ -29,12 +31,13 @@ fn batch_from_running_gauge(v: &StepView<'_>) -> Option<Finding> {
     let (Some(max), Some(min)) = (e.running_max, e.running_min) else {
         return None;
     };
-    if max < bs - 0.5 {
+    if max < bs - 0.5 && !v.turnaround() {
         Some(v.finding(
             &ENGINE_BATCH_MISMATCH,
             Severity::Error,
             format!(
-                "the engine ran at most {max:.0} sequences while the probe held {bs:.0}; raise the engine's sequence cap (--max-num-seqs) or KV memory, or lower the batch size"
+                "the engine ran at most {max:.0} sequences while the probe held {bs:.0}; raise the engine's sequence cap (--max-num-seqs) or KV memory, or lower the batch size{}",
+                no_window_hint(v)
             ),
             json!({"batch_size": s.batch_size, "running_min": min, "running_max": max, "running_mean": e.running_mean, "busy_slots_per_step": e.busy_slots_per_step}),
         ))
@@ -58,7 +61,7 @@ fn batch_from_busy_slots(v: &StepView<'_>) -> Option<Finding> {
     let (s, e, bs) = (v.summary, &v.timing.engine, v.bs());
     let b = e
         .busy_slots_per_step
-        .filter(|b| *b < bs - 0.5 || *b > v.bs_upper() + 0.5)?;
+        .filter(|b| (*b < bs - 0.5 && !v.turnaround()) || *b > v.bs_upper() + 0.5)?;
     // Only where the gauge is missing or shows at least the probe's batch: a gauge showing too
     // small a batch has its own finding.
     if !e.running_max.is_none_or(|max| max >= bs - 0.5) {
@@ -81,6 +84,15 @@ fn batch_from_busy_slots(v: &StepView<'_>) -> Option<Finding> {
         ),
         json!({"batch_size": s.batch_size, "busy_slots_per_step": b, "running_max": e.running_max}),
     ))
+}
+
+/// For a step without a decode window, the other cause of a batch that never ran whole.
+fn no_window_hint(v: &StepView<'_>) -> &'static str {
+    if v.timing.windows.is_empty() {
+        "; or the prompts' chunked prefill outlasted the output, so the first requests finished before the last started: raise --output-len"
+    } else {
+        ""
+    }
 }
 
 pub(super) const ENGINE_QUEUEING: Rule = Rule {
@@ -114,8 +126,9 @@ fn engine_queueing(v: &StepView<'_>, _tol: &Tolerances) -> Option<Finding> {
             &ENGINE_QUEUEING,
             Severity::Warn,
             format!(
-                "up to {w:.0} requests waited in the engine queue {} at bs {bs:.0}; the engine cannot hold the batch (KV memory or sequence cap, llama.cpp -np slots): lower the batch size or raise the engine's limits",
-                if t.windows.is_empty() { "and no moment had the whole batch decoding" } else { "inside the decode window" }
+                "up to {w:.0} requests waited in the engine queue {} at bs {bs:.0}; the engine cannot hold the batch (KV memory or sequence cap, llama.cpp -np slots): lower the batch size or raise the engine's limits{}",
+                if t.windows.is_empty() { "and no moment had the whole batch decoding" } else { "inside the decode window" },
+                no_window_hint(v)
             ),
             evidence(w),
         ));

@@ -1,6 +1,7 @@
 //! Each `warn` or `error` finding of a cell against what really happened: `/sim/truth` (its
 //! preemptions, prefix-cache hits, aborted requests and injected faults) and the cell's own
-//! setting (a batch beyond the sequence cap or the KV cache, reasoning longer than the output).
+//! setting (a batch beyond the sequence cap or the KV cache, prompts whose chunked prefill
+//! outlasts the output so no moment has the whole batch, reasoning longer than the output).
 //! A finding nothing explains is a false alarm. For a cell with a fault, whether one of the
 //! findings that fault must raise came.
 
@@ -19,7 +20,8 @@ pub struct Verdict {
     pub unexplained: Vec<String>,
     /// Every warn/error finding, explained or not.
     pub raised: Vec<String>,
-    /// For a cell with a fault: one of the findings it must raise came (true without a fault).
+    /// For a cell with a fault: one of the findings it must raise came (true without a fault,
+    /// and where the fault could not happen: a prompt of one KV block never hits the cache).
     pub expected_seen: bool,
 }
 
@@ -42,6 +44,9 @@ struct Happened {
     over_capacity: bool,
     /// The batch per rank needs 90 % of the KV cache or more.
     kv_nearly_full: bool,
+    /// The batch's prompts take more chunked prefill steps than the output has decode steps, so
+    /// the first requests finish before the last start: no moment has the whole batch.
+    prefill_outlasts_output: bool,
     reasoning_exhausted: bool,
 }
 
@@ -57,6 +62,12 @@ impl Happened {
                 || truth.totals.requests_aborted > 0,
             over_capacity: cell.bs_per_rank() > p.max_num_seqs || needed > p.kv_blocks,
             kv_nearly_full: needed * 10 >= p.kv_blocks * 9,
+            prefill_outlasts_output: {
+                let prompt = u64::from(cell.bs_per_rank()) * u64::from(cell.input);
+                let prefill_steps = prompt.div_ceil(u64::from(p.prefill_chunk_tokens.max(1)));
+                let decode_steps = u64::from(cell.output) / if cell.spec { 2 } else { 1 };
+                prefill_steps + 1 >= decode_steps
+            },
             reasoning_exhausted: p.reasoning_tokens >= cell.output,
         }
     }
@@ -72,10 +83,10 @@ fn explains(h: &Happened, code: &str, on_step: &[&str]) -> bool {
         "step_time_disagreement" | "identity_broken" | "littles_law_broken" => client_late,
         "preemptions" => h.preempted,
         "kv_near_full" => h.kv_nearly_full || h.preempted,
-        "engine_queueing" => h.over_capacity || h.preempted,
+        "engine_queueing" => h.over_capacity || h.preempted || h.prefill_outlasts_output,
         // Requests that failed leave the engine a smaller batch than the probe's.
         "engine_batch_mismatch" | "no_measurement_window" => {
-            h.over_capacity || h.preempted || h.failed_requests
+            h.over_capacity || h.preempted || h.failed_requests || h.prefill_outlasts_output
         }
         "prefix_cache_warm" => h.cache_hits,
         "request_failures" | "length_mismatch" | "token_count_mismatch" => h.failed_requests,
@@ -123,8 +134,14 @@ pub fn judge(cell: &Cell, analysis: Option<&Value>, truth: &Truth, out: &Output)
     };
     let h = Happened::of(cell, truth);
     let all = findings(v);
+    let injected = match cell.fault {
+        Fault::None => false,
+        // The sim keeps at least one prompt token to compute: a one-block prompt never hits.
+        Fault::WarmPrefix => h.cache_hits,
+        _ => true,
+    };
     let mut verdict = Verdict {
-        expected_seen: cell.fault == Fault::None,
+        expected_seen: !injected,
         ..Verdict::default()
     };
     let serious = |s: &str| s == "warn" || s == "error";

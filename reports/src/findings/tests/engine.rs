@@ -244,3 +244,15 @@ fn kv_near_full_stays_silent_below_the_usage_share() {
     step.timing.engine.kv_usage_max_frac = Some(0.949);
     step.silent(&KV_NEAR_FULL);
 }
+
+#[test]
+fn a_closed_loop_batch_short_of_bs_with_nobody_waiting_is_the_clients_turnaround() {
+    let mut step = running(Some(36.0), Some(7.0), Some(6.5));
+    step.summary.pattern = crate::recording::Pattern::ClosedLoop;
+    step.timing.engine.running_min = Some(5.0);
+    step.timing.engine.waiting_max = Some(0.0);
+    step.silent(&ENGINE_BATCH_MISMATCH);
+    // Requests waiting in the engine while it ran fewer: the engine's limit.
+    step.timing.engine.waiting_max = Some(1.0);
+    assert_eq!(step.one(&ENGINE_BATCH_MISMATCH).severity, Severity::Error);
+}
