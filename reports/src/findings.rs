@@ -102,11 +102,12 @@ impl StepView<'_> {
         dp * (self.bs() / dp).ceil()
     }
 
-    /// A closed-loop window where the engine ran fewer than `bs` with nobody waiting in it: the
-    /// missing requests were between a finish and the next send, the client's turnaround.
+    /// A closed-loop window whose engine queue drained at some scrape: requests only passed
+    /// through it (between a finish and the next send, or for a prefill chunk), so a batch
+    /// short of `bs` there is the loop's turnaround. Under a cap the queue never drains.
     fn turnaround(&self) -> bool {
         self.summary.pattern == crate::recording::Pattern::ClosedLoop
-            && !self.timing.engine.waiting_max.is_some_and(|w| w > 0.0)
+            && !self.timing.engine.waiting_min.is_some_and(|w| w > 0.0)
     }
 }
 

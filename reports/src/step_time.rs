@@ -77,6 +77,10 @@ pub struct EngineWindow {
     pub running_min: Option<f64>,
     pub running_max: Option<f64>,
     pub waiting_max: Option<f64>,
+    /// The fewest requests waiting at a scrape in the windows: above 0 when a queue never
+    /// drained (a batch beyond the engine's cap), 0 when requests only passed through it.
+    #[serde(default)]
+    pub waiting_min: Option<f64>,
     /// The most requests waiting in the engine at any scrape of the whole step (first scrape at
     /// or before its start to first at or after its end). A wave whose requests queue for a
     /// slot may have no window at all, so the window's `waiting_max` cannot see it.

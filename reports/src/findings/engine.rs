@@ -16,9 +16,9 @@ pub(super) const ENGINE_BATCH_MISMATCH: Rule = Rule {
 
 /// One finding per reading that disagrees with the probe's batch: the running gauge's range,
 /// then llama.cpp's busy slots per step (the latter only when the gauge did not already show a
-/// batch too small), so a step may raise two. In a closed loop a batch below `bs` with nobody
-/// waiting in the engine is the client's turnaround (requests between a finish and the next
-/// send are in flight for the client, not yet at the engine), not a limit of the engine.
+/// batch too small), so a step may raise two. In a closed loop a batch below `bs` whose engine
+/// queue drained at some scrape is the loop's turnaround (requests between a finish and the
+/// next send, or waiting for a prefill chunk), not a limit of the engine.
 fn engine_batch_mismatch(v: &StepView<'_>, _tol: &Tolerances) -> Vec<Finding> {
     batch_from_running_gauge(v)
         .into_iter()
@@ -115,11 +115,12 @@ fn engine_queueing(v: &StepView<'_>, _tol: &Tolerances) -> Option<Finding> {
                "batch_size": s.batch_size, "running_max": e.running_max, "prefill_steps_max": t.prefill_steps_max})
     };
     // A closed-loop window counts requests from their send, so a request just sent waits for
-    // the next step inside it; only an engine that never ran bs there is queueing.
+    // the next step (or its prefill chunk) inside it; only an engine that never ran bs there,
+    // with a queue that never drained, is queueing.
     let held_bs = e.running_max.is_some_and(|r| r >= bs - 0.5);
     let in_window = match s.pattern {
         Pattern::Wave => window,
-        Pattern::ClosedLoop => window.filter(|_| !held_bs),
+        Pattern::ClosedLoop => window.filter(|_| !held_bs && !v.turnaround()),
     };
     if let Some(w) = in_window.or(step.filter(|_| t.windows.is_empty())) {
         return Some(v.finding(

@@ -196,6 +196,7 @@ fn engine() -> EngineWindow {
         running_max: Some(bs),
         waiting_max: Some(0.0),
         waiting_max_step: Some(0.0),
+        waiting_min: Some(0.0),
         busy_slots_per_step: None,
         kv_usage_max_frac: Some(0.4),
         kv_capacity_tokens: Some(100_000.0),

@@ -149,6 +149,7 @@ pub(super) fn engine_window(
         running_min: running.iter().copied().reduce(f64::min),
         running_max: running.iter().copied().reduce(f64::max),
         waiting_max: col(&|s| s.waiting).into_iter().reduce(f64::max),
+        waiting_min: col(&|s| s.waiting).into_iter().reduce(f64::min),
         waiting_max_step: around
             .iter()
             .filter_map(|s| s.signals.waiting)

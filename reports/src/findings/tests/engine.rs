@@ -126,8 +126,11 @@ fn a_closed_loop_request_waiting_for_the_next_step_is_info_while_the_engine_held
     step.timing.engine.waiting_max = Some(1.0);
     step.timing.engine.running_max = Some(f64::from(BS));
     assert_eq!(step.one(&ENGINE_QUEUEING).severity, Severity::Info);
-    // Never all bs running: the engine cannot hold them.
+    // Never all bs running, but the queue drained: requests passing through.
     step.timing.engine.running_max = Some(f64::from(BS) - 2.0);
+    assert_eq!(step.one(&ENGINE_QUEUEING).severity, Severity::Info);
+    // And a queue that never drained: the engine cannot hold them.
+    step.timing.engine.waiting_min = Some(1.0);
     assert_eq!(step.one(&ENGINE_QUEUEING).severity, Severity::Warn);
 }
 
@@ -246,13 +249,14 @@ fn kv_near_full_stays_silent_below_the_usage_share() {
 }
 
 #[test]
-fn a_closed_loop_batch_short_of_bs_with_nobody_waiting_is_the_clients_turnaround() {
+fn a_closed_loop_batch_short_of_bs_whose_queue_drained_is_the_loops_turnaround() {
     let mut step = running(Some(36.0), Some(7.0), Some(6.5));
     step.summary.pattern = crate::recording::Pattern::ClosedLoop;
     step.timing.engine.running_min = Some(5.0);
-    step.timing.engine.waiting_max = Some(0.0);
+    step.timing.engine.waiting_max = Some(2.0);
+    step.timing.engine.waiting_min = Some(0.0);
     step.silent(&ENGINE_BATCH_MISMATCH);
-    // Requests waiting in the engine while it ran fewer: the engine's limit.
-    step.timing.engine.waiting_max = Some(1.0);
+    // A queue that never drained while the engine ran fewer: the engine's limit.
+    step.timing.engine.waiting_min = Some(1.0);
     assert_eq!(step.one(&ENGINE_BATCH_MISMATCH).severity, Severity::Error);
 }
