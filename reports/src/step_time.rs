@@ -5,7 +5,7 @@
 //!    one chunk spans (`tokens_per_chunk / MTP`, 1 when the chunk's tokens are unknown):
 //!    `t_fwd_client = median_request_gap × MTP / tokens_per_chunk`.
 //! 2. **Identity**: `t_fwd_identity = MTP × TPOT`, TPOT that of the windows (per request and
-//!    window, its time in the window over the tokens that arrived in it; the median), else the
+//!    window, its time in the window and the tokens that arrived in it, pooled), else the
 //!    median over the step's measured requests ([`crate::metrics::tpot_s`]) where no window.
 //! 3. **Engine counters** over the same windows: `Δ itl_sum / Δ itl_count` (vLLM's
 //!    inter-token-latency histogram; one observation per sequence per step) and
@@ -16,7 +16,8 @@
 //!
 //! MTP (tokens per sequence per step) comes from the spec-decode counters
 //! (`1 + Δaccepted / Δdrafts`), else the engine's `Δ generation_tokens / (Δ steps × bs)` (waves
-//! only: in a closed-loop window some of the bs are in prefill), else
+//! whose bs divides over the DP ranks: in a closed-loop window some of the bs are in prefill,
+//! and an uneven split steps the ranks unevenly), else
 //! the client's tokens per chunk, else 1.
 //!
 //! Also per step: the engine's batch, queue, KV, preemptions, prefix-cache and token counters;
@@ -131,8 +132,8 @@ pub struct StepTiming {
     pub chunk_gap_span_s: Option<f64>,
     pub chunk_gaps: usize,
     pub tpot_median_s: Option<f64>,
-    /// The TPOT of the windows: per request and window, its time in the window over the tokens
-    /// that arrived in it; the median. What the identity reads (a request's whole-life TPOT
+    /// The TPOT of the windows: per request and window, its time in the window and the tokens
+    /// that arrived in it, pooled (`Σ time / Σ tokens`). What the identity reads (a request's whole-life TPOT
     /// holds steps outside the window, e.g. other requests' prefill chunks).
     pub tpot_window_s: Option<f64>,
     /// The most engine steps a measured wave's prefill took (first to last first token).
@@ -384,9 +385,11 @@ pub(crate) fn time_step(
         .map(|s| s.signals.dp_ranks.max(1) as f64)
         .unwrap_or(f64::from(dp));
     let mut counters = EngineCounters::over(engine_samples, &windows);
-    if step.pattern == Pattern::ClosedLoop {
+    if step.pattern == Pattern::ClosedLoop || step.batch_size % dp != 0 {
         // A closed-loop window holds steps in which some of the bs in flight are in prefill
-        // and emit nothing, so generated tokens per step per bs read below one: not an MTP.
+        // and emit nothing, so generated tokens per step per bs read below one; a batch that
+        // does not divide over the DP ranks runs unevenly (bs 1 on DP 2: one rank steps, the
+        // other idles), so steps × bs / DP is not the sequences stepped. Neither is an MTP.
         counters.d_gen = None;
     }
     let (mtp, mtp_source) = counters.mtp(cadence.tokens_per_chunk, bs_per_rank, dp_ranks);

@@ -2,7 +2,9 @@
 //!
 //! - **The TPOT of the window**: per measured request and window, the time the request spent in
 //!   the window (from its span `[sent, end]` cut to the window, to its last chunk in it) over
-//!   the tokens that arrived in that time; the median over those (request, window) pairs. Unlike a request's whole-life TPOT it
+//!   the tokens that arrived in that time, pooled over those (request, window) pairs (`Σ time /
+//!   Σ tokens`: a median would wander with the per-request accept lengths under speculative
+//!   decoding, and the identity it feeds is a sum over requests). Unlike a request's whole-life TPOT it
 //!   holds no step outside the window: in a wave, not the other requests' prefill chunks the
 //!   early ones decoded through; in a closed loop, exactly the time the window counts (a request
 //!   sent inside it waits for its first token inside it too).
@@ -24,7 +26,7 @@ use crate::window::Window;
 /// One step's decode-window figures from the chunks.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct DecodeWindow {
-    /// Median over (request, window) of time in the window per token that arrived in it, the
+    /// Time in the windows per token that arrived in them, pooled over (request, window), the
     /// tokens scaled to the request's reported output; a chunk of unknown size in a request
     /// without `usage` counts as one token (see `tokens_known`).
     pub tpot_s: Option<f64>,
@@ -132,8 +134,9 @@ fn measured_requests(figures: &DataFrame) -> PolarsResult<BTreeMap<u32, Req>> {
 /// each step's figures.
 #[derive(Default)]
 pub(crate) struct DecodePass {
-    /// Per step: time in window per token, and whether every chunk's tokens were known.
-    tpots: BTreeMap<u32, (Vec<f64>, bool)>,
+    /// Per step: Σ time in window, Σ tokens in it, and whether every request's tokens were
+    /// known.
+    tpots: BTreeMap<u32, (f64, f64, bool)>,
     /// Per (step, wave): the earliest first token and that request's chunk arrivals.
     earliest: BTreeMap<(u32, u32), (f64, Vec<f64>)>,
     gaps: BTreeMap<(u32, u32), WaveGaps>,
@@ -148,7 +151,7 @@ impl DecodePass {
         times: &[f64],
         toks: &[Option<u32>],
     ) {
-        let entry = self.tpots.entry(req.step).or_insert((Vec::new(), true));
+        let entry = self.tpots.entry(req.step).or_insert((0.0, 0.0, true));
         // The tokens are the identity's, `usage`'s: each chunk's count (1 where unknown) scaled
         // to the request's reported output, so chunks that claim other counts than `usage`
         // (or say none) still add up to what the engine reported.
@@ -158,7 +161,7 @@ impl DecodePass {
             Some(n) if counted > 0.0 => f64::from(n) / counted,
             _ => 1.0,
         };
-        entry.1 &= all_known || req.output_tokens.is_some();
+        entry.2 &= all_known || req.output_tokens.is_some();
         for w in windows {
             let (lo, hi) = (req.sent.max(w.start_t_s), req.end.min(w.end_t_s));
             if hi <= lo {
@@ -173,7 +176,8 @@ impl DecodePass {
             if let Some(last) = times[a..b].last()
                 && *last > lo
             {
-                entry.0.push((last - lo) / (n * scale));
+                entry.0 += last - lo;
+                entry.1 += n * scale;
             }
         }
         if let (Some(wave), Some(w)) = (req.wave, windows.iter().find(|w| w.wave == req.wave)) {
@@ -200,9 +204,9 @@ impl DecodePass {
         windows: &BTreeMap<u32, Vec<Window>>,
     ) -> BTreeMap<u32, DecodeWindow> {
         let mut out: BTreeMap<u32, DecodeWindow> = BTreeMap::new();
-        for (step, (v, known)) in self.tpots {
+        for (step, (time, tokens, known)) in self.tpots {
             let d = out.entry(step).or_default();
-            d.tpot_s = crate::metrics::median(&v);
+            d.tpot_s = (tokens > 0.0).then(|| time / tokens);
             d.tokens_known = known;
         }
         for ((step, wave), ((ws, wn), (is, inn))) in self.gaps {

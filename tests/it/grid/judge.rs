@@ -83,10 +83,18 @@ fn explains(h: &Happened, code: &str, on_step: &[&str]) -> bool {
         "step_time_disagreement" | "identity_broken" | "littles_law_broken" => client_late,
         "preemptions" => h.preempted,
         "kv_near_full" => h.kv_nearly_full || h.preempted,
-        "engine_queueing" => h.over_capacity || h.preempted || h.prefill_outlasts_output,
+        // A late client also moves the window's edges (its first tokens and finishes are read
+        // late), so scrapes it counts as inside may hold the prefill or the tail.
+        "engine_queueing" => {
+            h.over_capacity || h.preempted || h.prefill_outlasts_output || client_late
+        }
         // Requests that failed leave the engine a smaller batch than the probe's.
         "engine_batch_mismatch" | "no_measurement_window" => {
-            h.over_capacity || h.preempted || h.failed_requests || h.prefill_outlasts_output
+            h.over_capacity
+                || h.preempted
+                || h.failed_requests
+                || h.prefill_outlasts_output
+                || client_late
         }
         "prefix_cache_warm" => h.cache_hits,
         "request_failures" | "length_mismatch" | "token_count_mismatch" => h.failed_requests,
