@@ -385,7 +385,7 @@ pub(crate) fn time_step(
         .map(|s| s.signals.dp_ranks.max(1) as f64)
         .unwrap_or(f64::from(dp));
     let mut counters = EngineCounters::over(engine_samples, &windows);
-    if step.pattern == Pattern::ClosedLoop || step.batch_size % dp != 0 {
+    if step.pattern == Pattern::ClosedLoop || !step.batch_size.is_multiple_of(dp) {
         // A closed-loop window holds steps in which some of the bs in flight are in prefill
         // and emit nothing, so generated tokens per step per bs read below one; a batch that
         // does not divide over the DP ranks runs unevenly (bs 1 on DP 2: one rank steps, the
