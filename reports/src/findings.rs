@@ -104,10 +104,11 @@ impl StepView<'_> {
 
     /// A closed-loop window whose engine queue drained at some scrape: requests only passed
     /// through it (between a finish and the next send, or for a prefill chunk), so a batch
-    /// short of `bs` there is the loop's turnaround. Under a cap the queue never drains.
+    /// short of `bs` there is the loop's turnaround. Under a cap the queue never drains. An
+    /// engine without a queue gauge is judged as before: its batch alone.
     fn turnaround(&self) -> bool {
         self.summary.pattern == crate::recording::Pattern::ClosedLoop
-            && !self.timing.engine.waiting_min.is_some_and(|w| w > 0.0)
+            && self.timing.engine.waiting_min.is_some_and(|w| w <= 0.0)
     }
 }
 

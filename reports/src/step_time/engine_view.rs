@@ -181,7 +181,13 @@ fn busy_slots_per_step(eng: &[EngineSample], windows: &[Window]) -> Option<f64> 
     (steps > 0.0).then(|| sum / steps)
 }
 
-/// Little's law over the span of the measured requests; needs ten engine samples in it.
+/// Scrapes Little's law needs in the requests' span: the in-flight count swings from the full
+/// batch to nothing and back every wave, so the mean of ten samples can miss by more than the
+/// 15 % tolerance on a healthy engine; thirty hold it within.
+const LITTLES_LAW_SAMPLES: usize = 30;
+
+/// Little's law over the span of the measured requests; needs [`LITTLES_LAW_SAMPLES`] engine
+/// samples in it.
 pub(super) fn littles_law(requests: &StepRequests, eng: &[EngineSample]) -> Option<LittlesLaw> {
     let start = requests.ok_sent_min?;
     let end = requests.ok_done_max?;
@@ -197,7 +203,7 @@ pub(super) fn littles_law(requests: &StepRequests, eng: &[EngineSample]) -> Opti
                 .map(|r| r + s.signals.waiting.unwrap_or(0.0))
         })
         .collect();
-    if in_flight.len() < 10 || end <= start {
+    if in_flight.len() < LITTLES_LAW_SAMPLES || end <= start {
         return None;
     }
     let e2e_mean_s = requests.ok_e2e_mean_s?;

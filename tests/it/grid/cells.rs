@@ -246,7 +246,7 @@ pub fn ci_grid() -> Vec<Cell> {
     };
     vec![
         // The case in small: a wave whose prefill takes several chunked steps.
-        with(llama(24, 512, 48), &|c| c.time_scale = 1.0),
+        llama(24, 512, 96),
         llama(1, 64, 48),
         with(llama(8, 256, 48), &|c| c.flavor = SimFlavor::Sglang),
         with(llama(8, 256, 48), &|c| c.flavor = SimFlavor::Llamacpp),
