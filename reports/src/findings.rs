@@ -6,7 +6,7 @@
 //!
 //! Each code is one [`Rule`] in [`RULES`]: the code, the severities it may raise, a line on what
 //! it checks, and its check function, which alone writes the finding's severity, message and
-//! evidence. The rules are grouped by the view they read: `requests` (outcomes and lengths),
+//! evidence. The rules are grouped by the view they read: `requests` (outcomes, lengths, answers),
 //! `engine` (the engine's counters and gauges), `timing` (step time, the identities, the
 //! roofline, the client's pace), `gpu` and `run` (run-wide). [`findings`] runs the table over
 //! each step's [`StepView`] in step order, rules in table order, then the run rules over the
@@ -88,6 +88,28 @@ impl StepView<'_> {
     /// The batch the probe held, as the checks compare it with the engine's readings.
     fn bs(&self) -> f64 {
         f64::from(self.summary.batch_size)
+    }
+
+    /// The most sequences the engine's readings may show for this batch without a mismatch:
+    /// `bs`, or `DP × ⌈bs / DP⌉` when `bs` does not divide over the DP ranks (SGLang DP 2 at
+    /// bs 1: one rank runs the sequence, the idle one may still report its last batch).
+    fn bs_upper(&self) -> f64 {
+        let t = self.timing;
+        let dp = if t.bs_per_rank > 0.0 {
+            (self.bs() / t.bs_per_rank).round().max(1.0)
+        } else {
+            1.0
+        };
+        dp * (self.bs() / dp).ceil()
+    }
+
+    /// A closed-loop window whose engine queue drained at some scrape: requests only passed
+    /// through it (between a finish and the next send, or for a prefill chunk), so a batch
+    /// short of `bs` there is the loop's turnaround. Under a cap the queue never drains. An
+    /// engine without a queue gauge is judged as before: its batch alone.
+    fn turnaround(&self) -> bool {
+        self.summary.pattern == crate::recording::Pattern::ClosedLoop
+            && self.timing.engine.waiting_min.is_some_and(|w| w <= 0.0)
     }
 }
 
@@ -180,6 +202,8 @@ pub static RULES: &[Rule] = &[
     requests::REQUEST_FAILURES,
     requests::LENGTH_MISMATCH,
     requests::NO_MEASUREMENT_WINDOW,
+    requests::REASONING_EXHAUSTED,
+    requests::EMPTY_ANSWER,
     engine::ENGINE_BATCH_MISMATCH,
     engine::ENGINE_QUEUEING,
     ranks::DP_RANK_IMBALANCE,

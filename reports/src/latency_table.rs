@@ -144,6 +144,8 @@ mod tests {
             client_lateness_p50_s: Some(0.0001),
             client_lateness_p99_s: Some(0.0004),
             client_lateness_max_s: Some(0.001),
+            requests_reasoning_exhausted: 0,
+            requests_empty_answer: 0,
         }
     }
 

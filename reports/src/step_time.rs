@@ -4,16 +4,22 @@
 //!    gap `(last − first) / (chunks − 1)`; the median over requests, divided by the engine steps
 //!    one chunk spans (`tokens_per_chunk / MTP`, 1 when the chunk's tokens are unknown):
 //!    `t_fwd_client = median_request_gap × MTP / tokens_per_chunk`.
-//! 2. **Identity**: `t_fwd_identity = MTP × TPOT`, TPOT the median over the step's measured
-//!    requests ([`crate::metrics::tpot_s`]).
+//! 2. **Identity**: `t_fwd_identity = MTP × TPOT`, TPOT that of the windows (per request and
+//!    window, its time in the window and the tokens that arrived in it, pooled), else the
+//!    median over the step's measured requests ([`crate::metrics::tpot_s`]) where no window.
 //! 3. **Engine counters** over the same windows: `Δ itl_sum / Δ itl_count` (vLLM's
 //!    inter-token-latency histogram, one observation per sequence per step; × MTP for SGLang's,
 //!    which counts tokens) and `Δt / Δsteps` of the busiest DP rank (`counters`).
+//!    Only over clean decode steps: scrapes inside the windows, or whole waves whose client
+//!    gaps average what they do in the window (a prefill of one step, no early finisher);
+//!    otherwise none, with the reason ([`EngineViewGap`]).
 //!
 //! MTP (tokens per sequence per step) comes from the spec-decode counters
 //! (`1 + Δaccepted / Δdrafts`, over the whole step where they move only at a request's end),
-//! else the engine's tokens per sequence per step, else SGLang's accept-length gauge, else the
-//! client's tokens per chunk, else 1 (`counters`).
+//! else the engine's tokens per sequence per step (waves whose bs divides over the DP ranks: in
+//! a closed-loop window some of the bs are in prefill, and an uneven split steps the ranks
+//! unevenly), else SGLang's accept-length gauge, else the client's tokens per chunk, else 1
+//! (`counters`).
 //!
 //! Also per step: the engine's batch, queue, KV, preemptions, prefix-cache and token counters;
 //! the GPUs over the windows; the throughput identity and Little's law. Pure functions.
@@ -35,6 +41,7 @@ use crate::window::{self, Window};
 
 mod cadence;
 mod counters;
+mod decode;
 mod engine_view;
 mod gpu;
 mod requests;
@@ -42,7 +49,10 @@ pub(crate) use cadence::Cadence;
 use cadence::cadence_by_step;
 pub use counters::RankWindow;
 use counters::{EngineCounters, EngineStepTime};
-use engine_view::{engine_window, littles_law};
+use decode::decode_by_step;
+pub(crate) use decode::{DecodePass, DecodeWindow, Req as DecodeReq};
+pub use engine_view::EngineViewGap;
+use engine_view::{clean_waves, engine_view_gap, engine_window, littles_law};
 pub use gpu::GpuWindow;
 use gpu::gpu_window;
 use requests::requests_by_step;
@@ -72,6 +82,10 @@ pub struct EngineWindow {
     pub running_min: Option<f64>,
     pub running_max: Option<f64>,
     pub waiting_max: Option<f64>,
+    /// The fewest requests waiting at a scrape in the windows: above 0 when a queue never
+    /// drained (a batch beyond the engine's cap), 0 when requests only passed through it.
+    #[serde(default)]
+    pub waiting_min: Option<f64>,
     /// The most requests waiting in the engine at any scrape of the whole step (first scrape at
     /// or before its start to first at or after its end). A wave whose requests queue for a
     /// slot may have no window at all, so the window's `waiting_max` cannot see it.
@@ -122,6 +136,12 @@ pub struct StepTiming {
     pub chunk_gap_span_s: Option<f64>,
     pub chunk_gaps: usize,
     pub tpot_median_s: Option<f64>,
+    /// The TPOT of the windows: per request and window, its time in the window and the tokens
+    /// that arrived in it, pooled (`Σ time / Σ tokens`). What the identity reads (a request's whole-life TPOT
+    /// holds steps outside the window, e.g. other requests' prefill chunks).
+    pub tpot_window_s: Option<f64>,
+    /// The most engine steps a measured wave's prefill took (first to last first token).
+    pub prefill_steps_max: Option<u32>,
     pub t_fwd_client_s: Option<f64>,
     pub t_fwd_identity_s: Option<f64>,
     pub t_fwd_engine_itl_s: Option<f64>,
@@ -135,6 +155,8 @@ pub struct StepTiming {
     pub t_fwd_engine_steps_coarse: bool,
     /// ITL-based where the engine has it, else steps-based.
     pub t_fwd_engine_s: Option<f64>,
+    /// Why the engine has no step time though it was scraped: no clean decode window.
+    pub engine_view_gap: Option<EngineViewGap>,
     /// The step time the fit uses: client cadence, else identity, else engine.
     pub t_fwd_s: Option<f64>,
     /// `|client − engine| / engine`.
@@ -183,6 +205,7 @@ pub(crate) fn time_steps(
 ) -> PolarsResult<Vec<StepTiming>> {
     let mut windows = window::windows_by_step(&rec.steps, figures)?;
     let cadence = cadence_by_step(chunks, &windows)?;
+    let mut decode = decode_by_step(figures, chunks, &windows)?;
     let requests = requests_by_step(figures)?;
     Ok(rec
         .steps
@@ -192,6 +215,7 @@ pub(crate) fn time_steps(
                 windows: windows.remove(&s.idx).unwrap_or_default(),
                 cadence: cadence.get(&s.idx).cloned().unwrap_or_default(),
                 requests: requests.get(&s.idx).cloned().unwrap_or_default(),
+                decode: decode.remove(&s.idx).unwrap_or_default(),
             };
             time_step(s, client, &rec.engine, &rec.gpu, dp)
         })
@@ -203,6 +227,7 @@ pub(crate) struct Client {
     pub(crate) windows: Vec<Window>,
     pub(crate) cadence: Cadence,
     pub(crate) requests: StepRequests,
+    pub(crate) decode: DecodeWindow,
 }
 
 /// Prompt tokens per second of each measured wave, from its first send to its last first token;
@@ -252,6 +277,7 @@ pub(crate) fn time_step(
         windows,
         cadence,
         requests,
+        decode,
     } = client;
     let window_s = window::total_s(&windows);
 
@@ -271,18 +297,28 @@ pub(crate) fn time_step(
         .last()
         .map(|s| s.signals.dp_ranks.max(1) as f64)
         .unwrap_or(f64::from(dp));
-    let counters = EngineCounters::over(engine_samples, &windows, step, &requests);
+    let counters = EngineCounters::over(engine_samples, &windows, step, &requests)
+        .without_uneven_tokens_per_step(step, dp);
     let (mtp, mtp_source) = counters.mtp(cadence.tokens_per_chunk, bs_per_rank, dp_ranks);
     let t_fwd_client_s = cadence.t_fwd_s(mtp);
     let tpot_median_s = requests.tpot_median_s;
-    let t_fwd_identity_s = tpot_median_s.map(|t| mtp * t);
+    // A chunk of unknown size is one engine step: MTP tokens.
+    let tpot_window_s = decode
+        .tpot_s
+        .map(|t| if decode.tokens_known { t } else { t / mtp });
+    let t_fwd_identity_s = tpot_window_s.or(tpot_median_s).map(|t| mtp * t);
+    let clean = clean_waves(&requests, &decode);
     let EngineStepTime {
         itl_s: t_fwd_engine_itl_s,
         steps_s: t_fwd_engine_steps_s,
         over_waves: t_fwd_engine_over_waves,
         steps_too_coarse: t_fwd_engine_steps_coarse,
-    } = counters.step_time(step, &requests, engine_samples, dp_ranks, mtp);
+    } = counters.step_time(step, &clean, engine_samples, dp_ranks, mtp);
     let t_fwd_engine_s = t_fwd_engine_itl_s.or(t_fwd_engine_steps_s);
+    let engine_view_gap = t_fwd_engine_s
+        .is_none()
+        .then(|| engine_view_gap(step, &windows, &decode, engine_samples))
+        .flatten();
     let t_fwd_s = t_fwd_client_s.or(t_fwd_identity_s).or(t_fwd_engine_s);
     let client_engine_rel_diff = t_fwd_client_s.zip(t_fwd_engine_s).map(|(c, e)| rel(c, e));
 
@@ -327,6 +363,8 @@ pub(crate) fn time_step(
         chunk_gap_span_s: cadence.span_gap_median_s,
         chunk_gaps: cadence.gaps,
         tpot_median_s,
+        tpot_window_s,
+        prefill_steps_max: decode.prefill_steps.values().copied().max(),
         t_fwd_client_s,
         t_fwd_identity_s,
         t_fwd_engine_itl_s,
@@ -334,6 +372,7 @@ pub(crate) fn time_step(
         t_fwd_engine_over_waves,
         t_fwd_engine_steps_coarse,
         t_fwd_engine_s,
+        engine_view_gap,
         t_fwd_s,
         client_engine_rel_diff,
         prefill_rate_tok_s,

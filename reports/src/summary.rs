@@ -14,6 +14,9 @@ use crate::frames::{self, Rows, distribution_aggs};
 use crate::metrics::Distribution;
 use crate::recording::{Outcome, Pattern, Recording, StepRecord};
 
+mod answers;
+pub(crate) use answers::{NoAnswer, no_answer};
+
 /// One step's figures. Latencies are over the step's successful, non-warm-up requests; rates
 /// are over the span from the first such request sent to the last one done.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +55,12 @@ pub struct StepSummary {
     pub client_lateness_p50_s: Option<f64>,
     pub client_lateness_p99_s: Option<f64>,
     pub client_lateness_max_s: Option<f64>,
+    /// Successful requests whose reasoning used the whole `max_tokens`, so no answer came.
+    #[serde(default)]
+    pub requests_reasoning_exhausted: u32,
+    /// Successful requests with no answer token, not for lack of budget.
+    #[serde(default)]
+    pub requests_empty_answer: u32,
 }
 
 /// Summarizes every step of a recording, in step order.
@@ -88,11 +97,15 @@ pub(crate) fn summarize(
         "step_idx",
     )?;
     let failures = failures_by_outcome(figures)?;
+    let no_answer = answers::by_step(&rec.chunks, figures)?;
     rec.steps
         .iter()
         .map(|s| {
             let f = failures.get(&s.idx).cloned().unwrap_or_default();
-            step_summary(s, &requests, &itl, &lateness, f)
+            let mut out = step_summary(s, &requests, &itl, &lateness, f)?;
+            (out.requests_reasoning_exhausted, out.requests_empty_answer) =
+                no_answer.get(&s.idx).copied().unwrap_or_default();
+            Ok(out)
         })
         .collect()
 }
@@ -266,6 +279,8 @@ fn step_summary(
         client_lateness_p50_s: lateness.f64(k, "p50")?,
         client_lateness_p99_s: lateness.f64(k, "p99")?,
         client_lateness_max_s: lateness.f64(k, "max")?,
+        requests_reasoning_exhausted: 0,
+        requests_empty_answer: 0,
     })
 }
 

@@ -41,7 +41,7 @@ async fn sim(profile: Profile, faults: Faults) -> SimHandle {
 }
 
 /// `ceiling --db DB probe --url BASE ARGS…`, off the runtime so the simulator keeps serving.
-async fn probe(db: &Path, base: &str, args: &[&str]) -> Output {
+pub(crate) async fn probe(db: &Path, base: &str, args: &[&str]) -> Output {
     let mut cmd = probe_command(db, base, args);
     tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
@@ -58,7 +58,7 @@ fn probe_command(db: &Path, base: &str, args: &[&str]) -> std::process::Command 
     cmd
 }
 
-async fn analyze_json(db: &Path, args: &[&str]) -> Value {
+pub(crate) async fn analyze_json(db: &Path, args: &[&str]) -> Value {
     let mut cmd = ceiling();
     cmd.arg("--db")
         .arg(db)

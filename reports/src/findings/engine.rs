@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::{Check, Rule, StepView, Subject, Tolerances};
 use crate::finding::{Finding, Severity};
+use crate::recording::Pattern;
 
 pub(super) const ENGINE_BATCH_MISMATCH: Rule = Rule {
     code: "engine_batch_mismatch",
@@ -15,7 +16,9 @@ pub(super) const ENGINE_BATCH_MISMATCH: Rule = Rule {
 
 /// One finding per reading that disagrees with the probe's batch: the running gauge's range,
 /// then llama.cpp's busy slots per step (the latter only when the gauge did not already show a
-/// batch too small), so a step may raise two.
+/// batch too small), so a step may raise two. In a closed loop a batch below `bs` whose engine
+/// queue drained at some scrape is the loop's turnaround (requests between a finish and the
+/// next send, or waiting for a prefill chunk), not a limit of the engine.
 fn engine_batch_mismatch(v: &StepView<'_>, _tol: &Tolerances) -> Vec<Finding> {
     batch_from_running_gauge(v)
         .into_iter()
@@ -28,16 +31,17 @@ fn batch_from_running_gauge(v: &StepView<'_>) -> Option<Finding> {
     let (Some(max), Some(min)) = (e.running_max, e.running_min) else {
         return None;
     };
-    if max < bs - 0.5 {
+    if max < bs - 0.5 && !v.turnaround() {
         Some(v.finding(
             &ENGINE_BATCH_MISMATCH,
             Severity::Error,
             format!(
-                "the engine ran at most {max:.0} sequences while the probe held {bs:.0}; raise the engine's sequence cap (--max-num-seqs) or KV memory, or lower the batch size"
+                "the engine ran at most {max:.0} sequences while the probe held {bs:.0}; raise the engine's sequence cap (--max-num-seqs) or KV memory, or lower the batch size{}",
+                no_window_hint(v)
             ),
             json!({"batch_size": s.batch_size, "running_min": min, "running_max": max, "running_mean": e.running_mean, "busy_slots_per_step": e.busy_slots_per_step}),
         ))
-    } else if min > bs + 0.5 {
+    } else if min > v.bs_upper() + 0.5 {
         Some(v.finding(
             &ENGINE_BATCH_MISMATCH,
             Severity::Warn,
@@ -55,7 +59,9 @@ fn batch_from_running_gauge(v: &StepView<'_>) -> Option<Finding> {
 /// gauge sampled now and then.
 fn batch_from_busy_slots(v: &StepView<'_>) -> Option<Finding> {
     let (s, e, bs) = (v.summary, &v.timing.engine, v.bs());
-    let b = e.busy_slots_per_step.filter(|b| (b - bs).abs() > 0.5)?;
+    let b = e
+        .busy_slots_per_step
+        .filter(|b| (*b < bs - 0.5 && !v.turnaround()) || *b > v.bs_upper() + 0.5)?;
     // Only where the gauge is missing or shows at least the probe's batch: a gauge showing too
     // small a batch has its own finding.
     if !e.running_max.is_none_or(|max| max >= bs - 0.5) {
@@ -80,29 +86,65 @@ fn batch_from_busy_slots(v: &StepView<'_>) -> Option<Finding> {
     ))
 }
 
+/// For a step without a decode window, the other cause of a batch that never ran whole.
+fn no_window_hint(v: &StepView<'_>) -> &'static str {
+    if v.timing.windows.is_empty() {
+        "; or the prompts' chunked prefill outlasted the output, so the first requests finished before the last started: raise --output-len"
+    } else {
+        ""
+    }
+}
+
 pub(super) const ENGINE_QUEUEING: Rule = Rule {
     code: "engine_queueing",
-    severities: &[Severity::Warn],
-    what: "requests waited in the engine's queue during a fixed-bs step",
+    severities: &[Severity::Info, Severity::Warn],
+    what: "requests waited in the engine's queue: in the decode window (warn), or only for their prefill chunk (info)",
     check: Check::Step(engine_queueing),
 };
 
-/// Over the whole step, not only the windows: requests that wait for a slot decode in turns,
-/// so a wave of them may have no window at all.
+/// Judged inside the decode window: there, with every sequence decoding, nobody should wait.
+/// Waiting before it, while a wave's prompts are prefilled in chunks, is how chunked prefill
+/// works (`info`, with the steps the prefill took). A step without a window is judged over the
+/// requests' span: requests that wait for a slot decode in turns, so such a wave has no window.
 fn engine_queueing(v: &StepView<'_>, _tol: &Tolerances) -> Option<Finding> {
-    let (s, e, bs) = (v.summary, &v.timing.engine, v.bs());
-    let w = [e.waiting_max, e.waiting_max_step]
-        .into_iter()
-        .flatten()
-        .reduce(f64::max)
-        .filter(|w| *w > 0.0)?;
+    let (s, t, e, bs) = (v.summary, v.timing, &v.timing.engine, v.bs());
+    let window = e.waiting_max.filter(|w| *w > 0.0);
+    let step = e.waiting_max_step.filter(|w| *w > 0.0);
+    let evidence = |w: f64| {
+        json!({"waiting_max": w, "waiting_max_window": e.waiting_max, "waiting_max_step": e.waiting_max_step,
+               "batch_size": s.batch_size, "running_max": e.running_max, "prefill_steps_max": t.prefill_steps_max})
+    };
+    // A closed-loop window counts requests from their send, so a request just sent waits for
+    // the next step (or its prefill chunk) inside it; only an engine that never ran bs there,
+    // with a queue that never drained, is queueing.
+    let held_bs = e.running_max.is_some_and(|r| r >= bs - 0.5);
+    let in_window = match s.pattern {
+        Pattern::Wave => window,
+        Pattern::ClosedLoop => window.filter(|_| !held_bs && !v.turnaround()),
+    };
+    if let Some(w) = in_window.or(step.filter(|_| t.windows.is_empty())) {
+        return Some(v.finding(
+            &ENGINE_QUEUEING,
+            Severity::Warn,
+            format!(
+                "up to {w:.0} requests waited in the engine queue {} at bs {bs:.0}; the engine cannot hold the batch (KV memory or sequence cap, llama.cpp -np slots): lower the batch size or raise the engine's limits{}",
+                if t.windows.is_empty() { "and no moment had the whole batch decoding" } else { "inside the decode window" },
+                no_window_hint(v)
+            ),
+            evidence(w),
+        ));
+    }
+    let w = step.or(window)?;
+    let steps = t.prefill_steps_max.map_or(String::new(), |p| {
+        format!(" (a wave's prefill took {p} engine steps)")
+    });
     Some(v.finding(
         &ENGINE_QUEUEING,
-        Severity::Warn,
+        Severity::Info,
         format!(
-            "up to {w:.0} requests waited in the engine queue during a fixed-bs step; the engine cannot hold bs {bs:.0} (KV memory or sequence cap, llama.cpp -np slots): lower the batch size or raise the engine's limits"
+            "up to {w:.0} requests waited for their prefill chunk before the decode window{steps}: expected with chunked prefill; the decode window itself had the whole batch"
         ),
-        json!({"waiting_max": w, "waiting_max_window": e.waiting_max, "waiting_max_step": e.waiting_max_step, "batch_size": s.batch_size}),
+        evidence(w),
     ))
 }
 

@@ -132,6 +132,8 @@ fn summary() -> StepSummary {
         client_lateness_p50_s: Some(0.0002),
         client_lateness_p99_s: Some(0.001),
         client_lateness_max_s: Some(0.002),
+        requests_reasoning_exhausted: 0,
+        requests_empty_answer: 0,
     }
 }
 
@@ -156,6 +158,9 @@ pub(crate) fn timing() -> StepTiming {
         chunk_gap_span_s: Some(T_FWD_S),
         chunk_gaps: 4000,
         tpot_median_s: Some(T_FWD_S),
+        tpot_window_s: Some(T_FWD_S),
+        prefill_steps_max: Some(1),
+        engine_view_gap: None,
         t_fwd_client_s: Some(T_FWD_S),
         t_fwd_identity_s: Some(T_FWD_S),
         t_fwd_engine_itl_s: Some(T_FWD_S),
@@ -193,6 +198,7 @@ fn engine() -> EngineWindow {
         running_max: Some(bs),
         waiting_max: Some(0.0),
         waiting_max_step: Some(0.0),
+        waiting_min: Some(0.0),
         busy_slots_per_step: None,
         kv_usage_max_frac: Some(0.4),
         kv_capacity_tokens: Some(100_000.0),

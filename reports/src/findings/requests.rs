@@ -1,4 +1,5 @@
-//! Rules on the requests themselves: failures, lengths other than asked, and a step too short to
+//! Rules on the requests themselves: failures, lengths other than asked, answers that did not come
+//! (reasoning that used the whole budget, an empty answer), and a step too short to
 //! hold a measurement window. They read the step's summary (and whether it has windows).
 
 use serde_json::json;
@@ -82,6 +83,50 @@ fn no_measurement_window(v: &StepView<'_>, _tol: &Tolerances) -> Option<Finding>
                 s.batch_size, s.output_len
             ),
             json!({"batch_size": s.batch_size, "output_len": s.output_len}),
+        )
+    })
+}
+
+pub(super) const REASONING_EXHAUSTED: Rule = Rule {
+    code: "reasoning_exhausted",
+    severities: &[Severity::Warn],
+    what: "requests whose reasoning used the whole max_tokens, so no answer came",
+    check: Check::Step(reasoning_exhausted),
+};
+
+fn reasoning_exhausted(v: &StepView<'_>, _tol: &Tolerances) -> Option<Finding> {
+    let s = v.summary;
+    (s.requests_reasoning_exhausted > 0).then(|| {
+        v.finding(
+            &REASONING_EXHAUSTED,
+            Severity::Warn,
+            format!(
+                "{} of {} requests spent all {} output tokens on reasoning and gave no answer: the throughput counts thinking only and TTFT to answer is missing; raise --output-len or lower the model's reasoning budget",
+                s.requests_reasoning_exhausted, s.requests_ok, s.output_len
+            ),
+            json!({"requests": s.requests_reasoning_exhausted, "requests_ok": s.requests_ok, "output_len": s.output_len}),
+        )
+    })
+}
+
+pub(super) const EMPTY_ANSWER: Rule = Rule {
+    code: "empty_answer",
+    severities: &[Severity::Warn],
+    what: "requests that succeeded with no answer token (not for lack of budget)",
+    check: Check::Step(empty_answer),
+};
+
+fn empty_answer(v: &StepView<'_>, _tol: &Tolerances) -> Option<Finding> {
+    let s = v.summary;
+    (s.requests_empty_answer > 0).then(|| {
+        v.finding(
+            &EMPTY_ANSWER,
+            Severity::Warn,
+            format!(
+                "{} of {} requests succeeded with an empty answer; check the chat template, the stop strings and that the engine honours ignore_eos",
+                s.requests_empty_answer, s.requests_ok
+            ),
+            json!({"requests": s.requests_empty_answer, "requests_ok": s.requests_ok}),
         )
     })
 }

@@ -17,8 +17,8 @@ use crate::step_time::LittlesLaw;
 
 /// Step 0: every step rule fires, each on its first (most severe) branch. Step 1: the warn
 /// branches, with both `engine_batch_mismatch` findings (gauge and busy slots) for one step.
-/// Step 2: the busy-slot error branch without a gauge, a late client faster than the engine and
-/// readings left out. Step 3: an engine slower than the client. Step 4: clean.
+/// Step 2: the busy-slot error branch without a gauge, a late client faster than the engine,
+/// requests that waited only for their prefill chunk (`info`) and readings left out. Step 3: an engine slower than the client. Step 4: clean.
 fn everything() -> Vec<Step> {
     let bs = f64::from(BS);
     let mut s0 = Step::clean_at(0);
@@ -30,6 +30,8 @@ fn everything() -> Vec<Step> {
     s.output_tokens_reported = Some(s.output_tokens_requested - 19);
     s.client_lateness_p99_s = Some(0.0123);
     s.client_lateness_max_s = Some(0.0457);
+    s.requests_reasoning_exhausted = 2;
+    s.requests_empty_answer = 1;
     let t = &mut s0.timing;
     t.windows.clear();
     t.engine.running_min = Some(3.0);

@@ -11,7 +11,10 @@ use super::window::step_windows;
 use crate::engine::EngineSample;
 use crate::metrics;
 use crate::recording::{RequestRecord, StepRecord};
-use crate::step_time::{Cadence, Client, StepRequests, StepTiming, WaveRequests, mean, time_step};
+use crate::step_time::{
+    Cadence, Client, DecodePass, DecodeReq, DecodeWindow, StepRequests, StepTiming, WaveRequests,
+    mean, time_step,
+};
 use crate::window::{self, Window};
 
 /// The client's chunks inside the windows: the gaps between consecutive chunks of one request
@@ -181,9 +184,34 @@ pub fn time_steps(
             let client = Client {
                 cadence: cadence(reqs, &windows),
                 requests: step_requests(reqs),
+                decode: decode(s.idx, reqs, &windows),
                 windows,
             };
             time_step(s, client, engine_samples, gpu, dp)
         })
         .collect()
+}
+
+/// The decode-window figures of one step, its requests fed one by one to the same pass the
+/// frames feed.
+fn decode(step: u32, requests: &[&RequestRecord], windows: &[Window]) -> DecodeWindow {
+    let mut pass = DecodePass::default();
+    for r in requests.iter().filter(|r| metrics::is_measured_ok(r)) {
+        let Some(end) = r.done_t_s.or(r.chunks.last().map(|c| c.t_s)) else {
+            continue;
+        };
+        let req = DecodeReq {
+            step,
+            wave: r.wave,
+            sent: r.sent_t_s,
+            end,
+            first: r.first_token_t_s,
+            output_tokens: r.completion_tokens_reported,
+        };
+        let times: Vec<f64> = r.chunks.iter().map(|c| c.t_s).collect();
+        let toks: Vec<Option<u32>> = r.chunks.iter().map(|c| c.tokens).collect();
+        pass.add(&req, windows, &times, &toks);
+    }
+    let by_step = BTreeMap::from([(step, windows.to_vec())]);
+    pass.finish(&by_step).remove(&step).unwrap_or_default()
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::metrics::{self, Distribution};
 use crate::recording::{LatenessTick, Outcome, RequestRecord, StepRecord};
-use crate::summary::StepSummary;
+use crate::summary::{NoAnswer, StepSummary, no_answer};
 
 /// Summarizes every step of a recording, in step order.
 pub fn summarize_steps(
@@ -114,5 +114,12 @@ fn summarize_step(step: &StepRecord, reqs: &[&RequestRecord], late: &[f64]) -> S
         client_lateness_p50_s: metrics::percentile(&late_sorted, 50.0),
         client_lateness_p99_s: metrics::percentile(&late_sorted, 99.0),
         client_lateness_max_s: late_sorted.last().copied(),
+        requests_reasoning_exhausted: count_no_answer(&ok, NoAnswer::ReasoningExhausted),
+        requests_empty_answer: count_no_answer(&ok, NoAnswer::Empty),
     }
+}
+
+/// How many of `ok` came back without an answer for `why`.
+fn count_no_answer(ok: &[&RequestRecord], why: NoAnswer) -> u32 {
+    ok.iter().filter(|r| no_answer(r) == Some(why)).count() as u32
 }

@@ -118,6 +118,18 @@ impl EngineCounters {
         }
     }
 
+    /// Drops the generated-token delta where it cannot give an MTP: a closed-loop window holds
+    /// steps in which some of the bs in flight are in prefill and emit nothing, so generated
+    /// tokens per step per bs read below one; a batch that does not divide over the DP ranks
+    /// runs unevenly (bs 1 on DP 2: one rank steps, the other idles), so steps × bs / DP is not
+    /// the sequences stepped.
+    pub(super) fn without_uneven_tokens_per_step(mut self, step: &StepRecord, dp: u32) -> Self {
+        if step.pattern == Pattern::ClosedLoop || !step.batch_size.is_multiple_of(dp) {
+            self.d_gen = None;
+        }
+        self
+    }
+
     /// MTP and where it came from (see the module's order).
     pub(super) fn mtp(
         &self,

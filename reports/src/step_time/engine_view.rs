@@ -1,15 +1,21 @@
 //! The engine's side of a step: counter deltas over the windows or over whole waves, the
 //! running / waiting / KV view over the windows (or the requests' span), busy slots per step,
-//! and Little's law against the client's requests. Small Rust over the time-sorted samples: a
+//! and Little's law against the client's requests. It also decides which intervals are clean
+//! decode for the engine's step time: the windows, and whole waves only where the client's gaps over
+//! the wave average what they do in its window (else the early requests' inter-token gaps hold
+//! the later prefill chunks); and
+//! says why a step has no engine step time ([`EngineViewGap`]). Small Rust over the time-sorted samples: a
 //! counter's delta over an interval is its first and last sample inside it, found by binary
 //! search (see [`crate::recording::Recording`] on why the samples are not a frame).
 
 use ceiling_collectors::engines::Signals;
+use serde::Serialize;
 
+use super::decode::DecodeWindow;
 use super::requests::StepRequests;
 use super::{EngineWindow, LittlesLaw, mean, rel};
 use crate::engine::{self, Delta, EngineSample};
-use crate::recording::StepRecord;
+use crate::recording::{Pattern, StepRecord};
 use crate::window::Window;
 
 /// Sums a counter's increase over every window.
@@ -42,6 +48,69 @@ pub(super) fn waves_itl(
                 .flatten()
         })
         .reduce(|a, b| (a.0 + b.0, a.1 + b.1))
+}
+
+/// Why a scraped step has no engine step time: no interval of clean decode steps held the
+/// engine's counters at both ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "reason")]
+pub enum EngineViewGap {
+    /// The step has no decode window.
+    NoWindow,
+    /// No window held two scrapes, and the whole waves are not clean decode: a wave's prefill
+    /// took up to `prefill_steps` engine steps, and the early requests' inter-token gaps hold
+    /// the later prefill chunks (the client's own gaps over the wave average more than in its
+    /// window). Shorten `--scrape-interval` or lengthen `--output-len`.
+    PrefillInWaves { prefill_steps: u32 },
+    /// No window held two scrapes carrying the counters.
+    FewScrapes,
+}
+
+/// How far a wave's whole-life chunk gaps may average above its window's before its counters
+/// are no clean decode: a fifth of the step-time tolerance.
+const WHOLE_WAVE_CLEAN: f64 = 0.01;
+
+/// The step's requests with only the clean waves bracketed: a wave's `done_span` is kept only
+/// where the client's gaps over the whole wave average what they do in its window (within
+/// [`WHOLE_WAVE_CLEAN`]), so whole-wave counters hold decode steps at the batch alone.
+pub(super) fn clean_waves(requests: &StepRequests, decode: &DecodeWindow) -> StepRequests {
+    let mut out = requests.clone();
+    for w in &mut out.waves {
+        let clean = decode
+            .whole_over_window
+            .get(&w.wave)
+            .is_some_and(|r| (r - 1.0).abs() <= WHOLE_WAVE_CLEAN);
+        if !clean {
+            w.done_span = None;
+        }
+    }
+    out
+}
+
+/// Why a step that was scraped has no engine step time; `None` where no scrape falls in the
+/// step at all (nothing to explain: the engine was not scraped).
+pub(super) fn engine_view_gap(
+    step: &StepRecord,
+    windows: &[Window],
+    decode: &DecodeWindow,
+    eng: &[EngineSample],
+) -> Option<EngineViewGap> {
+    let end = step.end_t_s.unwrap_or(f64::INFINITY);
+    if engine::inside(eng, step.start_t_s, end).is_empty() {
+        return None;
+    }
+    let prefill = decode.prefill_steps.values().copied().max();
+    let unclean = decode
+        .whole_over_window
+        .values()
+        .any(|r| (r - 1.0).abs() > WHOLE_WAVE_CLEAN);
+    Some(match (windows.is_empty(), step.pattern) {
+        (true, _) => EngineViewGap::NoWindow,
+        (false, Pattern::Wave) if unclean => EngineViewGap::PrefillInWaves {
+            prefill_steps: prefill.unwrap_or(1),
+        },
+        _ => EngineViewGap::FewScrapes,
+    })
 }
 
 /// The samples from the last one at or before `start` to the first at or after `end`.
@@ -80,6 +149,7 @@ pub(super) fn engine_window(
         running_min: running.iter().copied().reduce(f64::min),
         running_max: running.iter().copied().reduce(f64::max),
         waiting_max: col(&|s| s.waiting).into_iter().reduce(f64::max),
+        waiting_min: col(&|s| s.waiting).into_iter().reduce(f64::min),
         waiting_max_step: around
             .iter()
             .filter_map(|s| s.signals.waiting)
@@ -111,7 +181,13 @@ fn busy_slots_per_step(eng: &[EngineSample], windows: &[Window]) -> Option<f64> 
     (steps > 0.0).then(|| sum / steps)
 }
 
-/// Little's law over the span of the measured requests; needs ten engine samples in it.
+/// Scrapes Little's law needs in the requests' span: the in-flight count swings from the full
+/// batch to nothing and back every wave, so the mean of ten samples can miss by more than the
+/// 15 % tolerance on a healthy engine; thirty hold it within.
+const LITTLES_LAW_SAMPLES: usize = 30;
+
+/// Little's law over the span of the measured requests; needs [`LITTLES_LAW_SAMPLES`] engine
+/// samples in it.
 pub(super) fn littles_law(requests: &StepRequests, eng: &[EngineSample]) -> Option<LittlesLaw> {
     let start = requests.ok_sent_min?;
     let end = requests.ok_done_max?;
@@ -127,7 +203,7 @@ pub(super) fn littles_law(requests: &StepRequests, eng: &[EngineSample]) -> Opti
                 .map(|r| r + s.signals.waiting.unwrap_or(0.0))
         })
         .collect();
-    if in_flight.len() < 10 || end <= start {
+    if in_flight.len() < LITTLES_LAW_SAMPLES || end <= start {
         return None;
     }
     let e2e_mean_s = requests.ok_e2e_mean_s?;

@@ -67,17 +67,71 @@ fn engine_batch_mismatch_stays_silent_within_half_a_sequence_of_bs() {
 }
 
 #[test]
-fn engine_queueing_warns_with_the_most_requests_waiting_over_the_step() {
+fn engine_queueing_warns_when_requests_waited_and_no_moment_had_the_whole_batch() {
     let mut step = Step::clean();
+    step.timing.windows.clear();
     step.timing.engine.waiting_max = Some(1.0);
     step.timing.engine.waiting_max_step = Some(3.0);
     let f = step.one(&ENGINE_QUEUEING);
     assert_eq!(f.severity, Severity::Warn);
-    assert_eq!(num(&f, "waiting_max"), 3.0);
+    assert_eq!(num(&f, "waiting_max"), 1.0, "the window's first");
     assert_eq!(
         (num(&f, "waiting_max_window"), num(&f, "waiting_max_step")),
         (1.0, 3.0)
     );
+    assert!(
+        f.message.contains("no moment had the whole batch"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn engine_queueing_warns_when_a_wave_waited_inside_its_decode_window() {
+    let mut step = Step::clean();
+    step.timing.engine.waiting_max = Some(2.0);
+    let f = step.one(&ENGINE_QUEUEING);
+    assert_eq!(f.severity, Severity::Warn);
+    assert!(
+        f.message.contains("inside the decode window"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn waiting_for_a_prefill_chunk_before_the_window_is_info_with_the_prefill_steps() {
+    // bs 96 × 256 prompt tokens in chunks of 8,192: three prefill steps, 63 waiting at most.
+    let mut step = Step::clean();
+    step.timing.engine.waiting_max = Some(0.0);
+    step.timing.engine.waiting_max_step = Some(63.0);
+    step.timing.prefill_steps_max = Some(3);
+    let f = step.one(&ENGINE_QUEUEING);
+    assert_eq!(f.severity, Severity::Info);
+    assert_eq!(
+        (num(&f, "waiting_max"), num(&f, "prefill_steps_max")),
+        (63.0, 3.0)
+    );
+    assert!(
+        f.message.contains("a wave's prefill took 3 engine steps"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn a_closed_loop_request_waiting_for_the_next_step_is_info_while_the_engine_held_bs() {
+    let mut step = Step::clean();
+    step.summary.pattern = crate::recording::Pattern::ClosedLoop;
+    step.timing.engine.waiting_max = Some(1.0);
+    step.timing.engine.running_max = Some(f64::from(BS));
+    assert_eq!(step.one(&ENGINE_QUEUEING).severity, Severity::Info);
+    // Never all bs running, but the queue drained: requests passing through.
+    step.timing.engine.running_max = Some(f64::from(BS) - 2.0);
+    assert_eq!(step.one(&ENGINE_QUEUEING).severity, Severity::Info);
+    // And a queue that never drained: the engine cannot hold them.
+    step.timing.engine.waiting_min = Some(1.0);
+    assert_eq!(step.one(&ENGINE_QUEUEING).severity, Severity::Warn);
 }
 
 #[test]
@@ -85,6 +139,22 @@ fn engine_queueing_stays_silent_when_nothing_waited() {
     let mut step = Step::clean();
     step.timing.engine.waiting_max = None;
     step.silent(&ENGINE_QUEUEING);
+}
+
+#[test]
+fn a_batch_that_does_not_divide_over_the_dp_ranks_is_no_mismatch() {
+    // SGLang DP 2 at bs 1: one rank runs the sequence, the idle one still reports its last.
+    let mut step = Step::clean();
+    step.summary.batch_size = 1;
+    step.timing.batch_size = 1;
+    step.timing.bs_per_rank = 0.5;
+    let e = &mut step.timing.engine;
+    (e.running_min, e.running_max) = (Some(2.0), Some(2.0));
+    step.silent(&ENGINE_BATCH_MISMATCH);
+    // Three on a batch of one is other traffic.
+    let e = &mut step.timing.engine;
+    (e.running_min, e.running_max) = (Some(3.0), Some(3.0));
+    assert_eq!(step.one(&ENGINE_BATCH_MISMATCH).severity, Severity::Warn);
 }
 
 #[test]
@@ -176,4 +246,17 @@ fn kv_near_full_stays_silent_below_the_usage_share() {
     let mut step = Step::clean();
     step.timing.engine.kv_usage_max_frac = Some(0.949);
     step.silent(&KV_NEAR_FULL);
+}
+
+#[test]
+fn a_closed_loop_batch_short_of_bs_whose_queue_drained_is_the_loops_turnaround() {
+    let mut step = running(Some(36.0), Some(7.0), Some(6.5));
+    step.summary.pattern = crate::recording::Pattern::ClosedLoop;
+    step.timing.engine.running_min = Some(5.0);
+    step.timing.engine.waiting_max = Some(2.0);
+    step.timing.engine.waiting_min = Some(0.0);
+    step.silent(&ENGINE_BATCH_MISMATCH);
+    // A queue that never drained while the engine ran fewer: the engine's limit.
+    step.timing.engine.waiting_min = Some(1.0);
+    assert_eq!(step.one(&ENGINE_BATCH_MISMATCH).severity, Severity::Error);
 }

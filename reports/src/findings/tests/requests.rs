@@ -1,9 +1,12 @@
-//! `request_failures`, `length_mismatch`, `no_measurement_window`: each fires and stays silent.
+//! `request_failures`, `length_mismatch`, `no_measurement_window`, `reasoning_exhausted`,
+//! `empty_answer`: each fires and stays silent.
 
 use std::collections::BTreeMap;
 
 use super::super::fixture::{BS, OUTPUT_LEN, Step, num};
-use super::super::requests::{LENGTH_MISMATCH, NO_MEASUREMENT_WINDOW, REQUEST_FAILURES};
+use super::super::requests::{
+    EMPTY_ANSWER, LENGTH_MISMATCH, NO_MEASUREMENT_WINDOW, REASONING_EXHAUSTED, REQUEST_FAILURES,
+};
 use crate::finding::Severity;
 
 fn failing(requests: u32, failed: u32) -> Step {
@@ -84,4 +87,49 @@ fn no_measurement_window_stays_silent_when_no_request_succeeded() {
     step.timing.windows.clear();
     step.silent(&NO_MEASUREMENT_WINDOW);
     Step::clean().silent(&NO_MEASUREMENT_WINDOW);
+}
+
+#[test]
+fn reasoning_that_used_the_whole_budget_warns_with_its_count() {
+    let mut step = Step::clean();
+    step.summary.requests_reasoning_exhausted = 3;
+    let f = step.one(&REASONING_EXHAUSTED);
+    assert_eq!(f.severity, Severity::Warn);
+    assert_eq!(
+        (
+            num(&f, "requests"),
+            num(&f, "requests_ok"),
+            num(&f, "output_len")
+        ),
+        (3.0, 16.0, f64::from(OUTPUT_LEN))
+    );
+    assert!(
+        f.message
+            .starts_with("3 of 16 requests spent all 256 output tokens on reasoning"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn reasoning_exhausted_stays_silent_when_every_request_answered() {
+    let mut step = Step::clean();
+    step.summary.requests_empty_answer = 2;
+    step.silent(&REASONING_EXHAUSTED);
+}
+
+#[test]
+fn an_empty_answer_warns_with_its_count() {
+    let mut step = Step::clean();
+    step.summary.requests_empty_answer = 2;
+    let f = step.one(&EMPTY_ANSWER);
+    assert_eq!(f.severity, Severity::Warn);
+    assert_eq!((num(&f, "requests"), num(&f, "requests_ok")), (2.0, 16.0));
+}
+
+#[test]
+fn empty_answer_stays_silent_when_the_budget_went_to_reasoning() {
+    let mut step = Step::clean();
+    step.summary.requests_reasoning_exhausted = 2;
+    step.silent(&EMPTY_ANSWER);
 }

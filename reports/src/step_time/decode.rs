@@ -1,0 +1,333 @@
+//! What the client's chunks say about the decode window of each step, beyond its cadence:
+//!
+//! - **The TPOT of the window**: per measured request and window, the time the request spent in
+//!   the window (from its span `[sent, end]` cut to the window, to its last chunk in it) over
+//!   the tokens that arrived in that time, pooled over those (request, window) pairs (`Σ time /
+//!   Σ tokens`: a median would wander with the per-request accept lengths under speculative
+//!   decoding, and the identity it feeds is a sum over requests). Unlike a request's whole-life TPOT it
+//!   holds no step outside the window: in a wave, not the other requests' prefill chunks the
+//!   early ones decoded through; in a closed loop, exactly the time the window counts (a request
+//!   sent inside it waits for its first token inside it too).
+//! - **The steps a wave's prefill took**: the request whose first token came first gets one
+//!   chunk per engine step from then on, so its chunk nearest the wave's last first token is the
+//!   last prefill step; its index plus one is the number of steps from the first to the last
+//!   first token (a prompt longer than the prefill budget before the first first token is not
+//!   seen: at least this many).
+//!
+//! One pass over the chunks (they come by request, then arrival) with a binary search of each
+//! window's edges in a request's own chunks. Pure; it reads the frames and the windows.
+
+use std::collections::BTreeMap;
+
+use polars::prelude::*;
+
+use crate::window::Window;
+
+/// One step's decode-window figures from the chunks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct DecodeWindow {
+    /// Time in the windows per token that arrived in them, pooled over (request, window), the
+    /// tokens scaled to the request's reported output; a chunk of unknown size in a request
+    /// without `usage` counts as one token (see `tokens_known`).
+    pub tpot_s: Option<f64>,
+    /// Every request counted had `usage` or chunks that said how many tokens they held.
+    pub tokens_known: bool,
+    /// Per measured wave with a window: the engine steps from its first to its last first token.
+    pub prefill_steps: BTreeMap<u32, u32>,
+    /// Per measured wave with a window: the client's mean chunk gap over the whole wave over
+    /// its mean gap inside the window. Near 1 where the wave's gaps are all decode steps at the
+    /// batch (its prefill took one step, all finished together); above where the early
+    /// requests decoded through later prefill chunks. The engine's whole-wave counters hold the
+    /// same gaps.
+    pub whole_over_window: BTreeMap<u32, f64>,
+}
+
+/// Gap sums of one wave: (Σ span, Σ gaps) over the whole wave and inside its window.
+type WaveGaps = ((f64, f64), (f64, f64));
+
+/// One measured, successful request as the pass reads it.
+pub(crate) struct Req {
+    pub step: u32,
+    pub wave: Option<u32>,
+    pub sent: f64,
+    /// Done, else its last chunk.
+    pub end: f64,
+    pub first: Option<f64>,
+    /// Its output tokens as the engine's `usage` reported them.
+    pub output_tokens: Option<u32>,
+}
+
+/// The decode-window figures of every step with windows.
+pub(super) fn decode_by_step(
+    figures: &DataFrame,
+    chunks: &DataFrame,
+    windows: &BTreeMap<u32, Vec<Window>>,
+) -> PolarsResult<BTreeMap<u32, DecodeWindow>> {
+    let reqs = measured_requests(figures)?;
+    let request = chunks.column("request")?.u32()?;
+    let ts = chunks.column("t_s")?.f64()?;
+    let tokens = chunks.column("tokens")?.u32()?;
+    let mut pass = DecodePass::default();
+    let mut times: Vec<f64> = Vec::new();
+    let mut toks: Vec<Option<u32>> = Vec::new();
+    let mut current: Option<u32> = None;
+    let mut flush = |r: Option<u32>, times: &mut Vec<f64>, toks: &mut Vec<Option<u32>>| {
+        if let Some(req) = r.and_then(|r| reqs.get(&r))
+            && let Some(ws) = windows.get(&req.step)
+        {
+            pass.add(req, ws, times, toks);
+        }
+        times.clear();
+        toks.clear();
+    };
+    for ((r, t), n) in request.iter().zip(ts.iter()).zip(tokens.iter()) {
+        if r != current {
+            flush(current, &mut times, &mut toks);
+            current = r;
+        }
+        if let Some(t) = t {
+            times.push(t);
+            toks.push(n);
+        }
+    }
+    flush(current, &mut times, &mut toks);
+    Ok(pass.finish(windows))
+}
+
+/// The measured, successful requests by row number (= request id).
+fn measured_requests(figures: &DataFrame) -> PolarsResult<BTreeMap<u32, Req>> {
+    let request = figures.column("request")?.u32()?;
+    let step = figures.column("step_idx")?.u32()?;
+    let wave = figures.column("wave")?.u32()?;
+    let sent = figures.column("sent_t_s")?.f64()?;
+    let done = figures.column("done_t_s")?.f64()?;
+    let last = figures.column("last_chunk_t_s")?.f64()?;
+    let first = figures.column("first_token_t_s")?.f64()?;
+    let output = figures.column("completion_tokens_reported")?.u32()?;
+    let ok = figures.column("measured_ok")?.bool()?;
+    let mut out = BTreeMap::new();
+    for i in 0..figures.height() {
+        let (Some(r), Some(s), Some(sent), Some(true)) =
+            (request.get(i), step.get(i), sent.get(i), ok.get(i))
+        else {
+            continue;
+        };
+        let Some(end) = done.get(i).or(last.get(i)) else {
+            continue;
+        };
+        out.insert(
+            r,
+            Req {
+                step: s,
+                wave: wave.get(i),
+                sent,
+                end,
+                first: first.get(i),
+                output_tokens: output.get(i),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Collects the requests one at a time (with their chunks' arrivals and tokens), then gives
+/// each step's figures.
+#[derive(Default)]
+pub(crate) struct DecodePass {
+    /// Per step: Σ time in window, Σ tokens in it, and whether every request's tokens were
+    /// known.
+    tpots: BTreeMap<u32, (f64, f64, bool)>,
+    /// Per (step, wave): the earliest first token and that request's chunk arrivals.
+    earliest: BTreeMap<(u32, u32), (f64, Vec<f64>)>,
+    gaps: BTreeMap<(u32, u32), WaveGaps>,
+}
+
+impl DecodePass {
+    /// One request's share of its step's windows, and its chunks if it is its wave's earliest.
+    pub(crate) fn add(
+        &mut self,
+        req: &Req,
+        windows: &[Window],
+        times: &[f64],
+        toks: &[Option<u32>],
+    ) {
+        let entry = self.tpots.entry(req.step).or_insert((0.0, 0.0, true));
+        // The tokens are the identity's, `usage`'s: each chunk's count (1 where unknown) scaled
+        // to the request's reported output, so chunks that claim other counts than `usage`
+        // (or say none) still add up to what the engine reported.
+        let counted: f64 = toks.iter().map(|k| f64::from(k.unwrap_or(1))).sum();
+        let all_known = toks.iter().all(Option::is_some);
+        let scale = match req.output_tokens {
+            Some(n) if counted > 0.0 => f64::from(n) / counted,
+            _ => 1.0,
+        };
+        entry.2 &= all_known || req.output_tokens.is_some();
+        for w in windows {
+            let (lo, hi) = (req.sent.max(w.start_t_s), req.end.min(w.end_t_s));
+            if hi <= lo {
+                continue;
+            }
+            // Chunks in (lo, hi]: the one that opens a wave's window is its start, not in it.
+            // The time runs to the last of them, not to `hi`: a chunk of the step that ends
+            // the window may arrive just after it.
+            let a = times.partition_point(|t| *t <= lo);
+            let b = times.partition_point(|t| *t <= hi);
+            let n: f64 = toks[a..b].iter().map(|k| f64::from(k.unwrap_or(1))).sum();
+            if let Some(last) = times[a..b].last()
+                && *last > lo
+            {
+                entry.0 += last - lo;
+                entry.1 += n * scale;
+            }
+        }
+        if let (Some(wave), Some(w)) = (req.wave, windows.iter().find(|w| w.wave == req.wave)) {
+            let g = self.gaps.entry((req.step, wave)).or_default();
+            add_span(&mut g.0, times);
+            let a = times.partition_point(|t| *t < w.start_t_s);
+            let b = times.partition_point(|t| *t <= w.end_t_s);
+            add_span(&mut g.1, &times[a..b]);
+        }
+        if let (Some(wave), Some(first)) = (req.wave, req.first) {
+            let e = self
+                .earliest
+                .entry((req.step, wave))
+                .or_insert((f64::INFINITY, Vec::new()));
+            if first < e.0 {
+                *e = (first, times.to_vec());
+            }
+        }
+    }
+
+    /// Each step's figures, the prefill steps of the waves that have a window.
+    pub(crate) fn finish(
+        self,
+        windows: &BTreeMap<u32, Vec<Window>>,
+    ) -> BTreeMap<u32, DecodeWindow> {
+        let mut out: BTreeMap<u32, DecodeWindow> = BTreeMap::new();
+        for (step, (time, tokens, known)) in self.tpots {
+            let d = out.entry(step).or_default();
+            d.tpot_s = (tokens > 0.0).then(|| time / tokens);
+            d.tokens_known = known;
+        }
+        for ((step, wave), ((ws, wn), (is, inn))) in self.gaps {
+            if wn > 0.0 && inn > 0.0 && is > 0.0 {
+                let d = out.entry(step).or_default();
+                d.whole_over_window.insert(wave, (ws / wn) / (is / inn));
+            }
+        }
+        for ((step, wave), (_, chunk_times)) in self.earliest {
+            let start = windows
+                .get(&step)
+                .and_then(|ws| ws.iter().find(|w| w.wave == Some(wave)))
+                .map(|w| w.start_t_s);
+            if let Some(i) = start.and_then(|s| nearest(&chunk_times, s)) {
+                let d = out.entry(step).or_default();
+                d.prefill_steps.insert(wave, i as u32 + 1);
+            }
+        }
+        out
+    }
+}
+
+/// Adds a run of chunk arrivals' span and gaps to `(Σ span, Σ gaps)`.
+fn add_span(sums: &mut (f64, f64), times: &[f64]) {
+    if let (Some(first), Some(last)) = (times.first(), times.last())
+        && times.len() >= 2
+    {
+        sums.0 += last - first;
+        sums.1 += (times.len() - 1) as f64;
+    }
+}
+
+/// The index of the time nearest `t` in sorted `times`.
+fn nearest(times: &[f64], t: f64) -> Option<usize> {
+    let i = times.partition_point(|x| *x < t);
+    [i.checked_sub(1), (i < times.len()).then_some(i)]
+        .into_iter()
+        .flatten()
+        .min_by(|a, b| (times[*a] - t).abs().total_cmp(&(times[*b] - t).abs()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures() -> DataFrame {
+        // Wave 0 of step 0: request 0 decodes from 1.0, request 1 from 1.5 (a second prefill
+        // step); the window is [1.5, 3.0]. Request 2 is a closed-loop one of step 1.
+        df!(
+            "request" => [0u32, 1, 2],
+            "step_idx" => [0u32, 0, 1],
+            "wave" => [Some(0u32), Some(0), None],
+            "sent_t_s" => [0.0, 0.0, 5.0],
+            "done_t_s" => [Some(3.0), Some(3.5), Some(6.0)],
+            "last_chunk_t_s" => [Some(3.0), Some(3.5), Some(6.0)],
+            "first_token_t_s" => [Some(1.0), Some(1.5), Some(5.5)],
+            "completion_tokens_reported" => [Some(17u32), Some(21), None],
+            "measured_ok" => [true, true, true],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_window_tpot_counts_only_the_window_and_prefill_steps_come_from_the_earliest() {
+        // Request 0: chunks every 0.5 s from 1.0 (1.0 and 1.5 are prefill steps 1 and 2), then
+        // every 0.1 s in the window. Request 1: first token at 1.5, then every 0.1 s.
+        let mut req = vec![];
+        let mut t = vec![];
+        for x in [1.0, 1.5] {
+            req.push(0u32);
+            t.push(x);
+        }
+        for k in 1..=15 {
+            req.push(0);
+            t.push(1.5 + f64::from(k) * 0.1);
+        }
+        for k in 0..=20 {
+            req.push(1);
+            t.push(1.5 + f64::from(k) * 0.1);
+        }
+        // Step 1, closed loop: sent at 5.0, first token 5.5, 5 tokens to 6.0; window [5.0, 6.0].
+        for k in 0..5 {
+            req.push(2);
+            t.push(5.5 + f64::from(k) * 0.125);
+        }
+        let n = req.len();
+        let chunks = df!(
+            "request" => req,
+            "t_s" => t,
+            "tokens" => vec![Some(1u32); n],
+        )
+        .unwrap();
+        let w = |start_t_s, end_t_s, wave| Window {
+            start_t_s,
+            end_t_s,
+            wave,
+        };
+        let windows = BTreeMap::from([
+            (0u32, vec![w(1.5, 3.0, Some(0))]),
+            (1u32, vec![w(5.0, 6.0, None)]),
+        ]);
+        let d = decode_by_step(&figures(), &chunks, &windows).unwrap();
+        let wave = &d[&0];
+        // 15 tokens in 1.5 s for both requests: 0.1 s, not the 3 s / 16 of request 0's life.
+        assert!((wave.tpot_s.unwrap() - 0.1).abs() < 1e-9, "{wave:?}");
+        assert!(wave.tokens_known);
+        assert_eq!(wave.prefill_steps, BTreeMap::from([(0, 2)]));
+        // Whole wave: request 0 spans 2.0 s in 16 gaps, request 1 2.0 s in 20; the window
+        // 0.1 s a gap.
+        let ratio = wave.whole_over_window[&0];
+        assert!((ratio - (4.0 / 36.0) / 0.1).abs() < 1e-9, "{ratio}");
+        // The closed-loop request spent 1 s in its window for 5 tokens, its TTFT included.
+        assert!((d[&1].tpot_s.unwrap() - 0.2).abs() < 1e-9, "{:?}", d[&1]);
+        assert!(d[&1].prefill_steps.is_empty());
+    }
+
+    #[test]
+    fn nearest_picks_the_closest_arrival() {
+        assert_eq!(nearest(&[1.0, 2.0, 3.0], 2.4), Some(1));
+        assert_eq!(nearest(&[1.0, 2.0, 3.0], 2.6), Some(2));
+        assert_eq!(nearest(&[1.0], 0.0), Some(0));
+        assert_eq!(nearest(&[], 0.0), None);
+    }
+}

@@ -1,0 +1,179 @@
+//! Each `warn` or `error` finding of a cell against what really happened: `/sim/truth` (its
+//! preemptions, prefix-cache hits, aborted requests and injected faults) and the cell's own
+//! setting (a batch beyond the sequence cap or the KV cache, prompts whose chunked prefill
+//! outlasts the output so no moment has the whole batch, reasoning longer than the output).
+//! A finding nothing explains is a false alarm. For a cell with a fault, whether one of the
+//! findings that fault must raise came.
+
+use std::process::Output;
+
+use ceiling::sim::Truth;
+use serde_json::Value;
+
+use super::cells::{Cell, Fault};
+use super::findings;
+
+/// What a cell's findings came to.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    /// `code (severity) step N` of each warn/error finding nothing explains.
+    pub unexplained: Vec<String>,
+    /// Every warn/error finding, explained or not.
+    pub raised: Vec<String>,
+    /// For a cell with a fault: one of the findings it must raise came (true without a fault,
+    /// and where the fault could not happen: a prompt of one KV block never hits the cache).
+    pub expected_seen: bool,
+}
+
+impl Verdict {
+    pub fn summary(&self) -> String {
+        match (self.raised.is_empty(), self.unexplained.is_empty()) {
+            (true, _) => "clean".to_string(),
+            (false, true) => format!("explained: {}", self.raised.join(", ")),
+            (false, false) => format!("FALSE ALARM: {}", self.unexplained.join(", ")),
+        }
+    }
+}
+
+/// What the truth and the cell say happened, as the findings' explanations need it.
+struct Happened {
+    preempted: bool,
+    cache_hits: bool,
+    failed_requests: bool,
+    /// The batch per rank is beyond the sequence cap or the KV cache.
+    over_capacity: bool,
+    /// The batch per rank needs 90 % of the KV cache or more.
+    kv_nearly_full: bool,
+    /// The batch's prompts take more chunked prefill steps than the output has decode steps, so
+    /// the first requests finish before the last start: no moment has the whole batch.
+    prefill_outlasts_output: bool,
+    reasoning_exhausted: bool,
+}
+
+impl Happened {
+    fn of(cell: &Cell, truth: &Truth) -> Happened {
+        let p = &truth.profile;
+        let needed = cell.kv_blocks_needed(p.block_size);
+        let f = &truth.faults_injected;
+        Happened {
+            preempted: truth.totals.preemptions > 0,
+            cache_hits: truth.totals.cached_prompt_tokens > 0,
+            failed_requests: f.http_500 + f.http_429 + f.drop > 0
+                || truth.totals.requests_aborted > 0,
+            over_capacity: cell.bs_per_rank() > p.max_num_seqs || needed > p.kv_blocks,
+            kv_nearly_full: needed * 10 >= p.kv_blocks * 9,
+            prefill_outlasts_output: {
+                let prompt = u64::from(cell.bs_per_rank()) * u64::from(cell.input);
+                let prefill_steps = prompt.div_ceil(u64::from(p.prefill_chunk_tokens.max(1)));
+                let decode_steps = u64::from(cell.output) / if cell.spec { 2 } else { 1 };
+                prefill_steps + 1 >= decode_steps
+            },
+            reasoning_exhausted: p.reasoning_tokens >= cell.output,
+        }
+    }
+}
+
+/// Whether what happened explains a finding `code` on a step whose findings are `on_step`.
+fn explains(h: &Happened, code: &str, on_step: &[&str]) -> bool {
+    let client_late = on_step.contains(&"client_lateness");
+    match code {
+        // The client's own measurement of itself: true by construction.
+        "client_lateness" => true,
+        // A late client sets the chunks' pace: the finding names it as the cause.
+        "step_time_disagreement" | "identity_broken" | "littles_law_broken" => client_late,
+        "preemptions" => h.preempted,
+        "kv_near_full" => h.kv_nearly_full || h.preempted,
+        // A late client also moves the window's edges (its first tokens and finishes are read
+        // late), so scrapes it counts as inside may hold the prefill or the tail.
+        "engine_queueing" => {
+            h.over_capacity || h.preempted || h.prefill_outlasts_output || client_late
+        }
+        // Requests that failed leave the engine a smaller batch than the probe's.
+        "engine_batch_mismatch" | "no_measurement_window" => {
+            h.over_capacity
+                || h.preempted
+                || h.failed_requests
+                || h.prefill_outlasts_output
+                || client_late
+        }
+        "prefix_cache_warm" => h.cache_hits,
+        "request_failures" | "length_mismatch" | "token_count_mismatch" => h.failed_requests,
+        "reasoning_exhausted" => h.reasoning_exhausted,
+        // A request the engine aborted (it can never fit the KV cache) ends with no answer.
+        "empty_answer" => h.failed_requests,
+        _ => false,
+    }
+}
+
+/// The findings a fault must raise (any one of them).
+fn expected(fault: Fault) -> &'static [&'static str] {
+    match fault {
+        Fault::None => &[],
+        Fault::Http500 => &["request_failures"],
+        Fault::SeqCap => &[
+            "engine_batch_mismatch",
+            "engine_queueing",
+            "no_measurement_window",
+        ],
+        Fault::SmallKv => &[
+            "preemptions",
+            "kv_near_full",
+            "engine_batch_mismatch",
+            "engine_queueing",
+            "no_measurement_window",
+        ],
+        Fault::WarmPrefix => &["prefix_cache_warm"],
+        Fault::ReasoningExhausted => &["reasoning_exhausted"],
+    }
+}
+
+/// The verdict on one cell. A probe that failed outright (exit 2 and up) is a false alarm of
+/// its own in a healthy cell.
+pub fn judge(cell: &Cell, analysis: Option<&Value>, truth: &Truth, out: &Output) -> Verdict {
+    let Some(v) = analysis else {
+        let why = format!(
+            "probe exit {:?}: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        return Verdict {
+            unexplained: vec![why.clone()],
+            raised: vec![why],
+            expected_seen: cell.fault == Fault::Http500,
+        };
+    };
+    let h = Happened::of(cell, truth);
+    let all = findings(v);
+    let injected = match cell.fault {
+        Fault::None => false,
+        // The sim keeps at least one prompt token to compute: a one-block prompt never hits.
+        Fault::WarmPrefix => h.cache_hits,
+        // At 30 %, a step of few requests may draw no 500 at all.
+        Fault::Http500 => h.failed_requests,
+        _ => true,
+    };
+    let mut verdict = Verdict {
+        expected_seen: !injected,
+        ..Verdict::default()
+    };
+    let serious = |s: &str| s == "warn" || s == "error";
+    for (code, severity, step) in all.iter().filter(|f| serious(&f.1)) {
+        let on_step: Vec<&str> = all
+            .iter()
+            .filter(|f| f.2 == *step)
+            .map(|f| f.0.as_str())
+            .collect();
+        let name = format!(
+            "{code} ({severity}) {}",
+            step.map_or("run".to_string(), |s| format!("step {s}"))
+        );
+        if expected(cell.fault).contains(&code.as_str()) {
+            verdict.expected_seen = true;
+        }
+        if !explains(&h, code, &on_step) {
+            verdict.unexplained.push(name.clone());
+        }
+        verdict.raised.push(name);
+    }
+    verdict
+}
