@@ -192,13 +192,15 @@ impl Cell {
         a
     }
 
-    /// Why this cell's false alarms are known and left to another part of issue 13, if they
-    /// are: speculative decoding on SGLang and llama.cpp, whose MTP and step time from the
-    /// engine's counters are being made right per engine (SGLang `cuda_graph_passes` and
-    /// `realtime_tokens`, llama.cpp's spec counters that move at request end).
+    /// Why this cell's false alarms are known and left out of the rate, if they are:
+    /// speculative decoding on SGLang and llama.cpp. Their engine view now follows each
+    /// engine's counting rule (per-token inter-token histogram, spec counters at a request's
+    /// end), but these cells still raise intermittent false alarms (a llama.cpp wave at bs 4 with
+    /// spec decoding: `engine_batch_mismatch` in one run of two; docs/PERFORMANCE.md).
     pub fn known(&self) -> Option<&'static str> {
-        (self.spec && self.flavor != SimFlavor::Vllm)
-            .then_some("engine view per engine: issue 13 item 5")
+        (self.spec && self.flavor != SimFlavor::Vllm).then_some(
+            "spec decoding on SGLang / llama.cpp: intermittent false alarms, issue 13 open",
+        )
     }
 }
 
