@@ -263,6 +263,65 @@ fn interval_samples<'a>(
         .collect()
 }
 
+/// The interval scrapes the engine's view of a step reads, and whether they are the span of
+/// its measured requests: over the windows; where no moment had all bs decoding (the engine
+/// queued or preempted them), over the requests' span, so the queue that prevented the window
+/// is still seen. Interval scrapes only: a boundary scrape lands between waves, with the engine
+/// idle, and would pull the running/KV figures of the requests' span down (it is never inside
+/// a window).
+fn step_scrapes<'a>(
+    engine_samples: &'a [EngineSample],
+    windows: &[Window],
+    requests: &StepRequests,
+) -> (Vec<&'a EngineSample>, bool) {
+    let span = requests.measured_span;
+    let over_requests_span = windows.is_empty() && span.is_some();
+    let in_windows = interval_samples(engine_samples, windows, span.filter(|_| over_requests_span));
+    (in_windows, over_requests_span)
+}
+
+/// The window's TPOT (a chunk of unknown size is one engine step: MTP tokens) and the
+/// identity's step time `MTP × TPOT`, with the window's TPOT, else the requests' median.
+fn identity(
+    decode: &DecodeWindow,
+    tpot_median_s: Option<f64>,
+    mtp: f64,
+) -> (Option<f64>, Option<f64>) {
+    let tpot_window_s = decode
+        .tpot_s
+        .map(|t| if decode.tokens_known { t } else { t / mtp });
+    (
+        tpot_window_s,
+        tpot_window_s.or(tpot_median_s).map(|t| mtp * t),
+    )
+}
+
+/// The identity's throughput `bs × MTP / t_fwd_identity` and its relative error against the
+/// window's.
+fn identity_throughput(
+    step: &StepRecord,
+    t_fwd_identity_s: Option<f64>,
+    throughput_window_tok_s: Option<f64>,
+    mtp: f64,
+) -> (Option<f64>, Option<f64>) {
+    let identity = t_fwd_identity_s.map(|t| f64::from(step.batch_size) * mtp / t);
+    let err = throughput_window_tok_s
+        .zip(identity)
+        .map(|(w, i)| rel(w, i));
+    (identity, err)
+}
+
+/// Preemptions seen anywhere over the step (its start to its end or its last request's), where
+/// the windows saw none.
+fn preemptions_over_step(
+    step: &StepRecord,
+    requests: &StepRequests,
+    engine_samples: &[EngineSample],
+) -> Option<f64> {
+    let end = step.end_t_s.or(requests.done_max).unwrap_or(step.start_t_s);
+    engine::preemptions_seen(engine::around(engine_samples, step.start_t_s, end))
+}
+
 /// Times one step. `engine_samples` and `gpu` are the whole run's, sorted by time.
 pub(crate) fn time_step(
     step: &StepRecord,
@@ -281,18 +340,7 @@ pub(crate) fn time_step(
     } = client;
     let window_s = window::total_s(&windows);
 
-    // Engine over the windows; where no moment had all bs decoding (the engine queued or
-    // preempted them), over the span of the step's measured requests, so the queue that
-    // prevented the window is still seen.
-    let span = requests.measured_span;
-    let over_requests_span = windows.is_empty() && span.is_some();
-    // Interval scrapes only: a boundary scrape lands between waves, with the engine idle, and
-    // would pull the running/KV figures of the requests' span down (it is never inside a window).
-    let in_windows = interval_samples(
-        engine_samples,
-        &windows,
-        span.filter(|_| over_requests_span),
-    );
+    let (in_windows, over_requests_span) = step_scrapes(engine_samples, &windows, &requests);
     let dp_ranks = in_windows
         .last()
         .map(|s| s.signals.dp_ranks.max(1) as f64)
@@ -302,11 +350,7 @@ pub(crate) fn time_step(
     let (mtp, mtp_source) = counters.mtp(cadence.tokens_per_chunk, bs_per_rank, dp_ranks);
     let t_fwd_client_s = cadence.t_fwd_s(mtp);
     let tpot_median_s = requests.tpot_median_s;
-    // A chunk of unknown size is one engine step: MTP tokens.
-    let tpot_window_s = decode
-        .tpot_s
-        .map(|t| if decode.tokens_known { t } else { t / mtp });
-    let t_fwd_identity_s = tpot_window_s.or(tpot_median_s).map(|t| mtp * t);
+    let (tpot_window_s, t_fwd_identity_s) = identity(&decode, tpot_median_s, mtp);
     let clean = clean_waves(&requests, &decode);
     let EngineStepTime {
         itl_s: t_fwd_engine_itl_s,
@@ -325,10 +369,8 @@ pub(crate) fn time_step(
     let prefill_rate_tok_s = prefill_rate(step, &requests, &windows);
 
     let throughput_window_tok_s = cadence.throughput_tok_s(window_s, mtp);
-    let throughput_identity_tok_s = t_fwd_identity_s.map(|t| f64::from(step.batch_size) * mtp / t);
-    let identity_rel_err = throughput_window_tok_s
-        .zip(throughput_identity_tok_s)
-        .map(|(w, i)| rel(w, i));
+    let (throughput_identity_tok_s, identity_rel_err) =
+        identity_throughput(step, t_fwd_identity_s, throughput_window_tok_s, mtp);
 
     let ranks = counters.rank_windows(&in_windows);
     let mut engine = engine_window(
@@ -339,11 +381,9 @@ pub(crate) fn time_step(
         &in_windows,
         over_requests_span,
     );
-    if engine.preemptions.is_none() {
-        let end = step.end_t_s.or(requests.done_max).unwrap_or(step.start_t_s);
-        let around = engine::around(engine_samples, step.start_t_s, end);
-        engine.preemptions = engine::preemptions_seen(around);
-    }
+    engine.preemptions = engine
+        .preemptions
+        .or_else(|| preemptions_over_step(step, &requests, engine_samples));
 
     let littles_law = littles_law(&requests, engine_samples);
     let gpu = gpu_window(gpu, &windows, throughput_window_tok_s);
