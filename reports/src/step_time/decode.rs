@@ -167,16 +167,32 @@ impl DecodePass {
             if hi <= lo {
                 continue;
             }
-            // Chunks in (lo, hi]: the one that opens a wave's window is its start, not in it.
-            // The time runs to the last of them, not to `hi`: a chunk of the step that ends
-            // the window may arrive just after it.
-            let a = times.partition_point(|t| *t <= lo);
+            // A request sent inside the window (a closed loop's) counts from its sending, its
+            // TTFT included: the time a slot spends in prefill is part of the loop's cycle.
+            // One already decoding when the window opens counts from its first chunk in the
+            // window, and the tokens that arrived after it: timing it from the window's start
+            // would bias the TPOT low by up to a step over its chunks (the chunks of the step
+            // that opens the window arrive just after its start, one by one). The time runs to
+            // the last chunk, not to `hi`: a chunk of the step that ends the window may arrive
+            // just after it.
+            let sent_inside = req.sent >= w.start_t_s;
+            let a = if sent_inside {
+                times.partition_point(|t| *t <= lo)
+            } else {
+                times.partition_point(|t| *t < lo)
+            };
             let b = times.partition_point(|t| *t <= hi);
-            let n: f64 = toks[a..b].iter().map(|k| f64::from(k.unwrap_or(1))).sum();
-            if let Some(last) = times[a..b].last()
-                && *last > lo
-            {
-                entry.0 += last - lo;
+            let (from, counted_from) = match (sent_inside, times.get(a)) {
+                (true, _) => (lo, a),
+                (false, Some(first)) => (*first, a + 1),
+                (false, None) => continue,
+            };
+            if b > counted_from && times[b - 1] > from {
+                let n: f64 = toks[counted_from..b]
+                    .iter()
+                    .map(|k| f64::from(k.unwrap_or(1)))
+                    .sum();
+                entry.0 += times[b - 1] - from;
                 entry.1 += n * scale;
             }
         }
