@@ -39,7 +39,7 @@ pub(super) fn waves_itl(
 ) -> Option<(f64, f64)> {
     waves
         .filter_map(|(start, end)| {
-            let around = bracket(eng, start, end);
+            let around = engine::around(eng, start, end);
             // The bracket must really enclose the wave, or it misses some of its tokens.
             let encloses = around.first().is_some_and(|s| s.t_s <= start)
                 && around.last().is_some_and(|s| s.t_s >= end);
@@ -113,13 +113,6 @@ pub(super) fn engine_view_gap(
     })
 }
 
-/// The samples from the last one at or before `start` to the first at or after `end`.
-fn bracket(eng: &[EngineSample], start: f64, end: f64) -> &[EngineSample] {
-    let lo = eng.partition_point(|s| s.t_s <= start).saturating_sub(1);
-    let hi = (eng.partition_point(|s| s.t_s < end) + 1).min(eng.len());
-    &eng[lo..hi.max(lo)]
-}
-
 /// The engine's view of a step: running, waiting and KV over the windows (or the requests'
 /// span), counters over the whole step, and the client's token totals to compare with them.
 pub(super) fn engine_window(
@@ -140,7 +133,7 @@ pub(super) fn engine_window(
             .done_max
             .map_or(step.start_t_s, |d| d.max(step.start_t_s))
     });
-    let around = bracket(engine_samples, step.start_t_s, step_end);
+    let around = engine::around(engine_samples, step.start_t_s, step_end);
     let step_delta = |get: fn(&Signals) -> Option<f64>| engine::delta(around, get).map(|d| d.dv);
     EngineWindow {
         samples: in_windows.len(),
