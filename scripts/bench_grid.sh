@@ -8,6 +8,8 @@
 # explains is a false alarm, a fault whose finding does not come is a miss.
 #
 #   scripts/bench_grid.sh [CELLS] [SEED]     # default: 120 cells drawn with seed 13; 0 = all
+#   GRID_FILTER='Llamacpp|ClosedLoop|bs 8 ' scripts/bench_grid.sh 3   # the first 3 cells whose
+#                                            # line holds every |-separated part
 #
 # The test profile's build (a release build of the test binary recompiles polars). Long cells
 # run faster than real time (`--time-scale`, up to 20×); those still over 20 s are left out.

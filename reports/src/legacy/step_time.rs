@@ -161,6 +161,11 @@ fn step_requests(requests: &[&RequestRecord]) -> StepRequests {
             })
             .sum(),
         waves: waves.into_values().collect(),
+        done_ts: {
+            let mut d: Vec<f64> = requests.iter().filter_map(|r| r.done_t_s).collect();
+            d.sort_by(f64::total_cmp);
+            d
+        },
     }
 }
 

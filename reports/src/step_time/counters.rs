@@ -13,6 +13,9 @@
 //!   series: vLLM's inter-token count over its running batch, since `iteration_tokens_total`
 //!   counts once per front-end; SGLang's decode passes), else `DP × Δt / Δsteps`. llama.cpp prints
 //!   6 significant digits, so past 10⁶ decode calls a window with too few steps reads no step time.
+//!   Where requests finish inside the windows (a closed loop), llama.cpp's slot counters give
+//!   the decode gaps alone ([`slot_itl`]), without the idle time and prompt steps `Δt / Δsteps`
+//!   holds.
 
 use ceiling_collectors::engines::Signals;
 use serde::Serialize;
@@ -65,6 +68,9 @@ pub(super) struct EngineCounters {
     rank_steps: Vec<RankSteps>,
     /// The largest step counter at the windows' end (its print precision).
     steps_value: Option<f64>,
+    /// llama.cpp's per-slot generation time over its decode gaps inside the windows (Σ
+    /// seconds, Σ gaps): see [`slot_itl`].
+    slot_itl: Option<(f64, f64)>,
 }
 
 impl EngineCounters {
@@ -115,6 +121,15 @@ impl EngineCounters {
                 .iter()
                 .filter_map(|s| s.signals.steps_total)
                 .reduce(f64::max),
+            slot_itl: windows
+                .iter()
+                .filter_map(|w| {
+                    slot_itl(
+                        engine::inside(engine_samples, w.start_t_s, w.end_t_s),
+                        &requests.done_ts,
+                    )
+                })
+                .reduce(|a, b| (a.0 + b.0, a.1 + b.1)),
         }
     }
 
@@ -236,7 +251,11 @@ impl EngineCounters {
                 .map(|d| dp_ranks * d.dt_s / d.dv),
         };
         EngineStepTime {
-            itl_s: self.itl.or(wave_itl).map(|(s, c)| s / c * per_token),
+            itl_s: self
+                .itl
+                .or(wave_itl)
+                .map(|(s, c)| s / c * per_token)
+                .or(self.slot_itl.map(|(s, c)| s / c * mtp)),
             steps_s: steps_s.filter(|_| !coarse),
             over_waves: wave_itl.is_some(),
             steps_too_coarse: coarse,
@@ -274,6 +293,46 @@ impl EngineCounters {
                 }
             })
             .collect()
+    }
+}
+
+/// llama.cpp's per-slot step time between the first and last of `samples` (docs/ENGINE-METRICS.md
+/// §8): `Δtokens_predicted_seconds_total / Δ(tokens_predicted_total − finished requests)`. Each
+/// slot adds its generation time (first token to last) and its tokens when it is released, so
+/// the time spans one gap fewer than the tokens per request; the requests finished between the
+/// two scrapes are the client's (`done_ts`, sorted). Unlike `Δt / Δn_decode` it holds neither
+/// the engine's idle time between a closed loop's requests nor the prompt's own steps, only the
+/// decode gaps the client's cadence times too. Per token: × MTP for a step. `None` with fewer
+/// than [`MIN_FINISHED`] requests finished in between (the counters move only at their ends),
+/// or where the seconds' 6 printed digits are too coarse for the increase.
+fn slot_itl(samples: &[EngineSample], done_ts: &[f64]) -> Option<(f64, f64)> {
+    let both = |s: &EngineSample| {
+        let g = &s.signals;
+        Some((
+            s.t_s,
+            g.generation_seconds_total?,
+            g.generation_tokens_total?,
+        ))
+    };
+    let (ta, s0, n0) = samples.iter().find_map(both)?;
+    let (tb, s1, n1) = samples.iter().rev().find_map(both)?;
+    let finished = done_ts.partition_point(|t| *t <= tb) - done_ts.partition_point(|t| *t <= ta);
+    let gaps = n1 - n0 - finished as f64;
+    let seconds = s1 - s0;
+    let precise = seconds >= MIN_QUANTA * significant_quantum(s1);
+    (finished >= MIN_FINISHED && gaps > 0.0 && precise).then_some((seconds, gaps))
+}
+
+/// Requests that must finish between two scrapes for llama.cpp's slot counters to give a step
+/// time (each adds a whole request's gaps at its end).
+const MIN_FINISHED: usize = 3;
+
+/// The smallest change a value printed with 6 significant digits can show.
+fn significant_quantum(v: f64) -> f64 {
+    if v > 0.0 && v.is_finite() {
+        10f64.powf(v.log10().floor() - 5.0)
+    } else {
+        0.0
     }
 }
 

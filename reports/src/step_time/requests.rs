@@ -38,6 +38,9 @@ pub(crate) struct StepRequests {
     /// Prompt tokens (reported, else requested) of every request that got a first token.
     pub client_prompt_tokens: u64,
     pub waves: Vec<WaveRequests>,
+    /// Every done instant of the step's requests (warm-up included), sorted: the requests the
+    /// engine finished, which its slot counters (llama.cpp) count only at their end.
+    pub done_ts: Vec<f64>,
 }
 
 pub(super) fn requests_by_step(figures: &DataFrame) -> PolarsResult<BTreeMap<u32, StepRequests>> {
@@ -77,6 +80,7 @@ pub(super) fn requests_by_step(figures: &DataFrame) -> PolarsResult<BTreeMap<u32
         "step_idx",
     )?;
     let mut waves = waves_by_step(figures)?;
+    let mut done_ts = done_by_step(figures)?;
     let mut out = BTreeMap::new();
     let steps = figures.column("step_idx")?.u32()?.unique()?;
     for step in steps.iter().flatten() {
@@ -98,8 +102,29 @@ pub(super) fn requests_by_step(figures: &DataFrame) -> PolarsResult<BTreeMap<u32
                 client_output_tokens: per_step.u64(step, "out_tokens")?.unwrap_or(0),
                 client_prompt_tokens: per_step.u64(step, "prompt_tokens")?.unwrap_or(0),
                 waves: waves.remove(&step).unwrap_or_default(),
+                done_ts: done_ts.remove(&step).unwrap_or_default(),
             },
         );
+    }
+    Ok(out)
+}
+
+/// Per step, the sorted done instants of its requests.
+fn done_by_step(figures: &DataFrame) -> PolarsResult<BTreeMap<u32, Vec<f64>>> {
+    let df = figures
+        .clone()
+        .lazy()
+        .select([col("step_idx"), col("done_t_s")])
+        .drop_nulls(None)
+        .sort(["step_idx", "done_t_s"], SortMultipleOptions::default())
+        .collect()?;
+    let mut out: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
+    let step = df.column("step_idx")?.u32()?;
+    let done = df.column("done_t_s")?.f64()?;
+    for (s, d) in step.iter().zip(done.iter()) {
+        if let (Some(s), Some(d)) = (s, d) {
+            out.entry(s).or_default().push(d);
+        }
     }
     Ok(out)
 }

@@ -190,3 +190,50 @@ fn vllm_dp_counts_steps_per_rank_from_the_inter_token_histogram_not_per_front_en
     assert_eq!(ranks[1].running_max, Some(0.0));
     assert!((ranks[0].steps_per_s.unwrap() - 100.0).abs() < 1e-9);
 }
+
+#[test]
+fn llamacpp_closed_loop_step_time_from_its_slot_counters_leaves_out_idle_and_prompt_steps() {
+    // bs 1 closed loop: each request 16 tokens, 15 gaps of 10 ms after its prompt step, then
+    // the engine idles 20 ms until the next request. Δt / Δn_decode reads (16 × 10 + 20) / 16
+    // = 11.25 ms; the slots' own generation time 150 ms per 16 tokens, one gap fewer.
+    let cycle = 0.180;
+    let at = |t: f64, finished: f64| Signals {
+        steps_total: Some(t / cycle * 16.0),
+        generation_seconds_total: Some(finished * 15.0 * T),
+        generation_tokens_total: Some(finished * 16.0),
+        ..Signals::default()
+    };
+    let step = StepRecord {
+        pattern: Pattern::ClosedLoop,
+        batch_size: 1,
+        ..step()
+    };
+    let w = [Window {
+        start_t_s: 1.0,
+        end_t_s: 3.0,
+        wave: None,
+    }];
+    // Requests done at 0.18 s, 0.36 s, ...: 6 before the first scrape (1.1 s), 16 before the
+    // last (2.9 s).
+    let done_ts: Vec<f64> = (1..=20).map(|k| f64::from(k) * cycle).collect();
+    let requests = StepRequests {
+        done_ts,
+        ..StepRequests::default()
+    };
+    let s = [sample(1.1, at(1.1, 6.0)), sample(2.9, at(2.9, 16.0))];
+    let c = EngineCounters::over(&s, &w, &step, &requests);
+    let st = c.step_time(&step, &requests, &s, 1.0, 1.0);
+    assert!(
+        (st.steps_s.unwrap() - 0.01125).abs() < 1e-9,
+        "{:?}",
+        st.steps_s
+    );
+    assert!((st.itl_s.unwrap() - T).abs() < 1e-12, "{:?}", st.itl_s);
+    // With speculative decoding the slot time is per token: × MTP for the step.
+    let st = c.step_time(&step, &requests, &s, 1.0, 2.0);
+    assert!((st.itl_s.unwrap() - 2.0 * T).abs() < 1e-12);
+    // Two requests finished between the scrapes are too few to read.
+    let s = [sample(1.1, at(1.1, 6.0)), sample(1.5, at(1.5, 8.0))];
+    let c = EngineCounters::over(&s, &w, &step, &requests);
+    assert_eq!(c.step_time(&step, &requests, &s, 1.0, 1.0).itl_s, None);
+}
