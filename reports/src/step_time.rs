@@ -368,7 +368,15 @@ pub(crate) fn time_step(
 
     let prefill_rate_tok_s = prefill_rate(step, &requests, &windows);
 
-    let throughput_window_tok_s = cadence.throughput_tok_s(window_s, mtp);
+    // Chunks of unknown size: the tokens counted against each request's `usage` (the first
+    // chunk one token), not each chunk as MTP tokens.
+    let throughput_window_tok_s = if cadence.window_tokens_known || decode.window_tokens <= 0.0 {
+        cadence.throughput_tok_s(window_s, mtp)
+    } else {
+        cadence
+            .throughput_tok_s(window_s, mtp)
+            .map(|_| decode.window_tokens / window_s)
+    };
     let (throughput_identity_tok_s, identity_rel_err) =
         identity_throughput(step, t_fwd_identity_s, throughput_window_tok_s, mtp);
 

@@ -32,6 +32,9 @@ pub(crate) struct DecodeWindow {
     pub tpot_s: Option<f64>,
     /// Every request counted had `usage` or chunks that said how many tokens they held.
     pub tokens_known: bool,
+    /// The tokens that arrived inside the windows after their start, counted as the TPOT's are
+    /// (measured, successful requests only).
+    pub window_tokens: f64,
     /// Per measured wave with a window: the engine steps from its first to its last first token.
     pub prefill_steps: BTreeMap<u32, u32>,
     /// Per measured wave with a window: the client's mean chunk gap over the whole wave over
@@ -137,6 +140,8 @@ pub(crate) struct DecodePass {
     /// Per step: Σ time in window, Σ tokens in it, and whether every request's tokens were
     /// known.
     tpots: BTreeMap<u32, (f64, f64, bool)>,
+    /// Per step: the tokens that arrived inside its windows after their start.
+    window_tokens: BTreeMap<u32, f64>,
     /// Per (step, wave): the earliest first token and that request's chunk arrivals.
     earliest: BTreeMap<(u32, u32), (f64, Vec<f64>)>,
     gaps: BTreeMap<(u32, u32), WaveGaps>,
@@ -152,17 +157,15 @@ impl DecodePass {
         toks: &[Option<u32>],
     ) {
         let entry = self.tpots.entry(req.step).or_insert((0.0, 0.0, true));
-        // The tokens are the identity's, `usage`'s: each chunk's count (1 where unknown) scaled
-        // to the request's reported output, so chunks that claim other counts than `usage`
-        // (or say none) still add up to what the engine reported.
-        let counted: f64 = toks.iter().map(|k| f64::from(k.unwrap_or(1))).sum();
         let all_known = toks.iter().all(Option::is_some);
-        let scale = match req.output_tokens {
-            Some(n) if counted > 0.0 => f64::from(n) / counted,
-            _ => 1.0,
-        };
         entry.2 &= all_known || req.output_tokens.is_some();
+        let values = chunk_tokens(toks, req.output_tokens);
+        let window_tokens = self.window_tokens.entry(req.step).or_default();
         for w in windows {
+            // The tokens that arrived after the window's start, as the cadence counts them.
+            let a = times.partition_point(|t| *t <= w.start_t_s);
+            let b = times.partition_point(|t| *t <= w.end_t_s);
+            *window_tokens += values[a..b.max(a)].iter().sum::<f64>();
             let (lo, hi) = (req.sent.max(w.start_t_s), req.end.min(w.end_t_s));
             if hi <= lo {
                 continue;
@@ -188,12 +191,8 @@ impl DecodePass {
                 (false, None) => continue,
             };
             if b > counted_from && times[b - 1] > from {
-                let n: f64 = toks[counted_from..b]
-                    .iter()
-                    .map(|k| f64::from(k.unwrap_or(1)))
-                    .sum();
                 entry.0 += times[b - 1] - from;
-                entry.1 += n * scale;
+                entry.1 += values[counted_from..b].iter().sum::<f64>();
             }
         }
         if let (Some(wave), Some(w)) = (req.wave, windows.iter().find(|w| w.wave == req.wave)) {
@@ -225,6 +224,9 @@ impl DecodePass {
             d.tpot_s = (tokens > 0.0).then(|| time / tokens);
             d.tokens_known = known;
         }
+        for (step, tokens) in self.window_tokens {
+            out.entry(step).or_default().window_tokens = tokens;
+        }
         for ((step, wave), ((ws, wn), (is, inn))) in self.gaps {
             if wn > 0.0 && inn > 0.0 && is > 0.0 {
                 let d = out.entry(step).or_default();
@@ -243,6 +245,26 @@ impl DecodePass {
         }
         out
     }
+}
+
+/// Each chunk's tokens as the identity counts them, `usage`'s: the first chunk's own count (1
+/// where unknown: the prompt's forward pass gives one token, speculative decoding or not), the
+/// others' counts (1 where unknown) scaled so that all add up to the request's reported output.
+/// Under speculative decoding with chunks of unknown size, a flat scale would give the first
+/// chunk MTP tokens and overcount every window that holds first chunks (a closed loop's).
+fn chunk_tokens(toks: &[Option<u32>], output_tokens: Option<u32>) -> Vec<f64> {
+    let mut values: Vec<f64> = toks.iter().map(|k| f64::from(k.unwrap_or(1))).collect();
+    let Some((first, rest)) = values.split_first_mut() else {
+        return values;
+    };
+    let counted: f64 = rest.iter().sum();
+    if let Some(n) = output_tokens
+        && counted > 0.0
+    {
+        let scale = ((f64::from(n) - *first) / counted).max(0.0);
+        rest.iter_mut().for_each(|v| *v *= scale);
+    }
+    values
 }
 
 /// Adds a run of chunk arrivals' span and gaps to `(Σ span, Σ gaps)`.
@@ -337,6 +359,22 @@ mod tests {
         // The closed-loop request spent 1 s in its window for 5 tokens, its TTFT included.
         assert!((d[&1].tpot_s.unwrap() - 0.2).abs() < 1e-9, "{:?}", d[&1]);
         assert!(d[&1].prefill_steps.is_empty());
+    }
+
+    #[test]
+    fn a_chunk_of_unknown_size_shares_the_output_after_the_first_token() {
+        // Speculative decoding, 16 tokens in 7 chunks of unknown size: the prompt's pass gave
+        // the first, the 6 decode chunks 2.5 each (a flat scale would give each 16 / 7).
+        let v = chunk_tokens(&[None; 7], Some(16));
+        assert_eq!(v[0], 1.0);
+        assert!(v[1..].iter().all(|x| (x - 2.5).abs() < 1e-12), "{v:?}");
+        // Known sizes that agree with `usage` stay as they are; without `usage`, 1 each.
+        assert_eq!(
+            chunk_tokens(&[Some(1), Some(3), Some(2)], Some(6)),
+            [1.0, 3.0, 2.0]
+        );
+        assert_eq!(chunk_tokens(&[None, None], None), [1.0, 1.0]);
+        assert!(chunk_tokens(&[], Some(3)).is_empty());
     }
 
     #[test]
