@@ -347,7 +347,8 @@ pub(crate) fn time_step(
         .unwrap_or(f64::from(dp));
     let counters = EngineCounters::over(engine_samples, &windows, step, &requests)
         .without_uneven_tokens_per_step(step, dp);
-    let (mtp, mtp_source) = counters.mtp(cadence.tokens_per_chunk, bs_per_rank, dp_ranks);
+    let tokens_per_chunk = cadence.tokens_per_chunk.or(decode.usage_tokens_per_chunk);
+    let (mtp, mtp_source) = counters.mtp(tokens_per_chunk, bs_per_rank, dp_ranks);
     let t_fwd_client_s = cadence.t_fwd_s(mtp);
     let tpot_median_s = requests.tpot_median_s;
     let (tpot_window_s, t_fwd_identity_s) = identity(&decode, tpot_median_s, mtp);

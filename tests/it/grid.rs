@@ -197,14 +197,14 @@ async fn full_grid_false_alarm_and_miss_rates() {
         .unwrap_or(13);
     // `GRID_FILTER`: only the cells whose line holds each `|`-separated part, to rerun one.
     let filter = std::env::var("GRID_FILTER").unwrap_or_default();
-    let cells: Vec<Cell> = full_grid(if filter.is_empty() { n } else { None }, seed)
+    let cells: Vec<Cell> = full_grid(None, seed)
         .into_iter()
         .filter(|c| {
             let line = c.to_string();
             filter.split('|').all(|part| line.contains(part))
         })
-        .take(n.unwrap_or(usize::MAX))
         .collect();
+    let cells = cells::draw(cells, n.unwrap_or(usize::MAX), seed);
     println!("grid: {} cells", cells.len());
     let runs = run_all(cells).await;
     for r in runs.iter().filter(|r| {

@@ -6,8 +6,9 @@
 //!   when its slot is released, so no wave window sees one), over the whole step; else the
 //!   engine's tokens per sequence per step: vLLM `Δgeneration_tokens / Δinter_token_count` (one
 //!   inter-token observation per decoding sequence per step, whatever the front-ends), SGLang
-//!   `Δrealtime_tokens{decode} / (Δdecode_passes × bs)`; else SGLang's `spec_accept_length`
-//!   gauge over the step; else the client's tokens per chunk; else 1.
+//!   `Δrealtime_tokens{decode} / (Δdecode_passes × bs)`; else the client's tokens per chunk
+//!   (counted where the chunks say, else `Σ (usage − 1) / Σ (chunks − 1)`: one chunk per step);
+//!   else SGLang's `spec_accept_length` gauge over the step (its last 40-step log window); else 1.
 //! - **Step time**: the inter-token histogram's `Δsum / Δcount`, times MTP where the histogram
 //!   counts tokens (SGLang); and `Δt / Δsteps` of the busiest DP rank (steps per rank from its own
 //!   series: vLLM's inter-token count over its running batch, since `iteration_tokens_total`
@@ -176,11 +177,13 @@ impl EngineCounters {
         if let Some(m) = self.engine_tokens_per_step(bs_per_rank, dp_ranks) {
             return (m, MtpSource::EngineTokensPerStep);
         }
-        if let Some(a) = self.accept_length_gauge {
-            return (a, MtpSource::SpecAcceptLengthGauge);
+        // The client's tokens per chunk (counted, else from `usage`) are this step's own; the
+        // gauge is SGLang's last log window (40 steps), which may hold other steps' batches.
+        if let Some(tpc) = tokens_per_chunk {
+            return (tpc, MtpSource::ClientTokensPerChunk);
         }
-        match tokens_per_chunk {
-            Some(tpc) => (tpc, MtpSource::ClientTokensPerChunk),
+        match self.accept_length_gauge {
+            Some(a) => (a, MtpSource::SpecAcceptLengthGauge),
             None => (1.0, MtpSource::Assumed),
         }
     }

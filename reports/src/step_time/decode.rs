@@ -35,6 +35,9 @@ pub(crate) struct DecodeWindow {
     /// The tokens that arrived inside the windows after their start, counted as the TPOT's are
     /// (measured, successful requests only).
     pub window_tokens: f64,
+    /// Where chunks do not say their size: the tokens per chunk after the first, from `usage`
+    /// (`Σ (output − 1) / Σ (chunks − 1)`; the first chunk is the prompt pass's one token).
+    pub usage_tokens_per_chunk: Option<f64>,
     /// Per measured wave with a window: the engine steps from its first to its last first token.
     pub prefill_steps: BTreeMap<u32, u32>,
     /// Per measured wave with a window: the client's mean chunk gap over the whole wave over
@@ -142,6 +145,9 @@ pub(crate) struct DecodePass {
     tpots: BTreeMap<u32, (f64, f64, bool)>,
     /// Per step: the tokens that arrived inside its windows after their start.
     window_tokens: BTreeMap<u32, f64>,
+    /// Per step, over requests whose chunks did not say their size: Σ (output − 1), Σ (chunks −
+    /// 1).
+    usage_per_chunk: BTreeMap<u32, (f64, f64)>,
     /// Per (step, wave): the earliest first token and that request's chunk arrivals.
     earliest: BTreeMap<(u32, u32), (f64, Vec<f64>)>,
     gaps: BTreeMap<(u32, u32), WaveGaps>,
@@ -160,6 +166,14 @@ impl DecodePass {
         let all_known = toks.iter().all(Option::is_some);
         entry.2 &= all_known || req.output_tokens.is_some();
         let values = chunk_tokens(toks, req.output_tokens);
+        if let Some(n) = req.output_tokens
+            && toks.len() >= 2
+            && toks.iter().any(Option::is_none)
+        {
+            let e = self.usage_per_chunk.entry(req.step).or_default();
+            e.0 += f64::from(n.saturating_sub(1));
+            e.1 += (toks.len() - 1) as f64;
+        }
         let window_tokens = self.window_tokens.entry(req.step).or_default();
         for w in windows {
             // The tokens that arrived after the window's start, as the cadence counts them.
@@ -226,6 +240,10 @@ impl DecodePass {
         }
         for (step, tokens) in self.window_tokens {
             out.entry(step).or_default().window_tokens = tokens;
+        }
+        for (step, (tokens, chunks)) in self.usage_per_chunk {
+            out.entry(step).or_default().usage_tokens_per_chunk =
+                (chunks > 0.0 && tokens > 0.0).then(|| tokens / chunks);
         }
         for ((step, wave), ((ws, wn), (is, inn))) in self.gaps {
             if wn > 0.0 && inn > 0.0 && is > 0.0 {

@@ -330,8 +330,8 @@ pub fn full_grid(n: Option<usize>, seed: u64) -> Vec<Cell> {
     }
     let all: Vec<Cell> = all.into_iter().filter_map(Cell::scaled).collect();
     match n {
-        Some(n) if n < all.len() => draw(all, n, seed),
-        _ => all,
+        Some(n) => draw(all, n, seed),
+        None => all,
     }
 }
 
@@ -348,7 +348,7 @@ fn switches() -> [(bool, bool, bool, bool); 5] {
 }
 
 /// `n` cells of `all`, drawn without replacement by a seeded shuffle (a 64-bit LCG).
-fn draw(mut all: Vec<Cell>, n: usize, seed: u64) -> Vec<Cell> {
+pub fn draw(mut all: Vec<Cell>, n: usize, seed: u64) -> Vec<Cell> {
     let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
     for i in (1..all.len()).rev() {
         state = state

@@ -167,3 +167,17 @@ fn client_lateness_stays_silent_at_the_p99_limit() {
     step.summary.client_lateness_p99_s = Some(0.005);
     step.silent(&CLIENT_LATENESS);
 }
+
+#[test]
+fn a_window_of_few_steps_cannot_resolve_the_tolerance() {
+    // 12 % apart over a window of 10 steps (±1 step at each edge is ±20 %): silent; the same
+    // over 100 steps fires.
+    for rule in [&STEP_TIME_DISAGREEMENT, &IDENTITY_BROKEN] {
+        let mut short = client_at(0.0224);
+        short.timing.identity_rel_err = Some(0.12);
+        short.timing.window_s = 10.0 * T_FWD_S;
+        short.silent(rule);
+        short.timing.window_s = 100.0 * T_FWD_S;
+        assert_eq!(short.one(rule).severity, Severity::Warn);
+    }
+}
