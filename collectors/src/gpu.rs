@@ -12,6 +12,7 @@
 
 pub mod dcgm;
 pub mod nvml;
+pub mod select;
 pub mod smi;
 
 use std::sync::Arc;
@@ -22,6 +23,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::{GpuInfo, GpuSample};
+
+pub use select::{CountedBy, GpuProcesses, GpuSelection};
 
 /// Why a GPU source cannot be used or read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -50,6 +53,11 @@ pub trait GpuSource: Send {
     /// before the read). A field that could not be read is `None`; a GPU that could not be read
     /// at all yields a sample with every field `None`.
     fn sample(&mut self, t_s: f64) -> Vec<GpuSample>;
+    /// The compute processes running on each GPU, where the source can tell (NVML); `None`
+    /// where it cannot (a DCGM exporter).
+    fn compute_processes(&mut self) -> Option<Vec<GpuProcesses>> {
+        None
+    }
 }
 
 /// What `--gpu-source` names.
