@@ -45,7 +45,7 @@ fn scrape_timeout(interval: Duration) -> Duration {
 
 impl Telemetry {
     /// Starts what `cfg` asks for. Fails only when `--require-metrics` / `--require-gpu` is
-    /// given and that source does not work.
+    /// given and that source does not work, or `--gpus` names a GPU the source does not see.
     pub async fn start(
         cfg: &ProbeConfig,
         info: &EngineInfo,
@@ -67,8 +67,12 @@ impl Telemetry {
             t.start_scraper(cfg, info, http, url, t0, writer.clone())
                 .await?;
         }
-        if let Some(spec) = &cfg.gpu_source {
-            t.start_gpu(cfg, http, spec, t0, writer).await?;
+        if let Some(spec) = &cfg.gpu_source
+            && let Err(e) = t.start_gpu(cfg, http, spec, t0, writer).await
+        {
+            // The scraper holds a writer: stop it, or the caller's wait for the writer hangs.
+            t.stop().await;
+            return Err(e);
         }
         Ok(t)
     }

@@ -1,0 +1,93 @@
+//! The GPU view end to end: `ceiling probe --gpus` against the simulator's DCGM endpoint (one
+//! simulated GPU per DP rank), the choice stored with the run's GPUs and the uncounted GPU shown
+//! apart by the analysis; a `--gpus` naming no GPU is a usage error.
+#![expect(
+    clippy::unwrap_used,
+    reason = "integration tests: a failed unwrap is a failed test"
+)]
+
+use ceiling::sim::SimFlavor;
+use ceiling::store::Store;
+
+use crate::probe::{analyze_json, probe};
+
+async fn two_gpu_sim() -> ceiling::sim::SimHandle {
+    let mut cfg = ceiling::sim::SimConfig::new(crate::sim::tiny());
+    cfg.flavor = SimFlavor::Vllm;
+    cfg.dp = 2;
+    ceiling::sim::start(cfg).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpus_flag_counts_the_named_gpu_and_shows_the_other_apart() {
+    let _serial = crate::sim::serial().await;
+    let h = two_gpu_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    let source = format!("dcgm:{}/dcgm", h.base_url());
+    let args = [
+        "--batch-sizes",
+        "2",
+        "--input-len",
+        "16",
+        "--output-len",
+        "64",
+        "--dp",
+        "2",
+        "--gpu-source",
+        &source,
+        "--gpu-interval",
+        "50ms",
+        "--gpus",
+        "GPU-00000000-0000-0000-0000-000000000001",
+    ];
+    let out = probe(&db, &h.base_url(), &args).await;
+    assert!(out.status.success(), "{out:?}");
+    let store = Store::open(&db).unwrap();
+    let id = store.latest_run().unwrap();
+    let detail = store.run_detail(id).unwrap();
+    let counted: Vec<(u32, Option<bool>)> = detail
+        .manifest
+        .gpu_inventory
+        .iter()
+        .map(|g| (g.index, g.counted))
+        .collect();
+    assert_eq!(counted, [(0, Some(false)), (1, Some(true))]);
+    // Both GPUs recorded; GPU 0 only apart.
+    let v = analyze_json(&db, &[]).await;
+    let apart = v["gpus_apart"].as_array().unwrap();
+    assert_eq!(apart.len(), 1, "{v}");
+    assert_eq!(apart[0]["gpu"], 0);
+    assert!(apart[0]["samples"].as_u64().unwrap() > 5);
+    for t in v["timings"].as_array().unwrap() {
+        assert!(t["gpu"]["gpus"].as_u64().unwrap() <= 1, "{t}");
+    }
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpus_flag_naming_no_gpu_is_a_usage_error() {
+    let _serial = crate::sim::serial().await;
+    let h = two_gpu_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    let source = format!("dcgm:{}/dcgm", h.base_url());
+    let args = [
+        "--batch-sizes",
+        "1",
+        "--output-len",
+        "8",
+        "--gpu-source",
+        &source,
+        "--gpus",
+        "7",
+    ];
+    let out = probe(&db, &h.base_url(), &args).await;
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--gpus: no GPU 7 here; this node has 0 (GPU-"),
+        "{stderr}"
+    );
+    h.shutdown().await;
+}
