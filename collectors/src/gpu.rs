@@ -230,6 +230,65 @@ mod tests {
         assert!(b.t_s - a.t_s >= 0.025, "{} {}", a.t_s, b.t_s);
     }
 
+    /// A node of four GPUs whose source lists compute processes, as NVML does.
+    struct FakeNode;
+
+    impl GpuSource for FakeNode {
+        fn name(&self) -> &str {
+            "fake-node"
+        }
+        fn inventory(&mut self) -> Result<Vec<GpuInfo>, GpuError> {
+            Ok((0..4)
+                .map(|index| GpuInfo {
+                    index,
+                    uuid: Some(format!("GPU-{index}")),
+                    ..GpuInfo::default()
+                })
+                .collect())
+        }
+        fn sample(&mut self, _t_s: f64) -> Vec<GpuSample> {
+            Vec::new()
+        }
+        fn compute_processes(&mut self) -> Option<Vec<GpuProcesses>> {
+            // A TP 2 engine (pids 10, 11) on GPUs 1 and 2; another user's job on GPU 3.
+            Some(vec![
+                GpuProcesses {
+                    gpu_index: 1,
+                    pids: vec![10],
+                },
+                GpuProcesses {
+                    gpu_index: 2,
+                    pids: vec![11],
+                },
+                GpuProcesses {
+                    gpu_index: 3,
+                    pids: vec![99],
+                },
+            ])
+        }
+    }
+
+    #[test]
+    fn the_engine_gpus_of_a_source_that_lists_processes_count() {
+        let mut src = FakeNode;
+        let inv = src.inventory().expect("inventory");
+        let procs = src.compute_processes();
+        let engine = [9, 10, 11].into();
+        let (gpus, by) =
+            select::counted(&inv, None, procs.as_deref(), Some(&engine)).expect("counted");
+        assert_eq!((gpus, by), (vec![1, 2], CountedBy::EngineProcesses));
+        let sel = GpuSelection::parse("GPU-3").expect("parse");
+        let (gpus, by) =
+            select::counted(&inv, Some(&sel), procs.as_deref(), Some(&engine)).expect("counted");
+        assert_eq!((gpus, by), (vec![3], CountedBy::Selection));
+        // The default trait method: a source that cannot list processes counts every GPU.
+        let mut plain = Fake {
+            reads: 0,
+            cost: Duration::ZERO,
+        };
+        assert_eq!(plain.compute_processes(), None);
+    }
+
     #[test]
     fn source_specs() {
         assert_eq!(SourceSpec::parse("nvml").ok(), Some(SourceSpec::Nvml));
