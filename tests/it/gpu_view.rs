@@ -11,20 +11,40 @@ use ceiling::store::Store;
 
 use crate::probe::{analyze_json, probe};
 
-async fn two_gpu_sim() -> ceiling::sim::SimHandle {
+/// A simulator with two DP ranks (two simulated GPUs), a database path and the `--gpu-source`
+/// that reads the simulator's DCGM endpoint.
+struct Setup {
+    sim: ceiling::sim::SimHandle,
+    _dir: tempfile::TempDir,
+    db: std::path::PathBuf,
+    source: String,
+}
+
+async fn two_gpu_sim() -> Setup {
     let mut cfg = ceiling::sim::SimConfig::new(crate::sim::tiny());
     cfg.flavor = SimFlavor::Vllm;
     cfg.dp = 2;
-    ceiling::sim::start(cfg).await.unwrap()
+    let sim = ceiling::sim::start(cfg).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    let source = format!("dcgm:{}/dcgm", sim.base_url());
+    Setup {
+        sim,
+        _dir: dir,
+        db,
+        source,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gpus_flag_counts_the_named_gpu_and_shows_the_other_apart() {
     let _serial = crate::sim::serial().await;
-    let h = two_gpu_sim().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("g.db");
-    let source = format!("dcgm:{}/dcgm", h.base_url());
+    let Setup {
+        sim: h,
+        _dir,
+        db,
+        source,
+    } = two_gpu_sim().await;
     let args = [
         "--batch-sizes",
         "2",
@@ -68,10 +88,12 @@ async fn gpus_flag_counts_the_named_gpu_and_shows_the_other_apart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gpus_flag_naming_no_gpu_is_a_usage_error() {
     let _serial = crate::sim::serial().await;
-    let h = two_gpu_sim().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("g.db");
-    let source = format!("dcgm:{}/dcgm", h.base_url());
+    let Setup {
+        sim: h,
+        _dir,
+        db,
+        source,
+    } = two_gpu_sim().await;
     let args = [
         "--batch-sizes",
         "1",
