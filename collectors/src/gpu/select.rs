@@ -44,6 +44,17 @@ impl GpuSelection {
     }
 }
 
+impl std::fmt::Display for GpuSelection {
+    /// As `--gpus` takes it: `0,1` or `GPU-…,GPU-…`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = match self {
+            GpuSelection::Indices(i) => i.iter().map(u32::to_string).collect(),
+            GpuSelection::Ids(ids) => ids.clone(),
+        };
+        f.write_str(&parts.join(","))
+    }
+}
+
 /// The compute processes NVML lists on one GPU.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GpuProcesses {
@@ -258,6 +269,7 @@ mod tests {
     fn gpus_flag_by_index_uuid_or_bus_id() {
         let inv = node(8);
         let sel = GpuSelection::parse("1, 0").unwrap();
+        assert_eq!(sel.to_string(), "1,0");
         assert_eq!(
             counted(&inv, Some(&sel), None, None).unwrap(),
             (vec![0, 1], CountedBy::Selection)
