@@ -113,3 +113,60 @@ async fn gpus_flag_naming_no_gpu_is_a_usage_error() {
     );
     h.shutdown().await;
 }
+
+/// A closed-loop probe of 4 s at bs 2 against a simulator whose DCGM energy counter refreshes
+/// every `every_s`; the first step's GPU figures from `ceiling analyze --json`.
+async fn energy_run(every_s: f64) -> serde_json::Value {
+    let mut cfg = ceiling::sim::SimConfig::new(crate::sim::tiny());
+    cfg.gpu = ceiling::sim::SimGpu {
+        energy_every_s: every_s,
+        mig_instances: 0,
+    };
+    let h = ceiling::sim::start(cfg).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("e.db");
+    let source = format!("dcgm:{}/dcgm", h.base_url());
+    let args = [
+        "--pattern",
+        "closed-loop",
+        "--batch-sizes",
+        "2",
+        "--input-len",
+        "16",
+        "--output-len",
+        "1200",
+        "--duration",
+        "4s",
+        "--warmup",
+        "0s",
+        "--gpu-source",
+        &source,
+        "--gpu-interval",
+        "100ms",
+    ];
+    let out = probe(&db, &h.base_url(), &args).await;
+    assert!(out.status.success(), "{out:?}");
+    let v = analyze_json(&db, &[]).await;
+    h.shutdown().await;
+    v["timings"][0]["gpu"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_energy_counter_falls_back_to_mean_power_never_zero() {
+    let _serial = crate::sim::serial().await;
+    // Refreshed on every scrape: the counter's rate.
+    let fast = energy_run(0.0).await;
+    assert_eq!(
+        fast["power_by_gpu"][0]["source"], "energy_counter",
+        "{fast}"
+    );
+    // Refreshed every 30 s, as the exporter does by default: it never moves twice in the
+    // window, so the GPU's mean power is charged; the old first-to-last difference read 0 J.
+    let slow = energy_run(30.0).await;
+    assert_eq!(slow["power_by_gpu"][0]["source"], "mean_power", "{slow}");
+    let (jf, js) = (
+        fast["energy_per_output_token_j"].as_f64().unwrap(),
+        slow["energy_per_output_token_j"].as_f64().unwrap(),
+    );
+    assert!(js > 0.0 && (js / jf - 1.0).abs() < 0.25, "{jf} vs {js}");
+}
