@@ -7,7 +7,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod analysis;
+mod gpu;
 pub use analysis::*;
+pub use gpu::*;
 
 /// How close is this LLM serving node to its limit, why, and can the benchmark be trusted.
 #[derive(Debug, Parser)]
@@ -207,6 +209,8 @@ pub struct TelemetryArgs {
     /// Fail instead of warning when no GPU can be sampled.
     #[arg(long)]
     pub require_gpu: bool,
+    #[command(flatten)]
+    pub gpu_select: GpuSelectArgs,
 }
 
 /// One entry of `--batch-sizes`: a size, or `auto` (the search).
@@ -359,6 +363,9 @@ pub struct SimArgs {
 
     #[command(flatten)]
     pub faults: SimFaultArgs,
+
+    #[command(flatten)]
+    pub gpu: SimGpuArgs,
 }
 
 /// The engine `ceiling sim` imitates (mapped onto `ceiling_sim::SimFlavor`, which knows no clap).

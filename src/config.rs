@@ -77,6 +77,8 @@ pub struct ProbeConfig {
     pub gpu_source: Option<String>,
     pub gpu_interval: Duration,
     pub require_gpu: bool,
+    /// `--gpus`; `None`: the GPUs running the engine's processes, else all.
+    pub gpus: Option<ceiling_collectors::gpu::GpuSelection>,
     pub json: bool,
 }
 
@@ -126,6 +128,13 @@ impl ProbeConfig {
                 .unwrap_or_else(|| format!("{url}/metrics"))
         });
         let gpu_source = (!t.gpu_interval.is_zero()).then(|| t.gpu_source.clone());
+        let gpus = t
+            .gpu_select
+            .gpus
+            .as_deref()
+            .map(ceiling_collectors::gpu::GpuSelection::parse)
+            .transpose()
+            .map_err(usage)?;
         Ok(ProbeConfig {
             url,
             model: a.engine.model.clone(),
@@ -154,6 +163,7 @@ impl ProbeConfig {
             gpu_source,
             gpu_interval: t.gpu_interval,
             require_gpu: t.require_gpu,
+            gpus,
             json: a.output.json,
         })
     }

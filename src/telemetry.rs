@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use ceiling_collectors::gpu::dcgm::DcgmSource;
 use ceiling_collectors::gpu::nvml::NvmlSource;
-use ceiling_collectors::gpu::{GpuError, GpuSource, SourceSpec, spawn_gpu_sampler};
+use ceiling_collectors::gpu::{GpuError, GpuSource, SourceSpec, select, spawn_gpu_sampler};
 use ceiling_collectors::prometheus::{ScrapeNow, Scraper, run_scraper};
 use ceiling_collectors::{GpuInfo, GpuSample, ScrapeRecord};
 use tokio::sync::mpsc;
@@ -45,7 +45,7 @@ fn scrape_timeout(interval: Duration) -> Duration {
 
 impl Telemetry {
     /// Starts what `cfg` asks for. Fails only when `--require-metrics` / `--require-gpu` is
-    /// given and that source does not work.
+    /// given and that source does not work, or `--gpus` names a GPU the source does not see.
     pub async fn start(
         cfg: &ProbeConfig,
         info: &EngineInfo,
@@ -67,8 +67,12 @@ impl Telemetry {
             t.start_scraper(cfg, info, http, url, t0, writer.clone())
                 .await?;
         }
-        if let Some(spec) = &cfg.gpu_source {
-            t.start_gpu(cfg, http, spec, t0, writer).await?;
+        if let Some(spec) = &cfg.gpu_source
+            && let Err(e) = t.start_gpu(cfg, http, spec, t0, writer).await
+        {
+            // The scraper holds a writer: stop it, or the caller's wait for the writer hangs.
+            t.stop().await;
+            return Err(e);
         }
         Ok(t)
     }
@@ -141,15 +145,17 @@ impl Telemetry {
         let opened = open_source(spec, http).await;
         // Inventory blocks (NVML calls, DCGM's block_on): off the runtime.
         let opened = match opened {
-            Ok(mut source) => {
-                tokio::task::spawn_blocking(move || source.inventory().map(|inv| (source, inv)))
-                    .await
-                    .map_err(|e| GpuError::NvmlInit(e.to_string()))
-                    .and_then(|r| r)
-            }
+            Ok(mut source) => tokio::task::spawn_blocking(move || {
+                let inv = source.inventory()?;
+                let procs = source.compute_processes();
+                Ok((source, inv, procs))
+            })
+            .await
+            .map_err(|e| GpuError::NvmlInit(e.to_string()))
+            .and_then(|r| r),
             Err(e) => Err(e),
         };
-        let (source, inventory) = match opened {
+        let (source, inventory, procs) = match opened {
             Ok(x) => x,
             Err(e) if cfg.require_gpu => {
                 return Err(Failure::Usage(format!("--require-gpu: {e}")).into());
@@ -164,6 +170,21 @@ impl Telemetry {
                 return Ok(());
             }
         };
+        let engine_pids = local_port(&cfg.url).map(select::local_listener_pids);
+        let (counted, _) = select::counted(
+            &inventory,
+            cfg.gpus.as_ref(),
+            procs.as_deref(),
+            engine_pids.as_ref(),
+        )
+        .map_err(Failure::Usage)?;
+        let inventory = inventory
+            .into_iter()
+            .map(|g| GpuInfo {
+                counted: Some(counted.contains(&g.index)),
+                ..g
+            })
+            .collect();
         self.gpus = Some(inventory);
         let (tx, mut rx) = mpsc::channel::<GpuSample>(4096);
         let thread = spawn_gpu_sampler(source, cfg.gpu_interval, t0, self.gpu_stop.clone(), tx);
@@ -210,6 +231,18 @@ impl Telemetry {
             );
         }
     }
+}
+
+/// The port of an engine URL on this machine (`127.0.0.1`, `localhost`, `::1`); `None` for a
+/// remote engine, whose processes NVML here cannot see.
+fn local_port(url: &str) -> Option<u16> {
+    let u = reqwest::Url::parse(url).ok()?;
+    let host = u.host_str()?.trim_matches(['[', ']']);
+    let local = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
+    local.then(|| u.port_or_known_default()).flatten()
 }
 
 async fn open_source(spec: &str, http: &reqwest::Client) -> Result<Box<dyn GpuSource>, GpuError> {

@@ -12,6 +12,7 @@
 
 pub mod dcgm;
 pub mod nvml;
+pub mod select;
 pub mod smi;
 
 use std::sync::Arc;
@@ -22,6 +23,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::{GpuInfo, GpuSample};
+
+pub use select::{CountedBy, GpuProcesses, GpuSelection};
 
 /// Why a GPU source cannot be used or read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -50,6 +53,11 @@ pub trait GpuSource: Send {
     /// before the read). A field that could not be read is `None`; a GPU that could not be read
     /// at all yields a sample with every field `None`.
     fn sample(&mut self, t_s: f64) -> Vec<GpuSample>;
+    /// The compute processes running on each GPU, where the source can tell (NVML); `None`
+    /// where it cannot (a DCGM exporter).
+    fn compute_processes(&mut self) -> Option<Vec<GpuProcesses>> {
+        None
+    }
 }
 
 /// What `--gpu-source` names.
@@ -220,6 +228,65 @@ mod tests {
         h.join().expect("join");
         // Reads are at least one read's cost apart: missed ticks were not replayed at once.
         assert!(b.t_s - a.t_s >= 0.025, "{} {}", a.t_s, b.t_s);
+    }
+
+    /// A node of four GPUs whose source lists compute processes, as NVML does.
+    struct FakeNode;
+
+    impl GpuSource for FakeNode {
+        fn name(&self) -> &str {
+            "fake-node"
+        }
+        fn inventory(&mut self) -> Result<Vec<GpuInfo>, GpuError> {
+            Ok((0..4)
+                .map(|index| GpuInfo {
+                    index,
+                    uuid: Some(format!("GPU-{index}")),
+                    ..GpuInfo::default()
+                })
+                .collect())
+        }
+        fn sample(&mut self, _t_s: f64) -> Vec<GpuSample> {
+            Vec::new()
+        }
+        fn compute_processes(&mut self) -> Option<Vec<GpuProcesses>> {
+            // A TP 2 engine (pids 10, 11) on GPUs 1 and 2; another user's job on GPU 3.
+            Some(vec![
+                GpuProcesses {
+                    gpu_index: 1,
+                    pids: vec![10],
+                },
+                GpuProcesses {
+                    gpu_index: 2,
+                    pids: vec![11],
+                },
+                GpuProcesses {
+                    gpu_index: 3,
+                    pids: vec![99],
+                },
+            ])
+        }
+    }
+
+    #[test]
+    fn the_engine_gpus_of_a_source_that_lists_processes_count() {
+        let mut src = FakeNode;
+        let inv = src.inventory().expect("inventory");
+        let procs = src.compute_processes();
+        let engine = [9, 10, 11].into();
+        let (gpus, by) =
+            select::counted(&inv, None, procs.as_deref(), Some(&engine)).expect("counted");
+        assert_eq!((gpus, by), (vec![1, 2], CountedBy::EngineProcesses));
+        let sel = GpuSelection::parse("GPU-3").expect("parse");
+        let (gpus, by) =
+            select::counted(&inv, Some(&sel), procs.as_deref(), Some(&engine)).expect("counted");
+        assert_eq!((gpus, by), (vec![3], CountedBy::Selection));
+        // The default trait method: a source that cannot list processes counts every GPU.
+        let mut plain = Fake {
+            reads: 0,
+            cost: Duration::ZERO,
+        };
+        assert_eq!(plain.compute_processes(), None);
     }
 
     #[test]

@@ -22,6 +22,24 @@ pub struct GpuSample {
     pub throttle_reasons: Option<u64>,
     pub pcie_tx_bytes_s: Option<f64>,
     pub pcie_rx_bytes_s: Option<f64>,
+    /// The MIG GPU instance (DCGM's `GPU_I_ID`) a per-instance reading belongs to; `None` for a
+    /// reading of the whole GPU. A MIG instance's reading carries only per-instance fields
+    /// (framebuffer, profiling ratios); the whole GPU's fields are on its `None` reading.
+    #[serde(default)]
+    pub mig_instance: Option<u32>,
+    /// DCGM profiling ratios (0–1) over the exporter's last sampling interval:
+    /// `DCGM_FI_PROF_GR_ENGINE_ACTIVE`, `_SM_ACTIVE`, `_SM_OCCUPANCY`, `_DRAM_ACTIVE`,
+    /// `_PIPE_TENSOR_ACTIVE`.
+    #[serde(default)]
+    pub gr_engine_active: Option<f64>,
+    #[serde(default)]
+    pub sm_active: Option<f64>,
+    #[serde(default)]
+    pub sm_occupancy: Option<f64>,
+    #[serde(default)]
+    pub dram_active: Option<f64>,
+    #[serde(default)]
+    pub tensor_active: Option<f64>,
 }
 
 /// What is known of one GPU for the run's manifest and the nightly history's keys.
@@ -36,6 +54,17 @@ pub struct GpuInfo {
     pub power_limit_w: Option<f64>,
     pub max_sm_clock_mhz: Option<u32>,
     pub max_mem_clock_mhz: Option<u32>,
+    /// `00000000:18:00.0`, as NVML and the DCGM exporter's `pci_bus_id` label spell it.
+    #[serde(default)]
+    pub pci_bus_id: Option<String>,
+    /// Whether the run counts this GPU (`gpu::select`): its power is charged to the engine's
+    /// tokens and its readings are in the step figures. `None` in runs recorded before the
+    /// choice existed: every GPU counts.
+    #[serde(default)]
+    pub counted: Option<bool>,
+    /// MIG mode is on (NVML's current mode; for a DCGM exporter, series with `GPU_I_ID`).
+    #[serde(default)]
+    pub mig: Option<bool>,
 }
 
 /// One sample of a scraped exposition, with the name and labels exactly as exposed.

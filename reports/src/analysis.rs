@@ -77,6 +77,8 @@ pub struct Analysis {
     pub fit: Option<StepTimeFit>,
     pub ceilings: Vec<Ceiling>,
     pub findings: Vec<Finding>,
+    /// GPUs recorded but not counted, shown apart.
+    pub gpus_apart: Vec<crate::gpus_apart::GpuApart>,
 }
 
 impl Analysis {
@@ -153,6 +155,7 @@ pub fn analyze(rec: &Recording, opts: &AnalysisOptions) -> Result<Analysis, Anal
         fit,
         ceilings,
         findings,
+        gpus_apart: crate::gpus_apart::gpus_apart(&rec.gpu_other)?,
     })
 }
 

@@ -216,6 +216,8 @@ pub static RULES: &[Rule] = &[
     timing::ABOVE_ROOFLINE,
     timing::CLIENT_LATENESS,
     gpu::GPU_THROTTLING,
+    gpu::GPU_WINDOW_TOO_SHORT,
+    gpu::DECODE_NOT_MEMORY_BOUND,
     gpu::GPU_MEMORY_NEAR_FULL,
     engine::KV_NEAR_FULL,
     run::CEILING_EXTRAPOLATED,

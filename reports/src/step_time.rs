@@ -53,8 +53,8 @@ use decode::decode_by_step;
 pub(crate) use decode::{DecodePass, DecodeWindow, Req as DecodeReq};
 pub use engine_view::EngineViewGap;
 use engine_view::{clean_waves, engine_view_gap, engine_window, littles_law};
-pub use gpu::GpuWindow;
 use gpu::gpu_window;
+pub use gpu::{GpuPower, GpuWindow, MIN_WINDOW_S as MIN_GPU_WINDOW_S, PowerSource};
 use requests::requests_by_step;
 pub(crate) use requests::{StepRequests, WaveRequests};
 

@@ -43,6 +43,9 @@ pub fn render_terminal(a: &Analysis) -> String {
     }
     let (headers, rows) = step_table::rendered(a, "-");
     out.push_str(&format!("{}\n", table(headers, rows)));
+    if let Some(line) = crate::gpus_apart::apart_line(&a.gpus_apart) {
+        out.push_str(&format!("{line}\n"));
+    }
 
     match &a.fit {
         Some(f) => {

@@ -25,6 +25,7 @@ use std::thread::JoinHandle;
 
 use tokio_util::sync::CancellationToken;
 
+pub use dcgm::SimGpu;
 pub use error::SimError;
 pub use faults::{Faults, FaultsInjected, parse_probability};
 pub use flavor::SimFlavor;
@@ -45,6 +46,8 @@ pub struct SimConfig {
     /// Run this many times faster than the profile's real time (every duration ÷ this).
     pub time_scale: f64,
     pub faults: Faults,
+    /// How the simulated DCGM exporter at `/dcgm` behaves (energy refresh, MIG layout).
+    pub gpu: SimGpu,
     pub host: IpAddr,
     /// 0 picks a free port.
     pub port: u16,
@@ -59,6 +62,7 @@ impl SimConfig {
             dp: 1,
             time_scale: 1.0,
             faults: Faults::default(),
+            gpu: SimGpu::default(),
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
         }
@@ -112,7 +116,7 @@ pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
         fault_counters: FaultCounters::default(),
         ranks,
         next_rank: AtomicUsize::new(0),
-        dcgm: dcgm::DcgmWindow::new(cfg.dp as usize),
+        dcgm: dcgm::DcgmWindow::new(cfg.dp as usize, cfg.gpu),
         created_unix_s,
         first_tokens: std::sync::Mutex::new(Vec::new()),
     });

@@ -83,6 +83,7 @@ fn probe_config(base: &str, batch_sizes: &[u32]) -> ProbeConfig {
         gpu_source: Some(format!("dcgm:{base}/dcgm")),
         gpu_interval: Duration::from_millis(100),
         require_gpu: false,
+        gpus: None,
         json: false,
     }
 }

@@ -129,5 +129,75 @@ pub fn render(r: &GpusReport) -> String {
             opt(s.and_then(|s| s.temp_c).map(|t| format!("{t:.0} °C"))),
         ]);
     }
-    format!("{}: works, {} GPU(s)\n{table}\n", r.source, r.gpus.len())
+    format!(
+        "{}: works, {} GPU(s)\n{table}\n{}",
+        r.source,
+        r.gpus.len(),
+        mig_note(r)
+    )
+}
+
+/// What a MIG GPU means for the run's figures, by source.
+fn mig_note(r: &GpusReport) -> String {
+    let mig: Vec<String> = r
+        .gpus
+        .iter()
+        .filter(|g| g.mig == Some(true))
+        .map(|g| g.index.to_string())
+        .collect();
+    if mig.is_empty() {
+        return String::new();
+    }
+    let which = mig.join(", ");
+    if r.source == "nvml" {
+        format!(
+            "MIG is on for GPU {which}: NVML lists whole GPUs only, not their MIG instances, and \
+             the whole GPU's power is charged to the run (a co-tenant's instance included). Use \
+             --gpu-source dcgm:URL for per-instance activity.\n"
+        )
+    } else {
+        format!(
+            "MIG is on for GPU {which}: power, energy, clocks and temperature are read once per \
+             GPU (whole-GPU values, co-tenants included); framebuffer and profiling activity per \
+             instance. DCGM_FI_DEV_GPU_UTIL is not exported for MIG: utilisation stays empty.\n"
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(source: &str, mig: Option<bool>) -> GpusReport {
+        GpusReport {
+            source: source.into(),
+            works: true,
+            error: None,
+            gpus: vec![GpuInfo {
+                index: 0,
+                mig,
+                ..GpuInfo::default()
+            }],
+            sample: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn nvml_on_a_mig_gpu_says_instances_are_not_listed() {
+        let text = render(&report("nvml", Some(true)));
+        assert!(
+            text.contains("MIG is on for GPU 0: NVML lists whole GPUs only"),
+            "{text}"
+        );
+        assert!(text.contains("whole GPU's power is charged to the run"));
+        let text = render(&report("dcgm:http://h:9400/metrics", Some(true)));
+        assert!(text.contains("read once per GPU"), "{text}");
+    }
+
+    #[test]
+    fn no_mig_note_without_mig() {
+        for mig in [None, Some(false)] {
+            assert!(!render(&report("nvml", mig)).contains("MIG"));
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! `ceiling import-gpu FILE --run ID`: an nvidia-smi CSV log into a recorded run's GPU
 //! samples, for runs whose GPUs were not sampled by `ceiling` itself. Times are aligned to the
-//! run's `started_at`; rows from before the run started are left out and counted.
+//! run's `started_at`; rows from before the run started or after it ended are left out and
+//! counted, with a warning that suggests the `--utc-offset` a local-time log needs.
 
 use std::path::Path;
 
@@ -29,6 +30,21 @@ pub fn parse_utc_offset(s: &str) -> Option<f64> {
     Some(sign * (h * 3600.0 + m * 60.0))
 }
 
+/// Rows this long after the run's recorded end still count (the logger's last tick).
+const END_SLACK_S: f64 = 5.0;
+
+/// The whole-hour (or half-hour) offset a log starting `lead_s` after the run's start in naive
+/// UTC would need, where it is at least half an hour off: `+02:00`, `-05:30`.
+fn offset_hint(lead_s: f64) -> Option<String> {
+    let half_hours = (lead_s / 1800.0).round();
+    if half_hours == 0.0 || half_hours.abs() > 28.0 {
+        return None;
+    }
+    let minutes = (half_hours.abs() * 30.0) as u32;
+    let sign = if half_hours > 0.0 { '+' } else { '-' };
+    Some(format!("{sign}{:02}:{:02}", minutes / 60, minutes % 60))
+}
+
 pub async fn run(db: &Path, args: ImportGpuArgs) -> anyhow::Result<Exit> {
     let offset_s = parse_utc_offset(&args.utc_offset).ok_or_else(|| {
         Failure::Usage(format!(
@@ -43,12 +59,12 @@ pub async fn run(db: &Path, args: ImportGpuArgs) -> anyhow::Result<Exit> {
 
     let store = Store::open(db)?;
     let run_id = super::resolve_run(&store, &args.run)?;
-    let (started_at, gpu_count): (String, i64) = store
+    let (started_at, ended_at, gpu_count): (String, Option<String>, i64) = store
         .conn()
         .query_row(
-            "SELECT started_at, gpu_count FROM runs WHERE id = ?1",
+            "SELECT started_at, ended_at, gpu_count FROM runs WHERE id = ?1",
             [run_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .map_err(|_| crate::store::StoreError::NoSuchRun(run_id))?;
     // A start time ceiling cannot read is a corrupt recording: the input, not a bug (exit 2).
@@ -62,13 +78,24 @@ pub async fn run(db: &Path, args: ImportGpuArgs) -> anyhow::Result<Exit> {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
 
+    // A run still open (interrupted, or recording now) has no end: nothing is after it.
+    let duration_s = ended_at
+        .as_deref()
+        .and_then(|e| humantime::parse_rfc3339_weak(e).ok())
+        .and_then(|e| e.duration_since(started).ok())
+        .map(|d| d.as_secs_f64());
     let (writer, thread) = Writer::spawn(store.path(), run_id, WriterOptions::default())?;
-    let (mut imported, mut before_start) = (0u64, 0u64);
+    let (mut imported, mut before_start, mut after_end) = (0u64, 0u64, 0u64);
     let (mut first_t, mut last_t) = (f64::INFINITY, f64::NEG_INFINITY);
+    let first_naive = log.rows.first().map(|r| r.naive_unix_s);
     for row in log.rows {
         let t_s = row.naive_unix_s - offset_s - started_unix;
         if t_s < 0.0 {
             before_start += 1;
+            continue;
+        }
+        if duration_s.is_some_and(|d| t_s > d + END_SLACK_S) {
+            after_end += 1;
             continue;
         }
         let mut sample = row.sample;
@@ -93,9 +120,14 @@ pub async fn run(db: &Path, args: ImportGpuArgs) -> anyhow::Result<Exit> {
             String::new()
         }
     ));
-    if before_start > 0 {
+    if before_start + after_end > 0 {
+        let hint = first_naive
+            .and_then(|n| offset_hint(n - started_unix))
+            .map_or(String::new(), |h| {
+                format!(" (the log starts {h} from the run: try --utc-offset {h})")
+            });
         eprintln!(
-            "warning: {before_start} row(s) were taken before run {run_id} started ({started_at}) and were left out; if the log's clock is not UTC, pass --utc-offset"
+            "warning: {before_start} row(s) before run {run_id} started ({started_at}) and {after_end} after it ended were left out; if the log's clock is not UTC, pass --utc-offset{hint}"
         );
     }
     if !log.errors.is_empty() {
@@ -118,7 +150,16 @@ pub async fn run(db: &Path, args: ImportGpuArgs) -> anyhow::Result<Exit> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_utc_offset;
+    use super::{offset_hint, parse_utc_offset};
+
+    #[test]
+    fn a_log_hours_off_the_run_suggests_the_offset() {
+        // A log written at UTC+2 read as UTC starts two hours after the run.
+        assert_eq!(offset_hint(7200.0 + 12.0).as_deref(), Some("+02:00"));
+        assert_eq!(offset_hint(-19_800.0).as_deref(), Some("-05:30"));
+        // Within a quarter hour: the clock is right, no hint.
+        assert_eq!(offset_hint(600.0), None);
+    }
 
     #[test]
     fn utc_offsets() {

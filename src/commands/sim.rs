@@ -50,6 +50,7 @@ pub fn config(args: SimArgs) -> anyhow::Result<SimConfig> {
             stall_ms,
             bad_metrics: args.faults.fault_bad_metrics,
         },
+        gpu: args.gpu.config()?,
         host: args.host,
         port: args.port,
     })

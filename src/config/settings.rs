@@ -58,6 +58,10 @@ pub struct ProbeSettings {
     #[serde(rename = "gpu_interval")]
     pub gpu_interval_s: Option<f64>,
     pub require_gpu: bool,
+    /// `--gpus` as given; absent when not given (the GPUs running the engine count), so runs
+    /// without it keep their configuration hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<String>,
 }
 
 /// What a run recorded before a field existed reads as: layout version 0, DP 1 and a cold
@@ -89,6 +93,7 @@ impl Default for ProbeSettings {
             gpu_source: None,
             gpu_interval_s: None,
             require_gpu: false,
+            gpus: None,
         }
     }
 }
@@ -128,6 +133,7 @@ impl From<ProbeConfig> for ProbeSettings {
             gpu_source: c.gpu_source,
             gpu_interval_s: Some(c.gpu_interval.as_secs_f64()),
             require_gpu: c.require_gpu,
+            gpus: c.gpus.map(|g| g.to_string()),
         }
     }
 }
@@ -214,6 +220,33 @@ mod tests {
         // And the stored JSON reads back to what was written.
         let read = ProbeSettings::from_stored(&written).unwrap();
         assert_eq!(read, ProbeSettings::from(c));
+    }
+
+    #[test]
+    fn gpus_is_stored_only_when_given() {
+        use clap::Parser;
+        let cli = crate::Cli::try_parse_from([
+            "ceiling",
+            "probe",
+            "--url",
+            "http://127.0.0.1:8000",
+            "--batch-sizes",
+            "1",
+            "--gpus",
+            "GPU-a, GPU-b",
+        ])
+        .unwrap();
+        let crate::cli::Command::Probe(args) = cli.command else {
+            panic!("not a probe")
+        };
+        let c = ProbeConfig::from_cli(&args).unwrap();
+        assert_eq!(serde_json::to_value(&c).unwrap()["gpus"], "GPU-a,GPU-b");
+        assert!(
+            serde_json::to_value(probe_config())
+                .unwrap()
+                .get("gpus")
+                .is_none()
+        );
     }
 
     #[test]

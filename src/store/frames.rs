@@ -7,30 +7,54 @@ use std::ops::Range;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+use ceiling_collectors::{GpuInfo, GpuSample};
 use ceiling_reports::engine;
 use ceiling_reports::recording::{ChunkColumns, RecordingParts, RequestColumns, RunInfo};
 use ceiling_reports::{Outcome, Recording};
 
 use super::{Store, StoreError};
 
+/// The counted GPUs' samples and the others', by the run's inventory: a GPU marked
+/// `counted: false` is apart; one unmarked (runs from before the choice, GPUs an import added)
+/// counts.
+fn split_counted(
+    samples: Vec<GpuSample>,
+    inventory: &str,
+) -> Result<(Vec<GpuSample>, Vec<GpuSample>), StoreError> {
+    let inv: Vec<GpuInfo> = serde_json::from_str(inventory).map_err(|source| StoreError::Json {
+        column: "gpu_inventory",
+        source,
+    })?;
+    let apart: Vec<u32> = inv
+        .iter()
+        .filter(|g| g.counted == Some(false))
+        .map(|g| g.index)
+        .collect();
+    Ok(samples
+        .into_iter()
+        .partition(|s| !apart.contains(&s.gpu_index)))
+}
+
 impl Store {
     /// Run `run_id` as the analysis reads it. The manifest's DP is left for the caller, who
     /// reads the probe configuration.
     pub fn load_recording(&self, run_id: i64) -> Result<Recording, StoreError> {
-        let (engine_kind, model) = self
+        let (engine_kind, model, inventory) = self
             .conn
             .query_row(
-                "SELECT engine_kind, model FROM runs WHERE id = ?1",
+                "SELECT engine_kind, model, gpu_inventory FROM runs WHERE id = ?1",
                 params![run_id],
                 |r| {
                     Ok((
                         r.get::<_, Option<String>>(0)?,
                         r.get::<_, Option<String>>(1)?,
+                        r.get::<_, String>(2)?,
                     ))
                 },
             )
             .optional()?
             .ok_or(StoreError::NoSuchRun(run_id))?;
+        let (gpu, gpu_other) = split_counted(self.load_gpu_samples(run_id)?, &inventory)?;
         let (requests, ids) = self.request_columns(run_id)?;
         let chunks = self.chunk_columns(run_id, &ids, &requests)?;
         let scrapes = self.load_scrapes(run_id)?;
@@ -48,7 +72,8 @@ impl Store {
             ticks: self.load_ticks(run_id)?,
             engine: samples,
             scrapes: scrapes.len(),
-            gpu: self.load_gpu_samples(run_id)?,
+            gpu,
+            gpu_other,
         })
         .map_err(|e| StoreError::Frames(e.to_string()))
     }

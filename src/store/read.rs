@@ -228,7 +228,8 @@ impl Store {
         let mut stmt = self.conn.prepare(
             "SELECT gpu_index, t_s, util_gpu_pct, util_mem_pct, mem_used_bytes, mem_total_bytes,
                 power_w, energy_j, sm_clock_mhz, mem_clock_mhz, temp_c, throttle_reasons,
-                pcie_tx_bytes_s, pcie_rx_bytes_s
+                pcie_tx_bytes_s, pcie_rx_bytes_s, mig_instance, gr_engine_active, sm_active,
+                sm_occupancy, dram_active, tensor_active
              FROM gpu_samples WHERE run_id = ?1 ORDER BY gpu_index, t_s",
         )?;
         let rows = stmt.query_map(params![run_id], |r| {
@@ -247,6 +248,12 @@ impl Store {
                 throttle_reasons: r.get::<_, Option<i64>>(11)?.map(|v| v as u64),
                 pcie_tx_bytes_s: r.get(12)?,
                 pcie_rx_bytes_s: r.get(13)?,
+                mig_instance: r.get(14)?,
+                gr_engine_active: r.get(15)?,
+                sm_active: r.get(16)?,
+                sm_occupancy: r.get(17)?,
+                dram_active: r.get(18)?,
+                tensor_active: r.get(19)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

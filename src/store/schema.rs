@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Each entry takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V_GPU_VIEW];
 
 /// v2: whether a scrape was taken at a boundary the probe asked for (NULL in runs recorded
 /// before: unknown).
@@ -18,6 +18,15 @@ const MIGRATIONS: &[&str] = &[V1, V2];
 const V2: &str = "ALTER TABLE scrapes ADD COLUMN boundary INTEGER;
 ALTER TABLE runs ADD COLUMN engine_limits TEXT;
 ALTER TABLE requests ADD COLUMN response_id TEXT;";
+
+/// v3 (the GPU view): a GPU sample's MIG instance (`GPU_I_ID`; NULL for a whole-GPU reading)
+/// and the DCGM profiling ratios (0–1; NULL where the source has none, as NVML never does).
+const V_GPU_VIEW: &str = "ALTER TABLE gpu_samples ADD COLUMN mig_instance INTEGER;
+ALTER TABLE gpu_samples ADD COLUMN gr_engine_active REAL;
+ALTER TABLE gpu_samples ADD COLUMN sm_active REAL;
+ALTER TABLE gpu_samples ADD COLUMN sm_occupancy REAL;
+ALTER TABLE gpu_samples ADD COLUMN dram_active REAL;
+ALTER TABLE gpu_samples ADD COLUMN tensor_active REAL;";
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

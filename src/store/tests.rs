@@ -97,6 +97,8 @@ fn record_everything(path: &std::path::Path) -> (Store, i64) {
         energy_j: Some(123_456.5),
         sm_clock_mhz: Some(1980),
         throttle_reasons: Some(4),
+        mig_instance: Some(3),
+        dram_active: Some(0.81),
         ..GpuSample::default()
     }))
     .unwrap();
@@ -165,6 +167,8 @@ fn every_table_round_trips() {
     assert_eq!(gpu.util_gpu_pct, Some(97.0));
     assert_eq!(gpu.power_w, None, "unread values stay NULL");
     assert_eq!(gpu.throttle_reasons, Some(4));
+    assert_eq!((gpu.mig_instance, gpu.dram_active), (Some(3), Some(0.81)));
+    assert_eq!(gpu.tensor_active, None);
     let scrapes = store.load_scrapes(run).unwrap();
     assert_eq!(scrapes.len(), 1);
     assert_eq!(scrapes[0].samples[0].label("engine"), Some("0"));
@@ -347,7 +351,7 @@ fn a_v1_recording_migrates_and_its_scrapes_read_as_interval_scrapes() {
         .conn()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 2);
+    assert_eq!(v, schema::CURRENT_VERSION);
     let scrapes = store.load_scrapes(1).unwrap();
     assert_eq!(scrapes.len(), 1);
     assert!(!scrapes[0].boundary);

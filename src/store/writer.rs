@@ -264,8 +264,10 @@ fn insert_gpu(tx: &Transaction<'_>, run_id: i64, g: &GpuSample) -> Result<(), St
     tx.prepare_cached(
         "INSERT INTO gpu_samples (run_id, gpu_index, t_s, util_gpu_pct, util_mem_pct,
             mem_used_bytes, mem_total_bytes, power_w, energy_j, sm_clock_mhz, mem_clock_mhz,
-            temp_c, throttle_reasons, pcie_tx_bytes_s, pcie_rx_bytes_s)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            temp_c, throttle_reasons, pcie_tx_bytes_s, pcie_rx_bytes_s, mig_instance,
+            gr_engine_active, sm_active, sm_occupancy, dram_active, tensor_active)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+            ?19, ?20, ?21)",
     )?
     .execute(params![
         run_id,
@@ -282,7 +284,13 @@ fn insert_gpu(tx: &Transaction<'_>, run_id: i64, g: &GpuSample) -> Result<(), St
         g.temp_c,
         g.throttle_reasons.map(|v| v as i64),
         g.pcie_tx_bytes_s,
-        g.pcie_rx_bytes_s
+        g.pcie_rx_bytes_s,
+        g.mig_instance,
+        g.gr_engine_active,
+        g.sm_active,
+        g.sm_occupancy,
+        g.dram_active,
+        g.tensor_active
     ])?;
     Ok(())
 }

@@ -127,6 +127,18 @@ fn gpus_reads_a_dcgm_exporter() {
     assert_eq!(gpus[2]["power_limit_w"], 300.0);
 }
 
+#[test]
+fn gpus_on_a_mig_dcgm_exporter_reads_each_gpu_once_and_says_mig() {
+    let body = std::fs::read_to_string(fixture("expositions/dcgm-exporter-a30-mig-issue317.prom"))
+        .unwrap();
+    let url = static_server(body);
+    let text = stdout_of(&["gpus", "--gpu-source", &format!("dcgm:{url}")]);
+    assert!(text.contains("works, 2 GPU(s)"), "{text}");
+    assert!(text.contains("MIG is on for GPU 0, 1"), "{text}");
+    // Power once per GPU (53 W from instance 3), not the four instances' sum.
+    assert!(text.contains("53 W") && !text.contains("210 W"), "{text}");
+}
+
 /// A `/metrics` server whose generation counter grows by 500 per scrape.
 fn counting_server() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -5,6 +5,7 @@ mod analyze;
 mod cli;
 mod collectors;
 mod exit_codes;
+mod gpu_view;
 mod grid;
 mod html_render;
 mod lengths;

@@ -12,7 +12,7 @@ use nvml_wrapper::enum_wrappers::device::{Clock, PcieUtilCounter, TemperatureSen
 
 use crate::{GpuInfo, GpuSample};
 
-use super::{GpuError, GpuSource};
+use super::{GpuError, GpuProcesses, GpuSource};
 
 /// The raw values of one GPU read, as NVML returns them; `None` where the call failed.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -48,6 +48,7 @@ pub fn sample_from_reading(gpu_index: u32, t_s: f64, r: &NvmlReading) -> GpuSamp
         throttle_reasons: r.clock_event_reasons,
         pcie_tx_bytes_s: r.pcie_tx_kb_s.map(|kb| f64::from(kb) * 1024.0),
         pcie_rx_bytes_s: r.pcie_rx_kb_s.map(|kb| f64::from(kb) * 1024.0),
+        ..GpuSample::default()
     }
 }
 
@@ -148,6 +149,9 @@ impl GpuSource for NvmlSource {
                         .map(|mw| f64::from(mw) / 1000.0),
                     max_sm_clock_mhz: d.max_clock_info(Clock::SM).ok(),
                     max_mem_clock_mhz: d.max_clock_info(Clock::Memory).ok(),
+                    pci_bus_id: d.pci_info().ok().map(|p| p.bus_id),
+                    counted: None,
+                    mig: d.mig_mode().ok().map(|m| m.current == 1),
                 })
             })
             .collect()
@@ -156,6 +160,20 @@ impl GpuSource for NvmlSource {
     fn sample(&mut self, t_s: f64) -> Vec<GpuSample> {
         (0..self.count)
             .map(|i| sample_from_reading(i, t_s, &self.read(i)))
+            .collect()
+    }
+
+    fn compute_processes(&mut self) -> Option<Vec<GpuProcesses>> {
+        // A GPU whose list cannot be read makes the whole answer unknown, not "no process".
+        (0..self.count)
+            .map(|index| {
+                let d = self.nvml.device_by_index(index).ok()?;
+                let procs = d.running_compute_processes().ok()?;
+                Some(GpuProcesses {
+                    gpu_index: index,
+                    pids: procs.iter().map(|p| p.pid).collect(),
+                })
+            })
             .collect()
     }
 }

@@ -1,8 +1,9 @@
 //! `nvidia-smi --query-gpu=... --format=csv[,nounits] -lms N` logs, for runs recorded without
 //! `ceiling`'s sampler (`ceiling import-gpu`).
 //!
-//! Columns are found by name, in any order, so any subset of the known fields works; the
-//! header gives the units (`memory.used [MiB]`) and, without `nounits`, each value repeats
+//! Columns are found by name, in any order, so any subset of the known fields works (a header
+//! is any line with a `timestamp` or `index` column, wherever it stands); the header gives the
+//! units (`memory.used [MiB]`) and, without `nounits`, each value repeats
 //! them (`75870 MiB`). `[N/A]`, `[Not Supported]`, `N/A` and the like are no value. A repeated
 //! header line (logs appended to) starts a new table. Timestamps are the machine's local time
 //! with no zone: [`SmiRow::naive_unix_s`] reads them as if they were UTC and the importer
@@ -34,6 +35,7 @@ enum Field {
     Index,
     Name,
     Uuid,
+    PciBusId,
     Serial,
     Driver,
     UtilGpu,
@@ -57,6 +59,7 @@ fn field_of(key: &str) -> Field {
         "index" => Field::Index,
         "name" | "gpu_name" => Field::Name,
         "uuid" | "gpu_uuid" => Field::Uuid,
+        "pci.bus_id" | "gpu_bus_id" => Field::PciBusId,
         "serial" | "gpu_serial" => Field::Serial,
         "driver_version" => Field::Driver,
         "utilization.gpu" => Field::UtilGpu,
@@ -170,8 +173,11 @@ pub fn parse_nvidia_smi_csv(text: &str) -> Result<SmiLog, GpuError> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        if line.starts_with("timestamp") || line.starts_with("index") {
-            let cols = parse_header(line);
+        let cols = parse_header(line);
+        if cols
+            .iter()
+            .any(|c| matches!(c.field, Field::Timestamp | Field::Index))
+        {
             if !cols.iter().any(|c| c.field == Field::Index) {
                 return Err(GpuError::SmiCsv {
                     line: line_no,
@@ -191,7 +197,7 @@ pub fn parse_nvidia_smi_csv(text: &str) -> Result<SmiLog, GpuError> {
         let Some(cols) = &columns else {
             return Err(GpuError::SmiCsv {
                 line: line_no,
-                message: "expected a header line starting with `timestamp` (--format=csv, not csv,noheader)".into(),
+                message: "expected a header line naming the columns, with `timestamp` and `index` (--format=csv, not csv,noheader)".into(),
             });
         };
         match parse_row(line, cols, &mut log.inventory) {
@@ -252,6 +258,7 @@ fn parse_row(line: &str, cols: &[Column], inventory: &mut Vec<GpuInfo>) -> Resul
             }
             Field::Name => info.name = text(),
             Field::Uuid => info.uuid = text(),
+            Field::PciBusId => info.pci_bus_id = text(),
             Field::Serial => info.serial = text(),
             Field::Driver => info.driver = text(),
             Field::UtilGpu => s.util_gpu_pct = num(),
@@ -370,5 +377,27 @@ mod tests {
         assert!(lines[1].contains("line 4"), "{lines:?}");
         assert!(parse_nvidia_smi_csv("2026/11/22 14:00:00, 0, 5\n").is_err());
         assert!(parse_nvidia_smi_csv("timestamp, name\n").is_err());
+    }
+
+    #[test]
+    fn a_header_with_columns_in_any_order_is_read_by_name() {
+        // `--query-gpu=name,power.draw,index,timestamp,pci.bus_id` (timestamp not first).
+        let text = "name, power.draw [W], index, timestamp, pci.bus_id\n\
+            NVIDIA H100 80GB HBM3, 612.30 W, 1, 2026/11/22 14:00:00.000, 00000000:19:00.0\n";
+        let log = parse_nvidia_smi_csv(text).expect("parses");
+        assert!(log.errors.is_empty(), "{:?}", log.errors);
+        let row = &log.rows[0];
+        assert_eq!((row.sample.gpu_index, row.sample.power_w), (1, Some(612.3)));
+        assert_eq!(
+            row.naive_unix_s,
+            parse_timestamp("2026/11/22 14:00:00.000").unwrap()
+        );
+        assert_eq!(
+            log.inventory[0].pci_bus_id.as_deref(),
+            Some("00000000:19:00.0")
+        );
+        // A header still needs both columns, wherever they are.
+        let err = parse_nvidia_smi_csv("name, index\nH100, 0\n").unwrap_err();
+        assert!(err.to_string().contains("no `timestamp` column"), "{err}");
     }
 }

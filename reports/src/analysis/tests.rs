@@ -82,7 +82,12 @@ fn a_clean_sweep_recovers_step_times_fit_and_ceiling() {
     assert!(lo <= c.throughput_tok_s && c.throughput_tok_s <= hi);
     assert!(c.qps_max.unwrap() > 0.0);
     assert!(warn_or_worse(&a).is_empty(), "{:#?}", a.findings);
-    assert_eq!(codes(&a), ["ceiling_extrapolated"]);
+    // Most synthetic waves' windows are under 2 s: no GPU means there, said per step.
+    let (short, rest): (Vec<&str>, Vec<&str>) = codes(&a)
+        .into_iter()
+        .partition(|c| *c == "gpu_window_too_short");
+    assert!(!short.is_empty());
+    assert_eq!(rest, ["ceiling_extrapolated"]);
     let text = render_terminal(&a);
     assert!(text.contains("ceiling 128/101"), "{text}");
     assert!(text.contains("EXTRAPOLATED"), "{text}");

@@ -228,6 +228,7 @@ fn gpu() -> GpuWindow {
         throttle_reasons: Vec::new(),
         node_power_w: Some(550.0),
         energy_per_output_token_j: Some(1.4),
+        ..GpuWindow::default()
     }
 }
 

@@ -105,6 +105,11 @@ fn everything() -> Vec<Step> {
     let mut s3 = Step::clean_at(3);
     s3.timing.t_fwd_client_s = Some(0.0188);
     s3.timing.client_engine_rel_diff = Some(0.06);
+    // DCGM without the reason mask, every window under 2 s, and compute-bound counters.
+    s3.timing.gpu.throttle_reasons_mask = None;
+    s3.timing.gpu.too_short = true;
+    s3.timing.gpu.dram_active = Some(0.35);
+    s3.timing.gpu.tensor_active = Some(0.62);
 
     vec![s0, s1, s2, s3, Step::clean_at(4)]
 }

@@ -55,7 +55,11 @@ pub struct Recording {
     pub engine: Vec<EngineSample>,
     /// Scrapes recorded, failed ones included (what `result.json` counts).
     pub scrapes: usize,
+    /// The counted GPUs' samples, sorted by time.
     pub gpu: Vec<GpuSample>,
+    /// The samples of GPUs recorded but not counted (`--gpus`, or not running the engine),
+    /// sorted by time: shown apart, never in the step figures.
+    pub gpu_other: Vec<GpuSample>,
 }
 
 /// The run manifest fields a [`Recording`] carries.
@@ -271,6 +275,7 @@ pub struct RecordingParts {
     pub engine: Vec<EngineSample>,
     pub scrapes: usize,
     pub gpu: Vec<GpuSample>,
+    pub gpu_other: Vec<GpuSample>,
 }
 
 impl Recording {
@@ -285,9 +290,11 @@ impl Recording {
             mut engine,
             scrapes,
             mut gpu,
+            mut gpu_other,
         } = parts;
         engine.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
         gpu.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
+        gpu_other.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
         Ok(Recording {
             run_id: info.run_id,
             engine_kind: info.engine_kind,
@@ -300,6 +307,7 @@ impl Recording {
             engine,
             scrapes,
             gpu,
+            gpu_other,
         })
     }
 
@@ -337,6 +345,7 @@ impl Recording {
             engine,
             scrapes,
             gpu,
+            gpu_other: Vec::new(),
         })
     }
 

@@ -50,6 +50,12 @@ pub struct StepRow {
     pub energy_per_output_token_j: Option<f64>,
     pub roofline_t_min_s: Option<f64>,
     pub roofline_efficiency: Option<f64>,
+    /// DCGM profiling ratios (0–1) in the windows: what the step is bound by.
+    pub gr_engine_active: Option<f64>,
+    pub sm_active: Option<f64>,
+    pub sm_occupancy: Option<f64>,
+    pub dram_active: Option<f64>,
+    pub tensor_active: Option<f64>,
 }
 
 /// A column: its header (unit included) and how a row fills it.
@@ -109,6 +115,20 @@ const ROOFLINE_COLUMNS: &[StepColumn] = &[
     }),
 ];
 
+fn pct(v: Option<f64>) -> Cell {
+    figure(v.map(|r| r * 100.0), 0)
+}
+
+/// The columns shown when the GPU source gave DCGM profiling ratios, after the roofline's:
+/// decode should be memory-bound (DRAM active high, tensor active low).
+const PROFILING_COLUMNS: &[StepColumn] = &[
+    col("GR active %", |r| pct(r.gr_engine_active)),
+    col("SM active %", |r| pct(r.sm_active)),
+    col("SM occupancy %", |r| pct(r.sm_occupancy)),
+    col("DRAM active %", |r| pct(r.dram_active)),
+    col("tensor active %", |r| pct(r.tensor_active)),
+];
+
 /// The analysis's steps as rows, in step order.
 pub fn step_rows(a: &Analysis) -> Vec<StepRow> {
     a.steps
@@ -135,15 +155,33 @@ pub fn step_rows(a: &Analysis) -> Vec<StepRow> {
             energy_per_output_token_j: t.gpu.energy_per_output_token_j,
             roofline_t_min_s: t.roofline_t_min_s,
             roofline_efficiency: t.roofline_efficiency,
+            gr_engine_active: t.gpu.gr_engine_active,
+            sm_active: t.gpu.sm_active,
+            sm_occupancy: t.gpu.sm_occupancy,
+            dram_active: t.gpu.dram_active,
+            tensor_active: t.gpu.tensor_active,
         })
         .collect()
 }
 
-/// The columns for these rows: the roofline's only when some step has a roofline figure.
+/// The columns for these rows: the roofline's only when some step has a roofline figure, the
+/// profiling ratios' only when some step has one.
 pub fn step_columns(rows: &[StepRow]) -> Vec<&'static StepColumn> {
     let roofline = rows.iter().any(|r| r.roofline_t_min_s.is_some());
+    let profiling = rows.iter().any(|r| {
+        [
+            r.gr_engine_active,
+            r.sm_active,
+            r.sm_occupancy,
+            r.dram_active,
+            r.tensor_active,
+        ]
+        .iter()
+        .any(Option::is_some)
+    });
     let extra = if roofline { ROOFLINE_COLUMNS } else { &[] };
-    COLUMNS.iter().chain(extra).collect()
+    let prof = if profiling { PROFILING_COLUMNS } else { &[] };
+    COLUMNS.iter().chain(extra).chain(prof).collect()
 }
 
 /// Headers and rendered cells of the table, `missing` standing for a figure that could not be
@@ -190,6 +228,11 @@ mod tests {
             energy_per_output_token_j: Some(0.3531),
             roofline_t_min_s: None,
             roofline_efficiency: None,
+            gr_engine_active: None,
+            sm_active: None,
+            sm_occupancy: None,
+            dram_active: None,
+            tensor_active: None,
         }
     }
 
@@ -226,5 +269,34 @@ mod tests {
             .collect();
         assert_eq!(last, ["5.60", "50"]);
         assert_eq!((columns[17].cell)(&rows[0]).render("-"), "-");
+    }
+
+    #[test]
+    fn the_profiling_columns_follow_the_roofline_when_a_step_has_them() {
+        let mut with = row();
+        with.roofline_t_min_s = Some(0.0056);
+        with.roofline_efficiency = Some(0.5);
+        with.dram_active = Some(0.823);
+        with.tensor_active = Some(0.08);
+        let rows = vec![with];
+        let columns = step_columns(&rows);
+        let headers: Vec<&str> = columns.iter().map(|c| c.header).collect();
+        assert_eq!(
+            headers[17..],
+            [
+                "roofline eff %",
+                "GR active %",
+                "SM active %",
+                "SM occupancy %",
+                "DRAM active %",
+                "tensor active %"
+            ]
+        );
+        let cells: Vec<String> = columns[17..]
+            .iter()
+            .map(|c| (c.cell)(&rows[0]).render("-"))
+            .collect();
+        assert_eq!(cells, ["50", "-", "-", "-", "82", "8"]);
+        assert_eq!(step_columns(&[row()]).len(), 16, "none without a ratio");
     }
 }

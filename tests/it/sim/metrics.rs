@@ -338,3 +338,37 @@ async fn dcgm_endpoint_follows_the_busy_fraction_with_real_field_names() {
     assert!(text.contains("simulated=\"true\""));
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dcgm_endpoint_serves_a_mig_layout_and_a_slow_energy_counter() {
+    let _serial = serial().await;
+    let mut cfg = ceiling_sim::SimConfig::new(tiny());
+    cfg.gpu = ceiling_sim::SimGpu {
+        energy_every_s: 3600.0,
+        mig_instances: 3,
+    };
+    let h = ceiling_sim::start(cfg).await.unwrap();
+    let c = client();
+    let url = format!("{}/dcgm", h.base_url());
+    let a = get_text(&c, &url).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let b = get_text(&c, &url).await;
+    let readings = |t: &str| {
+        ceiling_collectors::gpu::dcgm::samples_from_exposition(
+            &ceiling_collectors::prometheus::parse(t).samples,
+            0.0,
+        )
+    };
+    let (ra, rb) = (readings(&a), readings(&b));
+    // One whole-GPU reading and three instance readings; no GPU_UTIL in MIG mode.
+    assert_eq!(ra.len(), 4, "{a}");
+    assert_eq!(
+        ra.iter().map(|r| r.mig_instance).collect::<Vec<_>>(),
+        [None, Some(1), Some(2), Some(3)]
+    );
+    assert!(ra[0].power_w.is_some() && ra[0].util_gpu_pct.is_none());
+    assert!(ra[1].gr_engine_active.is_some() && ra[1].mem_total_bytes.is_some());
+    // Not refreshed within the hour: the counter holds.
+    assert_eq!(ra[0].energy_j, rb[0].energy_j);
+    h.shutdown().await;
+}
