@@ -7,7 +7,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod analysis;
+mod import;
 pub use analysis::*;
+pub use import::*;
 
 /// How close is this LLM serving node to its limit, why, and can the benchmark be trusted.
 #[derive(Debug, Parser)]
@@ -53,8 +55,13 @@ pub enum Command {
     /// The decode roofline of a model on a GPU: the least step time and the most tokens/s the
     /// hardware allows at each batch size, without any run.
     Roofline(RooflineArgs),
-    /// Check a deployment's shape before running it.
+    /// Check a deployment's shape before running it, or a benchmark result.
     Check(CheckArgs),
+    /// Import other benchmark tools' result files (vLLM, SGLang, guidellm, AIPerf, GenAI-Perf,
+    /// EvalScope, llmperf) into the store.
+    Import(ImportArgs),
+    /// List imported benchmark results.
+    Results(ResultsArgs),
     /// Exercise the recording writer until killed (used by the crash-safety test).
     #[command(name = "__write-load", hide = true)]
     WriteLoad(WriteLoadArgs),
@@ -482,6 +489,8 @@ pub struct CheckArgs {
 pub enum CheckWhat {
     /// Which tensor-parallel (and expert-parallel) sizes the engines accept for a model, and why.
     Tp(CheckTpArgs),
+    /// Whether a benchmark result is plausible: its identities, its workload, and the hardware.
+    Result(Box<CheckResultArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -347,7 +347,7 @@ fn a_v1_recording_migrates_and_its_scrapes_read_as_interval_scrapes() {
         .conn()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 2);
+    assert_eq!(v, schema::CURRENT_VERSION);
     let scrapes = store.load_scrapes(1).unwrap();
     assert_eq!(scrapes.len(), 1);
     assert!(!scrapes[0].boundary);

@@ -7,6 +7,7 @@ mod collectors;
 mod exit_codes;
 mod grid;
 mod html_render;
+mod import;
 mod lengths;
 mod llamacpp;
 mod probe;
