@@ -15,9 +15,12 @@
 pub mod aiperf;
 pub mod detect;
 pub mod evalscope;
+pub mod gpustack;
 pub mod guidellm;
+pub mod inference_benchmarker;
 pub mod json;
 pub mod llmperf;
+pub mod locust;
 pub mod stats;
 pub mod vllm;
 

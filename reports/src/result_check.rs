@@ -55,6 +55,8 @@ pub struct CheckContext {
     pub dp: u32,
     /// Minimum output tokens/s per sequence.
     pub sla_otps: f64,
+    /// A `ceiling` run whose fit predicts the result (`--against RUN`).
+    pub against: Option<against::AgainstRun>,
 }
 
 /// Default SLA: 20 output tokens/s per sequence.
@@ -116,6 +118,9 @@ pub fn check_result(p: &PeerPoint, ctx: &CheckContext) -> Vec<Check> {
         warmup(p),
     ];
     out.extend(hardware::checks(p, ctx));
+    if let Some(run) = &ctx.against {
+        out.extend(against::checks(p, run, ctx.dp));
+    }
     out
 }
 
@@ -403,6 +408,7 @@ fn tpot_vs_itl(p: &PeerPoint) -> Check {
     check(C, "identity", v, m, numbers)
 }
 
+pub mod against;
 pub mod hardware;
 mod warmup;
 mod workload;

@@ -19,6 +19,9 @@ pub enum ToolArg {
     GenaiPerf,
     Evalscope,
     Llmperf,
+    Locust,
+    Gpustack,
+    InferenceBenchmarker,
 }
 
 /// The deployment behind a result: none of it is in the tools' files.
@@ -83,6 +86,11 @@ pub struct CheckResultArgs {
     /// Overrides what was stated at import.
     #[command(flatten)]
     pub deployment: DeploymentArgs,
+
+    /// A recorded `ceiling` run (id or `latest`) whose step-time fit predicts the result's TPOT
+    /// and throughput at its concurrency and lengths.
+    #[arg(long, value_name = "RUN")]
+    pub against: Option<String>,
 
     /// Minimum output tokens/s per sequence [default: 20].
     #[arg(long, value_name = "TOK_S")]

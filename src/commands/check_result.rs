@@ -7,6 +7,7 @@ use serde_json::json;
 
 use ceiling_reports::model::{KvDtype, ModelShape};
 use ceiling_reports::peer::PeerPoint;
+use ceiling_reports::result_check::against::AgainstRun;
 use ceiling_reports::result_check::{
     CheckContext, DEFAULT_SLA_OTPS, Verdict, check_result, render,
 };
@@ -90,9 +91,28 @@ fn roofline(args: &CheckResultArgs, stored: &Deployment) -> anyhow::Result<Optio
     Ok(Some(Roofline::new(&shape, &spec, tp, None, KvDtype::Bf16)))
 }
 
+/// The run named by `--against`, analysed, with its step-time fit.
+fn against(db: &Path, run: &str) -> anyhow::Result<AgainstRun> {
+    let store = Store::open(db)?;
+    let id = super::resolve_run(&store, run)?;
+    let opts = super::analyze::AnalyzeOptions::from_ceiling_flags(&Default::default())?;
+    let analysed = super::analyze::analyze_run(&store, id, &opts)?;
+    let fit = analysed.analysis.fit.ok_or_else(|| {
+        Failure::Usage(format!(
+            "run {id} has no step-time fit to predict from (it needs steps at two or more batch sizes); probe more batch sizes"
+        ))
+    })?;
+    Ok(AgainstRun { run_id: id, fit })
+}
+
 pub fn run(db: &Path, args: &CheckResultArgs) -> anyhow::Result<Exit> {
     let (points, stored) = resolve(db, args)?;
     let ctx = CheckContext {
+        against: args
+            .against
+            .as_deref()
+            .map(|r| against(db, r))
+            .transpose()?,
         roofline: roofline(args, &stored)?,
         dp: args.deployment.dp.or(stored.dp).unwrap_or(1),
         sla_otps: args.sla_otps.unwrap_or(DEFAULT_SLA_OTPS),

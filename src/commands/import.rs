@@ -34,6 +34,9 @@ pub fn tool(arg: ToolArg) -> Option<Tool> {
         ToolArg::GenaiPerf => Some(Tool::GenaiPerf),
         ToolArg::Evalscope => Some(Tool::Evalscope),
         ToolArg::Llmperf => Some(Tool::Llmperf),
+        ToolArg::Locust => Some(Tool::Locust),
+        ToolArg::Gpustack => Some(Tool::Gpustack),
+        ToolArg::InferenceBenchmarker => Some(Tool::InferenceBenchmarker),
     }
 }
 

@@ -120,7 +120,7 @@ fn bad_files_exit_2_with_a_located_message_and_leave_the_store_unchanged() {
     );
     let cases: [(&Path, &[&str], &str); 4] = [
         (&truncated, &[], "line 1 column"),
-        (&empty_csv, &[], "a CSV with a header and no rows"),
+        (&empty_csv, &[], "a locust stats CSV with no rows"),
         (&binary, &[], "a binary file"),
         (&good, &["--tool", "guidellm"], "--tool guidellm expects"),
     ];
@@ -274,4 +274,46 @@ fn hardware_checks_against_the_roofline() {
     let id = imported[0]["result_ids"][0].to_string();
     let by_id = verdicts(&run(&db, &["check", "result", &id, "--json"]));
     assert_eq!(by_id["tpot_roofline"], "fail");
+}
+
+#[test]
+fn against_a_recorded_run_its_fit_predicts_the_result() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("r.db");
+    // Waves at bs 4 and 16 with a step of 8 ms + 0.2 ms per sequence: 9.6 ms at bs 8.
+    crate::analyze::record(&db);
+    let clean = fixture(SGLANG);
+    let v = verdicts(&run(
+        &db,
+        &[
+            "check",
+            "result",
+            path_str(&clean),
+            "--against",
+            "latest",
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        v["against_run_tpot"], "pass",
+        "10.0 ms within 10 % of 9.6 ms"
+    );
+    let fast = edited(dir.path(), "fast.json", |o| {
+        o.insert("max_concurrency".into(), 64.into());
+    });
+    let v = verdicts(&run(
+        &db,
+        &[
+            "check",
+            "result",
+            path_str(&fast),
+            "--against",
+            "latest",
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        v["against_run_tpot"], "fail",
+        "at bs 64 the run predicts 20.8 ms, not 10"
+    );
 }

@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::json::{self, Node};
-use super::{PeerError, PeerPoint, aiperf, evalscope, guidellm, llmperf, vllm};
+use super::{
+    PeerError, PeerPoint, aiperf, evalscope, gpustack, guidellm, inference_benchmarker, llmperf,
+    locust, vllm,
+};
 
 /// The tools whose result files `ceiling import` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -18,10 +21,13 @@ pub enum Tool {
     GenaiPerf,
     Evalscope,
     Llmperf,
+    Locust,
+    Gpustack,
+    InferenceBenchmarker,
 }
 
 impl Tool {
-    pub const ALL: [Tool; 7] = [
+    pub const ALL: [Tool; 10] = [
         Tool::Vllm,
         Tool::Sglang,
         Tool::Guidellm,
@@ -29,6 +35,9 @@ impl Tool {
         Tool::GenaiPerf,
         Tool::Evalscope,
         Tool::Llmperf,
+        Tool::Locust,
+        Tool::Gpustack,
+        Tool::InferenceBenchmarker,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +49,9 @@ impl Tool {
             Tool::GenaiPerf => "genai-perf",
             Tool::Evalscope => "evalscope",
             Tool::Llmperf => "llmperf",
+            Tool::Locust => "locust",
+            Tool::Gpustack => "gpustack",
+            Tool::InferenceBenchmarker => "inference-benchmarker",
         }
     }
 
@@ -62,6 +74,13 @@ impl Tool {
             }
             Tool::Llmperf => {
                 "*_summary.json with `results_ttft_s_mean`, or *_individual_responses.json"
+            }
+            Tool::Locust => "PREFIX_stats.csv with `Type,Name,Request Count,…`",
+            Tool::Gpustack => {
+                "benchmark_serving.py --json output with `successful_requests`, `total_time`, `time_to_first_token`"
+            }
+            Tool::InferenceBenchmarker => {
+                "results JSON with `config` and `results[].executor_type`"
             }
         }
     }
@@ -122,10 +141,16 @@ fn candidates(v: &Value) -> Vec<Tool> {
     if llmperf::looks_like_summary(&n) {
         out.push(Tool::Llmperf);
     }
+    if gpustack::looks_like(&n) {
+        out.push(Tool::Gpustack);
+    }
+    if inference_benchmarker::looks_like(&n) {
+        out.push(Tool::InferenceBenchmarker);
+    }
     out
 }
 
-const ALL_FORMATS: &str = "vLLM/SGLang bench JSON, guidellm benchmarks.json, AIPerf/GenAI-Perf profile_export JSON, EvalScope benchmark_summary.json, llmperf summary JSON";
+const ALL_FORMATS: &str = "vLLM/SGLang bench JSON, guidellm benchmarks.json, AIPerf/GenAI-Perf profile_export JSON, EvalScope benchmark_summary.json, llmperf summary JSON, locust stats CSV";
 
 /// Reads one result file's text as `tool` (or the tool its content says when `None`).
 /// `file_name` is the file's own name (llmperf's individual responses are named after it).
@@ -141,8 +166,18 @@ pub fn parse(
             format!("it is empty; expected {ALL_FORMATS}"),
         ));
     }
+    let header = text.trim_start().lines().next().unwrap_or_default();
+    if locust::looks_like(header) && matches!(forced, None | Some(Tool::Locust)) {
+        return locust::points(text);
+    }
     if let Some(err) = csv(text) {
         return Err(err);
+    }
+    if forced == Some(Tool::Locust) {
+        return Err(PeerError::new(
+            "line 1",
+            format!("--tool locust expects {}", Tool::Locust.expects()),
+        ));
     }
     let docs = json::parse_documents(text).map_err(|e| PeerError {
         problem: format!("{}; expected {ALL_FORMATS}", e.problem),
@@ -227,6 +262,13 @@ pub fn parse(
             }
             Ok(vec![p])
         }
+        Tool::Gpustack => Ok(vec![gpustack::point(&root)?]),
+        Tool::InferenceBenchmarker => inference_benchmarker::points(&root),
+        // Locust's CSV is read above; JSON never looks like it.
+        Tool::Locust => Err(PeerError::new(
+            "line 1",
+            format!("expected {}", Tool::Locust.expects()),
+        )),
     }
 }
 
@@ -256,7 +298,7 @@ fn csv(text: &str) -> Option<PeerError> {
             "guidellm's CSV; import benchmarks.json beside it",
         )
     } else if header.starts_with("Type,Name,Request Count") {
-        ("locust", "a locust stats CSV, which is not read yet")
+        ("locust", "a locust stats CSV, not the tool forced")
     } else {
         ("", "a CSV no tool is known to write")
     };

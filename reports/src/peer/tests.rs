@@ -270,3 +270,78 @@ fn forcing_another_tool_is_refused_naming_what_it_looks_like() {
     assert!(err.problem.contains("--tool guidellm"), "{err}");
     assert_eq!(err.maybe, vec!["sglang".to_string()]);
 }
+
+#[test]
+fn locust_stats_csv_with_crlf_line_ends() {
+    let p = one("peer-formats/locust/BerriAI_proxy_load_tester_load_test_stats.csv");
+    assert_eq!(p.tool, Tool::Locust);
+    assert_eq!(p.label.as_deref(), Some("/chat/completions"));
+    assert_eq!((p.completed, p.failed), (Some(1002), Some(0)));
+    near(p.req_per_s, 111.182, 0.001);
+    near(p.e2e.mean_s, 0.189472, 1e-6);
+    near(p.e2e.p99_s, 1.2, 1e-9);
+    // The POST row, not the GETs that `Aggregated` mixes in.
+    let q = one("peer-formats/locust/instarwxp_llm-gateway_results_stats.csv");
+    assert_eq!(q.completed, Some(57));
+    near(q.e2e.mean_s, 0.370579, 1e-6);
+}
+
+#[test]
+fn locust_llm_metric_rows() {
+    let csv = "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%\r\n\
+        POST,/v1/completions,100,2,700,710.5,600,900,64,4.0,0.08,700,710,720,730,760,800,850,880,900,900,900\r\n\
+        METRIC,time_to_first_token,98,0,50,52.5,40,90,0,3.9,0,50,51,52,53,60,70,80,90,90,90,90\r\n\
+        METRIC,num_tokens,98,0,64,64.0,64,64,0,3.9,0,64,64,64,64,64,64,64,64,64,64,64\r\n\
+        METRIC,latency_per_token,98,0,10,10.3,9,12,0,3.9,0,10,10,10,10,11,11,12,12,12,12,12\r\n\
+        ,Aggregated,394,2,64,209.3,9,900,16,15.7,0.08,64,64,64,64,700,710,800,850,900,900,900\r\n";
+    let p = parse(csv, "llm_stats.csv", None, &|_: &str| None)
+        .expect("locust")
+        .remove(0);
+    assert_eq!((p.completed, p.failed), (Some(98), Some(2)));
+    near(p.ttft.mean_s, 0.0525, 1e-12);
+    near(p.output_tok_per_s, 256.0, 1e-9);
+    assert_eq!(p.tpot.mean_s, None, "latency_per_token is not TPOT");
+    near(p.tool_figures["latency_per_token_ms"].as_f64(), 10.3, 1e-12);
+}
+
+#[test]
+fn gpustack_old_json_mixed_units() {
+    let p = one("peer-formats/synthetic/gpustack-benchmark_serving.json");
+    assert_eq!(p.tool, Tool::Gpustack);
+    assert_eq!((p.completed, p.failed), (Some(98), Some(2)));
+    near(p.e2e.mean_s, 5.21, 1e-12);
+    near(p.ttft.mean_s, 0.14852, 1e-12);
+    assert_eq!(p.tpot.mean_s, None, "GPUStack writes no TPOT");
+}
+
+#[test]
+fn inference_benchmarker_steps_without_the_warmup() {
+    let points = read(
+        "peer-formats/synthetic/inference-benchmarker-results.json",
+        None,
+    )
+    .expect("parses");
+    assert_eq!(points.len(), 2);
+    assert!(
+        points
+            .iter()
+            .all(|p| p.tool == Tool::InferenceBenchmarker && p.warmup_requests == Some(3))
+    );
+    let (closed, rate) = (&points[0], &points[1]);
+    assert_eq!(closed.label.as_deref(), Some("throughput"));
+    assert_eq!(
+        (closed.concurrency, closed.completed, closed.failed),
+        (Some(8.0), Some(47), Some(1))
+    );
+    near(closed.tpot.mean_s, 0.01275, 1e-12);
+    near(closed.output_len_mean, 800.0, 1e-9);
+    assert_eq!(rate.request_rate, Some(0.5));
+}
+
+#[test]
+fn sglang_range_ratio_makes_the_asked_length_a_mean() {
+    // random 128/64 with random_range_ratio 0: uniform [1, N], a mean of N / 2.
+    let p = one("peer-formats/sglang/TonyLi15_sglang-bench_serving_pd_inter_node_gh200_a100.jsonl");
+    assert_eq!(p.output_len_requested, Some(32.0));
+    assert_eq!(p.input_len_requested, Some(64.0));
+}

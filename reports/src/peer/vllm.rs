@@ -63,8 +63,14 @@ pub fn point(n: &Node, tool: Tool, index: usize) -> Result<PeerPoint, PeerError>
     } else {
         LoadMode::Unknown
     };
-    p.input_len_requested = n.f64("random_input_len")?;
-    p.output_len_requested = n.f64("random_output_len")?;
+    // SGLang draws random lengths uniformly from [max(1, r × N), N]: the mean asked is
+    // N × (1 + r) / 2 (N itself at r = 1).
+    let ratio = n.f64("random_range_ratio")?.unwrap_or(1.0).clamp(0.0, 1.0);
+    let asked = |key: &str| -> Result<Option<f64>, PeerError> {
+        Ok(n.f64(key)?.map(|len| len * (1.0 + ratio) / 2.0))
+    };
+    p.input_len_requested = asked("random_input_len")?;
+    p.output_len_requested = asked("random_output_len")?;
     let completed = n.u64("completed")?;
     p.completed = completed;
     p.failed = match n.u64("failed")? {

@@ -25,6 +25,7 @@ fn ctx() -> CheckContext {
         roofline: None,
         dp: 1,
         sla_otps: DEFAULT_SLA_OTPS,
+        against: None,
     }
 }
 
@@ -198,5 +199,50 @@ fn hardware_checks_cannot_tell_without_a_model_and_fire_against_the_roofline() {
     assert_eq!(
         verdict_with(&many, &hw, "throughput_roofline"),
         Verdict::Fail
+    );
+}
+
+#[test]
+fn against_a_run_fires_when_the_result_is_faster_or_slower_than_its_fit() {
+    use crate::fit::{FitPoint, fit_step_time};
+    // A run whose step takes 5 ms + 0.625 ms per sequence: 10 ms at bs 8.
+    let points: Vec<FitPoint> = [1.0, 2.0, 4.0, 8.0, 16.0]
+        .iter()
+        .enumerate()
+        .map(|(i, &bs)| FitPoint {
+            step_idx: i as u32,
+            bs,
+            context_tokens: 160.0,
+            t_fwd_s: 0.005 + 0.000625 * bs + if i % 2 == 0 { 1e-5 } else { -1e-5 },
+        })
+        .collect();
+    let run = super::against::AgainstRun {
+        run_id: 7,
+        fit: fit_step_time(&points).expect("a fit"),
+    };
+    let with_run = CheckContext {
+        against: Some(run),
+        ..ctx()
+    };
+    let p = sglang();
+    assert_eq!(
+        verdict_with(&p, &with_run, "against_run_tpot"),
+        Verdict::Pass
+    );
+    assert_eq!(
+        verdict_with(&p, &with_run, "against_run_throughput"),
+        Verdict::Pass
+    );
+    let mut fast = sglang();
+    fast.tpot.mean_s = Some(0.005);
+    assert_eq!(
+        verdict_with(&fast, &with_run, "against_run_tpot"),
+        Verdict::Fail
+    );
+    let mut slow = sglang();
+    slow.output_tok_per_s = Some(300.0);
+    assert_eq!(
+        verdict_with(&slow, &with_run, "against_run_throughput"),
+        Verdict::Warn
     );
 }
