@@ -177,6 +177,9 @@ fn genai_perf_summary() {
     assert_eq!(p.completed, Some(35));
     assert_eq!(p.concurrency, Some(1.0));
     near(p.ttft.mean_s.map(|s| s * 1e3), 1524.627, 0.001);
+    printed(p.req_per_s, 0.47, 2);
+    printed(p.output_tok_per_s, 12.10, 2);
+    printed(p.ttft.p99_s.map(|s| s * 1e3), 2342.05, 2);
 }
 
 #[test]
@@ -197,7 +200,12 @@ fn vllm_0_25_bench_serve_and_sweep() {
     let p = one("peer-formats/vllm/er0080_vllm-0.25.1_2xRTX3090_opt-125m_bench_serve.json");
     assert_eq!(p.tool, Tool::Vllm);
     assert_eq!(p.concurrency, Some(2.0));
-    assert!(p.completed.is_some() && p.ttft.mean_s.is_some());
+    assert_eq!(p.completed, Some(8));
+    printed(p.req_per_s, 5.18, 2);
+    printed(p.output_tok_per_s, 82.89, 2);
+    printed(p.ttft.mean_s.map(|s| s * 1e3), 215.54, 2);
+    printed(p.ttft.p99_s.map(|s| s * 1e3), 734.40, 2);
+    printed(p.tpot.mean_s.map(|s| s * 1e3), 11.27, 2);
     let sweep = read(
         "peer-formats/vllm/er0080_vllm-0.25.1_sweep_max_num_seqs4_c2_summary.json",
         None,
@@ -229,6 +237,12 @@ fn vllm_0_9_jsonl_with_key_typos() {
     )
     .expect("jsonl");
     assert_eq!(points.len(), 9);
+    let first = &points[0];
+    assert_eq!(first.completed, Some(300));
+    printed(first.req_per_s, 8.37, 2);
+    printed(first.output_tok_per_s, 2258.21, 2);
+    printed(first.ttft.mean_s.map(|s| s * 1e3), 54.60, 2);
+    printed(first.ttft.p99_s.map(|s| s * 1e3), 98.70, 2);
     assert!(points.iter().all(|p| p.tool == Tool::Vllm));
     assert!(points.iter().any(|p| p.request_rate == Some(10.0)));
     assert!(
