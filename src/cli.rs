@@ -62,6 +62,9 @@ pub enum Command {
     Import(ImportArgs),
     /// List imported benchmark results.
     Results(ResultsArgs),
+    /// Compare two imported results: each figure's change with its noise, and what the change
+    /// may not move.
+    Compare(CompareArgs),
     /// Exercise the recording writer until killed (used by the crash-safety test).
     #[command(name = "__write-load", hide = true)]
     WriteLoad(WriteLoadArgs),

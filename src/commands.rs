@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod check;
 pub mod check_result;
+pub mod compare;
 pub mod demo;
 pub mod gpus;
 pub mod import;
@@ -35,6 +36,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Check(args) => check::run(&db, args),
         Command::Import(args) => import::run(&db, args),
         Command::Results(args) => results::run(&db, args),
+        Command::Compare(args) => compare::run(&db, args),
         Command::WriteLoad(args) => write_load::run(&db, args).await,
         Command::SynthRun(args) => write_load::synth_run(&db, &args).await,
     }

@@ -409,6 +409,7 @@ fn tpot_vs_itl(p: &PeerPoint) -> Check {
 }
 
 pub mod against;
+pub mod compare;
 pub mod hardware;
 mod warmup;
 mod workload;

@@ -107,3 +107,37 @@ pub struct CheckResultArgs {
     #[command(flatten)]
     pub output: OutputArgs,
 }
+
+/// What changed between the two results of `ceiling compare`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ChangeArg {
+    Decode,
+    Prefill,
+    KvCache,
+    Mtp,
+    Ep,
+    Pd,
+    Tp,
+    Quantization,
+    Hardware,
+    EngineVersion,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline: an imported result's id or a result file.
+    pub a: String,
+    /// The changed one.
+    pub b: String,
+
+    /// What changed from A to B; decides what may not move.
+    #[arg(long, value_enum)]
+    pub change: ChangeArg,
+
+    /// Exit with code 1 when a rule of the change is broken.
+    #[arg(long)]
+    pub gate: bool,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}

@@ -317,3 +317,90 @@ fn against_a_recorded_run_its_fit_predicts_the_result() {
         "at bs 64 the run predicts 20.8 ms, not 10"
     );
 }
+
+#[test]
+fn compare_fires_when_an_mtp_change_moved_ttft_and_refuses_other_lengths() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("r.db");
+    let a = fixture(SGLANG);
+    let same = run(
+        &db,
+        &[
+            "compare",
+            path_str(&a),
+            path_str(&a),
+            "--change",
+            "mtp",
+            "--gate",
+        ],
+    );
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&same.stderr)
+    );
+    // TTFT 30 % higher in B: an MTP change cannot do that.
+    let b = edited(dir.path(), "b.json", |o| {
+        let t = o["mean_ttft_ms"].as_f64().expect("ttft") * 1.3;
+        o.insert("mean_ttft_ms".into(), t.into());
+    });
+    let out = run(
+        &db,
+        &[
+            "compare",
+            path_str(&a),
+            path_str(&b),
+            "--change",
+            "mtp",
+            "--json",
+        ],
+    );
+    let v = stdout_json(&out);
+    assert_eq!(v["checks"][0]["code"], "ttft_unmoved");
+    assert_eq!(v["checks"][0]["verdict"], "fail");
+    assert_eq!(
+        run(
+            &db,
+            &[
+                "compare",
+                path_str(&a),
+                path_str(&b),
+                "--change",
+                "mtp",
+                "--gate"
+            ]
+        )
+        .status
+        .code(),
+        Some(1)
+    );
+    // The same B is fine for a prefix-cache change (it moves TTFT, not TPOT).
+    let kv = stdout_json(&run(
+        &db,
+        &[
+            "compare",
+            path_str(&a),
+            path_str(&b),
+            "--change",
+            "kv-cache",
+            "--json",
+        ],
+    ));
+    assert_eq!(kv["checks"][0]["verdict"], "pass");
+    let longer = edited(dir.path(), "long.json", |o| {
+        o.insert("total_output_tokens".into(), 8192.into());
+    });
+    let refused = run(
+        &db,
+        &[
+            "compare",
+            path_str(&a),
+            path_str(&longer),
+            "--change",
+            "mtp",
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not comparable"));
+}

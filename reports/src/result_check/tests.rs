@@ -246,3 +246,22 @@ fn against_a_run_fires_when_the_result_is_faster_or_slower_than_its_fit() {
         Verdict::Warn
     );
 }
+
+#[test]
+fn compare_rules_pd_must_not_worsen_tpot_and_kv_cache_must_not_move_it() {
+    use super::compare::{Change, deltas, rules};
+    let a = sglang();
+    let mut b = sglang();
+    b.tpot.mean_s = b.tpot.mean_s.map(|t| t * 1.2);
+    let d = deltas(&a, &b);
+    assert_eq!(rules(Change::Pd, &d)[0].verdict, Verdict::Fail);
+    assert_eq!(rules(Change::KvCache, &d)[0].verdict, Verdict::Fail);
+    assert_eq!(
+        rules(Change::Mtp, &d)[0].verdict,
+        Verdict::Pass,
+        "TTFT did not move"
+    );
+    let same = deltas(&a, &a);
+    assert_eq!(rules(Change::Pd, &same)[0].verdict, Verdict::Pass);
+    assert!(rules(Change::Hardware, &same).is_empty());
+}
