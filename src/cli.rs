@@ -8,8 +8,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod analysis;
 mod gpu;
+mod import;
 pub use analysis::*;
 pub use gpu::*;
+pub use import::*;
 
 /// How close is this LLM serving node to its limit, why, and can the benchmark be trusted.
 #[derive(Debug, Parser)]
@@ -55,8 +57,16 @@ pub enum Command {
     /// The decode roofline of a model on a GPU: the least step time and the most tokens/s the
     /// hardware allows at each batch size, without any run.
     Roofline(RooflineArgs),
-    /// Check a deployment's shape before running it.
+    /// Check a deployment's shape before running it, or a benchmark result.
     Check(CheckArgs),
+    /// Import other benchmark tools' result files (vLLM, SGLang, guidellm, AIPerf, GenAI-Perf,
+    /// EvalScope, llmperf) into the store.
+    Import(ImportArgs),
+    /// List imported benchmark results.
+    Results(ResultsArgs),
+    /// Compare two imported results: each figure's change with its noise, and what the change
+    /// may not move.
+    Compare(CompareArgs),
     /// Exercise the recording writer until killed (used by the crash-safety test).
     #[command(name = "__write-load", hide = true)]
     WriteLoad(WriteLoadArgs),
@@ -489,6 +499,8 @@ pub struct CheckArgs {
 pub enum CheckWhat {
     /// Which tensor-parallel (and expert-parallel) sizes the engines accept for a model, and why.
     Tp(CheckTpArgs),
+    /// Whether a benchmark result is plausible: its identities, its workload, and the hardware.
+    Result(Box<CheckResultArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -2,11 +2,15 @@
 
 pub mod analyze;
 pub mod check;
+pub mod check_result;
+pub mod compare;
 pub mod demo;
 pub mod gpus;
+pub mod import;
 pub mod import_gpu;
 pub mod probe;
 pub mod report;
+pub mod results;
 pub mod roofline;
 pub mod runs;
 pub mod scrape;
@@ -29,7 +33,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Report(args) => report::run(&db, args),
         Command::Demo(args) => demo::run(&db, args).await,
         Command::Roofline(args) => roofline::run(args),
-        Command::Check(args) => check::run(args),
+        Command::Check(args) => check::run(&db, args),
+        Command::Import(args) => import::run(&db, args),
+        Command::Results(args) => results::run(&db, args),
+        Command::Compare(args) => compare::run(&db, args),
         Command::WriteLoad(args) => write_load::run(&db, args).await,
         Command::SynthRun(args) => write_load::synth_run(&db, &args).await,
     }

@@ -73,6 +73,7 @@ fn store_code(e: &StoreError) -> Option<Exit> {
         StoreError::NotADatabase { .. }
         | StoreError::NewerSchema { .. }
         | StoreError::NoSuchRun(_)
+        | StoreError::NoSuchResult(_)
         | StoreError::NoRuns
         | StoreError::Json { .. } => Some(Exit::Usage),
         StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => match f.code {

@@ -6,6 +6,7 @@
 
 pub mod frames;
 pub mod read;
+pub mod results;
 pub mod schema;
 pub mod writer;
 
@@ -36,6 +37,8 @@ pub enum StoreError {
     NoSuchRun(i64),
     #[error("the database has no runs yet; record one with `ceiling probe`")]
     NoRuns,
+    #[error("no imported result {0} in the database; `ceiling results` lists them")]
+    NoSuchResult(i64),
     #[error("the recording writer stopped: {0}")]
     WriterGone(String),
     #[error("sqlite: {0}")]

@@ -77,7 +77,7 @@ pub fn same_request() -> Expr {
 }
 
 /// The aggregates of [`Distribution`] over the finite values of `value`, as columns
-/// `{name}_n`, `_mean`, `_p50`, `_p90`, `_p99`, `_max` (polars' linear quantile is
+/// `{name}_n`, `_mean`, `_p50`, `_p90`, `_p95`, `_p99`, `_max`, `_std` (population; polars' linear quantile is
 /// [`metrics::percentile`]'s method).
 pub fn distribution_aggs(value: Expr, name: &str) -> Vec<Expr> {
     let v = value.clone().filter(value.is_finite());
@@ -87,8 +87,10 @@ pub fn distribution_aggs(value: Expr, name: &str) -> Vec<Expr> {
         v.clone().mean().alias(format!("{name}_mean")),
         q(0.5).alias(format!("{name}_p50")),
         q(0.9).alias(format!("{name}_p90")),
+        q(0.95).alias(format!("{name}_p95")),
         q(0.99).alias(format!("{name}_p99")),
-        v.max().alias(format!("{name}_max")),
+        v.clone().max().alias(format!("{name}_max")),
+        v.std(0).alias(format!("{name}_std")),
     ]
 }
 
@@ -128,14 +130,17 @@ pub fn distribution_of(mut values: Vec<f64>) -> Option<Distribution> {
         }
     };
     let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let [p50, p90, p99] = metrics::quantiles_unsorted(&mut values, [0.5, 0.9, 0.99])?;
+    let std = metrics::population_std(&values, mean);
+    let [p50, p90, p95, p99] = metrics::quantiles_unsorted(&mut values, [0.5, 0.9, 0.95, 0.99])?;
     Some(Distribution {
         n,
         mean,
         p50,
         p90,
+        p95,
         p99,
         max,
+        std,
     })
 }
 
@@ -182,10 +187,11 @@ impl Rows {
             return Ok(None);
         }
         let get = |s: &str| self.f64(key, &format!("{name}_{s}"));
-        let (Some(mean), Some(p50), Some(p90), Some(p99), Some(max)) = (
+        let (Some(mean), Some(p50), Some(p90), Some(p95), Some(p99), Some(max)) = (
             get("mean")?,
             get("p50")?,
             get("p90")?,
+            get("p95")?,
             get("p99")?,
             get("max")?,
         ) else {
@@ -196,8 +202,11 @@ impl Rows {
             mean,
             p50,
             p90,
+            p95,
             p99,
             max,
+            // One value has no spread (polars gives null for it).
+            std: get("std")?.unwrap_or(0.0),
         }))
     }
 }

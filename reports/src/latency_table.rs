@@ -136,6 +136,7 @@ mod tests {
             span_s: Some(2.0),
             output_tokens_per_s: Some(960.0),
             requests_per_s: Some(7.5),
+            requests_per_min: Some(450.0),
             input_tokens_requested: 1024,
             input_tokens_reported: Some(960),
             output_tokens_requested: 2048,

@@ -223,8 +223,23 @@ pub struct Distribution {
     pub mean: f64,
     pub p50: f64,
     pub p90: f64,
+    /// Read as 0 from results written before it was added.
+    #[serde(default)]
+    pub p95: f64,
     pub p99: f64,
     pub max: f64,
+    /// Population standard deviation (`np.std`, as the peer tools report it); 0 in results
+    /// written before it was added.
+    #[serde(default)]
+    pub std: f64,
+}
+
+/// Population standard deviation of finite values around `mean`.
+pub fn population_std(values: &[f64], mean: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64).sqrt()
 }
 
 impl Distribution {
@@ -236,13 +251,16 @@ impl Distribution {
         }
         v.sort_by(f64::total_cmp);
         let n = v.len();
+        let mean = v.iter().sum::<f64>() / n as f64;
         Some(Distribution {
             n,
-            mean: v.iter().sum::<f64>() / n as f64,
+            mean,
             p50: percentile(&v, 50.0)?,
             p90: percentile(&v, 90.0)?,
+            p95: percentile(&v, 95.0)?,
             p99: percentile(&v, 99.0)?,
             max: v[n - 1],
+            std: population_std(&v, mean),
         })
     }
 }
@@ -250,6 +268,14 @@ impl Distribution {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distribution_has_numpy_p95_and_population_std() {
+        let d = Distribution::of([1.0, 2.0, 3.0, 4.0]).expect("values");
+        // numpy.percentile([1, 2, 3, 4], 95) = 3.85; numpy.std = sqrt(1.25).
+        assert!((d.p95 - 3.85).abs() < 1e-12, "{d:?}");
+        assert!((d.std - 1.25f64.sqrt()).abs() < 1e-12, "{d:?}");
+    }
 
     #[test]
     fn quantiles_by_selection_are_the_sorted_percentiles() {

@@ -233,6 +233,19 @@ impl Roofline {
     }
 }
 
+impl Roofline {
+    /// The least time the prefill of one `input_len`-token prompt can take on one replica:
+    /// `max(L × (2 × active_matmul_params + attention_flops(L / 2)) / tp / peak_flops,
+    /// weight_bytes / tp / HBM_bandwidth)`; the KV written and read is left out (a lower bound).
+    /// A TTFT below it was not computed: the prompt was served from the prefix cache.
+    pub fn prefill_min_s(&self, input_len: u32) -> f64 {
+        let len = input_len.max(1);
+        let p = self.at(len, (len / 2).max(1));
+        p.t_compute_s
+            .max(p.weight_bytes_per_gpu / self.gpu.hbm_bandwidth_bytes_per_s)
+    }
+}
+
 /// The roofline of one decode step; see the module docs for the formulas.
 pub fn t_min(
     shape: &ModelShape,

@@ -44,6 +44,9 @@ pub struct StepSummary {
     pub output_tokens_per_s: Option<f64>,
     /// Successful requests per second of the span.
     pub requests_per_s: Option<f64>,
+    /// The same per minute, as llmperf and load-testing reports state it.
+    #[serde(default)]
+    pub requests_per_min: Option<f64>,
     pub input_tokens_requested: u64,
     /// Sum of `usage.prompt_tokens` over the requests that reported it.
     pub input_tokens_reported: Option<u64>,
@@ -271,6 +274,7 @@ fn step_summary(
         span_s,
         output_tokens_per_s: span_s.map(|d| out_tokens_ok as f64 / d),
         requests_per_s: span_s.map(|d| f64::from(ok) / d),
+        requests_per_min: span_s.map(|d| f64::from(ok) / d * 60.0),
         input_tokens_requested: requests.u64(k, "input_requested")?.unwrap_or(0),
         input_tokens_reported: reported("input_reported", "input_reported_n")?,
         output_tokens_requested: requests.u64(k, "output_requested")?.unwrap_or(0),
@@ -328,6 +332,13 @@ mod tests {
         assert_eq!(s.failures_by_outcome["http_error"], 2);
         assert_eq!(s.failures_by_outcome["timeout"], 1);
         assert_eq!(s.ttft_s.unwrap().n, s.requests_ok as usize);
+        let rpm = s.requests_per_min.expect("a span");
+        assert!((rpm - s.requests_per_s.expect("a span") * 60.0).abs() < 1e-9);
+        let e2e = s.e2e_s.expect("latencies");
+        assert!(
+            e2e.p90 <= e2e.p95 && e2e.p95 <= e2e.p99 && e2e.std >= 0.0,
+            "{e2e:?}"
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `ceiling check tp`: which TP (and EP) sizes the engines accept for a model, one line per
-//! size with the reason.
+//! size with the reason. `ceiling check result` is in [`super::check_result`].
 
 use serde_json::json;
 
@@ -9,9 +9,10 @@ use ceiling_reports::tp::{TpVerdict, check_tp};
 use crate::Exit;
 use crate::cli::{CheckArgs, CheckTpArgs, CheckWhat};
 
-pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
+pub fn run(db: &std::path::Path, args: CheckArgs) -> anyhow::Result<Exit> {
     match args.what {
         CheckWhat::Tp(args) => tp(args),
+        CheckWhat::Result(args) => super::check_result::run(db, &args),
     }
 }
 

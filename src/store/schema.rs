@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Each entry takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V_GPU_VIEW];
+const MIGRATIONS: &[&str] = &[V1, V2, V_GPU_VIEW, V_RESULTS];
 
 /// v2: whether a scrape was taken at a boundary the probe asked for (NULL in runs recorded
 /// before: unknown).
@@ -27,6 +27,65 @@ ALTER TABLE gpu_samples ADD COLUMN sm_active REAL;
 ALTER TABLE gpu_samples ADD COLUMN sm_occupancy REAL;
 ALTER TABLE gpu_samples ADD COLUMN dram_active REAL;
 ALTER TABLE gpu_samples ADD COLUMN tensor_active REAL;";
+/// v4: benchmark results imported from other tools (`ceiling import`): one `results` row per
+/// benchmark point, figures in seconds under our convention (TPOT = (E2E − TTFT)/(n − 1) per
+/// request; ITL = chunk gaps pooled), the tool's own figures as JSON in `tool_figures`, the
+/// deployment the user stated (`gpu`, `tp`, `dp`, the model's `config.json` text); the file's
+/// sha256 makes a re-import a no-op. `result_requests` holds the file's per-request data
+/// (`itl_s`: the request's chunk gaps as a JSON list), where it has any.
+const V_RESULTS: &str = "CREATE TABLE results (
+    id                   INTEGER PRIMARY KEY,
+    imported_at          TEXT NOT NULL,
+    file_path            TEXT NOT NULL,
+    file_sha256          TEXT NOT NULL,
+    point_idx            INTEGER NOT NULL,
+    tool                 TEXT NOT NULL,
+    tool_version         TEXT,
+    label                TEXT,
+    model                TEXT,
+    endpoint             TEXT,
+    mode                 TEXT NOT NULL,
+    concurrency          REAL,
+    request_rate         REAL,
+    burstiness           REAL,
+    dataset              TEXT,
+    input_len_requested  REAL,
+    output_len_requested REAL,
+    input_len_mean       REAL,
+    output_len_mean      REAL,
+    ignore_eos           INTEGER,
+    warmup_requests      INTEGER,
+    completed            INTEGER,
+    failed               INTEGER,
+    duration_s           REAL,
+    req_per_s            REAL,
+    output_tok_per_s     REAL,
+    total_tok_per_s      REAL,
+    ttft_mean_s REAL, ttft_p50_s REAL, ttft_p90_s REAL, ttft_p95_s REAL, ttft_p99_s REAL, ttft_std_s REAL,
+    tpot_mean_s REAL, tpot_p50_s REAL, tpot_p90_s REAL, tpot_p95_s REAL, tpot_p99_s REAL, tpot_std_s REAL,
+    itl_mean_s REAL, itl_p50_s REAL, itl_p90_s REAL, itl_p95_s REAL, itl_p99_s REAL, itl_std_s REAL,
+    e2e_mean_s REAL, e2e_p50_s REAL, e2e_p90_s REAL, e2e_p95_s REAL, e2e_p99_s REAL, e2e_std_s REAL,
+    tool_figures         TEXT NOT NULL,
+    gpu                  TEXT,
+    tp                   INTEGER,
+    dp                   INTEGER,
+    model_config         TEXT,
+    note                 TEXT,
+    UNIQUE (file_sha256, point_idx)
+);
+CREATE TABLE result_requests (
+    result_id      INTEGER NOT NULL REFERENCES results (id) ON DELETE CASCADE,
+    idx            INTEGER NOT NULL,
+    start_s        REAL,
+    ttft_s         REAL,
+    e2e_s          REAL,
+    input_tokens   REAL,
+    output_tokens  REAL,
+    ok             INTEGER NOT NULL,
+    error          TEXT,
+    itl_s          TEXT,
+    PRIMARY KEY (result_id, idx)
+) WITHOUT ROWID;";
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

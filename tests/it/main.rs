@@ -8,6 +8,7 @@ mod exit_codes;
 mod gpu_view;
 mod grid;
 mod html_render;
+mod import;
 mod lengths;
 mod llamacpp;
 mod probe;

@@ -124,6 +124,7 @@ fn summary() -> StepSummary {
         span_s: Some(10.5),
         output_tokens_per_s: Some(output as f64 / 10.5),
         requests_per_s: Some(f64::from(REQUESTS) / 10.5),
+        requests_per_min: Some(f64::from(REQUESTS) / 10.5 * 60.0),
         input_tokens_requested: input,
         input_tokens_reported: Some(input),
         output_tokens_requested: output,

@@ -100,6 +100,7 @@ fn summarize_step(step: &StepRecord, reqs: &[&RequestRecord], late: &[f64]) -> S
         span_s,
         output_tokens_per_s: span_s.map(|d| out_tokens_ok as f64 / d),
         requests_per_s: span_s.map(|d| ok.len() as f64 / d),
+        requests_per_min: span_s.map(|d| ok.len() as f64 / d * 60.0),
         input_tokens_requested: measured
             .iter()
             .map(|r| u64::from(r.prompt_tokens_requested))
