@@ -7,7 +7,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod analysis;
+mod nightly;
 pub use analysis::*;
+pub use nightly::*;
 
 /// How close is this LLM serving node to its limit, why, and can the benchmark be trusted.
 #[derive(Debug, Parser)]
@@ -55,6 +57,10 @@ pub enum Command {
     Roofline(RooflineArgs),
     /// Check a deployment's shape before running it.
     Check(CheckArgs),
+    /// Judge a run against its history: regression, improvement or noise per metric and batch.
+    Regress(RegressArgs),
+    /// A metric's trend over a node's nights, with the noise band and the version changes.
+    History(HistoryArgs),
     /// Exercise the recording writer until killed (used by the crash-safety test).
     #[command(name = "__write-load", hide = true)]
     WriteLoad(WriteLoadArgs),
@@ -359,6 +365,9 @@ pub struct SimArgs {
 
     #[command(flatten)]
     pub faults: SimFaultArgs,
+
+    #[command(flatten)]
+    pub night: SimNightArgs,
 }
 
 /// The engine `ceiling sim` imitates (mapped onto `ceiling_sim::SimFlavor`, which knows no clap).

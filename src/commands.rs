@@ -4,8 +4,10 @@ pub mod analyze;
 pub mod check;
 pub mod demo;
 pub mod gpus;
+pub mod history;
 pub mod import_gpu;
 pub mod probe;
+pub mod regress;
 pub mod report;
 pub mod roofline;
 pub mod runs;
@@ -30,6 +32,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Demo(args) => demo::run(&db, args).await,
         Command::Roofline(args) => roofline::run(args),
         Command::Check(args) => check::run(args),
+        Command::Regress(args) => regress::run(&db, args),
+        Command::History(args) => history::run(&db, args),
         Command::WriteLoad(args) => write_load::run(&db, args).await,
         Command::SynthRun(args) => write_load::synth_run(&db, &args).await,
     }

@@ -6,6 +6,7 @@
 
 pub mod frames;
 pub mod read;
+pub mod results;
 pub mod schema;
 pub mod writer;
 

@@ -13,6 +13,7 @@ pub mod findings;
 pub mod fit;
 pub mod frames;
 pub mod gpu_specs;
+pub mod history;
 pub mod latency_table;
 #[doc(hidden)]
 pub mod legacy;

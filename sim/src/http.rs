@@ -143,7 +143,7 @@ async fn metrics(State(sh): AppState) -> Response {
 
 async fn dcgm_metrics(State(sh): AppState) -> Response {
     let busy: Vec<f64> = sh.snapshot(false).iter().map(|s| s.busy_s).collect();
-    let text = dcgm::render(&sh.dcgm.busy_fractions(&busy));
+    let text = dcgm::render(&sh.dcgm.busy_fractions(&busy), &sh.profile.gpu);
     (
         [(
             header::CONTENT_TYPE,

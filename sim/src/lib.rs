@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 pub use error::SimError;
 pub use faults::{Faults, FaultsInjected, parse_probability};
 pub use flavor::SimFlavor;
-pub use profile::{Profile, SpecConfig};
+pub use profile::{GpuCondition, Profile, SpecConfig};
 pub use truth::{FaultsConfigTruth, RankTruth, StepTruth, Totals, Truth};
 
 use faults::FaultCounters;

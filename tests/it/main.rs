@@ -9,6 +9,7 @@ mod grid;
 mod html_render;
 mod lengths;
 mod llamacpp;
+mod nightly;
 mod probe;
 mod report;
 mod roofline;

@@ -23,6 +23,11 @@ pub struct GpuWindow {
     pub power_max_w: Option<f64>,
     pub sm_clock_mean_mhz: Option<f64>,
     pub sm_clock_min_mhz: Option<u32>,
+    #[serde(default)]
+    pub mem_clock_mean_mhz: Option<f64>,
+    /// Mean GPU temperature, °C.
+    #[serde(default)]
+    pub temp_mean_c: Option<f64>,
     /// OR of every sample's NVML clock-event reasons.
     pub throttle_reasons_mask: Option<u64>,
     /// The reasons in the mask that slow the GPU down (power cap, thermal, hardware slowdown).
@@ -56,6 +61,8 @@ pub(super) fn gpu_window(gpu: &[GpuSample], windows: &[Window], tok_s: Option<f6
     let util = f(&|g| g.util_gpu_pct);
     let power = f(&|g| g.power_w);
     let clock = f(&|g| g.sm_clock_mhz.map(f64::from));
+    let mem_clock = f(&|g| g.mem_clock_mhz.map(f64::from));
+    let temp = f(&|g| g.temp_c);
     let mask = inside
         .iter()
         .filter_map(|g| g.throttle_reasons)
@@ -113,6 +120,8 @@ pub(super) fn gpu_window(gpu: &[GpuSample], windows: &[Window], tok_s: Option<f6
         power_max_w: power.iter().copied().reduce(f64::max),
         sm_clock_mean_mhz: mean(&clock),
         sm_clock_min_mhz: inside.iter().filter_map(|g| g.sm_clock_mhz).min(),
+        mem_clock_mean_mhz: mean(&mem_clock),
+        temp_mean_c: mean(&temp),
         throttle_reasons_mask: mask,
         throttle_reasons: SLOWDOWN_REASONS
             .iter()
