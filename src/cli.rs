@@ -61,6 +61,8 @@ pub enum Command {
     Regress(RegressArgs),
     /// A metric's trend over a node's nights, with the noise band and the version changes.
     History(HistoryArgs),
+    /// Write the node's history (runs × steps with their results) as Parquet, by host and date.
+    Export(ExportArgs),
     /// Exercise the recording writer until killed (used by the crash-safety test).
     #[command(name = "__write-load", hide = true)]
     WriteLoad(WriteLoadArgs),

@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod check;
 pub mod demo;
+pub mod export;
 pub mod gpus;
 pub mod history;
 pub mod import_gpu;
@@ -34,6 +35,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Check(args) => check::run(args),
         Command::Regress(args) => regress::run(&db, args),
         Command::History(args) => history::run(&db, args),
+        Command::Export(args) => export::run(&db, args),
         Command::WriteLoad(args) => write_load::run(&db, args).await,
         Command::SynthRun(args) => write_load::synth_run(&db, &args).await,
     }

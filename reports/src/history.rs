@@ -6,6 +6,7 @@
 
 pub mod attribution;
 pub mod frame;
+pub mod parquet;
 pub mod regress;
 pub mod render;
 pub mod trend;
@@ -186,6 +187,10 @@ pub struct RegressReport {
     pub verdicts: Vec<regress::MetricVerdict>,
     /// Empty unless a metric regressed.
     pub attribution: Vec<attribution::Cause>,
+    /// With a fleet's export at hand (`--history-from`): this node against the others of its
+    /// group that night, per judged metric and batch size.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fleet: Vec<(String, parquet::FleetPoint)>,
 }
 
 impl RegressReport {
@@ -273,6 +278,7 @@ pub fn regress(
         baseline_run_ids: baseline,
         verdicts,
         attribution,
+        fleet: Vec::new(),
     }))
 }
 

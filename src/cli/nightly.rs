@@ -34,9 +34,19 @@ pub struct RegressArgs {
     #[arg(long)]
     pub gate: bool,
 
+    /// A fleet's Parquet export (e.g. `'DIR/**/*.parquet'`): add this node's robust z-score
+    /// against the others of its GPU, engine, model and probe config that night.
+    #[arg(long, value_name = "GLOB")]
+    pub history_from: Option<String>,
+
     /// Write the verdicts as JUnit XML (one testcase per metric × batch size × lengths).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+
+    /// Write the night's figures and verdicts in the Prometheus text format, for
+    /// node_exporter's textfile collector (written beside and renamed into place).
+    #[arg(long, value_name = "FILE")]
+    pub prom_textfile: Option<PathBuf>,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -83,8 +93,33 @@ pub struct HistoryArgs {
     #[arg(long, value_name = "FILE")]
     pub chart: Option<PathBuf>,
 
+    /// Read a fleet's Parquet export instead (e.g. `'DIR/**/*.parquet'`) and show the
+    /// cross-node view: each node against the others of its GPU, engine, model and probe
+    /// config on one night (robust z-score).
+    #[arg(long, value_name = "GLOB", conflicts_with_all = ["like", "chart"])]
+    pub from: Option<String>,
+
+    /// The night of the cross-node view, `YYYY-MM-DD` (default: the latest in the export).
+    #[arg(long, requires = "from")]
+    pub date: Option<String>,
+
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The file format; only `parquet`.
+    #[arg(long, default_value = "parquet", value_parser = ["parquet"])]
+    pub format: String,
+
+    /// The directory to write `host=H/date=YYYY-MM-DD/runs-FIRST-LAST.parquet` under.
+    #[arg(long)]
+    pub out: PathBuf,
+
+    /// Only runs started on or after this date, `YYYY-MM-DD`.
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
 }
 
 /// `3%` or `0.03` as a fraction in [0, 1).

@@ -6,9 +6,9 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use ceiling_reports::history::frame;
 use ceiling_reports::history::regress::RegressOptions;
 use ceiling_reports::history::trend::{self, TrendPoint};
+use ceiling_reports::history::{frame, parquet};
 use ceiling_reports::render::chart::{DEFAULT_SIZE, render_png, render_svg};
 
 use crate::Exit;
@@ -31,6 +31,9 @@ pub fn run(db: &Path, args: HistoryArgs) -> anyhow::Result<Exit> {
     }
     if args.last < 1 || args.baseline_runs < 1 {
         return Err(Failure::Usage("--last and --baseline-runs must be at least 1".into()).into());
+    }
+    if let Some(glob) = &args.from {
+        return fleet(glob, &args);
     }
     let store = Store::open(db)?;
     let by_flags = args.host.is_some() || args.gpu.is_some() || args.model.is_some();
@@ -70,6 +73,40 @@ pub fn run(db: &Path, args: HistoryArgs) -> anyhow::Result<Exit> {
     } else {
         super::emit(&table(&points));
     }
+    Ok(Exit::Success)
+}
+
+/// The cross-node view of a fleet's Parquet export.
+fn fleet(glob: &str, args: &HistoryArgs) -> anyhow::Result<Exit> {
+    let lf = parquet::scan(glob).map_err(|e| {
+        Failure::Usage(format!("--from {glob:?}: no Parquet export read ({e}); pass a glob such as 'DIR/**/*.parquet' over `ceiling export`'s files"))
+    })?;
+    let mut points = parquet::fleet_view(lf, &args.metric, args.date.as_deref())
+        .map_err(|e| Failure::Usage(format!("--from {glob:?}: {e}")))?;
+    if let Some(bs) = args.bs {
+        points.retain(|p| p.batch_size == bs);
+    }
+    if args.output.json {
+        super::emit(&format!("{}\n", serde_json::to_string_pretty(&points)?));
+        return Ok(Exit::Success);
+    }
+    let mut out = format!(
+        "{:<24} {:<12} {:>5} {:>12} {:>12} {:>6} {:>8}\n",
+        "host", "date", "bs", "value", "fleet med", "nodes", "z"
+    );
+    for p in &points {
+        out.push_str(&format!(
+            "{:<24} {:<12} {:>5} {:>12.6} {:>12.6} {:>6} {:>8}\n",
+            p.host,
+            p.date,
+            p.batch_size,
+            p.value,
+            p.fleet_median,
+            p.nodes,
+            p.z_text()
+        ));
+    }
+    super::emit(&out);
     Ok(Exit::Success)
 }
 

@@ -8,8 +8,9 @@ use std::path::Path;
 
 use anyhow::Context;
 
+use ceiling_reports::history::parquet::{self, FleetPoint};
 use ceiling_reports::history::regress::RegressOptions;
-use ceiling_reports::history::{self, HistoryStep, RegressReport, render};
+use ceiling_reports::history::{self, HistoryStep, RegressReport, frame, render};
 
 use crate::Exit;
 use crate::cli::RegressArgs;
@@ -23,9 +24,19 @@ pub fn run(db: &Path, args: RegressArgs) -> anyhow::Result<Exit> {
     let opts = options(&args)?;
     let store = Store::open(db)?;
     let id = super::resolve_run(&store, &args.run)?;
-    let report = judge(&store, id, &args.baseline, &opts)?;
+    let mut report = judge(&store, id, &args.baseline, &opts)?;
+    if let Some(glob) = &args.history_from {
+        report.fleet = fleet(glob, &report)?;
+    }
     if let Some(path) = &args.junit {
         std::fs::write(path, render::junit(&report))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.prom_textfile {
+        // node_exporter may read the file at any moment: write beside it, then rename.
+        let tmp = path.with_extension("prom.tmp");
+        std::fs::write(&tmp, render::prom_textfile(&report))
+            .and_then(|()| std::fs::rename(&tmp, path))
             .with_context(|| format!("writing {}", path.display()))?;
     }
     if args.output.json {
@@ -34,6 +45,24 @@ pub fn run(db: &Path, args: RegressArgs) -> anyhow::Result<Exit> {
         super::emit(&render::render_terminal(&report));
     }
     Ok(gate(args.gate, &report))
+}
+
+/// The node of `r` against its fleet that night, per judged metric, from a Parquet export.
+fn fleet(glob: &str, r: &RegressReport) -> anyhow::Result<Vec<(String, FleetPoint)>> {
+    let date = r.started_at.get(..10).unwrap_or_default();
+    let mut out = Vec::new();
+    for m in frame::METRICS.iter().filter(|m| m.judged) {
+        let points = parquet::scan(glob)
+            .and_then(|lf| parquet::fleet_view(lf, m.name, Some(date)))
+            .map_err(|e| Failure::Usage(format!("--history-from {glob:?}: {e}")))?;
+        out.extend(
+            points
+                .into_iter()
+                .filter(|p| Some(&p.host) == r.host.as_ref())
+                .map(|p| (m.name.to_string(), p)),
+        );
+    }
+    Ok(out)
 }
 
 /// Checks the flags.

@@ -84,6 +84,13 @@ pub fn render_terminal(r: &RegressReport) -> String {
             out.push_str(&format!("  {:<22} {}\n", c.code, c.message));
         }
     }
+    for (metric, p) in &r.fleet {
+        let (bs, z) = (p.batch_size, p.z_text());
+        out.push_str(&format!(
+            "fleet {}: {metric} at bs {bs} {:.6}, median of {} nodes {:.6}, z {z}\n",
+            p.date, p.value, p.nodes, p.fleet_median
+        ));
+    }
     out.push_str(&format!(
         "baseline: runs {:?} (last {}, k {}, min effect {:.1} %)\n",
         r.baseline_run_ids,
@@ -111,6 +118,91 @@ pub fn render_terminal(r: &RegressReport) -> String {
             f(v.z, 1),
             v.verdict.as_str()
         ));
+    }
+    out
+}
+
+/// A Prometheus label value, escaped (`\`, `"`, newline).
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The night's key figures and verdicts in the Prometheus text format, for node_exporter's
+/// textfile collector: per judged cell its value, baseline median and sigma and a 0/1 gauge per
+/// verdict, and the run's count of regressions.
+pub fn prom_textfile(r: &RegressReport) -> String {
+    let host = label(r.host.as_deref().unwrap_or("unknown"));
+    let mut out = String::new();
+    let family = |out: &mut String, name: &str, help: &str| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+    };
+    family(
+        &mut out,
+        "ceiling_regressions",
+        "Metrics x batch sizes that regressed beyond noise in the judged run.",
+    );
+    out.push_str(&format!(
+        "ceiling_regressions{{host=\"{host}\",run=\"{}\"}} {}\n",
+        r.run_id,
+        r.regressions().count()
+    ));
+    let cell = |v: &super::regress::MetricVerdict| {
+        format!(
+            "host=\"{host}\",metric=\"{}\",bs=\"{}\",input_len=\"{}\",output_len=\"{}\"",
+            label(&v.metric),
+            v.batch_size,
+            v.input_len,
+            v.output_len
+        )
+    };
+    type Get = fn(&super::regress::MetricVerdict) -> Option<f64>;
+    let figures: [(&str, &str, Get); 3] = [
+        (
+            "ceiling_metric_value",
+            "The judged run's value of the metric.",
+            |v| Some(v.value),
+        ),
+        (
+            "ceiling_metric_baseline_median",
+            "Median of the metric over the baseline runs.",
+            |v| v.baseline_median,
+        ),
+        (
+            "ceiling_metric_sigma",
+            "Combined robust sigma: baseline MAD x 1.4826 with the run's own interval.",
+            |v| v.sigma,
+        ),
+    ];
+    for (name, help, get) in figures {
+        family(&mut out, name, help);
+        for v in &r.verdicts {
+            if let Some(x) = get(v).filter(|x| x.is_finite()) {
+                out.push_str(&format!("{name}{{{}}} {x}\n", cell(v)));
+            }
+        }
+    }
+    family(
+        &mut out,
+        "ceiling_verdict",
+        "1 for the verdict given to the metric at this batch size, 0 for the others.",
+    );
+    let all = [
+        Verdict::Regression,
+        Verdict::Improvement,
+        Verdict::WithinNoise,
+        Verdict::InsufficientHistory,
+    ];
+    for v in &r.verdicts {
+        for verdict in all {
+            out.push_str(&format!(
+                "ceiling_verdict{{{},verdict=\"{}\"}} {}\n",
+                cell(v),
+                verdict.as_str(),
+                u8::from(v.verdict == verdict)
+            ));
+        }
     }
     out
 }
