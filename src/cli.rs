@@ -9,9 +9,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod analysis;
 mod gpu;
 mod import;
+mod nightly;
 pub use analysis::*;
 pub use gpu::*;
 pub use import::*;
+pub use nightly::*;
 
 /// How close is this LLM serving node to its limit, why, and can the benchmark be trusted.
 #[derive(Debug, Parser)]
@@ -67,6 +69,12 @@ pub enum Command {
     /// Compare two imported results: each figure's change with its noise, and what the change
     /// may not move.
     Compare(CompareArgs),
+    /// Judge a run against its history: regression, improvement or noise per metric and batch.
+    Regress(RegressArgs),
+    /// A metric's trend over a node's nights, with the noise band and the version changes.
+    History(HistoryArgs),
+    /// Write the node's history (runs × steps with their results) as Parquet, by host and date.
+    Export(ExportArgs),
     /// Exercise the recording writer until killed (used by the crash-safety test).
     #[command(name = "__write-load", hide = true)]
     WriteLoad(WriteLoadArgs),
@@ -376,6 +384,9 @@ pub struct SimArgs {
 
     #[command(flatten)]
     pub gpu: SimGpuArgs,
+
+    #[command(flatten)]
+    pub night: SimNightArgs,
 }
 
 /// The engine `ceiling sim` imitates (mapped onto `ceiling_sim::SimFlavor`, which knows no clap).

@@ -5,10 +5,13 @@ pub mod check;
 pub mod check_result;
 pub mod compare;
 pub mod demo;
+pub mod export;
 pub mod gpus;
 pub mod import;
+pub mod history;
 pub mod import_gpu;
 pub mod probe;
+pub mod regress;
 pub mod report;
 pub mod results;
 pub mod roofline;
@@ -37,6 +40,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Import(args) => import::run(&db, args),
         Command::Results(args) => results::run(&db, args),
         Command::Compare(args) => compare::run(&db, args),
+        Command::Regress(args) => regress::run(&db, args),
+        Command::History(args) => history::run(&db, args),
+        Command::Export(args) => export::run(&db, args),
         Command::WriteLoad(args) => write_load::run(&db, args).await,
         Command::SynthRun(args) => write_load::synth_run(&db, &args).await,
     }

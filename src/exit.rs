@@ -5,7 +5,7 @@
 //! | code | meaning |
 //! |------|---------|
 //! | 0 | success |
-//! | 1 | a gate tripped: an `error` finding with `--gate` (later a regression or a failed check) |
+//! | 1 | a gate tripped: an `error` finding with `--gate`, a regression with `regress --gate` (later a failed check) |
 //! | 2 | usage, input or environment error: a bad flag, a missing or corrupt file, an unknown run, a database another process holds locked, a directory that cannot be written |
 //! | 3 | the engine could not be reached, or no request succeeded |
 //! | 4 | an internal error: a bug in ceiling (a panic, or an error no class above claims) |

@@ -6,6 +6,7 @@
 
 pub mod frames;
 pub mod read;
+pub mod history;
 pub mod results;
 pub mod schema;
 pub mod writer;
@@ -123,7 +124,7 @@ impl RunManifest {
             started_at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             git_sha: option_env!("CEILING_GIT_SHA").map(str::to_string),
-            host: gethostname::gethostname().into_string().ok(),
+            host: host_name(),
             command_line,
             engine_kind: None,
             engine_version: None,
@@ -149,6 +150,15 @@ impl RunManifest {
         let digest = Sha256::digest(canonical.as_bytes());
         digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
+}
+
+/// The node's name for the history: `$CEILING_HOST` when set (a container whose host name
+/// changes, a simulated fleet in tests), else the system's host name.
+fn host_name() -> Option<String> {
+    std::env::var("CEILING_HOST")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .or_else(|| gethostname::gethostname().into_string().ok())
 }
 
 /// An open recording.

@@ -14,6 +14,7 @@ pub mod fit;
 pub mod frames;
 pub mod gpu_specs;
 pub mod gpus_apart;
+pub mod history;
 pub mod latency_table;
 #[doc(hidden)]
 pub mod legacy;

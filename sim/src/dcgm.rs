@@ -1,7 +1,8 @@
 //! A DCGM-exporter-style `/dcgm` endpoint: one simulated GPU per DP rank, whose series follow
 //! that rank's busy fraction (time spent in steps) since the previous scrape. Labels in the
 //! exporter's template order plus `simulated="true"`; ints printed `%d`, doubles `%f`. These are
-//! stand-in readings for dry runs, not a model of a GPU.
+//! stand-in readings for dry runs, not a model of a GPU; the profile's [`GpuCondition`] plants
+//! a lower clock, a power cap, thermal throttling, another driver or board.
 //!
 //! What a collector must cope with, on demand ([`SimGpu`]): an energy counter
 //! (`DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION`, mJ) that the exporter refreshes only every N
@@ -12,6 +13,8 @@
 
 use std::sync::Mutex;
 use std::time::Instant;
+
+use crate::profile::GpuCondition;
 
 /// How the simulated DCGM exporter behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -54,8 +57,26 @@ const BUSY_W: f64 = 540.0;
 /// An arbitrary counter origin (energy since the driver loaded), mJ.
 const ENERGY_ORIGIN_MJ: f64 = 3_187_449_263.0;
 
-fn power_w(busy: f64) -> f64 {
-    IDLE_W + BUSY_W * busy
+/// Power drawn at busy fraction `busy`, clamped at the power limit.
+fn power_w(busy: f64, g: &GpuCondition) -> f64 {
+    (IDLE_W + BUSY_W * busy).min(g.power_limit_w)
+}
+
+/// NVML clock-event reasons: software power cap, software thermal slowdown.
+const SW_POWER_CAP: u64 = 0x4;
+const SW_THERMAL_SLOWDOWN: u64 = 0x20;
+
+/// The clock-event reasons at busy fraction `busy` under `g`: the power cap while the draw is
+/// clamped, thermal slowdown while busy and hot.
+fn event_reasons(busy: f64, g: &GpuCondition) -> u64 {
+    let mut reasons = 0;
+    if IDLE_W + BUSY_W * busy > g.power_limit_w {
+        reasons |= SW_POWER_CAP;
+    }
+    if g.thermal_throttle && busy > 0.0 {
+        reasons |= SW_THERMAL_SLOWDOWN;
+    }
+    reasons
 }
 
 impl DcgmWindow {
@@ -74,7 +95,7 @@ impl DcgmWindow {
     }
 
     /// Each rank's GPU since the previous call, from cumulative busy seconds.
-    pub fn readings(&self, busy_s: &[f64]) -> Vec<GpuReading> {
+    pub fn readings(&self, busy_s: &[f64], g: &GpuCondition) -> Vec<GpuReading> {
         let mut st = match self.state.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -93,7 +114,7 @@ impl DcgmWindow {
             })
             .collect();
         for (e, b) in st.energy_mj.iter_mut().zip(&busy) {
-            *e += power_w(*b) * wall * 1000.0;
+            *e += power_w(*b, g) * wall * 1000.0;
         }
         if now.duration_since(st.refreshed).as_secs_f64() >= self.cfg.energy_every_s {
             st.exported_mj = st.energy_mj.clone();
@@ -124,7 +145,7 @@ struct Field {
     help: &'static str,
     int: bool,
     per_instance: bool,
-    value: fn(&GpuReading, f64) -> f64,
+    value: fn(&GpuReading, f64, &GpuCondition) -> f64,
 }
 
 const fn field(
@@ -132,7 +153,7 @@ const fn field(
     help: &'static str,
     int: bool,
     per_instance: bool,
-    value: fn(&GpuReading, f64) -> f64,
+    value: fn(&GpuReading, f64, &GpuCondition) -> f64,
 ) -> Field {
     Field {
         name,
@@ -149,96 +170,113 @@ const FIELDS: &[Field] = &[
         "SM clock frequency (in MHz).",
         true,
         false,
-        |_, _| 1980.0,
+        |_, _, g| f64::from(g.sm_clock_mhz),
     ),
     field(
         "DCGM_FI_DEV_MEM_CLOCK",
         "Memory clock frequency (in MHz).",
         true,
         false,
-        |_, _| 2619.0,
+        |_, _, g| f64::from(g.mem_clock_mhz),
     ),
     field(
         "DCGM_FI_DEV_GPU_TEMP",
         "GPU temperature (in C).",
         true,
         false,
-        |r, _| 35.0 + 35.0 * r.busy,
+        |r, _, g| {
+            let hot = g.thermal_throttle && r.busy > 0.0;
+            35.0 + 35.0 * r.busy + if hot { 25.0 } else { 0.0 }
+        },
     ),
     field(
         "DCGM_FI_DEV_POWER_USAGE",
         "Power draw (in W).",
         false,
         false,
-        |r, _| power_w(r.busy),
+        |r, _, g| power_w(r.busy, g),
+    ),
+    field(
+        "DCGM_FI_DEV_POWER_MGMT_LIMIT",
+        "Power management limit (in W).",
+        false,
+        false,
+        |_, _, g| g.power_limit_w,
+    ),
+    field(
+        "DCGM_FI_DEV_CLOCKS_EVENT_REASONS",
+        "Current clock event reasons (bitmask).",
+        true,
+        false,
+        |r, _, g| event_reasons(r.busy, g) as f64,
     ),
     field(
         "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
         "Total energy consumption since boot (in mJ).",
         true,
         false,
-        |r, _| r.energy_mj,
+        |r, _, _| r.energy_mj,
     ),
     field(
         "DCGM_FI_DEV_GPU_UTIL",
         "GPU utilization (in %).",
         true,
         false,
-        |r, _| 100.0 * r.busy,
+        |r, _, _| 100.0 * r.busy,
     ),
     field(
         "DCGM_FI_DEV_FB_FREE",
         "Framebuffer memory free (in MiB).",
         true,
         true,
-        |_, s| FB_TOTAL_MIB * 0.1 * s,
+        |_, s, _| FB_TOTAL_MIB * 0.1 * s,
     ),
     field(
         "DCGM_FI_DEV_FB_USED",
         "Framebuffer memory used (in MiB).",
         true,
         true,
-        |_, s| FB_TOTAL_MIB * 0.9 * s,
+        |_, s, _| FB_TOTAL_MIB * 0.9 * s,
     ),
     field(
         "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
         "Ratio of time the graphics engine is active.",
         false,
         true,
-        |r, _| r.busy,
+        |r, _, _| r.busy,
     ),
     field(
         "DCGM_FI_PROF_SM_ACTIVE",
         "The ratio of cycles an SM has at least 1 warp assigned.",
         false,
         true,
-        |r, _| 0.9 * r.busy,
+        |r, _, _| 0.9 * r.busy,
     ),
     field(
         "DCGM_FI_PROF_SM_OCCUPANCY",
         "The ratio of number of warps resident on an SM.",
         false,
         true,
-        |r, _| 0.3 * r.busy,
+        |r, _, _| 0.3 * r.busy,
     ),
     field(
         "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE",
         "Ratio of cycles the tensor (HMMA) pipe is active.",
         false,
         true,
-        |r, _| 0.1 * r.busy,
+        |r, _, _| 0.1 * r.busy,
     ),
     field(
         "DCGM_FI_PROF_DRAM_ACTIVE",
         "Ratio of cycles the device memory interface is active sending or receiving data.",
         false,
         true,
-        |r, _| 0.85 * r.busy,
+        |r, _, _| 0.85 * r.busy,
     ),
 ];
 
 /// The labels of GPU `gpu` (and MIG instance `instance`) in the exporter's template order.
-fn labels(gpu: usize, instance: Option<(u32, u32)>) -> String {
+fn labels(gpu: usize, instance: Option<(u32, u32)>, g: &GpuCondition) -> String {
     let mig = instance.map_or(String::new(), |(id, of)| {
         format!(
             "GPU_I_PROFILE=\"{}g.{}gb\",GPU_I_ID=\"{id}\",",
@@ -247,8 +285,10 @@ fn labels(gpu: usize, instance: Option<(u32, u32)>) -> String {
         )
     });
     format!(
-        "gpu=\"{gpu}\",UUID=\"GPU-00000000-0000-0000-0000-{gpu:012x}\",pci_bus_id=\"00000000:{:02X}:00.0\",device=\"nvidia{gpu}\",modelName=\"NVIDIA H100 80GB HBM3\",{mig}Hostname=\"ceiling-sim\",DCGM_FI_DRIVER_VERSION=\"535.183.01\",simulated=\"true\"",
-        gpu + 0x18
+        "gpu=\"{gpu}\",UUID=\"GPU-{:08x}-0000-0000-0000-{gpu:012x}\",pci_bus_id=\"00000000:{:02X}:00.0\",device=\"nvidia{gpu}\",modelName=\"NVIDIA H100 80GB HBM3\",{mig}Hostname=\"ceiling-sim\",DCGM_FI_DRIVER_VERSION=\"{}\",simulated=\"true\"",
+        g.board_serial,
+        gpu + 0x18,
+        g.driver_version,
     )
 }
 
@@ -257,7 +297,7 @@ fn labels(gpu: usize, instance: Option<(u32, u32)>) -> String {
 type Series = (Option<(u32, u32)>, GpuReading, f64);
 
 /// The exposition for the given readings (one GPU each).
-pub(crate) fn render(gpus: &[GpuReading], cfg: SimGpu) -> String {
+pub(crate) fn render(gpus: &[GpuReading], cfg: SimGpu, g: &GpuCondition) -> String {
     let mig = cfg.mig_instances;
     let mut out = String::new();
     for f in FIELDS {
@@ -293,13 +333,13 @@ pub(crate) fn render(gpus: &[GpuReading], cfg: SimGpu) -> String {
                     .collect()
             };
             for (instance, reading, share) in series {
-                let v = (f.value)(&reading, share);
+                let v = (f.value)(&reading, share, g);
                 let v = if f.int {
                     format!("{}", v.round() as i64)
                 } else {
                     format!("{v:.6}")
                 };
-                out.push_str(&format!("{}{{{}}} {v}\n", f.name, labels(gpu, instance)));
+                out.push_str(&format!("{}{{{}}} {v}\n", f.name, labels(gpu, instance, g)));
             }
         }
     }
@@ -329,7 +369,7 @@ mod tests {
             mig_instances: 3,
             ..SimGpu::default()
         };
-        let text = render(&[reading(0.5)], cfg);
+        let text = render(&[reading(0.5)], cfg, &GpuCondition::default());
         let power = lines(&text, "DCGM_FI_DEV_POWER_USAGE");
         assert_eq!(power.len(), 3);
         assert!(
@@ -346,7 +386,11 @@ mod tests {
 
     #[test]
     fn without_mig_one_series_per_gpu_with_profiling_fields() {
-        let text = render(&[reading(1.0), reading(0.0)], SimGpu::default());
+        let text = render(
+            &[reading(1.0), reading(0.0)],
+            SimGpu::default(),
+            &GpuCondition::default(),
+        );
         assert_eq!(lines(&text, "DCGM_FI_DEV_GPU_UTIL").len(), 2);
         assert!(lines(&text, "DCGM_FI_PROF_DRAM_ACTIVE")[0].ends_with(" 0.850000"));
         assert!(lines(&text, "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE")[0].ends_with(" 0.100000"));
@@ -364,15 +408,55 @@ mod tests {
                 ..SimGpu::default()
             },
         );
-        let a = w.readings(&[0.0])[0].energy_mj;
+        let a = w.readings(&[0.0], &GpuCondition::default())[0].energy_mj;
         std::thread::sleep(std::time::Duration::from_millis(20));
-        let b = w.readings(&[0.0])[0].energy_mj;
+        let b = w.readings(&[0.0], &GpuCondition::default())[0].energy_mj;
         assert_eq!(a, b, "not refreshed within the hour");
         let w = DcgmWindow::new(1, SimGpu::default());
-        w.readings(&[0.0]);
+        w.readings(&[0.0], &GpuCondition::default());
         std::thread::sleep(std::time::Duration::from_millis(20));
         // ≥ 20 ms at 110 W idle: ≥ 2200 mJ more.
-        let c = w.readings(&[0.0])[0].energy_mj;
+        let c = w.readings(&[0.0], &GpuCondition::default())[0].energy_mj;
         assert!(c - ENERGY_ORIGIN_MJ >= 2_200.0, "{c}");
+    }
+
+    fn value(text: &str, name: &str) -> f64 {
+        let line = lines(text, name).first().copied().unwrap_or_default();
+        line.rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    }
+
+    #[test]
+    fn a_nominal_gpu_shows_no_event_reasons_and_a_planted_cap_and_heat_do() {
+        let render1 = |b: f64, g: &GpuCondition| render(&[reading(b)], SimGpu::default(), g);
+        let ok = render1(1.0, &GpuCondition::default());
+        assert_eq!(value(&ok, "DCGM_FI_DEV_SM_CLOCK"), 1980.0);
+        assert_eq!(value(&ok, "DCGM_FI_DEV_POWER_USAGE"), 650.0);
+        assert_eq!(value(&ok, "DCGM_FI_DEV_CLOCKS_EVENT_REASONS"), 0.0);
+        assert!(ok.contains("DCGM_FI_DRIVER_VERSION=\"535.183.01\""));
+        let bad = GpuCondition {
+            sm_clock_mhz: 1820,
+            power_limit_w: 500.0,
+            thermal_throttle: true,
+            driver_version: "560.28".into(),
+            board_serial: 7,
+            ..GpuCondition::default()
+        };
+        let hot = render1(1.0, &bad);
+        assert_eq!(value(&hot, "DCGM_FI_DEV_SM_CLOCK"), 1820.0);
+        assert_eq!(value(&hot, "DCGM_FI_DEV_POWER_USAGE"), 500.0);
+        assert_eq!(value(&hot, "DCGM_FI_DEV_POWER_MGMT_LIMIT"), 500.0);
+        assert_eq!(
+            value(&hot, "DCGM_FI_DEV_CLOCKS_EVENT_REASONS"),
+            36.0,
+            "0x4 | 0x20"
+        );
+        assert_eq!(value(&hot, "DCGM_FI_DEV_GPU_TEMP"), 95.0);
+        assert!(hot.contains("UUID=\"GPU-00000007-"));
+        // Idle under the same cap: no reason.
+        let idle = render1(0.0, &bad);
+        assert_eq!(value(&idle, "DCGM_FI_DEV_CLOCKS_EVENT_REASONS"), 0.0);
     }
 }

@@ -143,7 +143,8 @@ async fn metrics(State(sh): AppState) -> Response {
 
 async fn dcgm_metrics(State(sh): AppState) -> Response {
     let busy: Vec<f64> = sh.snapshot(false).iter().map(|s| s.busy_s).collect();
-    let text = dcgm::render(&sh.dcgm.readings(&busy), sh.dcgm.config());
+    let g = &sh.profile.gpu;
+    let text = dcgm::render(&sh.dcgm.readings(&busy, g), sh.dcgm.config(), g);
     (
         [(
             header::CONTENT_TYPE,

@@ -29,7 +29,7 @@ pub use dcgm::SimGpu;
 pub use error::SimError;
 pub use faults::{Faults, FaultsInjected, parse_probability};
 pub use flavor::SimFlavor;
-pub use profile::{Profile, SpecConfig};
+pub use profile::{GpuCondition, Profile, SpecConfig};
 pub use truth::{FaultsConfigTruth, RankTruth, StepTruth, Totals, Truth};
 
 use faults::FaultCounters;

@@ -62,6 +62,47 @@ pub struct Profile {
     /// Seed of the scheduler's random choices (EOS, spec acceptance); rank r uses seed + r.
     #[serde(default)]
     pub seed: u64,
+    /// Multiplies every step's time: a slower night for the nightly history (`1.08` is +8 %).
+    #[serde(default = "default_step_scale")]
+    pub step_scale: f64,
+    /// What the simulated GPUs report on `/dcgm`.
+    #[serde(default)]
+    pub gpu: GpuCondition,
+}
+
+/// The simulated GPUs' condition as `/dcgm` shows it: clocks, power limit, throttling, driver
+/// and boards. Stand-in readings (they do not change the step time; `step_scale` does), so a
+/// test can plant a slower night together with its cause.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GpuCondition {
+    pub sm_clock_mhz: u32,
+    pub mem_clock_mhz: u32,
+    /// `DCGM_FI_DEV_POWER_MGMT_LIMIT`; the power drawn is clamped at it, and while clamped
+    /// the clock-event reasons carry `sw_power_cap`.
+    pub power_limit_w: f64,
+    /// Adds 25 °C and the `sw_thermal_slowdown` reason while busy.
+    pub thermal_throttle: bool,
+    pub driver_version: String,
+    /// Changes the boards' UUIDs (a swapped board).
+    pub board_serial: u32,
+}
+
+impl Default for GpuCondition {
+    fn default() -> Self {
+        GpuCondition {
+            sm_clock_mhz: 1980,
+            mem_clock_mhz: 2619,
+            power_limit_w: 700.0,
+            thermal_throttle: false,
+            driver_version: "535.183.01".into(),
+            board_serial: 0,
+        }
+    }
+}
+
+fn default_step_scale() -> f64 {
+    1.0
 }
 
 fn default_sglang_interval() -> u32 {
@@ -101,6 +142,8 @@ impl Profile {
             eos_probability: default_eos_probability(),
             n_batch: default_n_batch(),
             seed: 0,
+            step_scale: default_step_scale(),
+            gpu: GpuCondition::default(),
         };
         match name {
             // Fast and CPU-like: bs 64 × (64 in + 32 out) finishes in well under a second.
@@ -174,12 +217,13 @@ impl Profile {
         u64::from(self.kv_blocks) * u64::from(self.block_size)
     }
 
-    /// Nominal step duration in seconds (before time scaling).
+    /// Nominal step duration in seconds (before time scaling), `step_scale` applied.
     pub fn step_s(&self, running: u32, context_tokens: u64, prefill_tokens: u64) -> f64 {
-        self.t0_s
-            + self.k_seq_s * f64::from(running)
-            + self.k_ctx_s * context_tokens as f64
-            + self.k_prefill_s * prefill_tokens as f64
+        self.step_scale
+            * (self.t0_s
+                + self.k_seq_s * f64::from(running)
+                + self.k_ctx_s * context_tokens as f64
+                + self.k_prefill_s * prefill_tokens as f64)
     }
 
     /// Checks the parameters make a runnable engine.
@@ -190,6 +234,18 @@ impl Profile {
             "step-time coefficients must be finite and non-negative",
         )?;
         ensure(self.t0_s > 0.0, "t0_s must be positive")?;
+        ensure(
+            self.step_scale.is_finite() && self.step_scale > 0.0,
+            "step_scale must be a positive number",
+        )?;
+        ensure(
+            self.gpu.sm_clock_mhz > 0 && self.gpu.mem_clock_mhz > 0,
+            "gpu clocks must be positive",
+        )?;
+        ensure(
+            self.gpu.power_limit_w.is_finite() && self.gpu.power_limit_w > 0.0,
+            "gpu.power_limit_w must be a positive number",
+        )?;
         ensure(self.max_num_seqs > 0, "max_num_seqs must be positive")?;
         ensure(self.kv_blocks > 0, "kv_blocks must be positive")?;
         ensure(self.block_size > 0, "block_size must be positive")?;

@@ -181,6 +181,10 @@ pub fn analyze_run(store: &Store, id: i64, opts: &AnalyzeOptions) -> anyhow::Res
     store
         .replace_findings(id, &analysis.findings)
         .with_context(|| format!("storing the findings of run {id}"))?;
+    let (run_result, step_results) = ceiling_reports::history::results_of(&analysis);
+    store
+        .replace_results(id, &run_result, &step_results)
+        .with_context(|| format!("storing the results of run {id}"))?;
     Ok(AnalyzedRun {
         id,
         detail,

@@ -6,7 +6,7 @@ use std::io::Write;
 use ceiling_sim::{Faults, Profile, SimConfig, SimFlavor};
 
 use crate::Exit;
-use crate::cli::{SimArgs, SimFlavorArg};
+use crate::cli::{SimArgs, SimFlavorArg, SimNightArgs};
 use crate::exit::Failure;
 
 /// Builds the simulator's configuration from the flags.
@@ -37,6 +37,7 @@ pub fn config(args: SimArgs) -> anyhow::Result<SimConfig> {
     if !(args.time_scale.is_finite() && args.time_scale > 0.0) {
         return Err(Failure::Usage("--time-scale must be a positive number".into()).into());
     }
+    let profile = plant_night(profile, &args.night)?;
     Ok(SimConfig {
         flavor: sim_flavor(args.flavor),
         profile,
@@ -54,6 +55,25 @@ pub fn config(args: SimArgs) -> anyhow::Result<SimConfig> {
         host: args.host,
         port: args.port,
     })
+}
+
+/// The profile with the planted night's flags applied (each overrides the profile's value).
+fn plant_night(mut p: Profile, n: &SimNightArgs) -> anyhow::Result<Profile> {
+    if let Some(s) = n.step_scale {
+        p.step_scale = s;
+    }
+    let g = &mut p.gpu;
+    g.sm_clock_mhz = n.sm_clock.unwrap_or(g.sm_clock_mhz);
+    g.mem_clock_mhz = n.mem_clock.unwrap_or(g.mem_clock_mhz);
+    g.power_limit_w = n.power_limit.unwrap_or(g.power_limit_w);
+    g.thermal_throttle |= n.thermal_throttle;
+    if let Some(d) = &n.driver_version {
+        g.driver_version.clone_from(d);
+    }
+    g.board_serial = n.board_serial.unwrap_or(g.board_serial);
+    p.validate()
+        .map_err(|e| Failure::Usage(format!("the planted night: {e}")))?;
+    Ok(p)
 }
 
 fn sim_flavor(arg: SimFlavorArg) -> SimFlavor {
@@ -167,6 +187,40 @@ mod tests {
         assert_eq!(
             err.downcast_ref::<Failure>().map(ToString::to_string),
             Some(format!("invalid profile {file}: t0_s must be positive"))
+        );
+    }
+
+    #[test]
+    fn planted_night_flags_reach_the_profile_and_bad_ones_are_usage_errors() {
+        let cfg = config(sim_args(&[
+            "--step-scale",
+            "1.08",
+            "--sm-clock",
+            "1820",
+            "--power-limit",
+            "450",
+            "--thermal-throttle",
+            "--driver-version",
+            "560.28",
+        ]))
+        .unwrap();
+        assert_eq!(cfg.profile.step_scale, 1.08);
+        assert_eq!(cfg.profile.gpu.sm_clock_mhz, 1820);
+        assert_eq!(cfg.profile.gpu.power_limit_w, 450.0);
+        assert!(cfg.profile.gpu.thermal_throttle);
+        assert_eq!(cfg.profile.gpu.driver_version, "560.28");
+        let tiny = Profile::builtin("tiny").unwrap();
+        assert_eq!(
+            cfg.profile.step_s(8, 0, 0),
+            1.08 * tiny.step_s(8, 0, 0),
+            "the step time scales"
+        );
+        let plain = config(sim_args(&[])).unwrap();
+        assert_eq!(plain.profile, tiny, "no flag, no change");
+        let err = config(sim_args(&["--step-scale", "0"])).unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<Failure>().map(ToString::to_string),
+            Some("the planted night: step_scale must be a positive number".into())
         );
     }
 }

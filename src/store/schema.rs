@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Each entry takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V_GPU_VIEW, V_RESULTS];
+const MIGRATIONS: &[&str] = &[V1, V2, V_GPU_VIEW, V_RESULTS, V_HISTORY];
 
 /// v2: whether a scrape was taken at a boundary the probe asked for (NULL in runs recorded
 /// before: unknown).
@@ -86,6 +86,61 @@ CREATE TABLE result_requests (
     itl_s          TEXT,
     PRIMARY KEY (result_id, idx)
 ) WITHOUT ROWID;";
+
+/// v5: what the history keeps of an analysed run (docs/NIGHTLY.md): `run_results`, one row per
+/// analysed run (the fit, the ceilings, the findings' counts, the constraints it was analysed
+/// under), and `step_results`, one row per step (the three step times and the chosen one, the
+/// latency percentiles, throughput, the engine's view, the GPU window means and the union of
+/// throttle reasons). Written, replacing any earlier rows, each time a run is analysed; a run
+/// recorded before has none until it is analysed again (`ceiling regress` does that on demand).
+const V_HISTORY: &str = "CREATE TABLE run_results (
+    run_id                 INTEGER PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+    analysed_at            TEXT NOT NULL,
+    tool_version           TEXT NOT NULL,
+    fit_a_s                REAL,
+    fit_b_s_per_seq        REAL,
+    fit_c_s_per_seq_token  REAL,
+    fit_residual_std_s     REAL,
+    ceiling_tok_s          REAL,
+    ceiling_bs_per_rank    INTEGER,
+    ceilings               TEXT NOT NULL,
+    kv_capacity_tokens     REAL,
+    max_num_seqs           INTEGER,
+    findings_info          INTEGER NOT NULL,
+    findings_warn          INTEGER NOT NULL,
+    findings_error         INTEGER NOT NULL
+);
+CREATE TABLE step_results (
+    run_id                     INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    step_idx                   INTEGER NOT NULL,
+    batch_size                 INTEGER NOT NULL,
+    input_len                  INTEGER NOT NULL,
+    output_len                 INTEGER NOT NULL,
+    t_fwd_s                    REAL,
+    t_fwd_client_s             REAL,
+    t_fwd_engine_s             REAL,
+    t_fwd_identity_s           REAL,
+    own_rel_sigma              REAL,
+    tpot_p50_s                 REAL,
+    tpot_p99_s                 REAL,
+    ttft_p50_s                 REAL,
+    ttft_p99_s                 REAL,
+    itl_p50_s                  REAL,
+    itl_p99_s                  REAL,
+    throughput_tok_s           REAL,
+    running_mean               REAL,
+    kv_usage_max_frac          REAL,
+    kv_capacity_tokens         REAL,
+    preemptions                REAL,
+    gpu_util_mean_pct          REAL,
+    sm_clock_mean_mhz          REAL,
+    mem_clock_mean_mhz         REAL,
+    power_mean_w               REAL,
+    temp_mean_c                REAL,
+    throttle_reasons           TEXT,
+    energy_per_output_token_j  REAL,
+    PRIMARY KEY (run_id, step_idx)
+);";
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -388,3 +388,51 @@ fn the_gpu_inventory_can_come_through_the_writer() {
         .unwrap();
     assert_eq!((model.as_str(), count), ("NVIDIA H100 80GB HBM3", 2));
 }
+
+#[test]
+fn kept_results_round_trip_into_the_history_of_the_runs_key() {
+    use ceiling_reports::history::{RunResult, StepResult};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("h.db")).unwrap();
+    let mut other = manifest();
+    other.model = Some("another".into());
+    let runs: Vec<i64> = [manifest(), manifest(), other]
+        .iter()
+        .map(|m| store.create_run(m).unwrap())
+        .collect();
+    for &id in &runs {
+        store.finish_run(id, RunStatus::Complete, None).unwrap();
+    }
+    let filter = store.history_filter(runs[0]).unwrap();
+    assert_eq!(store.runs_without_results(&filter).unwrap(), runs[..2]);
+    let step = StepResult {
+        step_idx: 1,
+        batch_size: 8,
+        t_fwd_s: Some(0.0061),
+        sm_clock_mean_mhz: Some(1980.0),
+        throttle_reasons: Some("sw_power_cap".into()),
+        ..StepResult::default()
+    };
+    let run = RunResult {
+        fit_a_s: Some(0.004),
+        ceilings: vec![(64, 32, 1234.5)],
+        findings_warn: 2,
+        ..RunResult::default()
+    };
+    store
+        .replace_results(runs[0], &run, std::slice::from_ref(&step))
+        .unwrap();
+    // Analysing again replaces the rows.
+    store
+        .replace_results(runs[0], &run, std::slice::from_ref(&step))
+        .unwrap();
+    assert!(store.has_results(runs[0]).unwrap());
+    assert_eq!(store.runs_without_results(&filter).unwrap(), [runs[1]]);
+    let h = store.history(&filter).unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!((&h[0].run, &h[0].step), (&run, &step));
+    assert_eq!(h[0].key.run_id, runs[0]);
+    assert_eq!(h[0].key.driver_version.as_deref(), Some("550.54.15"));
+    assert_eq!(h[0].key.gpu_count, 1);
+    assert_eq!(h[0].key.status, "complete");
+}

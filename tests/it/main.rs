@@ -11,6 +11,7 @@ mod html_render;
 mod import;
 mod lengths;
 mod llamacpp;
+mod nightly;
 mod probe;
 mod report;
 mod roofline;

@@ -225,6 +225,8 @@ fn gpu() -> GpuWindow {
         power_max_w: Some(610.0),
         sm_clock_mean_mhz: Some(1980.0),
         sm_clock_min_mhz: Some(1965),
+        mem_clock_mean_mhz: Some(2619.0),
+        temp_mean_c: Some(60.0),
         throttle_reasons_mask: Some(0),
         throttle_reasons: Vec::new(),
         node_power_w: Some(550.0),

@@ -43,6 +43,11 @@ pub struct GpuWindow {
     pub power_max_w: Option<f64>,
     pub sm_clock_mean_mhz: Option<f64>,
     pub sm_clock_min_mhz: Option<u32>,
+    #[serde(default)]
+    pub mem_clock_mean_mhz: Option<f64>,
+    /// Mean GPU temperature, °C.
+    #[serde(default)]
+    pub temp_mean_c: Option<f64>,
     /// OR of every sample's NVML clock-event reasons; `None` when no sample carried a mask
     /// (the reasons are unknown, which is not "no throttling").
     pub throttle_reasons_mask: Option<u64>,
@@ -138,6 +143,8 @@ pub(super) fn gpu_window(gpu: &[GpuSample], windows: &[Window], tok_s: Option<f6
         power_max_w: power.iter().copied().reduce(f64::max),
         sm_clock_mean_mhz: mean_of(&|g| g.sm_clock_mhz.map(f64::from)),
         sm_clock_min_mhz: inside.iter().filter_map(|g| g.sm_clock_mhz).min(),
+        mem_clock_mean_mhz: mean_of(&|g| g.mem_clock_mhz.map(f64::from)),
+        temp_mean_c: mean_of(&|g| g.temp_c),
         throttle_reasons_mask: mask,
         throttle_reasons: SLOWDOWN_REASONS
             .iter()

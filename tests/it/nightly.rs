@@ -1,0 +1,264 @@
+//! The nightly regression end to end: short probes of the simulated engine, one a night, with
+//! known planted nights (`step_scale`, a lower SM clock, another driver on `/dcgm`); then
+//! `ceiling regress` flags the slow nights on the right metrics and batch sizes, no noise-only
+//! night, names the clock and the driver beside it, and exits 0 or 1 with `--gate`.
+#![expect(
+    clippy::unwrap_used,
+    reason = "integration tests: a failed unwrap is a failed test"
+)]
+
+use std::path::Path;
+use std::process::Output;
+
+use ceiling::sim::{GpuCondition, Profile};
+use serde_json::Value;
+
+use crate::cli::ceiling;
+
+mod fleet;
+
+/// The tiny profile with only a per-step and a per-sequence cost, t_fwd = 60 ms + 2 ms × bs:
+/// steps long enough that a loaded test machine's sleep overruns stay under the 3 % minimum
+/// effect (on a busy 2-core host overruns of 0.8 ms on a 22 ms step and 1.8 ms on a 34 ms step
+/// were seen: 3.5 % and 5.4 %, each flagged as a regression of a noise-only night).
+fn profile(step_scale: f64, gpu: GpuCondition) -> Profile {
+    Profile {
+        t0_s: 0.060,
+        k_seq_s: 0.002,
+        k_ctx_s: 0.0,
+        k_prefill_s: 0.000_000_5,
+        eos_probability: 0.0,
+        step_scale,
+        gpu,
+        ..crate::sim::tiny()
+    }
+}
+
+/// One night: a fresh simulator with `profile` on `port` (the same URL every night, as a node's
+/// engine has: the URL is part of the probe config the history keys on), probed at bs 4 and 16
+/// (16 in, 16 out, one measured wave, no warm-up: about 3 s), GPU samples from its `/dcgm`.
+/// Returns the port (0 picks a free one).
+async fn night(db: &Path, profile: Profile, port: u16) -> u16 {
+    let mut cfg = ceiling::sim::SimConfig::new(profile);
+    cfg.port = port;
+    let h = ceiling::sim::start(cfg).await.unwrap();
+    let base = h.base_url();
+    let dcgm = format!("dcgm:{base}/dcgm");
+    let args = [
+        "--batch-sizes",
+        "4,16",
+        "--input-len",
+        "16",
+        "--output-len",
+        "16",
+        "--waves",
+        "1",
+        "--warmup",
+        "0",
+        "--gpu-source",
+        &dcgm,
+        "--gpu-interval",
+        "50ms",
+        "--scrape-interval",
+        "100ms",
+    ];
+    let out = crate::probe::probe(db, &base, &args).await;
+    assert!(out.status.success(), "{out:?}");
+    let port = h.addr().port();
+    h.shutdown().await;
+    port
+}
+
+async fn regress(db: &Path, run: &str, extra: &[&str]) -> Output {
+    let mut cmd = ceiling();
+    cmd.arg("--db")
+        .arg(db)
+        .args(["regress", run, "--json"])
+        .args(extra);
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn flagged(v: &Value) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = v["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["verdict"] == "regression")
+        .map(|x| {
+            (
+                x["metric"].as_str().unwrap().to_string(),
+                x["batch_size"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn causes(v: &Value) -> Vec<String> {
+    v["attribution"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regress_flags_the_planted_nights_and_no_noise_only_night() {
+    let _serial = crate::sim::serial().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("nights.db");
+    let port = night(&db, profile(1.0, GpuCondition::default()), 0).await;
+    for _ in 1..10 {
+        night(&db, profile(1.0, GpuCondition::default()), port).await;
+    }
+    // Night 11: every step 8 % slower, nothing else changed.
+    night(&db, profile(1.08, GpuCondition::default()), port).await;
+    // Night 12: slower again, with the SM clock down 8 % and a new driver.
+    let gpu = GpuCondition {
+        sm_clock_mhz: 1820,
+        driver_version: "560.28".into(),
+        ..GpuCondition::default()
+    };
+    night(&db, profile(1.08, gpu), port).await;
+
+    // No noise-only night with 3 or more baseline runs is flagged.
+    for run in 4..=10 {
+        let out = regress(&db, &run.to_string(), &["--gate"]).await;
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(flagged(&v), Vec::<(String, u64)>::new(), "night {run}: {v}");
+        assert_eq!(out.status.code(), Some(0), "night {run}");
+    }
+    // The first nights have too little history.
+    let out = regress(&db, "2", &[]).await;
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["verdict"] == "insufficient_history"),
+        "{v}"
+    );
+
+    let out = regress(&db, "11", &["--gate"]).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = flagged(&v);
+    let cell = |metric: &str, bs: u64| {
+        v["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["metric"] == metric && x["batch_size"] == bs)
+            .unwrap()
+            .clone()
+    };
+    for bs in [4, 16] {
+        for metric in ["t_fwd_s", "tpot_p50_s", "itl_p50_s"] {
+            assert!(
+                f.contains(&(metric.to_string(), bs)),
+                "{metric} at {bs}: {f:?}"
+            );
+        }
+        // The decode window's throughput counts a one-wave window's few tokens: it moves the
+        // right way by about the planted amount, but its noise band may hold it.
+        let c = cell("throughput_tok_s", bs)["change_rel"].as_f64().unwrap();
+        assert!((-0.12..-0.04).contains(&c), "throughput at {bs}: {c}");
+    }
+    let t = v["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["metric"] == "t_fwd_s" && x["batch_size"] == 16)
+        .unwrap();
+    let change = t["change_rel"].as_f64().unwrap();
+    assert!((0.05..0.11).contains(&change), "+8 % planted: {t}");
+    assert_eq!(
+        v["baseline_run_ids"],
+        serde_json::json!([4, 5, 6, 7, 8, 9, 10])
+    );
+    assert!(!causes(&v).contains(&"sm_clock_lower".to_string()), "{v}");
+
+    // Without --gate the same verdict exits 0; the JUnit file has one failure per regression,
+    // the textfile one verdict gauge per cell and verdict, and it parses with our parser.
+    let junit = dir.path().join("junit.xml");
+    let prom = dir.path().join("ceiling.prom");
+    let out = regress(
+        &db,
+        "latest",
+        &[
+            "--junit",
+            junit.to_str().unwrap(),
+            "--prom-textfile",
+            prom.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = causes(&v);
+    assert!(c.contains(&"sm_clock_lower".to_string()), "{c:?}");
+    assert!(c.contains(&"driver_changed".to_string()), "{c:?}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<failure ").count(), flagged(&v).len(), "{xml}");
+    assert!(xml.contains("SM clock -8 %"), "{xml}");
+    let text = std::fs::read_to_string(&prom).unwrap();
+    let e = ceiling_collectors::prometheus::parse(&text);
+    assert!(e.errors.is_empty(), "{:?}", e.errors);
+    let regressed: f64 = e
+        .samples
+        .iter()
+        .filter(|s| s.name == "ceiling_regressions")
+        .map(|s| s.value)
+        .sum();
+    assert_eq!(regressed, flagged(&v).len() as f64);
+    let verdict_ones = e
+        .samples
+        .iter()
+        .filter(|s| s.name == "ceiling_verdict" && s.value == 1.0)
+        .count();
+    assert_eq!(verdict_ones, v["verdicts"].as_array().unwrap().len());
+
+    // The trend: 12 nights at bs 16, the slow ones flagged, the driver change marked.
+    let chart = dir.path().join("trend.svg");
+    let out = ceiling()
+        .arg("--db")
+        .arg(&db)
+        .args(["history", "--bs", "16", "--json", "--chart"])
+        .arg(&chart)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let t: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t = t.as_array().unwrap();
+    assert_eq!(t.len(), 12);
+    let verdicts: Vec<&str> = t.iter().map(|p| p["verdict"].as_str().unwrap()).collect();
+    assert_eq!(verdicts[10..], ["regression", "regression"], "{verdicts:?}");
+    assert_eq!(
+        t[11]["changes"],
+        serde_json::json!(["driver 535.183.01 → 560.28"])
+    );
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("driver 535.183.01"),
+        "{svg:.200}"
+    );
+}
+
+#[test]
+fn regress_with_bad_flags_or_no_runs_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("empty.db");
+    for args in [
+        vec!["regress"],
+        vec!["regress", "latest", "--min-effect", "120%"],
+        vec!["regress", "latest", "--k", "0"],
+    ] {
+        let out = ceiling().arg("--db").arg(&db).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+    }
+}
