@@ -7,7 +7,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod analysis;
+mod rate;
 pub use analysis::*;
+pub use rate::*;
 
 /// How close is this LLM serving node to its limit, why, and can the benchmark be trusted.
 #[derive(Debug, Parser)]
@@ -147,6 +149,7 @@ pub struct LoadArgs {
     #[arg(long, value_delimiter = ',', default_value = "256")]
     pub output_len: Vec<u32>,
     /// `wave`: bs requests at once, wait for all, repeat. `closed-loop`: bs workers back to back.
+    /// `rate`: open loop at --rates. `sweep`: saturation, then rates up to it (docs/PROBE.md).
     #[arg(long, value_enum, default_value_t = PatternArg::Wave)]
     pub pattern: PatternArg,
     /// Measured waves per step (wave pattern).
@@ -251,6 +254,10 @@ pub struct ProbeArgs {
     #[command(flatten)]
     pub search: SearchArgs,
     #[command(flatten)]
+    pub rate: RateArgs,
+    #[command(flatten)]
+    pub mix: MixArgs,
+    #[command(flatten)]
     pub telemetry: TelemetryArgs,
     #[command(flatten)]
     pub output: OutputArgs,
@@ -266,6 +273,10 @@ pub enum EndpointArg {
 pub enum PatternArg {
     Wave,
     ClosedLoop,
+    /// Open loop at each of --rates.
+    Rate,
+    /// A closed-loop saturation step, then --sweep-points rates up to it.
+    Sweep,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

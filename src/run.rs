@@ -14,9 +14,11 @@ use tokio_util::sync::CancellationToken;
 use ceiling_reports::StepRecord;
 use ceiling_reports::recording::Pattern;
 
-use crate::config::{Endpoint, ProbeConfig, StepSpec, Warmup};
+use crate::config::{Endpoint, LengthMix, ProbeConfig, StepSpec, Warmup};
 use crate::exit::Failure;
 use crate::probe::client::{EngineClient, EngineQuirks, RequestSlot};
+use crate::probe::dataset::Dataset;
+use crate::probe::mix::LengthPlan;
 use crate::probe::tokenizer::TokenVocab;
 use crate::probe::worker::{Shared, StepPlan, run_step};
 use crate::probe::workload::{Prompt, PromptMaker};
@@ -26,6 +28,8 @@ use crate::search::live::StepMeter;
 use crate::store::writer::WriterThread;
 use crate::store::{EngineLimits, Record, RunManifest, RunStatus, Store, Writer, WriterOptions};
 use crate::telemetry::Telemetry;
+
+mod rates;
 
 /// How a run ended.
 #[derive(Debug, Clone)]
@@ -65,9 +69,19 @@ pub async fn probe_run(
         .map(TokenVocab::load)
         .transpose()?
         .map(Arc::new);
+    // So is a malformed --dataset, with its line.
+    let dataset = match &cfg.mix {
+        LengthMix::Dataset { path } => Some(Dataset::load(
+            path,
+            vocab.as_deref(),
+            cfg.rate.as_ref().map_or(256, |r| r.output_len),
+        )?),
+        _ => None,
+    };
     let http = http_client()?;
     let info = preflight(&http, cfg).await?;
     check_lengths(cfg, &info)?;
+    let lengths = Arc::new(length_plan(cfg, dataset, &info)?);
     let cfg = &with_engine_hold(cfg, &info);
     let store = Store::open(db).with_context(|| format!("opening {}", db.display()))?;
     let run_id = store.create_run(&manifest(cfg, &info, command_line)?)?;
@@ -110,8 +124,8 @@ pub async fn probe_run(
         failed: Arc::new(AtomicU64::new(0)),
         boundary: telemetry.boundary(),
     };
-    let steps_result = match &cfg.search {
-        Some(search) => {
+    let steps_result = match (&cfg.search, &cfg.rate) {
+        (Some(search), _) => {
             let meter = StepMeter {
                 db: db.to_path_buf(),
                 run_id,
@@ -119,7 +133,14 @@ pub async fn probe_run(
             };
             run_search(cfg, search, &meter, shared.clone()).await
         }
-        None => run_steps(cfg, shared.clone()).await,
+        (None, Some(rate)) => {
+            let meter = rates::RateMeter {
+                db: db.to_path_buf(),
+                run_id,
+            };
+            rates::run_open_loop(cfg, rate, lengths, &meter, shared.clone()).await
+        }
+        (None, None) => run_steps(cfg, shared.clone()).await,
     };
 
     telemetry.stop().await;
@@ -132,6 +153,64 @@ pub async fn probe_run(
         ok,
         failed,
         engine: info,
+    })
+}
+
+/// Each request's lengths under the run's mix; a dataset's entries longer than the engine's
+/// context are left out, and the load says how many (as vLLM's bench filters them).
+fn length_plan(
+    cfg: &ProbeConfig,
+    dataset: Option<Dataset>,
+    info: &EngineInfo,
+) -> anyhow::Result<LengthPlan> {
+    Ok(match (&cfg.mix, dataset) {
+        (LengthMix::Uniform { range }, _) => LengthPlan::Uniform {
+            range: *range,
+            seed: cfg.seed,
+        },
+        (LengthMix::Dataset { path }, Some(set)) => {
+            let max = info.max_model_len.unwrap_or(u32::MAX);
+            let total = set.lengths.len();
+            let fit: Vec<(u32, u32)> = set
+                .lengths
+                .into_iter()
+                .filter(|(i, o)| i + o <= max)
+                .collect();
+            if !cfg.json {
+                eprintln!(
+                    "dataset {}: {} requests{}{}{}",
+                    path.display(),
+                    fit.len(),
+                    if set.skipped > 0 {
+                        format!(", {} conversations of one turn skipped", set.skipped)
+                    } else {
+                        String::new()
+                    },
+                    if fit.len() < total {
+                        format!(
+                            ", {} longer than the engine's {max}-token context left out",
+                            total - fit.len()
+                        )
+                    } else {
+                        String::new()
+                    },
+                    if set.estimated {
+                        "; lengths estimated at 4 characters a token (give --tokenizer to count them)"
+                    } else {
+                        ""
+                    },
+                );
+            }
+            if fit.is_empty() {
+                return Err(Failure::Usage(format!(
+                    "--dataset {}: every entry is longer than the engine's {max}-token context",
+                    path.display()
+                ))
+                .into());
+            }
+            LengthPlan::dataset(fit, cfg.seed)
+        }
+        _ => LengthPlan::Fixed,
     })
 }
 
@@ -347,6 +426,8 @@ async fn run_one_step(
     shared
         .writer
         .send(Record::Step(StepRecord {
+            rate_rps: None,
+            burstiness: None,
             idx,
             batch_size: spec.batch_size,
             input_len: spec.input_len,

@@ -18,6 +18,7 @@ pub mod latency_table;
 pub mod legacy;
 pub mod metrics;
 pub mod model;
+pub mod rate;
 pub mod recording;
 pub mod render;
 pub mod report;

@@ -5,7 +5,7 @@
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::analysis::Analysis;
-use crate::report::{length_table, step_table};
+use crate::report::{length_table, rate_table, step_table};
 
 fn ms(v: Option<f64>) -> String {
     v.map_or("-".into(), |s| format!("{:.2}", s * 1e3))
@@ -43,6 +43,10 @@ pub fn render_terminal(a: &Analysis) -> String {
     }
     let (headers, rows) = step_table::rendered(a, "-");
     out.push_str(&format!("{}\n", table(headers, rows)));
+    if let Some((headers, rows)) = rate_table::rendered(a, "-") {
+        out.push_str("open loop (rate steps):\n");
+        out.push_str(&format!("{}\n", table(headers, rows)));
+    }
 
     match &a.fit {
         Some(f) => {
@@ -117,6 +121,11 @@ pub fn render_terminal(a: &Analysis) -> String {
                 String::new()
             },
         ));
+    }
+
+    for line in rate_table::macro_lines(a) {
+        out.push_str(&line);
+        out.push('\n');
     }
 
     if a.findings.is_empty() {

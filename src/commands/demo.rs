@@ -67,6 +67,8 @@ fn probe_config(base: &str, batch_sizes: &[u32]) -> ProbeConfig {
             })
             .collect(),
         search: None,
+        rate: None,
+        mix: crate::config::LengthMix::Fixed,
         pattern: Pattern::Wave,
         waves: 2,
         duration: Duration::from_secs(60),

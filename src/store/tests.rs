@@ -34,6 +34,7 @@ fn manifest() -> RunManifest {
 
 fn request() -> RequestRecord {
     RequestRecord {
+        scheduled_t_s: None,
         response_id: Some("cmpl-7".into()),
         step_idx: 0,
         worker: 3,
@@ -72,6 +73,8 @@ fn record_everything(path: &std::path::Path) -> (Store, i64) {
     let run = store.create_run(&manifest()).unwrap();
     let (w, thread) = Writer::spawn(path, run, WriterOptions::default()).unwrap();
     let step = StepRecord {
+        rate_rps: None,
+        burstiness: None,
         idx: 0,
         batch_size: 8,
         input_len: 512,
@@ -347,7 +350,7 @@ fn a_v1_recording_migrates_and_its_scrapes_read_as_interval_scrapes() {
         .conn()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 2);
+    assert_eq!(v, super::schema::CURRENT_VERSION);
     let scrapes = store.load_scrapes(1).unwrap();
     assert_eq!(scrapes.len(), 1);
     assert!(!scrapes[0].boundary);

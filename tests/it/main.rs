@@ -10,6 +10,7 @@ mod html_render;
 mod lengths;
 mod llamacpp;
 mod probe;
+mod rate;
 mod report;
 mod roofline;
 mod search;
