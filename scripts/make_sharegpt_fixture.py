@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Writes fixtures/datasets/sharegpt-synthetic.json: a small ShareGPT-shaped dataset made by the
+"""Writes the open loop's dataset fixtures. fixtures/datasets/sharegpt-synthetic.json: a small ShareGPT-shaped dataset made by the
 project (no hub download). 250 conversations: 240 of two to four turns whose first-turn and
 second-turn lengths follow ShareGPT's shape (log-normal, short prompts with a long tail, answers
 about twice as long), and 10 of a single turn, which readers skip as vLLM's bench does. Words
 are drawn from a fixed list so each is about one token; the seed makes the file reproducible.
+fixtures/datasets/lengths.jsonl: 40 lines, 30 of `{"prompt_len", "output_len"}` and 10 of
+`{"prompt"}`, for the JSONL reader.
 
     python3 scripts/make_sharegpt_fixture.py
 """
@@ -57,5 +59,20 @@ def main():
         f.write("\n")
 
 
+def jsonl():
+    rng = random.Random(5)
+    path = os.path.join(os.path.dirname(__file__), "..", "fixtures", "datasets", "lengths.jsonl")
+    with open(path, "w") as f:
+        for i in range(40):
+            if i % 4 == 3:
+                words = " ".join(rng.choice(["the", "river", "market", "of", "world"])
+                                 for _ in range(rng.randrange(5, 60)))
+                f.write('{"prompt": "%s"}\n' % words)
+            else:
+                f.write('{"prompt_len": %d, "output_len": %d}\n'
+                        % (rng.randrange(8, 200), rng.randrange(8, 64)))
+
+
 if __name__ == "__main__":
     main()
+    jsonl()

@@ -128,7 +128,20 @@ pub fn analyze(rec: &Recording, opts: &AnalysisOptions) -> Result<Analysis, Anal
             }
         }
     }
-    let points: Vec<FitPoint> = timings
+    // The fit and the ceiling are the micro view: the fixed-batch steps only. A rate step has
+    // no batch of its own (its figures are `rates`).
+    let open_loop: Vec<u32> = rec
+        .steps
+        .iter()
+        .filter(|s| s.pattern == crate::recording::Pattern::Rate)
+        .map(|s| s.idx)
+        .collect();
+    let fixed: Vec<StepTiming> = timings
+        .iter()
+        .filter(|t| !open_loop.contains(&t.step_idx))
+        .cloned()
+        .collect();
+    let points: Vec<FitPoint> = fixed
         .iter()
         .filter_map(|t| {
             t.t_fwd_s.map(|v| FitPoint {
@@ -147,9 +160,9 @@ pub fn analyze(rec: &Recording, opts: &AnalysisOptions) -> Result<Analysis, Anal
         kv_capacity_tokens: opts.kv_capacity_tokens,
         max_num_seqs: opts.max_num_seqs,
     };
-    let ceilings = ceiling::ceilings(&timings, fit.as_ref(), &ceiling_options);
+    let ceilings = ceiling::ceilings(&fixed, fit.as_ref(), &ceiling_options);
     let rates = rate::rate_steps(rec, &figures, &steps)?;
-    let macro_ceiling = macro_view(&rates, &ceilings, fit.as_ref(), &timings, opts);
+    let macro_ceiling = macro_view(&rates, &ceilings, fit.as_ref(), &fixed, opts);
     let findings = findings::findings(
         &steps,
         &timings,

@@ -15,7 +15,7 @@ const MIGRATIONS: &[&str] = &[V1, V2, V3_RATES];
 /// Also the limits the engine told about itself (JSON, NULL when it told none).
 ///
 /// And each request's response id as the engine named it.
-const V2: &str = "ALTER TABLE scrapes ADD COLUMN boundary INTEGER;
+pub(crate) const V2: &str = "ALTER TABLE scrapes ADD COLUMN boundary INTEGER;
 ALTER TABLE runs ADD COLUMN engine_limits TEXT;
 ALTER TABLE requests ADD COLUMN response_id TEXT;";
 

@@ -156,6 +156,46 @@ async fn the_open_loop_keeps_its_schedule_and_records_how_late_each_send_was() {
         .collect();
     assert!(!codes.contains(&"engine_queueing"), "{codes:?}");
     assert!(!codes.contains(&"no_measurement_window"), "{codes:?}");
+
+    // The report: the open loop's table and charts, and a result.json that validates.
+    let report_dir = dir.path().join("report");
+    let report = ceiling()
+        .arg("--db")
+        .arg(&db)
+        .args(["report", "latest", "--out"])
+        .arg(&report_dir)
+        .output()
+        .unwrap();
+    assert!(report.status.success(), "{report:?}");
+    for chart in [
+        "throughput_vs_rate",
+        "ttft_vs_rate",
+        "tpot_vs_rate",
+        "error_rate_vs_rate",
+        "queue_vs_rate",
+    ] {
+        let svg = std::fs::read_to_string(report_dir.join(format!("charts/{chart}.svg"))).unwrap();
+        assert!(
+            svg.contains("<polyline") || svg.contains("<path"),
+            "{chart}"
+        );
+    }
+    let html = std::fs::read_to_string(report_dir.join("report.html")).unwrap();
+    assert!(html.contains("Open loop: rate steps") && html.contains("Macro ceiling"));
+    let result: Value =
+        serde_json::from_slice(&std::fs::read(report_dir.join("result.json")).unwrap()).unwrap();
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/result.schema.json");
+    let schema: Value = serde_json::from_slice(&std::fs::read(schema_path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&result)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    assert_eq!(
+        result["analysis"]["rates"].as_array().map(Vec::len),
+        Some(2)
+    );
 }
 
 /// A JSONL dataset's lengths are sent exactly, each request's recorded and matched by the

@@ -191,6 +191,14 @@ fn gap(s: &RateStep, micro: &Ceiling, fit: Option<&StepTimeFit>) -> Option<Macro
             (1.0 - d).max(0.0) * 100.0
         ));
     }
+    if let (Some(p99), Some(mean)) = (s.tpot_s.map(|d| d.p99), tpot) {
+        explanation.push(format!(
+            "the macro SLA holds each request's p99 TPOT ({:.2} ms here) where the micro ceiling holds the mean step ({:.2} ms): the tail is {:.0} % above the mean at this rate",
+            p99 * 1e3,
+            micro.t_fwd_s * 1e3 / micro.mtp.max(1e-9),
+            (p99 / mean - 1.0) * 100.0
+        ));
+    }
     if let Some(l) = lateness.filter(|l| *l > LATENESS_CAUSE_S) {
         explanation.push(format!(
             "the client sent up to {:.0} ms late (p99) against its schedule: part of the gap is the client",

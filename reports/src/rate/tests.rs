@@ -192,7 +192,7 @@ fn beside_the_micro_ceiling_the_gap_splits_into_batch_and_speed() {
     assert!((g.t_fwd_at_running_s.unwrap() - 0.0132).abs() < 1e-12);
     assert!((g.decode_share.unwrap() - 0.8).abs() < 1e-9);
     assert!((g.identity_tok_s.unwrap() - 32.0 / 0.0165).abs() < 1e-6);
-    assert_eq!(g.explanation.len(), 2, "{:?}", g.explanation);
+    assert_eq!(g.explanation.len(), 3, "{:?}", g.explanation);
     assert!(
         g.explanation[0].contains("50 % of its batch"),
         "{}",
@@ -202,5 +202,11 @@ fn beside_the_micro_ceiling_the_gap_splits_into_batch_and_speed() {
         g.explanation[1].contains("20 % of the time went to prefill"),
         "{}",
         g.explanation[1]
+    );
+    // p99 30 ms against a mean of 16.5 ms.
+    assert!(
+        g.explanation[2].contains("the tail is 82 % above the mean"),
+        "{}",
+        g.explanation[2]
     );
 }
