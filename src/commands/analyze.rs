@@ -161,12 +161,20 @@ pub fn analyze_run(store: &Store, id: i64, opts: &AnalyzeOptions) -> anyhow::Res
     // Flags first, then what the engine said of itself (llama.cpp's slots from `/props`).
     let limits = detail.manifest.engine_limits.clone().unwrap_or_default();
     let rate = settings.rate.as_ref();
+    // The open loop's SLA, given or stored; the `--against` run is judged under the same TPOT.
+    let sla_tpot_s = opts.sla_tpot_s.or(rate.and_then(|r| r.sla_tpot_s));
     let analysis_opts = AnalysisOptions {
         dp: opts.dp,
         sla_otps: opts.sla_otps,
-        sla_tpot_s: opts.sla_tpot_s.or(rate.and_then(|r| r.sla_tpot_s)),
+        sla_tpot_s,
         sla_ttft_s: opts.sla_ttft_s.or(rate.and_then(|r| r.sla_ttft_s)),
-        against: against(store, opts)?,
+        against: against(
+            store,
+            &AnalyzeOptions {
+                sla_tpot_s,
+                ..opts.clone()
+            },
+        )?,
         kv_capacity_tokens: opts
             .kv_capacity_tokens
             .or(limits.kv_capacity_tokens)
@@ -199,7 +207,8 @@ pub fn analyze_run(store: &Store, id: i64, opts: &AnalyzeOptions) -> anyhow::Res
     })
 }
 
-/// The micro ceiling (and fit) of the `--against` run, for the macro ceiling to be set beside.
+/// The micro ceiling (and fit) of the `--against` run under `opts` (the SLA of the run it is set
+/// beside), for the macro ceiling to be set beside.
 fn against(
     store: &Store,
     opts: &AnalyzeOptions,
