@@ -9,6 +9,7 @@ pub mod length_table;
 pub mod rate_chart;
 pub mod rate_table;
 pub mod step_table;
+pub mod vllm_json;
 
 use serde_json::json;
 

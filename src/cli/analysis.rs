@@ -111,6 +111,9 @@ pub enum ReportFormat {
     Json,
     /// `charts/*.png` as well as the SVGs.
     Png,
+    /// `vllm/step-N.json`: each rate step in the shape vLLM's `bench serve --save-result`
+    /// writes.
+    VllmJson,
 }
 
 #[derive(Debug, Args)]

@@ -127,6 +127,7 @@ async fn demo(
         markdown: true,
         json: true,
         png: args.png,
+        vllm_json: false,
     };
     write_report(&run, &args.out, formats)?;
     print_terminal(&run.analysis);

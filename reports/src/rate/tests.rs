@@ -210,3 +210,50 @@ fn beside_the_micro_ceiling_the_gap_splits_into_batch_and_speed() {
         g.explanation[2]
     );
 }
+
+#[test]
+fn a_rate_step_exports_in_the_shape_of_vllm_bench_serve() {
+    let rec = rate_record();
+    let a = crate::analyze(&rec, &crate::AnalysisOptions::default()).unwrap();
+    let docs =
+        crate::report::vllm_json::vllm_results(&a, &rec, Some("m"), "20261202-101500").unwrap();
+    assert_eq!(docs.len(), 1);
+    let (idx, d) = &docs[0];
+    assert_eq!(*idx, 0);
+    let n = |k: &str| d[k].as_f64().unwrap_or_else(|| panic!("{k}: {}", d[k]));
+    assert_eq!(
+        (n("completed"), n("failed"), n("num_prompts")),
+        (99.0, 1.0, 100.0)
+    );
+    assert_eq!(n("request_rate"), 10.0);
+    assert_eq!(
+        (n("total_input_tokens"), n("total_output_tokens")),
+        (99.0 * 32.0, 99.0 * 4.0)
+    );
+    for (k, v) in [
+        ("mean_ttft_ms", 50.0),
+        ("p99_ttft_ms", 50.0),
+        ("median_tpot_ms", 10.0),
+        ("mean_itl_ms", 10.0),
+        ("mean_e2el_ms", 80.0),
+        ("std_tpot_ms", 0.0),
+    ] {
+        assert!((n(k) - v).abs() < 1e-6, "{k} {}", n(k));
+    }
+    assert!((n("output_throughput") * n("duration") - 396.0).abs() < 1e-6);
+    assert_eq!(d["date"], "20261202-101500");
+    // The keys a reader of vLLM 0.25's result expects.
+    for k in [
+        "backend",
+        "model_id",
+        "burstiness",
+        "max_concurrency",
+        "request_throughput",
+        "total_token_throughput",
+        "median_ttft_ms",
+        "std_itl_ms",
+        "p99_itl_ms",
+    ] {
+        assert!(d.get(k).is_some(), "{k}");
+    }
+}
