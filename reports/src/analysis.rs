@@ -161,7 +161,11 @@ pub fn analyze(rec: &Recording, opts: &AnalysisOptions) -> Result<Analysis, Anal
         max_num_seqs: opts.max_num_seqs,
     };
     let ceilings = ceiling::ceilings(&fixed, fit.as_ref(), &ceiling_options);
-    let rates = rate::rate_steps(rec, &figures, &steps)?;
+    let sla = MacroSla {
+        ttft_p99_s: opts.sla_ttft_s,
+        tpot_p99_s: opts.sla_tpot_s,
+    };
+    let rates = rate::rate_steps(rec, &figures, &steps, &sla)?;
     let macro_ceiling = macro_view(&rates, &ceilings, fit.as_ref(), &fixed, opts);
     let findings = findings::findings(
         &steps,

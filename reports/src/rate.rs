@@ -46,6 +46,9 @@ pub struct RateStep {
     pub completed_rps: Option<f64>,
     /// Output tokens of successful requests per second of the span.
     pub output_tokens_per_s: Option<f64>,
+    /// Goodput as vLLM defines it: successful requests per second of the span whose own TTFT
+    /// and TPOT meet the SLA's limits (`None` without a latency SLA).
+    pub goodput_rps: Option<f64>,
     /// Mean output tokens of the successful requests (the `output_len` of the identity).
     pub output_len_mean: Option<f64>,
     /// Mean prompt tokens asked (the length mix's mean).
@@ -74,10 +77,17 @@ impl RateStep {
 }
 
 /// Per step with a schedule: send count, the scheduled and actual send span, lateness
-/// quantiles, and the mean lengths.
-fn schedule_rows(figures: &DataFrame) -> PolarsResult<Rows> {
+/// quantiles, the mean lengths, and the successful requests meeting `sla` per request.
+fn schedule_rows(figures: &DataFrame, sla: &MacroSla) -> PolarsResult<Rows> {
     let late = (col("sent_t_s") - col("scheduled_t_s")).alias("late");
     let ok = col("measured_ok");
+    let within = |c: &str, limit: Option<f64>| {
+        limit.map_or(lit(true), |l| col(c).lt_eq(lit(l)).fill_null(lit(false)))
+    };
+    let good = ok
+        .clone()
+        .and(within("ttft_s", sla.ttft_p99_s))
+        .and(within("tpot_s", sla.tpot_p99_s));
     let df = figures
         .clone()
         .lazy()
@@ -110,6 +120,7 @@ fn schedule_rows(figures: &DataFrame) -> PolarsResult<Rows> {
                 .cast(DataType::Float64)
                 .mean()
                 .alias("in_mean"),
+            good.cast(DataType::UInt32).sum().alias("good"),
         ])
         .collect()?;
     Rows::new(df, "step_idx")
@@ -137,16 +148,19 @@ fn gauge(
 }
 
 /// The figures of every rate step of `rec`, in step order; `summaries` are the steps' summaries
-/// and `figures` the per-request figures ([`crate::frames::request_figures`]).
+/// and `figures` the per-request figures ([`crate::frames::request_figures`]); `sla` the limits
+/// each request's goodput is judged by.
 pub fn rate_steps(
     rec: &Recording,
     figures: &DataFrame,
     summaries: &[StepSummary],
+    sla: &MacroSla,
 ) -> PolarsResult<Vec<RateStep>> {
     if !rec.steps.iter().any(|s| s.pattern == Pattern::Rate) {
         return Ok(Vec::new());
     }
-    let rows = schedule_rows(figures)?;
+    let rows = schedule_rows(figures, sla)?;
+    let has_sla = sla.ttft_p99_s.is_some() || sla.tpot_p99_s.is_some();
     let by_idx: BTreeMap<u32, &StepSummary> = summaries.iter().map(|s| (s.step_idx, s)).collect();
     let mut out = Vec::new();
     for step in rec.steps.iter().filter(|s| s.pattern == Pattern::Rate) {
@@ -184,6 +198,10 @@ pub fn rate_steps(
             rate_achieved_rps: rate_over(n, rows.f64(k, "sent_min")?, rows.f64(k, "sent_max")?),
             completed_rps: summary.requests_per_s,
             output_tokens_per_s: summary.output_tokens_per_s,
+            goodput_rps: match (has_sla, rows.u64(k, "good")?, summary.span_s) {
+                (true, Some(g), Some(span)) if span > 0.0 => Some(g as f64 / span),
+                _ => None,
+            },
             output_len_mean: rows.f64(k, "out_mean")?,
             input_len_mean: rows.f64(k, "in_mean")?,
             send_lateness_s: late,

@@ -183,7 +183,9 @@ async fn the_open_loop_keeps_its_schedule_and_records_how_late_each_send_was() {
     let html = std::fs::read_to_string(report_dir.join("report.html")).unwrap();
     assert!(html.contains("Open loop: rate steps") && html.contains("Macro ceiling"));
     // In headless Chromium: every chart laid out, the five rate charts among them.
-    let charts = std::fs::read_dir(report_dir.join("charts")).unwrap().count();
+    let charts = std::fs::read_dir(report_dir.join("charts"))
+        .unwrap()
+        .count();
     crate::html_render::check_in_chromium(&report_dir.join("report.html"), charts);
     let result: Value =
         serde_json::from_slice(&std::fs::read(report_dir.join("result.json")).unwrap()).unwrap();

@@ -266,6 +266,7 @@ pub(super) fn rate_step(step_idx: u32) -> crate::rate::RateStep {
         rate_achieved_rps: Some(10.09),
         completed_rps: Some(10.0),
         output_tokens_per_s: Some(2560.0),
+        goodput_rps: None,
         output_len_mean: Some(256.0),
         input_len_mean: Some(128.0),
         send_lateness_s: Some(late),

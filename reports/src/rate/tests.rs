@@ -61,7 +61,7 @@ fn a_rate_step_reads_its_schedule_lateness_and_latencies() {
     let rec = rate_record();
     let figures = crate::frames::request_figures(&rec).unwrap();
     let summaries = crate::summarize_steps(&rec).unwrap();
-    let r = rate_steps(&rec, &figures, &summaries).unwrap();
+    let r = rate_steps(&rec, &figures, &summaries, &MacroSla::default()).unwrap();
     assert_eq!(r.len(), 1);
     let r = &r[0];
     assert_eq!((r.requests, r.requests_failed), (100, 1));
@@ -85,6 +85,19 @@ fn a_rate_step_reads_its_schedule_lateness_and_latencies() {
     assert!(close(r.output_len_mean, 4.0));
     assert_eq!(r.max_concurrency, None);
     assert_eq!(r.engine_running_mean, None, "no scrape: unknown, not 0");
+    assert_eq!(r.goodput_rps, None, "no latency SLA: no goodput");
+    // Under a TTFT limit the 99 requests meet (50 ms ≤ 60 ms) the goodput is the completed
+    // rate; under one they all miss, 0.
+    let span = summaries[0].span_s.unwrap();
+    let at = |ttft: f64| {
+        let sla = MacroSla {
+            ttft_p99_s: Some(ttft),
+            tpot_p99_s: Some(0.05),
+        };
+        rate_steps(&rec, &figures, &summaries, &sla).unwrap()[0].goodput_rps
+    };
+    assert!((at(0.06).unwrap() - 99.0 / span).abs() < 1e-9);
+    assert_eq!(at(0.04), Some(0.0));
 }
 
 #[test]
@@ -93,7 +106,11 @@ fn fixed_batch_runs_have_no_rate_steps() {
     let rec = run.recording();
     let figures = crate::frames::request_figures(&rec).unwrap();
     let summaries = crate::summarize_steps(&rec).unwrap();
-    assert!(rate_steps(&rec, &figures, &summaries).unwrap().is_empty());
+    assert!(
+        rate_steps(&rec, &figures, &summaries, &MacroSla::default())
+            .unwrap()
+            .is_empty()
+    );
 }
 
 fn step(idx: u32, rate: f64, ttft_p99: f64, tpot_p99: f64, failed: u32) -> RateStep {
@@ -117,6 +134,7 @@ fn step(idx: u32, rate: f64, ttft_p99: f64, tpot_p99: f64, failed: u32) -> RateS
         rate_achieved_rps: Some(rate),
         completed_rps: Some(rate),
         output_tokens_per_s: Some(rate * 100.0),
+        goodput_rps: None,
         output_len_mean: Some(100.0),
         input_len_mean: Some(500.0),
         send_lateness_s: None,

@@ -94,7 +94,7 @@ pub fn vllm_results(
             "total_input_tokens": rows_u64(&ok, k, "in_tokens")?,
             "total_output_tokens": rows_u64(&ok, k, "out_tokens")?,
             "request_throughput": s.requests_per_s,
-            "request_goodput": Value::Null,
+            "request_goodput": r.goodput_rps,
             "output_throughput": s.output_tokens_per_s,
             "total_token_throughput": total_tokens_per_s(&ok, k, s.span_s)?,
         });
