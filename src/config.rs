@@ -111,16 +111,7 @@ impl ProbeConfig {
         let lengths = length_pairs(&a.load.input_len, &a.load.output_len)?;
         let rate = rate::rate_settings(a, lengths.first().copied().unwrap_or((512, 256)))?;
         let mix = rate::length_mix(&a.mix)?;
-        if rate.is_none() && !mix.is_fixed() {
-            return Err(usage(
-                "--dataset and --input-range mix lengths in the open loop (--pattern rate or sweep); wave and closed-loop steps hold exact lengths".into(),
-            ));
-        }
-        if rate.is_some() && lengths.len() > 1 {
-            return Err(usage(
-                "--pattern rate and sweep run at one --input-len/--output-len pair (the mean of a --input-range or the fallback of a --dataset)".into(),
-            ));
-        }
+        rate::check_open_loop(rate.as_ref(), &mix, lengths.len())?;
         let search = search_settings(a, &lengths)?;
         if search.is_some() && rate.is_some() {
             return Err(usage(

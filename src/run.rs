@@ -18,7 +18,6 @@ use crate::config::{Endpoint, LengthMix, ProbeConfig, StepSpec, Warmup};
 use crate::exit::Failure;
 use crate::probe::client::{EngineClient, EngineQuirks, RequestSlot};
 use crate::probe::dataset::Dataset;
-use crate::probe::mix::LengthPlan;
 use crate::probe::tokenizer::TokenVocab;
 use crate::probe::worker::{Shared, StepPlan, run_step};
 use crate::probe::workload::{Prompt, PromptMaker};
@@ -81,7 +80,7 @@ pub async fn probe_run(
     let http = http_client()?;
     let info = preflight(&http, cfg).await?;
     check_lengths(cfg, &info)?;
-    let lengths = Arc::new(length_plan(cfg, dataset, &info)?);
+    let lengths = Arc::new(rates::length_plan(cfg, dataset, &info)?);
     let cfg = &with_engine_hold(cfg, &info);
     let store = Store::open(db).with_context(|| format!("opening {}", db.display()))?;
     let run_id = store.create_run(&manifest(cfg, &info, command_line)?)?;
@@ -153,64 +152,6 @@ pub async fn probe_run(
         ok,
         failed,
         engine: info,
-    })
-}
-
-/// Each request's lengths under the run's mix; a dataset's entries longer than the engine's
-/// context are left out, and the load says how many (as vLLM's bench filters them).
-fn length_plan(
-    cfg: &ProbeConfig,
-    dataset: Option<Dataset>,
-    info: &EngineInfo,
-) -> anyhow::Result<LengthPlan> {
-    Ok(match (&cfg.mix, dataset) {
-        (LengthMix::Uniform { range }, _) => LengthPlan::Uniform {
-            range: *range,
-            seed: cfg.seed,
-        },
-        (LengthMix::Dataset { path }, Some(set)) => {
-            let max = info.max_model_len.unwrap_or(u32::MAX);
-            let total = set.lengths.len();
-            let fit: Vec<(u32, u32)> = set
-                .lengths
-                .into_iter()
-                .filter(|(i, o)| i + o <= max)
-                .collect();
-            if !cfg.json {
-                eprintln!(
-                    "dataset {}: {} requests{}{}{}",
-                    path.display(),
-                    fit.len(),
-                    if set.skipped > 0 {
-                        format!(", {} conversations of one turn skipped", set.skipped)
-                    } else {
-                        String::new()
-                    },
-                    if fit.len() < total {
-                        format!(
-                            ", {} longer than the engine's {max}-token context left out",
-                            total - fit.len()
-                        )
-                    } else {
-                        String::new()
-                    },
-                    if set.estimated {
-                        "; lengths estimated at 4 characters a token (give --tokenizer to count them)"
-                    } else {
-                        ""
-                    },
-                );
-            }
-            if fit.is_empty() {
-                return Err(Failure::Usage(format!(
-                    "--dataset {}: every entry is longer than the engine's {max}-token context",
-                    path.display()
-                ))
-                .into());
-            }
-            LengthPlan::dataset(fit, cfg.seed)
-        }
-        _ => LengthPlan::Fixed,
     })
 }
 

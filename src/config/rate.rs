@@ -207,6 +207,26 @@ pub fn rate_settings(a: &ProbeArgs, lengths: (u32, u32)) -> anyhow::Result<Optio
     }))
 }
 
+/// The open loop and the length mix together: a mix only in the open loop, and the open loop
+/// at one length pair (`pairs` given).
+pub fn check_open_loop(
+    rate: Option<&RateSettings>,
+    mix: &LengthMix,
+    pairs: usize,
+) -> anyhow::Result<()> {
+    if rate.is_none() && !mix.is_fixed() {
+        return Err(usage(
+            "--dataset and --input-range mix lengths in the open loop (--pattern rate or sweep); wave and closed-loop steps hold exact lengths".into(),
+        ));
+    }
+    if rate.is_some() && pairs > 1 {
+        return Err(usage(
+            "--pattern rate and sweep run at one --input-len/--output-len pair (the mean of a --input-range or the fallback of a --dataset)".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The length mix from `--dataset` / `--input-range`. The dataset itself is read (and refused
 /// with its line when malformed) when the run starts, before anything is sent.
 pub fn length_mix(m: &MixArgs) -> anyhow::Result<LengthMix> {

@@ -12,8 +12,11 @@ use anyhow::Context;
 use ceiling_reports::StepRecord;
 use ceiling_reports::recording::Pattern;
 
-use crate::config::{ProbeConfig, Rate, RateSettings, StepSpec, Warmup};
+use crate::config::{LengthMix, ProbeConfig, Rate, RateSettings, StepSpec, Warmup};
+use crate::exit::Failure;
+use crate::probe::EngineInfo;
 use crate::probe::arrivals::{Extent, schedule};
+use crate::probe::dataset::Dataset;
 use crate::probe::mix::LengthPlan;
 use crate::probe::open_loop::{RatePlan, run_rate_step};
 use crate::probe::worker::{Shared, StepPlan, run_step};
@@ -40,6 +43,64 @@ impl RateMeter {
         .await
         .context("the sweep's reading thread")?
     }
+}
+
+/// Each request's lengths under the run's mix; a dataset's entries longer than the engine's
+/// context are left out, and the load says how many (as vLLM's bench filters them).
+pub(super) fn length_plan(
+    cfg: &ProbeConfig,
+    dataset: Option<Dataset>,
+    info: &EngineInfo,
+) -> anyhow::Result<LengthPlan> {
+    Ok(match (&cfg.mix, dataset) {
+        (LengthMix::Uniform { range }, _) => LengthPlan::Uniform {
+            range: *range,
+            seed: cfg.seed,
+        },
+        (LengthMix::Dataset { path }, Some(set)) => {
+            let max = info.max_model_len.unwrap_or(u32::MAX);
+            let total = set.lengths.len();
+            let fit: Vec<(u32, u32)> = set
+                .lengths
+                .into_iter()
+                .filter(|(i, o)| i + o <= max)
+                .collect();
+            if !cfg.json {
+                eprintln!(
+                    "dataset {}: {} requests{}{}{}",
+                    path.display(),
+                    fit.len(),
+                    if set.skipped > 0 {
+                        format!(", {} conversations of one turn skipped", set.skipped)
+                    } else {
+                        String::new()
+                    },
+                    if fit.len() < total {
+                        format!(
+                            ", {} longer than the engine's {max}-token context left out",
+                            total - fit.len()
+                        )
+                    } else {
+                        String::new()
+                    },
+                    if set.estimated {
+                        "; lengths estimated at 4 characters a token (give --tokenizer to count them)"
+                    } else {
+                        ""
+                    },
+                );
+            }
+            if fit.is_empty() {
+                return Err(Failure::Usage(format!(
+                    "--dataset {}: every entry is longer than the engine's {max}-token context",
+                    path.display()
+                ))
+                .into());
+            }
+            LengthPlan::dataset(fit, cfg.seed)
+        }
+        _ => LengthPlan::Fixed,
+    })
 }
 
 /// The rates of a sweep: `points` evenly from `saturation / points` to `saturation`.
