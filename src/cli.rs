@@ -10,10 +10,12 @@ mod analysis;
 mod gpu;
 mod import;
 mod nightly;
+mod rate;
 pub use analysis::*;
 pub use gpu::*;
 pub use import::*;
 pub use nightly::*;
+pub use rate::*;
 
 /// How close is this LLM serving node to its limit, why, and can the benchmark be trusted.
 #[derive(Debug, Parser)]
@@ -167,6 +169,7 @@ pub struct LoadArgs {
     #[arg(long, value_delimiter = ',', default_value = "256")]
     pub output_len: Vec<u32>,
     /// `wave`: bs requests at once, wait for all, repeat. `closed-loop`: bs workers back to back.
+    /// `rate`: open loop at --rates. `sweep`: saturation, then rates up to it (docs/PROBE.md).
     #[arg(long, value_enum, default_value_t = PatternArg::Wave)]
     pub pattern: PatternArg,
     /// Measured waves per step (wave pattern).
@@ -273,6 +276,10 @@ pub struct ProbeArgs {
     #[command(flatten)]
     pub search: SearchArgs,
     #[command(flatten)]
+    pub rate: RateArgs,
+    #[command(flatten)]
+    pub mix: MixArgs,
+    #[command(flatten)]
     pub telemetry: TelemetryArgs,
     #[command(flatten)]
     pub output: OutputArgs,
@@ -288,6 +295,10 @@ pub enum EndpointArg {
 pub enum PatternArg {
     Wave,
     ClosedLoop,
+    /// Open loop at each of --rates.
+    Rate,
+    /// A closed-loop saturation step, then --sweep-points rates up to it.
+    Sweep,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -2,6 +2,7 @@
 //! nothing after it sees clap. The API key is read here from the environment and kept out of
 //! everything that is serialized: a run stores its config as [`ProbeSettings`] ([`settings`]).
 
+pub mod rate;
 pub mod settings;
 
 use std::time::Duration;
@@ -14,6 +15,7 @@ use crate::cli::{BatchSizeArg, EndpointArg, PatternArg, PrefixCacheArg, ProbeArg
 use crate::exit::Failure;
 use crate::search::SearchSettings;
 
+pub use rate::{LengthMix, Rate, RateSettings, SweepSettings};
 pub use settings::ProbeSettings;
 
 /// Which OpenAI endpoint the probe drives.
@@ -57,6 +59,10 @@ pub struct ProbeConfig {
     pub steps: Vec<StepSpec>,
     /// `--batch-sizes auto`: the steps are chosen as the run goes.
     pub search: Option<SearchSettings>,
+    /// `--pattern rate | sweep`: the open loop (no listed steps).
+    pub rate: Option<RateSettings>,
+    /// Where each request's lengths come from.
+    pub mix: LengthMix,
     pub pattern: Pattern,
     pub waves: u32,
     pub duration: Duration,
@@ -105,14 +111,28 @@ impl ProbeConfig {
             return Err(usage("--sla-tpot must be longer than 0".into()));
         }
         let lengths = length_pairs(&a.load.input_len, &a.load.output_len)?;
+        let rate = rate::rate_settings(a, lengths.first().copied().unwrap_or((512, 256)))?;
+        let mix = rate::length_mix(&a.mix)?;
+        rate::check_open_loop(rate.as_ref(), &mix, lengths.len())?;
         let search = search_settings(a, &lengths)?;
-        let sizes = batch_sizes(&a.load.batch_sizes, search.is_some())?;
+        if search.is_some() && rate.is_some() {
+            return Err(usage(
+                "--batch-sizes auto searches with fixed batches; drop it for --pattern rate or sweep".into(),
+            ));
+        }
+        // The open loop has no fixed batch: its steps are rates, and --batch-sizes is unused.
+        let sizes = if rate.is_some() {
+            Vec::new()
+        } else {
+            batch_sizes(&a.load.batch_sizes, search.is_some())?
+        };
         if a.engine.dp == 0 {
             return Err(usage("--dp must be at least 1".into()));
         }
         let pattern = match a.load.pattern {
             PatternArg::Wave => Pattern::Wave,
             PatternArg::ClosedLoop => Pattern::ClosedLoop,
+            PatternArg::Rate | PatternArg::Sweep => Pattern::Rate,
         };
         if pattern == Pattern::Wave && a.load.waves == 0 {
             return Err(usage("--waves must be at least 1".into()));
@@ -147,6 +167,8 @@ impl ProbeConfig {
             request_timeout: a.engine.request_timeout,
             steps,
             search,
+            rate,
+            mix,
             pattern,
             waves: a.load.waves,
             duration: a.load.duration,
@@ -265,7 +287,9 @@ fn search_settings(
 }
 
 impl ProbeConfig {
-    /// The (input, output) length pairs the run asks for: the listed steps' and the search's.
+    /// The (input, output) length pairs the run asks for: the listed steps', the search's and
+    /// the open loop's longest (a `--input-range` widens it; a dataset's entries are checked
+    /// when it is read).
     pub fn length_pairs(&self) -> Vec<(u32, u32)> {
         let mut pairs: Vec<(u32, u32)> = self
             .steps
@@ -273,6 +297,9 @@ impl ProbeConfig {
             .map(|s| (s.input_len, s.output_len))
             .chain(self.search.iter().map(|s| (s.input_len, s.output_len)))
             .collect();
+        if let Some(r) = &self.rate {
+            pairs.push(self.mix.longest(r.input_len, r.output_len));
+        }
         pairs.sort_unstable();
         pairs.dedup();
         pairs
@@ -283,12 +310,14 @@ fn parse_warmup(s: &str, pattern: Pattern) -> anyhow::Result<Warmup> {
     if let Ok(n) = s.parse::<u32>() {
         return Ok(match pattern {
             Pattern::Wave => Warmup::Waves(n),
-            // A bare number for a closed loop means seconds.
-            Pattern::ClosedLoop => Warmup::Duration(Duration::from_secs(u64::from(n))),
+            // A bare number for a closed or open loop means seconds.
+            Pattern::ClosedLoop | Pattern::Rate => {
+                Warmup::Duration(Duration::from_secs(u64::from(n)))
+            }
         });
     }
     match humantime::parse_duration(s) {
-        Ok(d) if pattern == Pattern::ClosedLoop => Ok(Warmup::Duration(d)),
+        Ok(d) if pattern != Pattern::Wave => Ok(Warmup::Duration(d)),
         Ok(_) => Err(usage(format!(
             "--warmup {s:?}: the wave pattern warms up by whole waves; give a number, e.g. --warmup 1"
         ))),
@@ -353,7 +382,7 @@ mod tests {
         assert!(parse_warmup("soon", Pattern::ClosedLoop).is_err());
     }
 
-    fn probe_args(extra: &[&str]) -> ProbeArgs {
+    pub(super) fn probe_args(extra: &[&str]) -> ProbeArgs {
         use clap::Parser;
         let mut argv = vec!["ceiling", "probe", "--url", "http://127.0.0.1:1"];
         argv.extend_from_slice(extra);
@@ -364,7 +393,7 @@ mod tests {
         *args
     }
 
-    fn usage_message(r: anyhow::Result<impl std::fmt::Debug>) -> String {
+    pub(super) fn usage_message(r: anyhow::Result<impl std::fmt::Debug>) -> String {
         match r.unwrap_err().downcast::<Failure>() {
             Ok(Failure::Usage(m)) => m,
             other => panic!("not a usage error: {other:?}"),

@@ -1,10 +1,15 @@
 //! The probe: the client half of `ceiling`. [`preflight`] finds out what the engine is (model,
 //! flavor from its `/metrics`, version, context length, vocabulary) before anything is sent;
 //! `workload` makes exact-length prompts, `client` streams one request, `worker` runs a step's
-//! `bs` workers. `run.rs` owns the tasks of a whole run.
+//! `bs` workers; `arrivals`, `open_loop`, `mix` and `dataset` the open loop's schedule,
+//! runner and length mixes. `run.rs` owns the tasks of a whole run.
 
+pub mod arrivals;
 pub mod boundary;
 pub mod client;
+pub mod dataset;
+pub mod mix;
+pub mod open_loop;
 pub mod tokenizer;
 pub mod worker;
 pub mod workload;

@@ -14,9 +14,10 @@ use tokio_util::sync::CancellationToken;
 use ceiling_reports::StepRecord;
 use ceiling_reports::recording::Pattern;
 
-use crate::config::{Endpoint, ProbeConfig, StepSpec, Warmup};
+use crate::config::{Endpoint, LengthMix, ProbeConfig, StepSpec, Warmup};
 use crate::exit::Failure;
 use crate::probe::client::{EngineClient, EngineQuirks, RequestSlot};
+use crate::probe::dataset::Dataset;
 use crate::probe::tokenizer::TokenVocab;
 use crate::probe::worker::{Shared, StepPlan, run_step};
 use crate::probe::workload::{Prompt, PromptMaker};
@@ -26,6 +27,8 @@ use crate::search::live::StepMeter;
 use crate::store::writer::WriterThread;
 use crate::store::{EngineLimits, Record, RunManifest, RunStatus, Store, Writer, WriterOptions};
 use crate::telemetry::Telemetry;
+
+mod rates;
 
 /// How a run ended.
 #[derive(Debug, Clone)]
@@ -65,9 +68,19 @@ pub async fn probe_run(
         .map(TokenVocab::load)
         .transpose()?
         .map(Arc::new);
+    // So is a malformed --dataset, with its line.
+    let dataset = match &cfg.mix {
+        LengthMix::Dataset { path } => Some(Dataset::load(
+            path,
+            vocab.as_deref(),
+            cfg.rate.as_ref().map_or(256, |r| r.output_len),
+        )?),
+        _ => None,
+    };
     let http = http_client()?;
     let info = preflight(&http, cfg).await?;
     check_lengths(cfg, &info)?;
+    let lengths = Arc::new(rates::length_plan(cfg, dataset, &info)?);
     let cfg = &with_engine_hold(cfg, &info);
     let store = Store::open(db).with_context(|| format!("opening {}", db.display()))?;
     let run_id = store.create_run(&manifest(cfg, &info, command_line)?)?;
@@ -110,8 +123,8 @@ pub async fn probe_run(
         failed: Arc::new(AtomicU64::new(0)),
         boundary: telemetry.boundary(),
     };
-    let steps_result = match &cfg.search {
-        Some(search) => {
+    let steps_result = match (&cfg.search, &cfg.rate) {
+        (Some(search), _) => {
             let meter = StepMeter {
                 db: db.to_path_buf(),
                 run_id,
@@ -119,7 +132,14 @@ pub async fn probe_run(
             };
             run_search(cfg, search, &meter, shared.clone()).await
         }
-        None => run_steps(cfg, shared.clone()).await,
+        (None, Some(rate)) => {
+            let meter = rates::RateMeter {
+                db: db.to_path_buf(),
+                run_id,
+            };
+            rates::run_open_loop(cfg, rate, lengths, &meter, shared.clone()).await
+        }
+        (None, None) => run_steps(cfg, shared.clone()).await,
     };
 
     telemetry.stop().await;
@@ -347,6 +367,8 @@ async fn run_one_step(
     shared
         .writer
         .send(Record::Step(StepRecord {
+            rate_rps: None,
+            burstiness: None,
             idx,
             batch_size: spec.batch_size,
             input_len: spec.input_len,

@@ -16,6 +16,7 @@ use crate::finding::Finding;
 use crate::findings::{self, Tolerances};
 use crate::fit::{self, FitPoint, StepTimeFit};
 use crate::frames;
+use crate::rate::{self, MacroCeiling, MacroSla, RateStep};
 use crate::recording::Recording;
 use crate::step_time::{self, StepTiming};
 use crate::summary::{self, StepSummary};
@@ -42,6 +43,11 @@ pub struct AnalysisOptions {
     pub prefix_cache_warm_expected: bool,
     /// The deployment's roofline, where a model config and GPU were given.
     pub roofline: Option<crate::roofline::Roofline>,
+    /// The macro ceiling's p99 TTFT limit (`--sla-ttft`); its p99 TPOT limit is `sla_tpot_s`.
+    pub sla_ttft_s: Option<f64>,
+    /// A micro ceiling (and its step-time fit) from another run (`--against RUN`), for the
+    /// macro ceiling to be set beside instead of this run's own.
+    pub against: Option<(Ceiling, Option<StepTimeFit>)>,
 }
 
 impl fmt::Debug for AnalysisOptions {
@@ -58,6 +64,8 @@ impl fmt::Debug for AnalysisOptions {
                 &self.prefix_cache_warm_expected,
             )
             .field("roofline", &self.roofline.is_some())
+            .field("sla_ttft_s", &self.sla_ttft_s)
+            .field("against", &self.against.is_some())
             .finish()
     }
 }
@@ -79,6 +87,12 @@ pub struct Analysis {
     pub findings: Vec<Finding>,
     /// GPUs recorded but not counted, shown apart.
     pub gpus_apart: Vec<crate::gpus_apart::GpuApart>,
+    /// The open-loop (rate) steps' figures, in step order; absent when the run has none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rates: Vec<RateStep>,
+    /// The highest rate meeting the SLA, beside the micro ceiling where there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub macro_ceiling: Option<MacroCeiling>,
 }
 
 impl Analysis {
@@ -116,7 +130,20 @@ pub fn analyze(rec: &Recording, opts: &AnalysisOptions) -> Result<Analysis, Anal
             }
         }
     }
-    let points: Vec<FitPoint> = timings
+    // The fit and the ceiling are the micro view: the fixed-batch steps only. A rate step has
+    // no batch of its own (its figures are `rates`).
+    let open_loop: Vec<u32> = rec
+        .steps
+        .iter()
+        .filter(|s| s.pattern == crate::recording::Pattern::Rate)
+        .map(|s| s.idx)
+        .collect();
+    let fixed: Vec<StepTiming> = timings
+        .iter()
+        .filter(|t| !open_loop.contains(&t.step_idx))
+        .cloned()
+        .collect();
+    let points: Vec<FitPoint> = fixed
         .iter()
         .filter_map(|t| {
             t.t_fwd_s.map(|v| FitPoint {
@@ -135,10 +162,17 @@ pub fn analyze(rec: &Recording, opts: &AnalysisOptions) -> Result<Analysis, Anal
         kv_capacity_tokens: opts.kv_capacity_tokens,
         max_num_seqs: opts.max_num_seqs,
     };
-    let ceilings = ceiling::ceilings(&timings, fit.as_ref(), &ceiling_options);
+    let ceilings = ceiling::ceilings(&fixed, fit.as_ref(), &ceiling_options);
+    let sla = MacroSla {
+        ttft_p99_s: opts.sla_ttft_s,
+        tpot_p99_s: opts.sla_tpot_s,
+    };
+    let rates = rate::rate_steps(rec, &figures, &steps, &sla)?;
+    let macro_ceiling = macro_view(&rates, &ceilings, fit.as_ref(), &fixed, opts);
     let findings = findings::findings(
         &steps,
         &timings,
+        &rates,
         &ceilings,
         &opts.tolerances,
         opts.prefix_cache_warm_expected,
@@ -156,7 +190,42 @@ pub fn analyze(rec: &Recording, opts: &AnalysisOptions) -> Result<Analysis, Anal
         ceilings,
         findings,
         gpus_apart: crate::gpus_apart::gpus_apart(&rec.gpu_other)?,
+        rates,
+        macro_ceiling,
     })
+}
+
+/// The macro ceiling of the run's rate steps under the options' SLA, beside the `against`
+/// run's micro ceiling, else this run's own (the one at its most measured lengths).
+fn macro_view(
+    rates: &[RateStep],
+    ceilings: &[Ceiling],
+    fit: Option<&StepTimeFit>,
+    timings: &[StepTiming],
+    opts: &AnalysisOptions,
+) -> Option<MacroCeiling> {
+    if rates.is_empty() {
+        return None;
+    }
+    let sla = MacroSla {
+        ttft_p99_s: opts.sla_ttft_s,
+        tpot_p99_s: opts.sla_tpot_s,
+    };
+    // A ceiling with no throughput (no feasible batch) is nothing to set beside.
+    let own = ceilings
+        .iter()
+        .filter(|c| c.bs_per_rank > 0 && c.throughput_tok_s > 0.0)
+        .max_by_key(|c| {
+            timings
+                .iter()
+                .filter(|t| t.input_len == c.input_len && t.output_len == c.output_len)
+                .count()
+        });
+    match (&opts.against, own) {
+        (Some((c, f)), _) => rate::macro_ceiling(rates, sla, Some(c), f.as_ref()),
+        (None, Some(c)) => rate::macro_ceiling(rates, sla, Some(c), fit),
+        (None, None) => rate::macro_ceiling(rates, sla, None, None),
+    }
 }
 
 #[cfg(test)]

@@ -22,12 +22,15 @@ use serde::Serialize;
 
 use crate::ceiling::Ceiling;
 use crate::finding::{Finding, Severity};
+use crate::rate::RateStep;
+use crate::recording::Pattern;
 use crate::step_time::StepTiming;
 use crate::summary::StepSummary;
 
 mod engine;
 mod gpu;
 mod ranks;
+mod rate;
 mod requests;
 mod run;
 mod timing;
@@ -82,6 +85,8 @@ pub struct StepView<'a> {
     pub timing: &'a StepTiming,
     /// The probe asked for a warm prefix cache (`--prefix-cache warm`), so hits are expected.
     pub prefix_cache_warm_expected: bool,
+    /// An open-loop step's rate figures (`None` for the fixed-batch patterns).
+    pub rate: Option<&'a RateStep>,
 }
 
 impl StepView<'_> {
@@ -215,6 +220,7 @@ pub static RULES: &[Rule] = &[
     timing::LITTLES_LAW_BROKEN,
     timing::ABOVE_ROOFLINE,
     timing::CLIENT_LATENESS,
+    rate::RATE_NOT_KEPT,
     gpu::GPU_THROTTLING,
     gpu::GPU_WINDOW_TOO_SHORT,
     gpu::DECODE_NOT_MEMORY_BOUND,
@@ -223,11 +229,26 @@ pub static RULES: &[Rule] = &[
     run::CEILING_EXTRAPOLATED,
 ];
 
+/// The rules that hold a step to its fixed batch (its window, the engine's batch and queue,
+/// the step time and the identities at `bs`): an open-loop step has no fixed batch, so they do
+/// not apply to it.
+pub const FIXED_BATCH_ONLY: &[&str] = &[
+    "no_measurement_window",
+    "engine_batch_mismatch",
+    "engine_queueing",
+    "dp_rank_imbalance",
+    "step_time_disagreement",
+    "identity_broken",
+    "littles_law_broken",
+    "above_roofline",
+];
+
 /// Every finding of a run: each step's (steps in order, rules in [`RULES`] order), then the
-/// run-wide ones.
+/// run-wide ones. `rates` are the run's open-loop steps' figures.
 pub fn findings(
     summaries: &[StepSummary],
     timings: &[StepTiming],
+    rates: &[RateStep],
     ceilings: &[Ceiling],
     tol: &Tolerances,
     prefix_cache_warm_expected: bool,
@@ -238,8 +259,15 @@ pub fn findings(
             summary,
             timing,
             prefix_cache_warm_expected,
+            rate: rates.iter().find(|r| r.step_idx == summary.step_idx),
         };
-        out.extend(RULES.iter().flat_map(|r| r.on_step(&view, tol)));
+        let open_loop = summary.pattern == Pattern::Rate;
+        out.extend(
+            RULES
+                .iter()
+                .filter(|r| !(open_loop && FIXED_BATCH_ONLY.contains(&r.code)))
+                .flat_map(|r| r.on_step(&view, tol)),
+        );
     }
     let run = RunView { ceilings };
     out.extend(RULES.iter().flat_map(|r| r.on_run(&run, tol)));

@@ -31,10 +31,15 @@ fn header(s: &StepSummary) -> String {
             .collect();
         format!(" ({})", kinds.join(", "))
     };
+    // An open-loop step has no batch: its cap, if any.
+    let batch = match (s.pattern, s.batch_size) {
+        (crate::recording::Pattern::Rate, 0) => "no cap".to_string(),
+        (crate::recording::Pattern::Rate, n) => format!("cap {n}"),
+        (_, n) => format!("bs {n}"),
+    };
     format!(
-        "step {} · bs {} · {} in / {} out · {}: {} ok, {} failed{failures}; {} warm-up\n",
+        "step {} · {batch} · {} in / {} out · {}: {} ok, {} failed{failures}; {} warm-up\n",
         s.step_idx,
-        s.batch_size,
         s.input_len,
         s.output_len,
         s.pattern.as_str(),

@@ -21,6 +21,7 @@ pub mod legacy;
 pub mod metrics;
 pub mod model;
 pub mod peer;
+pub mod rate;
 pub mod recording;
 pub mod render;
 pub mod report;

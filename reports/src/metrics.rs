@@ -307,6 +307,7 @@ mod tests {
 
     pub(crate) fn req(sent: f64, chunks: &[f64], reported: Option<u32>) -> RequestRecord {
         RequestRecord {
+            scheduled_t_s: None,
             response_id: None,
             step_idx: 0,
             worker: 0,

@@ -16,6 +16,9 @@ pub enum Pattern {
     Wave,
     /// `bs` long-lived workers sending back to back.
     ClosedLoop,
+    /// Open loop: requests arrive on a schedule at a set rate (gamma inter-arrivals), each a
+    /// new request whatever is in flight; the step has no fixed batch.
+    Rate,
 }
 
 impl Pattern {
@@ -23,6 +26,7 @@ impl Pattern {
         match self {
             Pattern::Wave => "wave",
             Pattern::ClosedLoop => "closed-loop",
+            Pattern::Rate => "rate",
         }
     }
 
@@ -30,6 +34,7 @@ impl Pattern {
         match s {
             "wave" => Some(Pattern::Wave),
             "closed-loop" => Some(Pattern::ClosedLoop),
+            "rate" => Some(Pattern::Rate),
             _ => None,
         }
     }
@@ -39,12 +44,20 @@ impl Pattern {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
     pub idx: u32,
+    /// The fixed batch (wave, closed loop); for a rate step the in-flight cap
+    /// (`--max-concurrency`), 0 when uncapped.
     pub batch_size: u32,
     pub input_len: u32,
     pub output_len: u32,
     pub pattern: Pattern,
     pub start_t_s: f64,
     pub end_t_s: Option<f64>,
+    /// A rate step's asked arrival rate, requests/s (`+inf`: all at once); `None` elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_rps: Option<f64>,
+    /// A rate step's burstiness (the gamma shape; 1 is Poisson); `None` elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burstiness: Option<f64>,
 }
 
 /// How a request ended. A failed request is data, counted by kind.
@@ -142,6 +155,10 @@ pub struct RequestRecord {
     pub wave: Option<u32>,
     /// Sent during warm-up: recorded, left out of the figures.
     pub warmup: bool,
+    /// When the schedule wanted the request sent (rate steps); `sent_t_s` minus this is how
+    /// late the client was. `None` outside the open loop.
+    #[serde(default)]
+    pub scheduled_t_s: Option<f64>,
     pub sent_t_s: f64,
     pub headers_t_s: Option<f64>,
     pub first_token_t_s: Option<f64>,

@@ -57,6 +57,9 @@ pub struct ReportDoc {
     /// The ceiling per length pair (with its length bucket); no rows for a run of one pair,
     /// and then the renderers leave its section out.
     pub length_table: Table,
+    /// The open loop's rate steps; no rows for a run without them, and then the renderers
+    /// leave its section out.
+    pub rate_table: Table,
     /// Charts, in the order shown.
     pub charts: Vec<DocChart>,
     /// The run's environment: engine, model, GPUs, driver, probe config, tool version.

@@ -6,7 +6,10 @@
 pub mod charts;
 pub mod length_chart;
 pub mod length_table;
+pub mod rate_chart;
+pub mod rate_table;
 pub mod step_table;
+pub mod vllm_json;
 
 use serde_json::json;
 
@@ -95,6 +98,16 @@ pub fn verdict(a: &Analysis) -> Vec<(String, String)> {
     }
     if let Some(line) = lengths_line(a) {
         v.push(("Ceiling over lengths".into(), line));
+    }
+    let macro_lines = rate_table::macro_lines(a);
+    if let Some((first, rest)) = macro_lines.split_first() {
+        v.push((
+            "Macro ceiling".into(),
+            first.trim_start_matches("macro ceiling: ").to_string(),
+        ));
+        if !rest.is_empty() {
+            v.push(("Macro vs micro".into(), rest.join(" ")));
+        }
     }
     v.push(("Efficiency vs roofline".into(), roofline_line(a)));
     v.push(("Client vs engine".into(), agreement_line(a)));
@@ -249,6 +262,10 @@ pub fn report_doc(
         findings: doc_findings(a),
         step_table: step_table(a),
         length_table: length_table(a),
+        rate_table: match rate_table::rendered(a, "–") {
+            Some((headers, rows)) => Table { headers, rows },
+            None => Table::default(),
+        },
         charts: charts
             .iter()
             .map(|(c, svg)| DocChart {

@@ -144,6 +144,8 @@ pub fn wave_recording(specs: &[WaveSpec]) -> SyntheticRun {
             lives.push((life, spec));
         }
         run.steps.push(StepRecord {
+            rate_rps: None,
+            burstiness: None,
             idx: step_idx,
             batch_size: spec.batch_size,
             input_len: spec.input_len,
@@ -201,6 +203,7 @@ fn wave_request(spec: &WaveSpec, step_idx: u32, life: &WaveLife, w: u32, i: u32)
     let first = chunks.first().map(|c| c.t_s);
     let done = chunks.last().map(|c| c.t_s);
     RequestRecord {
+        scheduled_t_s: None,
         response_id: None,
         step_idx,
         worker: i,
@@ -309,6 +312,7 @@ fn gpu_sample(s: f64, busy: bool) -> GpuSample {
 /// A successful one-chunk request sent at `sent`, for hand-built cases.
 pub fn request_at(sent: f64) -> RequestRecord {
     RequestRecord {
+        scheduled_t_s: None,
         response_id: None,
         step_idx: 0,
         worker: 0,

@@ -5,7 +5,7 @@
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::analysis::Analysis;
-use crate::report::{length_table, step_table};
+use crate::report::{length_table, rate_table, step_table};
 
 fn ms(v: Option<f64>) -> String {
     v.map_or("-".into(), |s| format!("{:.2}", s * 1e3))
@@ -45,6 +45,10 @@ pub fn render_terminal(a: &Analysis) -> String {
     out.push_str(&format!("{}\n", table(headers, rows)));
     if let Some(line) = crate::gpus_apart::apart_line(&a.gpus_apart) {
         out.push_str(&format!("{line}\n"));
+    }
+    if let Some((headers, rows)) = rate_table::rendered(a, "-") {
+        out.push_str("open loop (rate steps):\n");
+        out.push_str(&format!("{}\n", table(headers, rows)));
     }
 
     match &a.fit {
@@ -120,6 +124,11 @@ pub fn render_terminal(a: &Analysis) -> String {
                 String::new()
             },
         ));
+    }
+
+    for line in rate_table::macro_lines(a) {
+        out.push_str(&line);
+        out.push('\n');
     }
 
     if a.findings.is_empty() {

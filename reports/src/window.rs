@@ -273,6 +273,7 @@ mod tests {
     #[test]
     fn closed_loop_windows_are_where_bs_are_in_flight() {
         let mk = |sent: f64, done: f64, warmup: bool| crate::recording::RequestRecord {
+            scheduled_t_s: None,
             response_id: None,
             warmup,
             done_t_s: Some(done),
@@ -286,6 +287,8 @@ mod tests {
             mk(1.5, 2.5, false),
         ];
         let step = StepRecord {
+            rate_rps: None,
+            burstiness: None,
             idx: 0,
             batch_size: 2,
             input_len: 1,

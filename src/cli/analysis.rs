@@ -50,6 +50,15 @@ pub struct CeilingArgs {
     /// Exit with code 1 when any finding is an `error` (for CI and nightly jobs).
     #[arg(long)]
     pub gate: bool,
+
+    /// The macro ceiling's SLA on p99 time to first token, e.g. `2s` (default: the probe's).
+    #[arg(long, value_name = "DURATION")]
+    pub sla_ttft: Option<humantime::Duration>,
+
+    /// Set the macro ceiling of this run's rate steps beside the micro ceiling of another run
+    /// (an id or `latest`; default: this run's own, where it has one).
+    #[arg(long, value_name = "RUN")]
+    pub against: Option<String>,
 }
 
 /// The hardware roofline the measured step times are compared with.
@@ -102,6 +111,9 @@ pub enum ReportFormat {
     Json,
     /// `charts/*.png` as well as the SVGs.
     Png,
+    /// `vllm/step-N.json`: each rate step in the shape vLLM's `bench serve --save-result`
+    /// writes.
+    VllmJson,
 }
 
 #[derive(Debug, Args)]

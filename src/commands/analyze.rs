@@ -34,6 +34,10 @@ pub struct AnalyzeOptions {
     pub max_num_seqs: Option<u32>,
     /// Exit 1 when any finding is an `error`.
     pub gate: bool,
+    /// The macro ceiling's p99 TTFT limit; `None`: the probe's `--sla-ttft`.
+    pub sla_ttft_s: Option<f64>,
+    /// A run whose micro ceiling the macro one is set beside.
+    pub against: Option<String>,
     pub roofline: Option<RooflineOptions>,
 }
 
@@ -86,6 +90,8 @@ impl AnalyzeOptions {
             max_num_seqs: c.max_num_seqs,
             gate: c.gate,
             roofline: None,
+            sla_ttft_s: c.sla_ttft.map(|d| d.as_secs_f64()),
+            against: c.against.clone(),
         })
     }
 }
@@ -154,10 +160,21 @@ pub fn analyze_run(store: &Store, id: i64, opts: &AnalyzeOptions) -> anyhow::Res
     let data = run_data(store, id, &settings)?;
     // Flags first, then what the engine said of itself (llama.cpp's slots from `/props`).
     let limits = detail.manifest.engine_limits.clone().unwrap_or_default();
+    let rate = settings.rate.as_ref();
+    // The open loop's SLA, given or stored; the `--against` run is judged under the same TPOT.
+    let sla_tpot_s = opts.sla_tpot_s.or(rate.and_then(|r| r.sla_tpot_s));
     let analysis_opts = AnalysisOptions {
         dp: opts.dp,
         sla_otps: opts.sla_otps,
-        sla_tpot_s: opts.sla_tpot_s,
+        sla_tpot_s,
+        sla_ttft_s: opts.sla_ttft_s.or(rate.and_then(|r| r.sla_ttft_s)),
+        against: against(
+            store,
+            &AnalyzeOptions {
+                sla_tpot_s,
+                ..opts.clone()
+            },
+        )?,
         kv_capacity_tokens: opts
             .kv_capacity_tokens
             .or(limits.kv_capacity_tokens)
@@ -192,6 +209,39 @@ pub fn analyze_run(store: &Store, id: i64, opts: &AnalyzeOptions) -> anyhow::Res
         analysis,
         search,
     })
+}
+
+/// The micro ceiling (and fit) of the `--against` run under `opts` (the SLA of the run it is set
+/// beside), for the macro ceiling to be set beside.
+fn against(
+    store: &Store,
+    opts: &AnalyzeOptions,
+) -> anyhow::Result<
+    Option<(
+        ceiling_reports::ceiling::Ceiling,
+        Option<ceiling_reports::fit::StepTimeFit>,
+    )>,
+> {
+    let Some(run) = &opts.against else {
+        return Ok(None);
+    };
+    let id = super::resolve_run(store, run)?;
+    let other = analyze_run(
+        store,
+        id,
+        &AnalyzeOptions {
+            against: None,
+            gate: false,
+            ..opts.clone()
+        },
+    )?;
+    let Some(c) = other.analysis.headline().cloned() else {
+        return Err(Failure::Usage(format!(
+            "--against {run}: run {id} has no micro ceiling (no wave or closed-loop step with a step time)"
+        ))
+        .into());
+    };
+    Ok(Some((c, other.analysis.fit.clone())))
 }
 
 /// The run's stored probe configuration, through its type; a stored value of the wrong type is

@@ -67,6 +67,8 @@ fn probe_config(base: &str, batch_sizes: &[u32]) -> ProbeConfig {
             })
             .collect(),
         search: None,
+        rate: None,
+        mix: crate::config::LengthMix::Fixed,
         pattern: Pattern::Wave,
         waves: 2,
         duration: Duration::from_secs(60),
@@ -126,6 +128,7 @@ async fn demo(
         markdown: true,
         json: true,
         png: args.png,
+        vllm_json: false,
     };
     write_report(&run, &args.out, formats)?;
     print_terminal(&run.analysis);

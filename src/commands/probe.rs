@@ -53,6 +53,7 @@ fn analyze_options(args: &ProbeArgs) -> AnalyzeOptions {
     AnalyzeOptions {
         sla_otps: args.search.sla_otps,
         sla_tpot_s: args.search.sla_tpot.map(|d| d.as_secs_f64()),
+        sla_ttft_s: args.rate.sla_ttft.map(|d| d.as_secs_f64()),
         ..AnalyzeOptions::default()
     }
 }

@@ -24,6 +24,8 @@ pub struct ReportFormats {
     pub markdown: bool,
     pub json: bool,
     pub png: bool,
+    /// `vllm/step-N.json` per rate step.
+    pub vllm_json: bool,
 }
 
 impl ReportFormats {
@@ -35,6 +37,7 @@ impl ReportFormats {
             markdown: has(ReportFormat::Md),
             json: has(ReportFormat::Json),
             png: has(ReportFormat::Png),
+            vllm_json: has(ReportFormat::VllmJson),
         }
     }
 }
@@ -113,7 +116,43 @@ pub fn write_report(
         let text = serde_json::to_string_pretty(&json)?;
         write(&out.join("result.json"), text.as_bytes(), &mut written)?;
     }
+    if formats.vllm_json {
+        write_vllm(run, out, &mut written)?;
+    }
     Ok(written)
+}
+
+/// Each rate step as vLLM's `bench serve` result, in `vllm/`; a run without rate steps has none.
+fn write_vllm(run: &AnalyzedRun, out: &Path, written: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    let m = &run.detail.manifest;
+    // vLLM's `%Y%m%d-%H%M%S`, from the run's RFC 3339 start.
+    let date: String = m
+        .started_at
+        .chars()
+        .take(19)
+        .filter(|c| !matches!(c, '-' | ':'))
+        .map(|c| if c == 'T' { '-' } else { c })
+        .collect();
+    let docs =
+        report::vllm_json::vllm_results(&run.analysis, &run.data, m.model.as_deref(), &date)?;
+    if docs.is_empty() {
+        eprintln!(
+            "note: run {} has no rate steps: no vllm/ results (--pattern rate or sweep)",
+            run.id
+        );
+        return Ok(());
+    }
+    let dir = out.join("vllm");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (idx, doc) in docs {
+        let text = serde_json::to_string_pretty(&doc)?;
+        write(
+            &dir.join(format!("step-{idx}.json")),
+            text.as_bytes(),
+            written,
+        )?;
+    }
+    Ok(())
 }
 
 fn write(path: &Path, bytes: &[u8], written: &mut Vec<PathBuf>) -> anyhow::Result<()> {

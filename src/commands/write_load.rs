@@ -33,6 +33,8 @@ pub async fn run(db: &Path, args: WriteLoadArgs) -> anyhow::Result<Exit> {
     let (writer, thread) = Writer::spawn(db, run_id, opts)?;
     writer
         .send(Record::Step(StepRecord {
+            rate_rps: None,
+            burstiness: None,
             idx: 0,
             batch_size: 1,
             input_len: 16,
@@ -54,6 +56,7 @@ pub async fn run(db: &Path, args: WriteLoadArgs) -> anyhow::Result<Exit> {
             .collect();
         writer
             .send(Record::Request(Box::new(RequestRecord {
+                scheduled_t_s: None,
                 response_id: None,
                 step_idx: 0,
                 worker: 0,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use ceiling_reports::recording::Pattern;
 
-use super::{Endpoint, ProbeConfig, StepSpec, Warmup};
+use super::{Endpoint, LengthMix, ProbeConfig, RateSettings, StepSpec, Warmup};
 use crate::search::SearchSettings;
 
 /// The layout version [`ProbeSettings`] writes. Runs from before versioning read as 0.
@@ -36,6 +36,14 @@ pub struct ProbeSettings {
     /// runs with listed sizes, which do not write the key): None.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub search: Option<SearchSettings>,
+    /// `--pattern rate | sweep`: the open loop's settings. Missing (runs from before the open
+    /// loop, and fixed-batch runs, which do not write the key): None.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<RateSettings>,
+    /// Where each request's lengths came from. Missing (runs from before mixes, and runs at
+    /// fixed lengths, which do not write the key): fixed.
+    #[serde(skip_serializing_if = "LengthMix::is_fixed")]
+    pub mix: LengthMix,
     pub pattern: Option<Pattern>,
     pub waves: Option<u32>,
     #[serde(rename = "duration")]
@@ -77,6 +85,8 @@ impl Default for ProbeSettings {
             request_timeout_s: None,
             steps: Vec::new(),
             search: None,
+            rate: None,
+            mix: LengthMix::Fixed,
             pattern: None,
             waves: None,
             duration_s: None,
@@ -117,6 +127,8 @@ impl From<ProbeConfig> for ProbeSettings {
             request_timeout_s: Some(c.request_timeout.as_secs_f64()),
             steps: c.steps,
             search: c.search,
+            rate: c.rate,
+            mix: c.mix,
             pattern: Some(c.pattern),
             waves: Some(c.waves),
             duration_s: Some(c.duration.as_secs_f64()),

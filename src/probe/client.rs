@@ -116,6 +116,7 @@ impl EngineClient {
     ) -> RequestRecord {
         let body = self.body(prompt, max_tokens);
         let mut rec = RequestRecord {
+            scheduled_t_s: None,
             response_id: None,
             step_idx: slot.step_idx,
             worker: slot.worker,

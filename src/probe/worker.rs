@@ -65,13 +65,7 @@ pub enum StepPlan {
 
 /// Runs one step to its end (or until stopped) and returns when every worker is done.
 pub async fn run_step(shared: &Shared, idx: u32, spec: StepSpec, plan: StepPlan) {
-    let ticker_stop = CancellationToken::new();
-    let ticker = tokio::spawn(lateness_ticker(
-        shared.writer.clone(),
-        idx,
-        shared.t0,
-        ticker_stop.clone(),
-    ));
+    let ticker = Ticker::start(shared, idx);
     let mut workers = JoinSet::new();
     let barrier = Arc::new(WaveBarrier {
         arrived: Barrier::new(spec.batch_size as usize),
@@ -112,8 +106,31 @@ pub async fn run_step(shared: &Shared, idx: u32, spec: StepSpec, plan: StepPlan)
         });
     }
     while workers.join_next().await.is_some() {}
-    ticker_stop.cancel();
-    let _ = ticker.await;
+    ticker.stop().await;
+}
+
+/// A step's [`lateness_ticker`], running until stopped.
+pub(super) struct Ticker {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Ticker {
+    pub(super) fn start(shared: &Shared, idx: u32) -> Ticker {
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(lateness_ticker(
+            shared.writer.clone(),
+            idx,
+            shared.t0,
+            stop.clone(),
+        ));
+        Ticker { stop, task }
+    }
+
+    pub(super) async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
 }
 
 async fn wave_worker(
@@ -222,6 +239,11 @@ async fn one_request(shared: &Shared, slot: RequestSlot, spec: StepSpec, prompt:
             &shared.abort,
         )
         .await;
+    keep(shared, rec).await
+}
+
+/// Counts a finished request and hands it to the writer; false when the writer is gone.
+pub(super) async fn keep(shared: &Shared, rec: ceiling_reports::RequestRecord) -> bool {
     if rec.outcome == Outcome::Ok {
         shared.ok.fetch_add(1, Ordering::Relaxed);
     } else {

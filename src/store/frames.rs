@@ -110,6 +110,7 @@ impl Store {
             c.http_status.push(r.get(16)?);
             c.error.push(r.get(17)?);
             c.response_id.push(r.get(18)?);
+            c.scheduled_t_s.push(r.get(19)?);
         }
         Ok((c, ids))
     }

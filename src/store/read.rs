@@ -44,7 +44,7 @@ pub struct RunDetail {
 pub(super) const REQUESTS_SQL: &str = "SELECT id, step_idx, worker, wave, warmup, sent_t_s,
     headers_t_s, first_token_t_s, first_answer_t_s, done_t_s, prompt_tokens_requested,
     completion_tokens_requested, prompt_tokens_reported, completion_tokens_reported,
-    cached_tokens_reported, outcome, http_status, error, response_id
+    cached_tokens_reported, outcome, http_status, error, response_id, scheduled_t_s
     FROM requests WHERE run_id = ?1 ORDER BY id";
 
 fn json_col<T: serde::de::DeserializeOwned>(
@@ -164,7 +164,8 @@ impl Store {
 
     pub fn load_steps(&self, run_id: i64) -> Result<Vec<StepRecord>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT idx, batch_size, input_len, output_len, pattern, start_t_s, end_t_s
+            "SELECT idx, batch_size, input_len, output_len, pattern, start_t_s, end_t_s,
+                rate_rps, burstiness
              FROM steps WHERE run_id = ?1 ORDER BY idx",
         )?;
         let rows = stmt.query_map(params![run_id], |r| {
@@ -177,6 +178,8 @@ impl Store {
                 pattern: Pattern::parse(&pattern).unwrap_or(Pattern::Wave),
                 start_t_s: r.get(5)?,
                 end_t_s: r.get(6)?,
+                rate_rps: r.get(7)?,
+                burstiness: r.get(8)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -365,6 +368,7 @@ fn request_row(r: &Row<'_>) -> rusqlite::Result<(i64, RequestRecord)> {
         r.get(0)?,
         RequestRecord {
             response_id: r.get(18)?,
+            scheduled_t_s: r.get(19)?,
             step_idx: r.get(1)?,
             worker: r.get(2)?,
             wave: r.get(3)?,

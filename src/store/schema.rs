@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Each entry takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V_GPU_VIEW, V_RESULTS, V_HISTORY];
+const MIGRATIONS: &[&str] = &[V1, V2, V_GPU_VIEW, V_RESULTS, V_HISTORY, V_RATES];
 
 /// v2: whether a scrape was taken at a boundary the probe asked for (NULL in runs recorded
 /// before: unknown).
@@ -15,7 +15,7 @@ const MIGRATIONS: &[&str] = &[V1, V2, V_GPU_VIEW, V_RESULTS, V_HISTORY];
 /// Also the limits the engine told about itself (JSON, NULL when it told none).
 ///
 /// And each request's response id as the engine named it.
-const V2: &str = "ALTER TABLE scrapes ADD COLUMN boundary INTEGER;
+pub(crate) const V2: &str = "ALTER TABLE scrapes ADD COLUMN boundary INTEGER;
 ALTER TABLE runs ADD COLUMN engine_limits TEXT;
 ALTER TABLE requests ADD COLUMN response_id TEXT;";
 
@@ -141,6 +141,14 @@ CREATE TABLE step_results (
     energy_per_output_token_j  REAL,
     PRIMARY KEY (run_id, step_idx)
 );";
+
+/// v6 (open-loop rate steps): a rate step's asked arrival rate in requests/s (`+inf` for all
+/// at once) and its burstiness (gamma shape), NULL for the fixed-batch patterns; and each
+/// request's scheduled send instant (NULL outside the open loop), so the client's lateness
+/// against its schedule is `sent_t_s - scheduled_t_s`.
+const V_RATES: &str = "ALTER TABLE steps ADD COLUMN rate_rps REAL;
+ALTER TABLE steps ADD COLUMN burstiness REAL;
+ALTER TABLE requests ADD COLUMN scheduled_t_s REAL;";
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -34,6 +34,7 @@ fn manifest() -> RunManifest {
 
 fn request() -> RequestRecord {
     RequestRecord {
+        scheduled_t_s: None,
         response_id: Some("cmpl-7".into()),
         step_idx: 0,
         worker: 3,
@@ -72,6 +73,8 @@ fn record_everything(path: &std::path::Path) -> (Store, i64) {
     let run = store.create_run(&manifest()).unwrap();
     let (w, thread) = Writer::spawn(path, run, WriterOptions::default()).unwrap();
     let step = StepRecord {
+        rate_rps: None,
+        burstiness: None,
         idx: 0,
         batch_size: 8,
         input_len: 512,
@@ -435,4 +438,58 @@ fn kept_results_round_trip_into_the_history_of_the_runs_key() {
     assert_eq!(h[0].key.driver_version.as_deref(), Some("550.54.15"));
     assert_eq!(h[0].key.gpu_count, 1);
     assert_eq!(h[0].key.status, "complete");
+}
+
+#[test]
+fn a_v2_recording_migrates_with_its_steps_and_requests_outside_the_open_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(schema::V1).unwrap();
+    conn.execute_batch(schema::V2).unwrap();
+    conn.pragma_update(None, "user_version", 2).unwrap();
+    conn.pragma_update(None, "foreign_keys", "off").unwrap();
+    conn.execute(
+        "INSERT INTO steps (run_id, idx, batch_size, input_len, output_len, pattern, start_t_s)
+         VALUES (7, 0, 8, 128, 64, 'wave', 0.5)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let store = Store::open(&path).unwrap();
+    let steps = store.load_steps(7).unwrap();
+    assert_eq!(steps.len(), 1);
+    assert_eq!((steps[0].pattern, steps[0].batch_size), (Pattern::Wave, 8));
+    assert_eq!((steps[0].rate_rps, steps[0].burstiness), (None, None));
+    // A rate step (inf: all at once) and a scheduled request written after it read back.
+    let run = store.create_run(&manifest()).unwrap();
+    let (w, thread) = Writer::spawn(&path, run, WriterOptions::default()).unwrap();
+    w.send_blocking(Record::Step(StepRecord {
+        rate_rps: Some(f64::INFINITY),
+        burstiness: Some(0.5),
+        idx: 0,
+        batch_size: 0,
+        input_len: 512,
+        output_len: 4,
+        pattern: Pattern::Rate,
+        start_t_s: 0.5,
+        end_t_s: None,
+    }))
+    .unwrap();
+    w.send_blocking(Record::Request(Box::new(RequestRecord {
+        scheduled_t_s: Some(0.75),
+        ..request()
+    })))
+    .unwrap();
+    drop(w);
+    thread.join().unwrap();
+    let steps = store.load_steps(run).unwrap();
+    assert_eq!(steps[0].pattern, Pattern::Rate);
+    assert_eq!(steps[0].rate_rps, Some(f64::INFINITY));
+    assert_eq!(steps[0].burstiness, Some(0.5));
+    let reqs = store.load_requests(run).unwrap();
+    assert_eq!(reqs[0].scheduled_t_s, Some(0.75));
+    let rec = store.load_recording(run).unwrap();
+    let col = rec.requests.column("scheduled_t_s").unwrap().f64().unwrap();
+    assert_eq!(col.get(0), Some(0.75));
 }

@@ -168,7 +168,8 @@ fn insert(tx: &Transaction<'_>, run_id: i64, rec: Record) -> Result<(), StoreErr
         Record::Step(s) => {
             tx.prepare_cached(
                 "INSERT INTO steps (run_id, idx, batch_size, input_len, output_len, pattern,
-                    start_t_s, end_t_s) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    start_t_s, end_t_s, rate_rps, burstiness)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?
             .execute(params![
                 run_id,
@@ -178,7 +179,9 @@ fn insert(tx: &Transaction<'_>, run_id: i64, rec: Record) -> Result<(), StoreErr
                 s.output_len,
                 s.pattern.as_str(),
                 s.start_t_s,
-                s.end_t_s
+                s.end_t_s,
+                s.rate_rps,
+                s.burstiness
             ])?;
         }
         Record::RunGpus(gpus) => super::update_run_gpus(tx, run_id, &gpus)?,
@@ -219,9 +222,9 @@ fn insert_request(tx: &Transaction<'_>, run_id: i64, r: &RequestRecord) -> Resul
         "INSERT INTO requests (run_id, step_idx, worker, wave, warmup, sent_t_s, headers_t_s,
             first_token_t_s, first_answer_t_s, done_t_s, prompt_tokens_requested,
             completion_tokens_requested, prompt_tokens_reported, completion_tokens_reported,
-            cached_tokens_reported, outcome, http_status, error, response_id)
+            cached_tokens_reported, outcome, http_status, error, response_id, scheduled_t_s)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19)",
+            ?19, ?20)",
     )?
     .execute(params![
         run_id,
@@ -242,7 +245,8 @@ fn insert_request(tx: &Transaction<'_>, run_id: i64, r: &RequestRecord) -> Resul
         r.outcome.as_str(),
         r.http_status,
         r.error,
-        r.response_id
+        r.response_id,
+        r.scheduled_t_s
     ])?;
     let request_id = tx.last_insert_rowid();
     let mut stmt = tx.prepare_cached(

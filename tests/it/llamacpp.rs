@@ -348,3 +348,61 @@ fn llamacpp_batch_sizes_auto_finds_the_slot_cap() {
         (4.into(), 5.into())
     );
 }
+
+/// A short sweep (3 rates) against the real engine: the closed-loop step at the 4 slots
+/// finds the saturation rate, the rate steps spread up to it each send on schedule, the
+/// engine's own gauge never shows more than its slots running, and the macro ceiling is the
+/// highest rate without errors.
+#[test]
+fn llamacpp_a_three_rate_sweep_reaches_its_macro_ceiling() {
+    let _serial = serial_blocking();
+    let server = start(4);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sweep.db");
+    let out = run_ceiling(
+        &db,
+        &[
+            "probe",
+            "--url",
+            &server.url,
+            "--pattern",
+            "sweep",
+            "--sweep-points",
+            "3",
+            "--saturation-concurrency",
+            "4",
+            "--duration",
+            "5s",
+            "--warmup",
+            "0",
+            "--input-len",
+            "64",
+            "--output-len",
+            "32",
+            "--scrape-interval",
+            "100ms",
+            "--gpu-interval",
+            "0s",
+            "--json",
+        ],
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let a = &v["analysis"];
+    assert_eq!(a["steps"].as_array().unwrap().len(), 4, "{a}");
+    assert_eq!(a["steps"][0]["pattern"], "closed-loop");
+    let rates = a["rates"].as_array().unwrap();
+    assert_eq!(rates.len(), 3, "{a}");
+    let asked: Vec<f64> = rates.iter().map(|r| f(&r["rate_asked_rps"])).collect();
+    // Evenly spread: the second rate twice the first, the third three times.
+    assert!((asked[1] / asked[0] - 2.0).abs() < 1e-9 && (asked[2] / asked[0] - 3.0).abs() < 1e-9);
+    for r in rates {
+        assert_eq!(r["error_rate"], 0.0, "{r}");
+        assert!(f(&r["requests"]) >= 2.0, "{r}");
+        // llama.cpp runs at most its slots; the rest wait (requests_deferred).
+        assert!(f(&r["engine_running_max"]) <= 4.0, "{r}");
+        let l = &r["send_lateness_s"];
+        assert!(f(&l["p50"]) >= 0.0 && f(&l["p50"]) < 0.05, "{r}");
+    }
+    // No latency SLA given: the macro ceiling is the highest rate without errors.
+    assert_eq!(a["macro_ceiling"]["step_idx"], 3, "{}", a["macro_ceiling"]);
+}

@@ -13,6 +13,7 @@ mod lengths;
 mod llamacpp;
 mod nightly;
 mod probe;
+mod rate;
 mod report;
 mod roofline;
 mod search;

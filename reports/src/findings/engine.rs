@@ -121,6 +121,8 @@ fn engine_queueing(v: &StepView<'_>, _tol: &Tolerances) -> Option<Finding> {
     let in_window = match s.pattern {
         Pattern::Wave => window,
         Pattern::ClosedLoop => window.filter(|_| !held_bs && !v.turnaround()),
+        // An open loop's queue is its load, not a fault (the rule does not run there).
+        Pattern::Rate => None,
     };
     if let Some(w) = in_window.or(step.filter(|_| t.windows.is_empty())) {
         return Some(v.finding(

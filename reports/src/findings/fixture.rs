@@ -26,6 +26,8 @@ pub(super) struct Step {
     pub timing: StepTiming,
     /// The run asked for a warm prefix cache.
     pub warm_expected: bool,
+    /// An open-loop step's rate figures.
+    pub rate: Option<crate::rate::RateStep>,
 }
 
 impl Step {
@@ -35,7 +37,16 @@ impl Step {
             summary: summary(),
             timing: timing(),
             warm_expected: false,
+            rate: None,
         }
+    }
+
+    /// A clean open-loop step at 10 req/s under another index: its client kept the schedule.
+    pub fn rate_at(step_idx: u32) -> Step {
+        let mut s = Step::clean_at(step_idx);
+        s.summary.pattern = Pattern::Rate;
+        s.rate = Some(rate_step(step_idx));
+        s
     }
 
     /// The same clean step under another index.
@@ -51,6 +62,7 @@ impl Step {
             summary: &self.summary,
             timing: &self.timing,
             prefix_cache_warm_expected: self.warm_expected,
+            rate: self.rate.as_ref(),
         }
     }
 
@@ -236,7 +248,45 @@ fn gpu() -> GpuWindow {
 }
 
 /// A ceiling at `bs_per_rank`, extrapolated when beyond `max_measured`.
-pub(super) fn ceiling(bs_per_rank: u32, max_measured: f64) -> Ceiling {
+/// An open-loop step's figures at 10 req/s whose client kept its schedule.
+pub(super) fn rate_step(step_idx: u32) -> crate::rate::RateStep {
+    let late = crate::metrics::Distribution {
+        n: 600,
+        mean: 0.0004,
+        p50: 0.0003,
+        p90: 0.0008,
+        p99: 0.002,
+        max: 0.004,
+    };
+    crate::rate::RateStep {
+        step_idx,
+        rate_asked_rps: Some(10.0),
+        burstiness: Some(1.0),
+        max_concurrency: None,
+        requests: 600,
+        requests_failed: 0,
+        error_rate: Some(0.0),
+        rate_scheduled_rps: Some(10.1),
+        rate_achieved_rps: Some(10.09),
+        completed_rps: Some(10.0),
+        output_tokens_per_s: Some(2560.0),
+        goodput_rps: None,
+        output_len_mean: Some(256.0),
+        input_len_mean: Some(128.0),
+        send_lateness_s: Some(late),
+        ttft_s: None,
+        tpot_s: None,
+        itl_s: None,
+        e2e_s: None,
+        engine_running_mean: Some(40.0),
+        engine_running_max: Some(52.0),
+        engine_waiting_mean: Some(0.0),
+        engine_waiting_max: Some(0.0),
+        client_lateness_p99_s: Some(0.001),
+    }
+}
+
+pub(crate) fn ceiling(bs_per_rank: u32, max_measured: f64) -> Ceiling {
     let t_fwd_s = 0.008 + 0.0002 * f64::from(bs_per_rank);
     Ceiling {
         input_len: INPUT_LEN,

@@ -5,6 +5,7 @@
 
 mod engine;
 mod gpu;
+mod rate;
 mod requests;
 mod run;
 mod timing;
@@ -111,16 +112,30 @@ fn everything() -> Vec<Step> {
     s3.timing.gpu.dram_active = Some(0.35);
     s3.timing.gpu.tensor_active = Some(0.62);
 
-    vec![s0, s1, s2, s3, Step::clean_at(4)]
+    // Step 5: an open-loop step whose client fell behind its schedule; the fixed-batch rules
+    // (its engine batch and queue, which the wave's figures would trip) stay silent on it.
+    let mut s5 = Step::rate_at(5);
+    s5.timing.engine.running_max = Some(50.0);
+    s5.timing.engine.waiting_max = Some(12.0);
+    if let Some(r) = &mut s5.rate {
+        r.rate_achieved_rps = Some(8.7);
+        if let Some(l) = &mut r.send_lateness_s {
+            l.p99 = 0.180;
+        }
+    }
+
+    vec![s0, s1, s2, s3, Step::clean_at(4), s5]
 }
 
 fn run_all(steps: &[Step], warm_expected: bool) -> Vec<Finding> {
     let summaries: Vec<StepSummary> = steps.iter().map(|s| s.summary.clone()).collect();
     let timings: Vec<StepTiming> = steps.iter().map(|s| s.timing.clone()).collect();
+    let rates: Vec<crate::rate::RateStep> = steps.iter().filter_map(|s| s.rate.clone()).collect();
     let ceilings = [ceiling(16, 16.0), ceiling(48, 32.0), ceiling(96, 64.0)];
     findings(
         &summaries,
         &timings,
+        &rates,
         &ceilings,
         &Tolerances::default(),
         warm_expected,

@@ -11,6 +11,7 @@ pub fn step_windows(step: &StepRecord, requests: &[&RequestRecord]) -> Vec<Windo
     let w = match step.pattern {
         Pattern::Wave => wave_windows(requests),
         Pattern::ClosedLoop => closed_loop_windows(step.batch_size, requests),
+        Pattern::Rate => Vec::new(),
     };
     sorted_without_overlap(w)
 }

@@ -6,7 +6,8 @@
 //!
 //! - `requests`: one row per request, in recorded order. `request` (u32, the row number, the key
 //!   chunks refer to), `step_idx`, `worker` (u32), `wave` (u32, null outside the wave pattern),
-//!   `warmup` (bool), the instants `sent_t_s` (f64) and `headers_t_s`, `first_token_t_s`,
+//!   `warmup` (bool), `scheduled_t_s` (f64, a rate step's scheduled send; null elsewhere), the
+//!   instants `sent_t_s` (f64) and `headers_t_s`, `first_token_t_s`,
 //!   `first_answer_t_s`, `done_t_s` (f64, null when not observed), `prompt_tokens_requested`,
 //!   `completion_tokens_requested` (u32), `prompt_tokens_reported`,
 //!   `completion_tokens_reported`, `cached_tokens_reported` (u32, null when the engine did not
@@ -78,6 +79,7 @@ pub struct RequestColumns {
     pub worker: Vec<u32>,
     pub wave: Vec<Option<u32>>,
     pub warmup: Vec<bool>,
+    pub scheduled_t_s: Vec<Option<f64>>,
     pub sent_t_s: Vec<f64>,
     pub headers_t_s: Vec<Option<f64>>,
     pub first_token_t_s: Vec<Option<f64>>,
@@ -125,6 +127,7 @@ impl RequestColumns {
         self.worker.push(r.worker);
         self.wave.push(r.wave);
         self.warmup.push(r.warmup);
+        self.scheduled_t_s.push(r.scheduled_t_s);
         self.sent_t_s.push(r.sent_t_s);
         self.headers_t_s.push(r.headers_t_s);
         self.first_token_t_s.push(r.first_token_t_s);
@@ -152,6 +155,7 @@ impl RequestColumns {
             "worker" => self.worker,
             "wave" => self.wave,
             "warmup" => self.warmup,
+            "scheduled_t_s" => self.scheduled_t_s,
             "sent_t_s" => self.sent_t_s,
             "headers_t_s" => self.headers_t_s,
             "first_token_t_s" => self.first_token_t_s,

@@ -75,6 +75,12 @@ pub fn html_page(doc: &ReportDoc) -> String {
         out.push_str("</section>\n");
     }
 
+    if !doc.rate_table.rows.is_empty() {
+        out.push_str("<section id=\"rates\">\n<h2>Open loop: rate steps</h2>\n");
+        table(&mut out, &doc.rate_table);
+        out.push_str("</section>\n");
+    }
+
     out.push_str("<section id=\"charts\">\n<h2>Charts</h2>\n");
     if doc.charts.is_empty() {
         out.push_str("<p>No charts.</p>\n");

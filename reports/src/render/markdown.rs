@@ -42,6 +42,11 @@ pub fn markdown(doc: &ReportDoc) -> String {
         table(&mut out, &doc.length_table);
     }
 
+    if !doc.rate_table.rows.is_empty() {
+        out.push_str("## Open loop: rate steps\n\n");
+        table(&mut out, &doc.rate_table);
+    }
+
     out.push_str("## Charts\n\n");
     if doc.charts.is_empty() {
         out.push_str("No charts.\n\n");

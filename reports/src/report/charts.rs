@@ -66,6 +66,7 @@ pub fn report_charts(a: &Analysis, data: &Recording) -> Vec<ReportChart> {
     out.push(throughput_vs_p99(a));
     out.push(error_rate(a));
     out.push(itl_distribution(a, data));
+    out.extend(super::rate_chart::rate_charts(a));
     out
 }
 

@@ -32,6 +32,8 @@ impl Cell {
 pub struct StepRow {
     pub step_idx: u32,
     pub batch_size: u32,
+    /// An open-loop (rate) step: no batch of its own, its bs column shows `rate`.
+    pub open_loop: bool,
     pub input_len: u32,
     pub output_len: u32,
     pub requests_ok: u32,
@@ -86,7 +88,13 @@ fn figure(value: Option<f64>, digits: usize) -> Cell {
 /// The columns every report shows.
 const COLUMNS: &[StepColumn] = &[
     col("step", |r| text(r.step_idx)),
-    col("bs", |r| text(r.batch_size)),
+    col("bs", |r| {
+        if r.open_loop {
+            text("rate")
+        } else {
+            text(r.batch_size)
+        }
+    }),
     col("in/out tok", |r| {
         text(format!("{}/{}", r.input_len, r.output_len))
     }),
@@ -137,6 +145,7 @@ pub fn step_rows(a: &Analysis) -> Vec<StepRow> {
         .map(|(s, t)| StepRow {
             step_idx: s.step_idx,
             batch_size: s.batch_size,
+            open_loop: s.pattern == crate::recording::Pattern::Rate,
             input_len: s.input_len,
             output_len: s.output_len,
             requests_ok: s.requests_ok,
@@ -210,6 +219,7 @@ mod tests {
         StepRow {
             step_idx: 2,
             batch_size: 16,
+            open_loop: false,
             input_len: 128,
             output_len: 101,
             requests_ok: 31,

@@ -112,6 +112,7 @@ mod tests {
             .collect();
         chunks.extend((reasoning..reasoning + answer).map(|i| chunk(i, ChunkKind::Answer)));
         RequestRecord {
+            scheduled_t_s: None,
             completion_tokens_requested: 4,
             completion_tokens_reported: Some(reasoning + answer),
             chunks,
@@ -133,6 +134,8 @@ mod tests {
             },
         ];
         let step = StepRecord {
+            rate_rps: None,
+            burstiness: None,
             idx: 0,
             batch_size: 6,
             input_len: 1,

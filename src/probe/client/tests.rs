@@ -4,6 +4,7 @@ use super::*;
 
 fn rec() -> RequestRecord {
     RequestRecord {
+        scheduled_t_s: None,
         response_id: None,
         step_idx: 0,
         worker: 0,

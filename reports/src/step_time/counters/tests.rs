@@ -10,6 +10,8 @@ const T: f64 = 0.010;
 
 fn step() -> StepRecord {
     StepRecord {
+        rate_rps: None,
+        burstiness: None,
         idx: 0,
         batch_size: 8,
         input_len: 16,
