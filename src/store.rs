@@ -5,8 +5,8 @@
 //! goes through the [`writer`] thread. Reads for listing and analysis live in [`read`].
 
 pub mod frames;
-pub mod read;
 pub mod history;
+pub mod read;
 pub mod results;
 pub mod schema;
 pub mod writer;

@@ -110,6 +110,10 @@ fn schedule_rows(figures: &DataFrame, sla: &MacroSla) -> PolarsResult<Rows> {
             col("late")
                 .quantile(lit(0.99), QuantileMethod::Linear)
                 .alias("late_p99"),
+            col("late")
+                .quantile(lit(0.95), QuantileMethod::Linear)
+                .alias("late_p95"),
+            col("late").std(0).alias("late_std"),
             col("late").max().alias("late_max"),
             col("output_tokens")
                 .filter(ok)
@@ -175,6 +179,8 @@ pub fn rate_steps(
                 mean: rows.f64(k, "late_mean")?.unwrap_or(0.0),
                 p50: rows.f64(k, "late_p50")?.unwrap_or(0.0),
                 p90: rows.f64(k, "late_p90")?.unwrap_or(0.0),
+                p95: rows.f64(k, "late_p95")?.unwrap_or(0.0),
+                std: rows.f64(k, "late_std")?.unwrap_or(0.0),
                 p99: rows.f64(k, "late_p99")?.unwrap_or(0.0),
                 max: rows.f64(k, "late_max")?.unwrap_or(0.0),
             }),

@@ -247,7 +247,6 @@ fn gpu() -> GpuWindow {
     }
 }
 
-/// A ceiling at `bs_per_rank`, extrapolated when beyond `max_measured`.
 /// An open-loop step's figures at 10 req/s whose client kept its schedule.
 pub(super) fn rate_step(step_idx: u32) -> crate::rate::RateStep {
     let late = crate::metrics::Distribution {
@@ -255,8 +254,10 @@ pub(super) fn rate_step(step_idx: u32) -> crate::rate::RateStep {
         mean: 0.0004,
         p50: 0.0003,
         p90: 0.0008,
+        p95: 0.0015,
         p99: 0.002,
         max: 0.004,
+        std: 0.0005,
     };
     crate::rate::RateStep {
         step_idx,
@@ -286,6 +287,7 @@ pub(super) fn rate_step(step_idx: u32) -> crate::rate::RateStep {
     }
 }
 
+/// A ceiling at `bs_per_rank`, extrapolated when beyond `max_measured`.
 pub(crate) fn ceiling(bs_per_rank: u32, max_measured: f64) -> Ceiling {
     let t_fwd_s = 0.008 + 0.0002 * f64::from(bs_per_rank);
     Ceiling {

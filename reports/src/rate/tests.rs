@@ -119,8 +119,10 @@ fn step(idx: u32, rate: f64, ttft_p99: f64, tpot_p99: f64, failed: u32) -> RateS
         mean: p99 / 2.0,
         p50: p99 / 2.0,
         p90: p99 / 1.5,
+        p95: p99 / 1.2,
         p99,
         max: p99,
+        std: p99 / 4.0,
     };
     RateStep {
         step_idx: idx,
