@@ -141,10 +141,13 @@ pub(super) fn gpu_window(gpu: &[GpuSample], windows: &[Window], tok_s: Option<f6
             .reduce(f64::max),
         power_mean_w: mean_of(&|g| g.power_w),
         power_max_w: power.iter().copied().reduce(f64::max),
-        sm_clock_mean_mhz: mean_of(&|g| g.sm_clock_mhz.map(f64::from)),
+        // Clocks and temperature are read as instants, not averages: every sample in the
+        // windows counts, short windows included (the first-second rule is for power and
+        // utilisation, which NVML averages).
+        sm_clock_mean_mhz: mean(&all(&|g| g.sm_clock_mhz.map(f64::from))),
         sm_clock_min_mhz: inside.iter().filter_map(|g| g.sm_clock_mhz).min(),
-        mem_clock_mean_mhz: mean_of(&|g| g.mem_clock_mhz.map(f64::from)),
-        temp_mean_c: mean_of(&|g| g.temp_c),
+        mem_clock_mean_mhz: mean(&all(&|g| g.mem_clock_mhz.map(f64::from))),
+        temp_mean_c: mean(&all(&|g| g.temp_c)),
         throttle_reasons_mask: mask,
         throttle_reasons: SLOWDOWN_REASONS
             .iter()
