@@ -11,11 +11,13 @@ mod gpu;
 mod import;
 mod nightly;
 mod rate;
+mod sim;
 pub use analysis::*;
 pub use gpu::*;
 pub use import::*;
 pub use nightly::*;
 pub use rate::*;
+pub use sim::*;
 
 /// How close is this LLM serving node to its limit, why, and can the benchmark be trusted.
 #[derive(Debug, Parser)]
@@ -359,81 +361,6 @@ pub struct ImportGpuArgs {
     /// zone), e.g. `+02:00` or `-05:30`.
     #[arg(long, default_value = "+00:00", allow_hyphen_values = true)]
     pub utc_offset: String,
-}
-
-#[derive(Debug, Args)]
-pub struct SimArgs {
-    /// Which engine to imitate at the HTTP and /metrics level.
-    #[arg(long, value_enum, default_value = "vllm")]
-    pub flavor: SimFlavorArg,
-
-    /// A built-in profile: tiny, llama-8b-h100, llama-70b-tp4-h100.
-    #[arg(long, default_value = "tiny", conflicts_with = "profile_file")]
-    pub profile: String,
-
-    /// A profile in TOML (see docs/PERFORMANCE.md and `ceiling sim --help`).
-    #[arg(long, value_name = "F.toml")]
-    pub profile_file: Option<PathBuf>,
-
-    /// Data-parallel ranks: independent schedulers behind one server.
-    #[arg(long, default_value_t = 1)]
-    pub dp: u32,
-
-    /// Run this many times faster than real time (every duration is divided by it).
-    #[arg(long, default_value_t = 1.0)]
-    pub time_scale: f64,
-
-    #[arg(long, default_value = "127.0.0.1")]
-    pub host: std::net::IpAddr,
-
-    /// 0 picks a free port.
-    #[arg(long, default_value_t = 0)]
-    pub port: u16,
-
-    #[command(flatten)]
-    pub faults: SimFaultArgs,
-
-    #[command(flatten)]
-    pub gpu: SimGpuArgs,
-
-    #[command(flatten)]
-    pub night: SimNightArgs,
-}
-
-/// The engine `ceiling sim` imitates (mapped onto `ceiling_sim::SimFlavor`, which knows no clap).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SimFlavorArg {
-    Vllm,
-    Sglang,
-    Llamacpp,
-}
-
-#[derive(Debug, Args)]
-#[command(next_help_heading = "Faults")]
-pub struct SimFaultArgs {
-    /// Answer this fraction of completion requests with HTTP 500.
-    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
-    pub fault_http_500: f64,
-
-    /// Answer this fraction of completion requests with HTTP 429.
-    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
-    pub fault_http_429: f64,
-
-    /// Cut this fraction of responses mid-stream (no `[DONE]`).
-    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
-    pub fault_drop: f64,
-
-    /// Pause this fraction of streams once for MS milliseconds.
-    #[arg(long, value_name = "P:MS")]
-    pub fault_stall: Option<String>,
-
-    /// Serve a malformed /metrics exposition on this fraction of scrapes.
-    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
-    pub fault_bad_metrics: f64,
-}
-
-fn probability(text: &str) -> Result<f64, String> {
-    ceiling_sim::parse_probability(text).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]
