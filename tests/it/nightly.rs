@@ -165,9 +165,10 @@ async fn regress_flags_the_planted_nights_and_no_noise_only_night() {
             );
         }
         // The decode window's throughput counts a one-wave window's few tokens: it moves the
-        // right way by about the planted amount, but its noise band may hold it.
+        // right way by about the planted amount (−8 %, seen −3.9 % to −12 % on a loaded host),
+        // but its noise band may hold it.
         let c = cell("throughput_tok_s", bs)["change_rel"].as_f64().unwrap();
-        assert!((-0.12..-0.04).contains(&c), "throughput at {bs}: {c}");
+        assert!((-0.14..-0.02).contains(&c), "throughput at {bs}: {c}");
     }
     let t = v["verdicts"]
         .as_array()

@@ -13,12 +13,21 @@ use crate::cli::ceiling;
 /// decodes) and prefills `λ × t × input` tokens, so
 /// `t = t0 + B × (k_seq + k_ctx × (input + output / 2)) + k_prefill × λ × t × input`, i.e.
 /// `t = t0 / (1 − λ × (k_prefill × input + output × (k_seq + k_ctx × (input + output / 2))))`;
-/// solving `t = tpot` gives λ. In the simulator's time (divided by its time scale).
+/// solving `t = tpot` gives λ. In the simulator's time (divided by its time scale), and with
+/// the cost the steps really took: a loaded host makes the simulator's steps overrun their
+/// nominal time (by `overrun`, measured over its decode steps), and every term with them.
 fn implied_rate(t: &Truth, input: f64, output: f64, tpot_s: f64) -> f64 {
     let p = &t.profile;
+    let (took, nominal) = t.decode_steps.iter().fold((0.0, 0.0), |(a, b), s| {
+        (
+            a + s.mean_s * s.count as f64,
+            b + s.nominal_mean_s * s.count as f64,
+        )
+    });
+    let overrun = if nominal > 0.0 { took / nominal } else { 1.0 };
     let per_req = p.k_prefill_s * input + output * (p.k_seq_s + p.k_ctx_s * (input + output / 2.0));
     let tpot_nominal = tpot_s * t.time_scale;
-    (1.0 - p.t0_s / tpot_nominal) / per_req * t.time_scale
+    (1.0 - overrun * p.t0_s / tpot_nominal) / (overrun * per_req) * t.time_scale
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
