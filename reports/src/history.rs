@@ -1,6 +1,6 @@
 //! The nightly history: what is kept of an analysed run ([`StepResult`], [`RunResult`], made
 //! by [`results_of`]), the history key that says which runs compare, and the regression
-//! verdicts over a history ([`regress`]). The binary stores the results in SQLite and reads a
+//! verdicts over a history ([`regress()`]). The binary stores the results in SQLite and reads a
 //! history back as rows of [`HistoryStep`]; every computation over the history is a polars
 //! query ([`frame`]).
 
