@@ -1,7 +1,7 @@
 //! The grid's cells: one batch size of one workload against one simulated engine, and the fault
 //! injected there, if any. The CI grid (a few cells along every axis) and the full grid (every
-//! combination, or a seeded draw of them), and the cells whose false alarms are known and left to
-//! another part of issue 13.
+//! combination, or a seeded draw of them). No cell is left out of the false-alarm rate: the
+//! speculative-decoding cells on SGLang and llama.cpp once were (docs/PERFORMANCE.md).
 
 use std::fmt;
 
@@ -190,17 +190,6 @@ impl Cell {
             a.extend(["--seed", "7"].map(String::from));
         }
         a
-    }
-
-    /// Why this cell's false alarms are known and left out of the rate, if they are:
-    /// speculative decoding on SGLang and llama.cpp. Their engine view now follows each
-    /// engine's counting rule (per-token inter-token histogram, spec counters at a request's
-    /// end), but these cells still raise intermittent false alarms (a llama.cpp wave at bs 4 with
-    /// spec decoding: `engine_batch_mismatch` in one run of two; docs/PERFORMANCE.md).
-    pub fn known(&self) -> Option<&'static str> {
-        (self.spec && self.flavor != SimFlavor::Vllm).then_some(
-            "spec decoding on SGLang / llama.cpp: intermittent false alarms, issue 13 open",
-        )
     }
 }
 
