@@ -311,6 +311,25 @@ fn identity_throughput(
     (identity, err)
 }
 
+/// Output tokens per second of window. Chunks of unknown size count as the decode pass counts
+/// them against each request's `usage` (the first chunk one token), not each chunk as MTP
+/// tokens.
+fn window_throughput(
+    cadence: &Cadence,
+    decode: &DecodeWindow,
+    window_s: f64,
+    mtp: f64,
+) -> Option<f64> {
+    let counted = cadence.throughput_tok_s(window_s, mtp)?;
+    Some(
+        if cadence.window_tokens_known || decode.window_tokens <= 0.0 {
+            counted
+        } else {
+            decode.window_tokens / window_s
+        },
+    )
+}
+
 /// Preemptions seen anywhere over the step (its start to its end or its last request's), where
 /// the windows saw none.
 fn preemptions_over_step(
@@ -369,15 +388,7 @@ pub(crate) fn time_step(
 
     let prefill_rate_tok_s = prefill_rate(step, &requests, &windows);
 
-    // Chunks of unknown size: the tokens counted against each request's `usage` (the first
-    // chunk one token), not each chunk as MTP tokens.
-    let throughput_window_tok_s = if cadence.window_tokens_known || decode.window_tokens <= 0.0 {
-        cadence.throughput_tok_s(window_s, mtp)
-    } else {
-        cadence
-            .throughput_tok_s(window_s, mtp)
-            .map(|_| decode.window_tokens / window_s)
-    };
+    let throughput_window_tok_s = window_throughput(&cadence, &decode, window_s, mtp);
     let (throughput_identity_tok_s, identity_rel_err) =
         identity_throughput(step, t_fwd_identity_s, throughput_window_tok_s, mtp);
 
