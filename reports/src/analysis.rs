@@ -119,8 +119,17 @@ pub fn analyze(rec: &Recording, opts: &AnalysisOptions) -> Result<Analysis, Anal
     let dp = opts.dp.or(rec.dp).unwrap_or(1).max(1);
     let figures = frames::request_figures(rec)?;
     let chunks = frames::chunk_gaps(rec, &figures)?;
-    let steps = summary::summarize(rec, &figures, &chunks)?;
-    let mut timings = step_time::time_steps(rec, &figures, &chunks, dp)?;
+    // The summary and the step times read the same frames and nothing of each other: on two
+    // cores, at the same time.
+    let (steps, timings) = std::thread::scope(|scope| {
+        let timings = scope.spawn(|| step_time::time_steps(rec, &figures, &chunks, dp));
+        let steps = summary::summarize(rec, &figures, &chunks);
+        let timings = timings
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (steps, timings)
+    });
+    let (steps, mut timings) = (steps?, timings?);
     if let Some(roof) = &opts.roofline {
         for t in &mut timings {
             let context = fit::decode_context(t.input_len, t.output_len);

@@ -46,10 +46,9 @@ mod engine_view;
 mod gpu;
 mod requests;
 pub(crate) use cadence::Cadence;
-use cadence::cadence_by_step;
+use cadence::chunk_pass;
 pub use counters::RankWindow;
 use counters::{EngineCounters, EngineStepTime};
-use decode::decode_by_step;
 pub(crate) use decode::{DecodePass, DecodeWindow, Req as DecodeReq};
 pub use engine_view::EngineViewGap;
 use engine_view::{clean_waves, engine_view_gap, engine_window, littles_law};
@@ -204,8 +203,8 @@ pub(crate) fn time_steps(
     dp: u32,
 ) -> PolarsResult<Vec<StepTiming>> {
     let mut windows = window::windows_by_step(&rec.steps, figures)?;
-    let cadence = cadence_by_step(chunks, &windows)?;
-    let mut decode = decode_by_step(figures, chunks, &windows)?;
+    let reqs = decode::measured_requests(figures)?;
+    let (cadence, mut decode) = chunk_pass(chunks, &windows, &reqs)?;
     let requests = requests_by_step(figures)?;
     Ok(rec
         .steps

@@ -14,8 +14,8 @@
 //!   first token (a prompt longer than the prefill budget before the first first token is not
 //!   seen: at least this many).
 //!
-//! One pass over the chunks (they come by request, then arrival) with a binary search of each
-//! window's edges in a request's own chunks. Pure; it reads the frames and the windows.
+//! The cadence's pass over the chunks (they come by request, then arrival) hands each measured
+//! request's chunks to [`DecodePass`], which binary-searches each window's edges in them. Pure.
 
 use std::collections::BTreeMap;
 
@@ -63,45 +63,8 @@ pub(crate) struct Req {
     pub output_tokens: Option<u32>,
 }
 
-/// The decode-window figures of every step with windows.
-pub(super) fn decode_by_step(
-    figures: &DataFrame,
-    chunks: &DataFrame,
-    windows: &BTreeMap<u32, Vec<Window>>,
-) -> PolarsResult<BTreeMap<u32, DecodeWindow>> {
-    let reqs = measured_requests(figures)?;
-    let request = chunks.column("request")?.u32()?;
-    let ts = chunks.column("t_s")?.f64()?;
-    let tokens = chunks.column("tokens")?.u32()?;
-    let mut pass = DecodePass::default();
-    let mut times: Vec<f64> = Vec::new();
-    let mut toks: Vec<Option<u32>> = Vec::new();
-    let mut current: Option<u32> = None;
-    let mut flush = |r: Option<u32>, times: &mut Vec<f64>, toks: &mut Vec<Option<u32>>| {
-        if let Some(req) = r.and_then(|r| reqs.get(&r))
-            && let Some(ws) = windows.get(&req.step)
-        {
-            pass.add(req, ws, times, toks);
-        }
-        times.clear();
-        toks.clear();
-    };
-    for ((r, t), n) in request.iter().zip(ts.iter()).zip(tokens.iter()) {
-        if r != current {
-            flush(current, &mut times, &mut toks);
-            current = r;
-        }
-        if let Some(t) = t {
-            times.push(t);
-            toks.push(n);
-        }
-    }
-    flush(current, &mut times, &mut toks);
-    Ok(pass.finish(windows))
-}
-
 /// The measured, successful requests by row number (= request id).
-fn measured_requests(figures: &DataFrame) -> PolarsResult<BTreeMap<u32, Req>> {
+pub(super) fn measured_requests(figures: &DataFrame) -> PolarsResult<BTreeMap<u32, Req>> {
     let request = figures.column("request")?.u32()?;
     let step = figures.column("step_idx")?.u32()?;
     let wave = figures.column("wave")?.u32()?;
@@ -349,9 +312,13 @@ mod tests {
             t.push(5.5 + f64::from(k) * 0.125);
         }
         let n = req.len();
+        let step: Vec<u32> = req.iter().map(|r| u32::from(*r == 2)).collect();
         let chunks = df!(
             "request" => req,
+            "step_idx" => step,
             "t_s" => t,
+            "warmup" => vec![false; n],
+            "gap_s" => vec![None::<f64>; n],
             "tokens" => vec![Some(1u32); n],
         )
         .unwrap();
@@ -364,7 +331,8 @@ mod tests {
             (0u32, vec![w(1.5, 3.0, Some(0))]),
             (1u32, vec![w(5.0, 6.0, None)]),
         ]);
-        let d = decode_by_step(&figures(), &chunks, &windows).unwrap();
+        let reqs = measured_requests(&figures()).unwrap();
+        let (_, d) = super::super::cadence::chunk_pass(&chunks, &windows, &reqs).unwrap();
         let wave = &d[&0];
         // 15 tokens in 1.5 s for both requests: 0.1 s, not the 3 s / 16 of request 0's life.
         assert!((wave.tpot_s.unwrap() - 0.1).abs() < 1e-9, "{wave:?}");
