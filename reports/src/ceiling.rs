@@ -187,28 +187,14 @@ fn ceiling_for(
         .iter()
         .filter(|t| t.input_len == input_len && t.output_len == output_len && t.t_fwd_s.is_some())
         .collect();
-    let mut mtps: Vec<f64> = steps.iter().map(|t| t.mtp).collect();
-    mtps.sort_by(f64::total_cmp);
-    let mtp = crate::metrics::percentile(&mtps, 50.0).unwrap_or(1.0);
-    let kv_capacity_tokens = opts.kv_capacity_tokens.or_else(|| {
-        timings
-            .iter()
-            .filter_map(|t| t.engine.kv_capacity_tokens)
-            .reduce(f64::max)
-    });
-    let per_seq = f64::from(input_len + output_len).max(1.0);
-    let bs_max_kv = kv_capacity_tokens.map(|c| (c / per_seq).floor().max(0.0) as u32);
-    let (sla_otps, sla_tpot_s) = match (opts.sla_otps, opts.sla_tpot_s) {
-        (None, None) => (Some(DEFAULT_SLA_OTPS), None),
-        other => other,
-    };
-    let limits = Limits {
+    let (limits, kv_capacity_tokens) = limits_for(timings, &steps, opts, input_len + output_len);
+    let Limits {
         mtp,
         sla_otps,
         sla_tpot_s,
         bs_max_kv,
-        max_num_seqs: opts.max_num_seqs,
-    };
+        ..
+    } = limits;
     let max_measured = steps.iter().map(|t| t.bs_per_rank).fold(0.0, f64::max);
     let ctx = decode_context(input_len, output_len);
     let throughput = |bs: f64, t: f64| bs * f64::from(dp) * mtp / t;
@@ -287,6 +273,41 @@ fn ceiling_for(
         sla_otps,
         sla_tpot_s,
     })
+}
+
+/// What bounds the batch at one length pair (`seq_len` tokens a sequence): the steps' median
+/// MTP, the SLA (the default OTPS where none is given), the batch the KV cache holds (from the
+/// options, else the engine's largest reported capacity) and the sequence cap; and that
+/// capacity.
+fn limits_for(
+    timings: &[StepTiming],
+    steps: &[&StepTiming],
+    opts: &CeilingOptions,
+    seq_len: u32,
+) -> (Limits, Option<f64>) {
+    let mut mtps: Vec<f64> = steps.iter().map(|t| t.mtp).collect();
+    mtps.sort_by(f64::total_cmp);
+    let mtp = crate::metrics::percentile(&mtps, 50.0).unwrap_or(1.0);
+    let kv_capacity_tokens = opts.kv_capacity_tokens.or_else(|| {
+        timings
+            .iter()
+            .filter_map(|t| t.engine.kv_capacity_tokens)
+            .reduce(f64::max)
+    });
+    let per_seq = f64::from(seq_len).max(1.0);
+    let bs_max_kv = kv_capacity_tokens.map(|c| (c / per_seq).floor().max(0.0) as u32);
+    let (sla_otps, sla_tpot_s) = match (opts.sla_otps, opts.sla_tpot_s) {
+        (None, None) => (Some(DEFAULT_SLA_OTPS), None),
+        other => other,
+    };
+    let limits = Limits {
+        mtp,
+        sla_otps,
+        sla_tpot_s,
+        bs_max_kv,
+        max_num_seqs: opts.max_num_seqs,
+    };
+    (limits, kv_capacity_tokens)
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ use serde::Serialize;
 
 use ceiling_collectors::GpuSample;
 
-use crate::engine::{self, EngineSample};
+use crate::engine::EngineSample;
 use crate::recording::{Pattern, Recording, StepRecord};
 use crate::window::{self, Window};
 
@@ -329,17 +329,6 @@ fn window_throughput(
     )
 }
 
-/// Preemptions seen anywhere over the step (its start to its end or its last request's), where
-/// the windows saw none.
-fn preemptions_over_step(
-    step: &StepRecord,
-    requests: &StepRequests,
-    engine_samples: &[EngineSample],
-) -> Option<f64> {
-    let end = step.end_t_s.or(requests.done_max).unwrap_or(step.start_t_s);
-    engine::preemptions_seen(engine::around(engine_samples, step.start_t_s, end))
-}
-
 /// Times one step. `engine_samples` and `gpu` are the whole run's, sorted by time.
 pub(crate) fn time_step(
     step: &StepRecord,
@@ -392,7 +381,7 @@ pub(crate) fn time_step(
         identity_throughput(step, t_fwd_identity_s, throughput_window_tok_s, mtp);
 
     let ranks = counters.rank_windows(&in_windows);
-    let mut engine = engine_window(
+    let engine = engine_window(
         step,
         &requests,
         engine_samples,
@@ -400,9 +389,6 @@ pub(crate) fn time_step(
         &in_windows,
         over_requests_span,
     );
-    engine.preemptions = engine
-        .preemptions
-        .or_else(|| preemptions_over_step(step, &requests, engine_samples));
 
     let littles_law = littles_law(&requests, engine_samples);
     let gpu = gpu_window(gpu, &windows, throughput_window_tok_s);

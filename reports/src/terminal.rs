@@ -51,6 +51,34 @@ pub fn render_terminal(a: &Analysis) -> String {
         out.push_str(&format!("{}\n", table(headers, rows)));
     }
 
+    fit_lines(a, &mut out);
+    ceiling_lines(a, &mut out);
+
+    for line in rate_table::macro_lines(a) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+
+    if a.findings.is_empty() {
+        out.push_str("findings: none\n");
+    } else {
+        out.push_str("findings:\n");
+        for f in &a.findings {
+            let step = f.step_idx.map_or("run".into(), |s| format!("step {s}"));
+            out.push_str(&format!(
+                "  {:<5} {:<24} {step}: {}\n",
+                f.severity.as_str(),
+                f.code,
+                f.message
+            ));
+        }
+    }
+    out
+}
+
+/// The fit's line: its terms with their 95 % intervals, points, residual and R²; the context
+/// term where it could not be fitted.
+fn fit_lines(a: &Analysis, out: &mut String) {
     match &a.fit {
         Some(f) => {
             let ci = |c: Option<[f64; 2]>, scale: f64| {
@@ -88,7 +116,10 @@ pub fn render_terminal(a: &Analysis) -> String {
             f.context_term.describe()
         ));
     }
+}
 
+/// The ceilings: per length pair as a table, then one line each with its interval, limit, SLA.
+fn ceiling_lines(a: &Analysis, out: &mut String) {
     if a.ceilings.is_empty() {
         out.push_str("ceiling: no feasible batch size (check the SLA and KV limits)\n");
     }
@@ -125,27 +156,6 @@ pub fn render_terminal(a: &Analysis) -> String {
             },
         ));
     }
-
-    for line in rate_table::macro_lines(a) {
-        out.push_str(&line);
-        out.push('\n');
-    }
-
-    if a.findings.is_empty() {
-        out.push_str("findings: none\n");
-    } else {
-        out.push_str("findings:\n");
-        for f in &a.findings {
-            let step = f.step_idx.map_or("run".into(), |s| format!("step {s}"));
-            out.push_str(&format!(
-                "  {:<5} {:<24} {step}: {}\n",
-                f.severity.as_str(),
-                f.code,
-                f.message
-            ));
-        }
-    }
-    out
 }
 
 /// ANSI colour on the severity word of each finding line of [`render_terminal`]'s output

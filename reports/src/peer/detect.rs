@@ -183,32 +183,46 @@ pub fn parse(
         problem: format!("{}; expected {ALL_FORMATS}", e.problem),
         ..e
     })?;
-    let found = candidates(&docs[0]);
-    let tool = match (forced, found.first()) {
+    let tool = choose(&docs[0], forced)?;
+    points(tool, &docs, text, file_name, siblings)
+}
+
+/// The tool a document is read as: `forced` where the document looks like its, else the most
+/// specific candidate.
+fn choose(doc: &Value, forced: Option<Tool>) -> Result<Tool, PeerError> {
+    let found = candidates(doc);
+    match (forced, found.first()) {
         (Some(t), _)
             if found.contains(&t) || (t == Tool::Vllm && found.contains(&Tool::Sglang)) =>
         {
-            t
+            Ok(t)
         }
-        (Some(t), _) => {
-            return Err(PeerError {
-                at: "the top level".into(),
-                problem: format!(
-                    "--tool {} expects {}; this file is not one",
-                    t.as_str(),
-                    t.expects()
-                ),
-                maybe: found.iter().map(|t| t.as_str().to_string()).collect(),
-            });
-        }
-        (None, Some(&t)) => t,
-        (None, None) => {
-            return Err(PeerError::new(
-                "the top level",
-                format!("no known result format: expected {ALL_FORMATS}"),
-            ));
-        }
-    };
+        (Some(t), _) => Err(PeerError {
+            at: "the top level".into(),
+            problem: format!(
+                "--tool {} expects {}; this file is not one",
+                t.as_str(),
+                t.expects()
+            ),
+            maybe: found.iter().map(|t| t.as_str().to_string()).collect(),
+        }),
+        (None, Some(&t)) => Ok(t),
+        (None, None) => Err(PeerError::new(
+            "the top level",
+            format!("no known result format: expected {ALL_FORMATS}"),
+        )),
+    }
+}
+
+/// The points of `docs` (the file's JSON documents; `text` its whole text) read as `tool`,
+/// with the side files the tool writes beside it.
+fn points(
+    tool: Tool,
+    docs: &[Value],
+    text: &str,
+    file_name: &str,
+    siblings: &dyn Siblings,
+) -> Result<Vec<PeerPoint>, PeerError> {
     let root = Node::root(&docs[0]);
     match tool {
         Tool::Vllm | Tool::Sglang => docs

@@ -153,7 +153,8 @@ pub(super) fn engine_window(
             .iter()
             .rev()
             .find_map(|s| s.signals.kv_capacity_tokens),
-        preemptions: step_delta(|s| s.preemptions_total),
+        preemptions: step_delta(|s| s.preemptions_total)
+            .or_else(|| preemptions_over_step(step, requests, engine_samples)),
         prefix_cache_queries: step_delta(|s| s.prefix_cache_queries_total),
         prefix_cache_hits: step_delta(|s| s.prefix_cache_hits_total),
         generation_tokens: step_delta(|s| s.generation_tokens_total),
@@ -208,4 +209,14 @@ pub(super) fn littles_law(requests: &StepRequests, eng: &[EngineSample]) -> Opti
         e2e_mean_s,
         rel_err: rel(qps * e2e_mean_s, engine_in_flight_mean),
     })
+}
+/// Preemptions seen anywhere over the step (its start to its end or its last request's), where
+/// the windows saw none.
+fn preemptions_over_step(
+    step: &StepRecord,
+    requests: &StepRequests,
+    engine_samples: &[EngineSample],
+) -> Option<f64> {
+    let end = step.end_t_s.or(requests.done_max).unwrap_or(step.start_t_s);
+    engine::preemptions_seen(engine::around(engine_samples, step.start_t_s, end))
 }

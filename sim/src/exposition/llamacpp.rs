@@ -9,14 +9,8 @@ use crate::stats::RankStats;
 pub(super) fn render(ranks: &[RankStats]) -> String {
     let mut e = Expo::new(cpp_g6);
     let sum = |f: Getter| ranks.iter().map(f).sum::<f64>();
-    let win_prompt_tokens = sum(|s| s.lc_win_prompt_tokens as f64);
-    let win_prompt_s = sum(|s| s.lc_win_prompt_s);
-    let win_steps = sum(|s| s.lc_win_decode_steps as f64);
-    let win_s = sum(|s| s.lc_win_decode_s);
     let n_decode = sum(|s| s.lc_n_decode as f64);
-    let busy = sum(|s| s.lc_busy_slots_sum as f64);
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-    let rows: Vec<(&str, &str, &str, f64)> = vec![
+    let mut rows: Vec<(&str, &str, &str, f64)> = vec![
         (
             "llamacpp:prompt_tokens_total",
             "Number of prompt tokens processed, excluding cached tokens",
@@ -80,6 +74,26 @@ pub(super) fn render(ranks: &[RankStats]) -> String {
             "counter",
             sum(|s| s.lc_spec_drafts as f64),
         ),
+    ];
+    rows.extend(gauges(ranks));
+    for (name, help, kind, v) in rows {
+        e.header(name, help, kind);
+        e.sample(name, &Vec::new(), v);
+    }
+    e.finish()
+}
+
+/// The gauges: two throughputs over the window since the last scrape, the slots' state.
+fn gauges(ranks: &[RankStats]) -> Vec<(&'static str, &'static str, &'static str, f64)> {
+    let sum = |f: Getter| ranks.iter().map(f).sum::<f64>();
+    let win_prompt_tokens = sum(|s| s.lc_win_prompt_tokens as f64);
+    let win_prompt_s = sum(|s| s.lc_win_prompt_s);
+    let win_steps = sum(|s| s.lc_win_decode_steps as f64);
+    let win_s = sum(|s| s.lc_win_decode_s);
+    let n_decode = sum(|s| s.lc_n_decode as f64);
+    let busy = sum(|s| s.lc_busy_slots_sum as f64);
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    vec![
         (
             "llamacpp:prompt_tokens_seconds",
             "Average prompt throughput in tokens/s",
@@ -110,10 +124,5 @@ pub(super) fn render(ranks: &[RankStats]) -> String {
             "gauge",
             ratio(busy, n_decode),
         ),
-    ];
-    for (name, help, kind, v) in rows {
-        e.header(name, help, kind);
-        e.sample(name, &Vec::new(), v);
-    }
-    e.finish()
+    ]
 }
