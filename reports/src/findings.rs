@@ -116,6 +116,21 @@ impl StepView<'_> {
         self.summary.pattern == crate::recording::Pattern::ClosedLoop
             && self.timing.engine.waiting_min.is_some_and(|w| w <= 0.0)
     }
+
+    /// The engine ran and queued nothing at every scrape inside the windows (two at least)
+    /// while the client's runtime woke late: the client read its streams behind the engine, so
+    /// the windows (the client's instants) hold the client's backlog, not the engine's batch.
+    fn client_behind_engine(&self, tol: &Tolerances) -> bool {
+        let e = &self.timing.engine;
+        !self.timing.windows.is_empty()
+            && e.samples >= 2
+            && e.running_max.is_some_and(|m| m <= 0.0)
+            && e.waiting_max.is_none_or(|w| w <= 0.0)
+            && self
+                .summary
+                .client_lateness_p99_s
+                .is_some_and(|l| l > tol.lateness_p99_s)
+    }
 }
 
 /// What the run-wide rules read.
@@ -209,6 +224,7 @@ pub static RULES: &[Rule] = &[
     requests::NO_MEASUREMENT_WINDOW,
     requests::REASONING_EXHAUSTED,
     requests::EMPTY_ANSWER,
+    engine::CLIENT_BEHIND_ENGINE,
     engine::ENGINE_BATCH_MISMATCH,
     engine::ENGINE_QUEUEING,
     ranks::DP_RANK_IMBALANCE,
@@ -234,6 +250,7 @@ pub static RULES: &[Rule] = &[
 /// not apply to it.
 pub const FIXED_BATCH_ONLY: &[&str] = &[
     "no_measurement_window",
+    "client_behind_engine",
     "engine_batch_mismatch",
     "engine_queueing",
     "dp_rank_imbalance",

@@ -7,6 +7,34 @@ use super::{Check, Rule, StepView, Subject, Tolerances};
 use crate::finding::{Finding, Severity};
 use crate::recording::Pattern;
 
+pub(super) const CLIENT_BEHIND_ENGINE: Rule = Rule {
+    code: "client_behind_engine",
+    severities: &[Severity::Error],
+    what: "the engine was idle at every scrape inside the window while the late client still read the batch's streams",
+    check: Check::Step(client_behind_engine),
+};
+
+/// The engine idle through the windows the client's instants made ([`StepView`]'s
+/// `client_behind_engine`): no figure of the window is the engine's, and a batch or queue
+/// finding there would blame the engine for the client's backlog.
+fn client_behind_engine(v: &StepView<'_>, tol: &Tolerances) -> Option<Finding> {
+    let (s, t) = (v.summary, v.timing);
+    v.client_behind_engine(tol).then(|| {
+        v.finding(
+            &CLIENT_BEHIND_ENGINE,
+            Severity::Error,
+            format!(
+                "the engine ran and queued no sequence at all {} scrapes inside the {:.2} s measurement window while the probe held {} requests open and its runtime woke {:.0} ms late at p99: the client read its streams behind the engine, so the window's figures are the client's backlog, not the engine's; run a release build of the probe, fewer streams, or the probe on a less loaded host",
+                t.engine.samples,
+                t.window_s,
+                s.batch_size,
+                s.client_lateness_p99_s.unwrap_or_default() * 1e3
+            ),
+            json!({"samples": t.engine.samples, "window_s": t.window_s, "running_max": t.engine.running_max, "waiting_max": t.engine.waiting_max, "client_lateness_p99_s": s.client_lateness_p99_s}),
+        )
+    })
+}
+
 pub(super) const ENGINE_BATCH_MISMATCH: Rule = Rule {
     code: "engine_batch_mismatch",
     severities: &[Severity::Warn, Severity::Error],
@@ -18,8 +46,12 @@ pub(super) const ENGINE_BATCH_MISMATCH: Rule = Rule {
 /// then llama.cpp's busy slots per step (the latter only when the gauge did not already show a
 /// batch too small), so a step may raise two. In a closed loop a batch below `bs` whose engine
 /// queue drained at some scrape is the loop's turnaround (requests between a finish and the
-/// next send, or waiting for a prefill chunk), not a limit of the engine.
-fn engine_batch_mismatch(v: &StepView<'_>, _tol: &Tolerances) -> Vec<Finding> {
+/// next send, or waiting for a prefill chunk), not a limit of the engine. None where the client
+/// fell behind an idle engine (`client_behind_engine` says so).
+fn engine_batch_mismatch(v: &StepView<'_>, tol: &Tolerances) -> Vec<Finding> {
+    if v.client_behind_engine(tol) {
+        return Vec::new();
+    }
     batch_from_running_gauge(v)
         .into_iter()
         .chain(batch_from_busy_slots(v))

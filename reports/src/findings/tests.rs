@@ -124,7 +124,15 @@ fn everything() -> Vec<Step> {
         }
     }
 
-    vec![s0, s1, s2, s3, Step::clean_at(4), s5]
+    // Step 6: a late client that read its streams behind an engine idle through the window.
+    let mut s6 = Step::clean_at(6);
+    let e = &mut s6.timing.engine;
+    (e.running_min, e.running_max, e.waiting_min, e.waiting_max) =
+        (Some(0.0), Some(0.0), Some(0.0), Some(0.0));
+    e.samples = 9;
+    s6.summary.client_lateness_p99_s = Some(0.633);
+
+    vec![s0, s1, s2, s3, Step::clean_at(4), s5, s6]
 }
 
 fn run_all(steps: &[Step], warm_expected: bool) -> Vec<Finding> {

@@ -2,8 +2,8 @@
 //! readings, alone and together.
 
 use super::super::engine::{
-    ENGINE_BATCH_MISMATCH, ENGINE_QUEUEING, KV_NEAR_FULL, PREEMPTIONS, PREFIX_CACHE_WARM,
-    TOKEN_COUNT_MISMATCH,
+    CLIENT_BEHIND_ENGINE, ENGINE_BATCH_MISMATCH, ENGINE_QUEUEING, KV_NEAR_FULL, PREEMPTIONS,
+    PREFIX_CACHE_WARM, TOKEN_COUNT_MISMATCH,
 };
 use super::super::fixture::{BS, Step, num};
 use crate::finding::Severity;
@@ -259,4 +259,49 @@ fn a_closed_loop_batch_short_of_bs_whose_queue_drained_is_the_loops_turnaround()
     // A queue that never drained while the engine ran fewer: the engine's limit.
     step.timing.engine.waiting_min = Some(1.0);
     assert_eq!(step.one(&ENGINE_BATCH_MISMATCH).severity, Severity::Error);
+}
+
+/// A wave whose engine ran and queued nothing at every scrape in the window, the client late.
+fn behind() -> Step {
+    let mut step = running(Some(0.0), Some(0.0), None);
+    step.timing.engine.waiting_max = Some(0.0);
+    step.timing.engine.waiting_min = Some(0.0);
+    step.timing.engine.samples = 9;
+    step.summary.client_lateness_p99_s = Some(0.633);
+    step
+}
+
+#[test]
+fn an_idle_engine_under_a_late_client_is_the_clients_backlog_not_the_engines_batch() {
+    let step = behind();
+    let f = step.one(&CLIENT_BEHIND_ENGINE);
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.message.contains("all 9 scrapes"), "{}", f.message);
+    assert!(f.message.contains("633 ms late"), "{}", f.message);
+    // The gauge's 0 against bs is not the engine's cap: no advice to raise --max-num-seqs.
+    step.silent(&ENGINE_BATCH_MISMATCH);
+}
+
+#[test]
+fn client_behind_engine_stays_silent_on_a_punctual_client_a_busy_engine_or_one_scrape() {
+    // A punctual client with an idle engine: the batch finding speaks, not this one.
+    let mut punctual = behind();
+    punctual.summary.client_lateness_p99_s = Some(0.001);
+    punctual.silent(&CLIENT_BEHIND_ENGINE);
+    assert_eq!(
+        punctual.one(&ENGINE_BATCH_MISMATCH).severity,
+        Severity::Error
+    );
+    let mut busy = behind();
+    busy.timing.engine.running_max = Some(f64::from(BS));
+    busy.silent(&CLIENT_BEHIND_ENGINE);
+    let mut queued = behind();
+    queued.timing.engine.waiting_max = Some(3.0);
+    queued.silent(&CLIENT_BEHIND_ENGINE);
+    let mut one_scrape = behind();
+    one_scrape.timing.engine.samples = 1;
+    one_scrape.silent(&CLIENT_BEHIND_ENGINE);
+    let mut no_window = behind();
+    no_window.timing.windows.clear();
+    no_window.silent(&CLIENT_BEHIND_ENGINE);
 }
