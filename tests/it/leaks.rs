@@ -16,7 +16,9 @@ use ceiling::sim::{Faults, SimFlavor};
 use crate::cli::ceiling;
 
 const KEY: &str = "sk-ceiling-test-0123456789abcdef";
-const HOSTILE_MODEL: &str = "<script>alert(1)</script>\u{1b}[2J\u{1b}]0;pwned\u{7}evil";
+/// Markup that would run or fetch if spliced into the page (a fetch of `x` that fails, or a
+/// `console.log`, is a console message Chromium reports), terminal escapes, and SQL.
+const HOSTILE_MODEL: &str = "<script>alert(1)</script><img src=x onerror=console.log(1)>\u{1b}[2J\u{1b}]0;pwned\u{7}'); DROP TABLE runs; --";
 
 async fn run(args: Vec<String>) -> Output {
     let mut cmd = ceiling();
@@ -112,8 +114,40 @@ async fn the_api_key_reaches_no_artefact_and_engine_strings_are_escaped() {
         html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "the name is shown as text"
     );
+    assert!(!html.contains("<img src=x"), "unescaped in report.html");
     let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
-    assert!(!md.contains("<script>alert"), "unescaped in report.md");
+    // Markdown escapes with a backslash (GFM renders `\<` as a literal `<`): every `<` and
+    // `>` of the name is escaped.
+    assert!(
+        md.contains(r"\<script\>alert(1)\</script\>\<img src=x onerror=console.log(1)\>"),
+        "unescaped in report.md"
+    );
+    assert!(!md.contains("<script>"), "unescaped in report.md");
+
+    // In a browser: nothing runs, nothing is fetched (check_html.sh counts console messages).
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check_html.sh");
+    let shot = dir.path().join("shot.png");
+    let html_path = out_dir.join("report.html");
+    let chromium = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .arg(script)
+            .arg(html_path)
+            .arg(shot)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let seen = String::from_utf8_lossy(&chromium.stdout);
+    assert!(
+        seen.lines().any(|l| l == "console: 0"),
+        "check_html.sh (Debian's chromium, which .ci/run installs): {chromium:?}"
+    );
+
+    // The name went into the database as a value, not as SQL, and comes back whole.
+    let listed = run(args(&db, &["runs", "--json"])).await;
+    let v: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(v[0]["model"], HOSTILE_MODEL, "{v}");
     for (name, o) in [("probe", &probe), ("report", &report), ("runs", &runs)] {
         for stream in [&o.stdout, &o.stderr] {
             assert!(
