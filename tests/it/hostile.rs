@@ -147,6 +147,7 @@ async fn probe_once(base: &str, timeout: Duration) -> RequestRecord {
 /// the sockets' buffers hold.
 fn assert_read_at_most(written: &AtomicU64, limit: usize) {
     let n = written.load(Ordering::Relaxed);
+    eprintln!("limit {limit} B: the server wrote {n} B before the client hung up");
     assert!(n < limit as u64 + SOCKET_SLACK, "{n} bytes written");
 }
 
