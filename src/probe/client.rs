@@ -365,7 +365,7 @@ struct PromptDetails {
 
 mod limits;
 
-pub use limits::{MAX_ERROR_BODY_BYTES, MAX_EVENT_BYTES};
+pub use limits::{MAX_ERROR_BODY_BYTES, MAX_EVENT_BYTES, MAX_PREFLIGHT_BODY_BYTES, read_capped};
 
 #[cfg(test)]
 mod sse_tests;

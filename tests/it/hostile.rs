@@ -25,6 +25,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
+mod whole_run;
+
 /// What a socket's buffers can hold beyond what the client read (loopback autotuning reaches a
 /// few MiB each way): the slack allowed over a limit in the byte counts below.
 const SOCKET_SLACK: u64 = 16 << 20;

@@ -14,6 +14,10 @@ pub const MAX_EVENT_BYTES: usize = 1 << 20;
 /// The body of a non-2xx answer kept for its error message (of which 300 characters are shown).
 pub const MAX_ERROR_BODY_BYTES: usize = 64 << 10;
 
+/// A body read whole before the run: the model list, `/version`, `/props`, the first `/metrics`
+/// (the scraper's own limit).
+pub const MAX_PREFLIGHT_BODY_BYTES: usize = 16 << 20;
+
 /// The body stream failed, or an event ran past [`MAX_EVENT_BYTES`].
 #[derive(Debug)]
 pub enum BodyError<E> {
@@ -107,6 +111,33 @@ where
             std::future::ready(keep)
         }
     })
+}
+
+/// The whole body if it is at most `cap` bytes; else an error naming the limit, the rest
+/// unread (the engine's model list, `/version`, `/metrics` before the run).
+pub async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
+    let url = resp.url().to_string();
+    let too_big = || {
+        format!(
+            "{url}: body larger than {} MiB; not read further",
+            cap >> 20
+        )
+    };
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| format!("cannot read {url}: {e}"))?
+    {
+        if body.len() + chunk.len() > cap {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// At most `cap` bytes of the body, decoded lossily; the rest is not read.
