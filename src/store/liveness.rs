@@ -91,3 +91,41 @@ pub fn abandoned_to_interrupted(conn: &Connection, db: &Path) -> Result<Vec<i64>
     }
     Ok(marked)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{RunManifest, RunStatus, Store};
+
+    fn status(store: &Store, id: i64) -> RunStatus {
+        store
+            .list_runs()
+            .expect("runs")
+            .into_iter()
+            .find(|r| r.id == id)
+            .expect("run")
+            .status
+    }
+
+    #[test]
+    fn a_run_whose_process_is_gone_is_interrupted_at_the_next_start_and_a_live_one_is_not() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = dir.path().join("l.db");
+        let m = RunManifest::new("c".into(), serde_json::json!({}));
+        let live = Store::open(&db).expect("open");
+        let held = live.create_run(&m).expect("run");
+        let gone = {
+            let s = Store::open(&db).expect("open");
+            s.create_run(&m).expect("run")
+            // Dropped without finish_run: its lock goes as a killed process's would.
+        };
+        let next = Store::open(&db).expect("open");
+        let third = next.create_run(&m).expect("run");
+        assert_eq!(status(&next, held), RunStatus::Running);
+        assert_eq!(status(&next, gone), RunStatus::Interrupted);
+        assert_eq!(status(&next, third), RunStatus::Running);
+        live.finish_run(held, RunStatus::Complete, None)
+            .expect("finish");
+        assert!(!dir.path().join(format!("l.db.run-{held}.lock")).exists());
+        assert!(!dir.path().join(format!("l.db.run-{gone}.lock")).exists());
+    }
+}
