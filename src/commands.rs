@@ -62,17 +62,21 @@ pub fn resolve_run(store: &crate::store::Store, run: &str) -> anyhow::Result<i64
 }
 
 /// The HTTP client for the telemetry commands: rustls with the ring provider, no proxy (the
-/// engines are usually on loopback or the local network).
+/// engines are usually on loopback or the local network), no redirect followed.
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
     // Installing twice is harmless; without a provider reqwest panics when the client is built.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    Ok(reqwest::Client::builder().no_proxy().build()?)
+    Ok(reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?)
 }
 
 /// Writes a command's output to stdout; a closed pipe (`| head`) ends the output quietly
 /// instead of panicking as `print!` would.
 pub fn emit(text: &str) {
     use std::io::Write;
+    let text = crate::printable::printable(text);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }

@@ -71,6 +71,7 @@ fn store_code(e: &StoreError) -> Option<Exit> {
     use rusqlite::ErrorCode as C;
     match e {
         StoreError::NotADatabase { .. }
+        | StoreError::NotWritable { .. }
         | StoreError::NewerSchema { .. }
         | StoreError::NoSuchRun(_)
         | StoreError::NoSuchResult(_)
@@ -116,10 +117,12 @@ pub fn guard(work: impl FnOnce() -> anyhow::Result<Exit> + UnwindSafe) -> Exit {
         Ok(Ok(exit)) => exit,
         Ok(Err(err)) => {
             let exit = code_for(&err);
+            // An error may quote the engine or a file: no control sequence reaches the terminal.
+            let text = crate::printable::printable(&format!("{err:#}")).into_owned();
             if exit == Exit::Internal {
-                eprintln!("error: {err:#} ({BUG_NOTE})");
+                eprintln!("error: {text} ({BUG_NOTE})");
             } else {
-                eprintln!("error: {err:#}");
+                eprintln!("error: {text}");
             }
             exit
         }

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exit;
+pub mod printable;
 pub mod probe;
 pub mod redact;
 pub mod run;

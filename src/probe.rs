@@ -81,7 +81,10 @@ pub async fn preflight(http: &reqwest::Client, cfg: &ProbeConfig) -> anyhow::Res
         ))
         .into());
     }
-    let list: ModelList = resp.json().await.map_err(|e| {
+    let body = client::read_capped(resp, client::MAX_PREFLIGHT_BODY_BYTES)
+        .await
+        .map_err(Failure::Unreachable)?;
+    let list: ModelList = serde_json::from_slice(&body).map_err(|e| {
         Failure::Unreachable(format!(
             "{url} did not return an OpenAI model list ({e}); is --url an OpenAI-compatible server?"
         ))
@@ -212,9 +215,8 @@ async fn fetch_text(http: &reqwest::Client, url: &str) -> Result<String, String>
     if !resp.status().is_success() {
         return Err(format!("{url} answered HTTP {}", resp.status()));
     }
-    resp.text()
-        .await
-        .map_err(|e| format!("cannot read {url}: {e}"))
+    let body = client::read_capped(resp, client::MAX_PREFLIGHT_BODY_BYTES).await?;
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// The engine's version where it tells: vLLM `/version`, SGLang `/get_server_info`,

@@ -40,11 +40,14 @@ pub struct RunOutcome {
     pub engine: EngineInfo,
 }
 
-/// One HTTP client for the whole run: no proxy (loopback engines), no idle-pool limit.
+/// One HTTP client for the whole run: no proxy (loopback engines), no idle-pool limit, no
+/// redirect followed (an engine that answers 3xx is an `http_error`, and the API key never
+/// travels to another host).
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
     crate::install_tls_provider();
     Ok(reqwest::Client::builder()
         .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
         .tcp_nodelay(true)
         .pool_max_idle_per_host(usize::MAX)
         .build()?)
@@ -255,17 +258,19 @@ async fn close_run(
     } else {
         RunStatus::Complete
     };
-    let error = match (&steps_result, &joined) {
-        (Err(e), _) => Some(format!("{e:#}")),
-        (_, Err(e)) => Some(e.to_string()),
+    // A writer that stopped (a full disk) is the cause of the steps' "channel closed": its
+    // error is the one recorded and returned.
+    let error = match (&joined, &steps_result) {
+        (Err(e), _) => Some(format!("the recording stopped: {e}")),
+        (_, Err(e)) => Some(format!("{e:#}")),
         _ if ok == 0 && status == RunStatus::Failed => Some("no request succeeded".to_string()),
         _ => None,
     };
-    store
-        .finish_run(run_id, status, error.as_deref())
-        .context("closing the run")?;
+    let finished = store.finish_run(run_id, status, error.as_deref());
+    let recorded = joined.context("the recording stopped")?;
     steps_result?;
-    joined.context("the store's writer")?;
+    finished.context("closing the run")?;
+    let _ = recorded;
     Ok((status, ok, failed))
 }
 

@@ -6,6 +6,7 @@
 
 pub mod frames;
 pub mod history;
+pub mod liveness;
 pub mod read;
 pub mod results;
 pub mod schema;
@@ -27,6 +28,13 @@ pub enum StoreError {
         "{path}: not a ceiling database ({source}); pass --db with a file ceiling wrote, or a new path"
     )]
     NotADatabase {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "{path}: cannot open the database for writing ({source}); ceiling writes to it even to read it: make the file and its directory writable, or pass --db with a writable path"
+    )]
+    NotWritable {
         path: PathBuf,
         source: rusqlite::Error,
     },
@@ -165,14 +173,27 @@ fn host_name() -> Option<String> {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The locks of the runs this store created and has not closed ([`liveness`]).
+    held: std::sync::Mutex<Vec<liveness::RunLock>>,
 }
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let not_db = |source| StoreError::NotADatabase {
-            path: path.to_path_buf(),
-            source,
+        let not_db = |source: rusqlite::Error| {
+            use rusqlite::ErrorCode as C;
+            match source.sqlite_error_code() {
+                Some(C::CannotOpen | C::ReadOnly | C::PermissionDenied) if path.exists() => {
+                    StoreError::NotWritable {
+                        path: path.to_path_buf(),
+                        source,
+                    }
+                }
+                _ => StoreError::NotADatabase {
+                    path: path.to_path_buf(),
+                    source,
+                },
+            }
         };
         let mut conn = Connection::open_with_flags(
             path,
@@ -189,6 +210,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            held: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -200,7 +222,9 @@ impl Store {
         &self.conn
     }
 
-    /// Inserts a run in state `running` and returns its id.
+    /// Inserts a run in state `running`, holding its lock until [`Store::finish_run`], and
+    /// returns its id. Runs left `running` by a process that is gone are marked `interrupted`
+    /// first ([`liveness`]).
     pub fn create_run(&self, m: &RunManifest) -> Result<i64, StoreError> {
         let gpu_model = m.gpu_inventory.first().and_then(|g| g.name.clone());
         let driver = m.gpu_inventory.first().and_then(|g| g.driver.clone());
@@ -218,7 +242,14 @@ impl Store {
                 column: "engine_limits",
                 source,
             })?;
-        self.conn.execute(
+        // IMMEDIATE: another process creating a run is either committed with its lock held
+        // or not yet visible, never seen between the two.
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )?;
+        liveness::abandoned_to_interrupted(&tx, &self.path)?;
+        tx.execute(
             "INSERT INTO runs (started_at, tool_version, git_sha, host, command_line, engine_kind,
                 engine_version, base_url, model, probe_config, probe_config_hash, gpu_inventory,
                 gpu_model, gpu_count, driver_version, engine_limits, status)
@@ -243,7 +274,15 @@ impl Store {
                 limits,
             ],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        let id = tx.last_insert_rowid();
+        if let Some(lock) = liveness::hold(&self.path, id) {
+            self.held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(lock);
+        }
+        tx.commit()?;
+        Ok(id)
     }
 
     /// Records what became known about the engine after the run started (from `/v1/models`
@@ -284,6 +323,13 @@ impl Store {
         )?;
         if n == 0 {
             return Err(StoreError::NoSuchRun(run_id));
+        }
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(i) = held.iter().position(|l| l.run_id() == run_id) {
+            held.swap_remove(i).release();
         }
         Ok(())
     }

@@ -115,7 +115,7 @@ pub fn run(db: &Path, args: AnalyzeArgs) -> anyhow::Result<Exit> {
 /// `NO_COLOR` is unset.
 pub fn print_terminal(a: &Analysis) {
     use std::io::IsTerminal;
-    let text = render_terminal(a);
+    let text = crate::printable::printable(&render_terminal(a)).into_owned();
     if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
         print!("{}", ceiling_reports::terminal::colourize(&text));
     } else {
@@ -128,7 +128,7 @@ pub fn print_search(search: Option<&crate::search::SearchReport>) {
     if let Some(s) = search {
         println!();
         for line in s.lines() {
-            println!("{line}");
+            println!("{}", crate::printable::printable(&line));
         }
     }
 }

@@ -18,7 +18,7 @@ pub fn run(db: &Path, args: RunsArgs) -> anyhow::Result<Exit> {
             if args.output.json {
                 println!("{}", serde_json::to_string_pretty(&runs)?);
             } else {
-                print!("{}", render_list(&runs));
+                print!("{}", crate::printable::printable(&render_list(&runs)));
             }
         }
         Some(RunsAction::Show { run, output }) => {
@@ -29,7 +29,7 @@ pub fn run(db: &Path, args: RunsArgs) -> anyhow::Result<Exit> {
             if output.json || args.output.json {
                 println!("{}", serde_json::to_string_pretty(&detail)?);
             } else {
-                print!("{}", render_detail(&detail));
+                print!("{}", crate::printable::printable(&render_detail(&detail)));
             }
         }
     }

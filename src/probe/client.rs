@@ -175,20 +175,27 @@ impl EngineClient {
         let status = resp.status();
         rec.http_status = Some(status.as_u16());
         if !status.is_success() {
-            let text = resp.text().await.unwrap_or_default();
+            let mut text = limits::capped_text(resp, limits::MAX_ERROR_BODY_BYTES).await;
+            // An engine or proxy that echoes the request would put the key in the record.
+            if let Some(k) = self.api_key.as_deref().filter(|k| !k.is_empty()) {
+                text = text.replace(k, "***");
+            }
             return end(
                 rec,
                 Outcome::HttpError,
                 format!("HTTP {status}: {}", clip(&text)),
             );
         }
-        let mut events = resp.bytes_stream().eventsource();
+        let mut events =
+            limits::bounded_events(resp.bytes_stream(), limits::MAX_EVENT_BYTES).eventsource();
         let mut completion_so_far: Option<u32> = None;
         while let Some(ev) = events.next().await {
             let at = t0.elapsed().as_secs_f64();
             let ev = match ev {
                 Ok(ev) => ev,
-                Err(eventsource_stream::EventStreamError::Transport(e)) => {
+                Err(eventsource_stream::EventStreamError::Transport(
+                    limits::BodyError::Transport(e),
+                )) => {
                     return end(rec, Outcome::StreamCut, error_chain(&e));
                 }
                 Err(e) => return end(rec, Outcome::MalformedSse, e.to_string()),
@@ -355,6 +362,10 @@ struct Usage {
 struct PromptDetails {
     cached_tokens: Option<u32>,
 }
+
+mod limits;
+
+pub use limits::{MAX_ERROR_BODY_BYTES, MAX_EVENT_BYTES, MAX_PREFLIGHT_BODY_BYTES, read_capped};
 
 #[cfg(test)]
 mod sse_tests;

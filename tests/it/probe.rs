@@ -17,8 +17,10 @@ use serde_json::Value;
 
 use crate::cli::ceiling;
 
+mod disk;
 mod equivalence;
 mod interrupts;
+mod kill;
 mod setups;
 mod spec;
 

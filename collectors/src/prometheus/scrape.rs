@@ -6,6 +6,10 @@
 //! an early exit: the caller decides whether lost metrics are fatal (`--require-metrics`). The
 //! scraper does not retry and does not scrape faster than asked: llama.cpp resets the window of
 //! its `*_tokens_seconds` gauges on every scrape, so every extra scrape changes what they mean.
+//!
+//! One scrape holds at most [`MAX_SCRAPE_BYTES`] of body and parses at most
+//! [`MAX_SCRAPE_LINES`] lines: a bigger body is not read further and the scrape is a failure
+//! with no samples (an engine's real `/metrics` is 10–500 KiB).
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +18,12 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::ScrapeRecord;
+
+/// The most body one scrape reads.
+pub const MAX_SCRAPE_BYTES: usize = 16 << 20;
+
+/// The most lines (series, comments and blank lines together) one scrape parses.
+pub const MAX_SCRAPE_LINES: usize = 200_000;
 
 use super::parse;
 
@@ -58,11 +68,46 @@ impl Scraper {
         if !resp.status().is_success() {
             return Err((Some(status), format!("{}: HTTP {status}", self.url)));
         }
-        let text = resp
-            .text()
+        let too_big = || {
+            (
+                Some(status),
+                format!(
+                    "{}: body larger than {} MiB (the scraper's limit per scrape); not read further",
+                    self.url,
+                    MAX_SCRAPE_BYTES >> 20
+                ),
+            )
+        };
+        if resp
+            .content_length()
+            .is_some_and(|n| n > MAX_SCRAPE_BYTES as u64)
+        {
+            return Err(too_big());
+        }
+        let mut body = Vec::new();
+        let mut resp = resp;
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| (Some(status), describe(&e, &self.url, self.timeout)))?;
-        Ok((status, text))
+            .map_err(|e| (Some(status), describe(&e, &self.url, self.timeout)))?
+        {
+            if body.len() + chunk.len() > MAX_SCRAPE_BYTES {
+                return Err(too_big());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let lines = body.iter().filter(|&&b| b == b'\n').count();
+        if lines > MAX_SCRAPE_LINES {
+            return Err((
+                Some(status),
+                format!(
+                    "{}: {lines} lines, more than {MAX_SCRAPE_LINES} (the scraper's limit per scrape); not parsed",
+                    self.url
+                ),
+            ));
+        }
+        // Lossy, as reqwest's `text()` was: a stray byte costs one line, not the scrape.
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
     }
 
     /// One scrape, started now and stamped relative to `t0`.
