@@ -142,8 +142,11 @@ async fn two_probes_writing_one_database_both_complete() {
     ];
     let base = h.base_url();
     let (a, b) = tokio::join!(probe(&db, &base, &args), probe(&db, &base, &args));
-    assert!(a.status.success(), "{a:?}");
-    assert!(b.status.success(), "{b:?}");
+    // Two probes share one engine, so each may see the other's batch and trip its gate (exit
+    // 1, an `error` finding); what this test holds is the store: both runs recorded whole.
+    for out in [&a, &b] {
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{out:?}");
+    }
     let store = Store::open(&db).unwrap();
     let runs = store.list_runs().unwrap();
     assert_eq!(runs.len(), 2);
