@@ -27,12 +27,19 @@ impl<'a> Fields<'a> {
     }
 
     fn u64(&self, name: &'static str) -> Result<Option<u64>, ModelConfigError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(v) => v.as_u64().map(Some).ok_or(ModelConfigError::Invalid {
+        let Some(v) = self.get(name) else {
+            return Ok(None);
+        };
+        let n = v.as_u64().ok_or(ModelConfigError::Invalid {
+            field: name,
+            problem: format!("{v}, not a non-negative integer"),
+        })?;
+        match limit(name) {
+            Some(max) if n > max => Err(ModelConfigError::Invalid {
                 field: name,
-                problem: format!("{v}, not a non-negative integer"),
+                problem: format!("{n}, more than any model has (at most {max} is read)"),
             }),
+            _ => Ok(Some(n)),
         }
     }
 
@@ -68,6 +75,36 @@ impl<'a> Fields<'a> {
 
     fn str(&self, name: &str) -> Option<&'a str> {
         self.get(name).and_then(Value::as_str)
+    }
+}
+
+/// The largest value read for a field that the parameter counts multiply: far above every
+/// published model (hidden 16,384, intermediate 73,728, 384 experts, 160 layers, vocabulary
+/// 262,144), low enough that no count of [`super::ParamCounts`] overflows `u64` (the worst,
+/// `layers × experts × 3 × hidden × expert_intermediate`, stays under 2^60). `None`: not
+/// multiplied (windows, layer strides), any `u64` is read.
+fn limit(name: &str) -> Option<u64> {
+    match name {
+        "num_hidden_layers" | "num_nextn_predict_layers" => Some(1 << 10),
+        "num_attention_heads"
+        | "num_key_value_heads"
+        | "n_routed_experts"
+        | "num_experts"
+        | "num_local_experts"
+        | "num_experts_per_tok"
+        | "n_shared_experts" => Some(1 << 12),
+        "hidden_size"
+        | "intermediate_size"
+        | "moe_intermediate_size"
+        | "shared_expert_intermediate_size"
+        | "head_dim"
+        | "kv_lora_rank"
+        | "q_lora_rank"
+        | "qk_nope_head_dim"
+        | "qk_rope_head_dim"
+        | "v_head_dim" => Some(1 << 18),
+        "vocab_size" => Some(1 << 24),
+        _ => None,
     }
 }
 

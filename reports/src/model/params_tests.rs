@@ -238,3 +238,37 @@ fn mla_without_q_lora_and_a_dense_first_layer() {
         Some(2 * 1408)
     );
 }
+
+/// Every field at the largest value read, MoE with MLA and an MTP module: each count is a
+/// number, none overflows. Before the limits a `hidden_size` of 10^13 overflowed the attention
+/// count's `hidden × hidden` (a panic in a debug build, a wrong count in release); seen reading
+/// the code for the `model_config` fuzz target.
+#[test]
+fn counts_at_every_field_limit_do_not_overflow() {
+    let text = serde_json::json!({
+        "model_type": "deepseek_v3",
+        "hidden_size": 1 << 18, "intermediate_size": 1 << 18, "moe_intermediate_size": 1 << 18,
+        "num_hidden_layers": 1 << 10, "num_nextn_predict_layers": 1 << 10,
+        "num_attention_heads": 1 << 12, "num_key_value_heads": 1 << 12,
+        "n_routed_experts": 1 << 12, "num_experts_per_tok": 1 << 12, "n_shared_experts": 1 << 12,
+        "kv_lora_rank": 1 << 18, "q_lora_rank": 1 << 18, "qk_nope_head_dim": 1 << 18,
+        "qk_rope_head_dim": 1 << 18, "v_head_dim": 1 << 18, "vocab_size": 1 << 24,
+    })
+    .to_string();
+    let s = ModelShape::from_config_json(&text).expect("at the limits");
+    let c = ParamCounts::of(&s);
+    assert!(c.total() > 1 << 59, "{}", c.total());
+    assert!(c.active() > 0 && c.active_matmul() > 0);
+    let b = WeightBytes::of(&s, &c, None);
+    assert!(b.total().is_finite());
+}
+
+/// One past the limit is refused, naming the field.
+#[test]
+fn a_dimension_past_any_model_is_refused_by_name() {
+    let text = fixtures::text(LLAMA_8B)
+        .replace("\"hidden_size\": 4096", "\"hidden_size\": 10000000000000");
+    let err = ModelShape::from_config_json(&text).expect_err("refused");
+    assert!(err.to_string().contains("hidden_size"), "{err}");
+    assert!(err.to_string().contains("10000000000000"), "{err}");
+}

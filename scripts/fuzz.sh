@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing (issue 19): builds the cargo-fuzz targets of fuzz/ and runs each for
+# SECONDS (default 30), seeded from the project's fixtures. Prints per target the executions,
+# the seconds, the corpus size and whether it crashed; a crash leaves its input under
+# fuzz/artifacts/TARGET/ and makes the script exit 1.
+#
+#   scripts/fuzz.sh [SECONDS] [TARGET…]        # all targets when none is named
+#
+# Needs `cargo install cargo-fuzz`. Stable toolchain: RUSTC_BOOTSTRAP=1 lets cargo-fuzz pass its
+# flags; no sanitizer (`-s none`): the parsers are safe Rust (`unsafe_code = "forbid"`), so
+# AddressSanitizer would find nothing libFuzzer's panics and its RSS limit do not, and it doubles
+# the build. Debug assertions and overflow checks are on (cargo-fuzz's default).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-30}
+shift || true
+export RUSTC_BOOTSTRAP=1
+export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$PWD/fuzz/target}"
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  targets=(prometheus dcgm nvidia_smi llamacpp_props model_config peer_import dataset tokenizer sse)
+fi
+
+# seed TARGET PREFIX FILE…: copies each fixture into the target's corpus, PREFIX (printf
+# escapes) before its bytes, where the target reads a leading selector byte.
+seed() {
+  local target=$1 prefix=$2
+  shift 2
+  mkdir -p "fuzz/corpus/$target"
+  for f in "$@"; do
+    [ -f "$f" ] || continue
+    local dest
+    dest="fuzz/corpus/$target/seed-$(basename "$f")"
+    [ -e "$dest" ] || { printf "$prefix"; cat "$f"; } > "$dest"
+  done
+}
+mapfile -t peer < <(find fixtures/peer-formats fixtures/peer-results -type f ! -name '*.md' ! -name '*.db' -size -512k)
+seed prometheus '' fixtures/expositions/*.prom
+seed dcgm '' fixtures/expositions/dcgm*.prom
+seed nvidia_smi '' fixtures/nvidia-smi/*.csv
+seed llamacpp_props '' fixtures/llamacpp/*.json
+seed model_config '' fixtures/model-configs/*.json
+seed peer_import '\377' "${peer[@]}"
+seed dataset '' fixtures/datasets/*
+seed tokenizer '' fixtures/tokenizers/*.json
+seed sse '' fuzz/seeds/sse/*
+
+start=$(date +%s)
+(cd fuzz && cargo fuzz build -s none)
+echo "build: $(( $(date +%s) - start )) s"
+
+failed=0
+printf '%-16s %12s %8s %8s %8s %s\n' target executions seconds exec/s corpus result
+for t in "${targets[@]}"; do
+  log=$(mktemp)
+  rc=0
+  (cd fuzz && cargo fuzz run -s none "$t" "corpus/$t" -- \
+      -max_total_time="$seconds" -max_len=262144 -rss_limit_mb=2048 -timeout=20 \
+      -print_final_stats=1) > "$log" 2>&1 || rc=$?
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
+  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
+  result=ok
+  if [ "$rc" -ne 0 ]; then
+    result="CRASH (rc $rc): $(grep -m1 -E 'panicked|ERROR: libFuzzer' "$log" || true)"
+    failed=1
+    tail -30 "$log" >&2
+  fi
+  printf '%-16s %12s %8s %8s %8s %s\n' "$t" "$runs" "$seconds" "$rate" "$(ls "fuzz/corpus/$t" | wc -l)" "$result"
+  rm -f "$log"
+done
+exit "$failed"
