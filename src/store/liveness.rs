@@ -12,7 +12,7 @@ use rusqlite::{Connection, params};
 
 use super::StoreError;
 
-/// The lock of one run, held while it records. Dropping it releases the lock; [`release`]
+/// The lock of one run, held while it records. Dropping it releases the lock; [`RunLock::release`]
 /// also removes the file.
 #[derive(Debug)]
 pub struct RunLock {
