@@ -162,6 +162,8 @@ fn assert_outcome(rec: &RequestRecord, outcome: Outcome, says: &str) {
 
 #[tokio::test]
 async fn a_100_mb_chunk_is_cut_at_the_event_limit() {
+    // Apart from the timing-sensitive tests: several of these pour megabytes.
+    let _serial = crate::sim::serial().await;
     let (base, written) = hostile(|mut s, w| async move {
         if put(&mut s, SSE_HEAD, &w).await && put(&mut s, b"data: ", &w).await {
             pour(&mut s, &[b'a'; 65536], 100 << 20, &w).await;
@@ -176,6 +178,8 @@ async fn a_100_mb_chunk_is_cut_at_the_event_limit() {
 
 #[tokio::test]
 async fn a_line_that_never_ends_is_cut_at_the_event_limit() {
+    // Apart from the timing-sensitive tests: several of these pour megabytes.
+    let _serial = crate::sim::serial().await;
     let (base, written) = hostile(|mut s, w| async move {
         let start = b"data: {\"id\":\"r\",\"choices\":[{\"text\":\"";
         if put(&mut s, SSE_HEAD, &w).await && put(&mut s, start, &w).await {
@@ -192,6 +196,8 @@ async fn a_line_that_never_ends_is_cut_at_the_event_limit() {
 
 #[tokio::test]
 async fn many_lines_of_one_event_are_cut_at_the_event_limit() {
+    // Apart from the timing-sensitive tests: several of these pour megabytes.
+    let _serial = crate::sim::serial().await;
     // SSE joins the `data:` lines of one event: each line is short, the event is not.
     let (base, written) = hostile(|mut s, w| async move {
         if put(&mut s, SSE_HEAD, &w).await {
@@ -212,6 +218,8 @@ async fn many_lines_of_one_event_are_cut_at_the_event_limit() {
 
 #[tokio::test]
 async fn a_stream_without_done_times_out_or_is_cut() {
+    // Apart from the timing-sensitive tests: several of these pour megabytes.
+    let _serial = crate::sim::serial().await;
     let (open, _) = hostile(|mut s, w| async move {
         if put(&mut s, SSE_HEAD, &w).await && put(&mut s, chunk("a").as_bytes(), &w).await {
             // Stays open, silent.
@@ -233,6 +241,8 @@ async fn a_stream_without_done_times_out_or_is_cut() {
 
 #[tokio::test]
 async fn invalid_utf8_is_malformed() {
+    // Apart from the timing-sensitive tests: several of these pour megabytes.
+    let _serial = crate::sim::serial().await;
     let (base, _) = hostile(|mut s, w| async move {
         let _ = put(&mut s, SSE_HEAD, &w).await
             && put(
@@ -249,6 +259,8 @@ async fn invalid_utf8_is_malformed() {
 
 #[tokio::test]
 async fn json_nested_100000_deep_is_malformed_not_a_stack_overflow() {
+    // Apart from the timing-sensitive tests: several of these pour megabytes.
+    let _serial = crate::sim::serial().await;
     let deep = |field: &'static str| {
         move |mut s: TcpStream, w: Arc<AtomicU64>| async move {
             let body = format!(
@@ -269,6 +281,8 @@ async fn json_nested_100000_deep_is_malformed_not_a_stack_overflow() {
 
 #[tokio::test]
 async fn headers_dribbled_one_byte_a_second_time_out() {
+    // Apart from the timing-sensitive tests: several of these pour megabytes.
+    let _serial = crate::sim::serial().await;
     let (base, written) = hostile(|mut s, w| async move {
         for b in SSE_HEAD {
             if !put(&mut s, &[*b], &w).await {
@@ -286,6 +300,8 @@ async fn headers_dribbled_one_byte_a_second_time_out() {
 
 #[tokio::test]
 async fn a_lying_usage_is_kept_as_the_engine_said_and_never_overflows() {
+    // Apart from the timing-sensitive tests: several of these pour megabytes.
+    let _serial = crate::sim::serial().await;
     // Three text chunks, then a usage claiming u32::MAX tokens: kept as reported (the
     // analysis compares it with the chunks), no arithmetic overflows.
     let (base, _) = hostile(|mut s, w| async move {
@@ -323,6 +339,8 @@ async fn a_lying_usage_is_kept_as_the_engine_said_and_never_overflows() {
 
 #[tokio::test]
 async fn a_lying_content_length_cuts_the_stream() {
+    // Apart from the timing-sensitive tests: several of these pour megabytes.
+    let _serial = crate::sim::serial().await;
     let done = format!("{}data: [DONE]\n\n", chunk("a"));
     for (body, claimed, says) in [
         // The connection closes 1000 bytes short of what was promised.
@@ -353,6 +371,8 @@ async fn a_lying_content_length_cuts_the_stream() {
 
 #[tokio::test]
 async fn a_redirect_is_an_http_error_and_is_not_followed() {
+    // Apart from the timing-sensitive tests: several of these pour megabytes.
+    let _serial = crate::sim::serial().await;
     let (elsewhere, reached) = hostile(|mut s, w| async move {
         let _ = put(&mut s, b"x", &w).await;
     })
@@ -380,6 +400,8 @@ async fn a_redirect_is_an_http_error_and_is_not_followed() {
 
 #[tokio::test]
 async fn a_huge_error_body_is_read_only_to_its_limit() {
+    // Apart from the timing-sensitive tests: several of these pour megabytes.
+    let _serial = crate::sim::serial().await;
     let (base, written) = hostile(|mut s, w| async move {
         if put(
             &mut s,
@@ -400,6 +422,8 @@ async fn a_huge_error_body_is_read_only_to_its_limit() {
 
 #[tokio::test]
 async fn an_error_body_that_echoes_the_request_does_not_leak_the_key() {
+    // Apart from the timing-sensitive tests: several of these pour megabytes.
+    let _serial = crate::sim::serial().await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -429,6 +453,8 @@ const METRICS_HEAD: &[u8] =
 
 #[tokio::test]
 async fn a_metrics_body_of_1_gb_is_cut_at_the_scrape_limit() {
+    // Apart from the timing-sensitive tests: several of these pour megabytes.
+    let _serial = crate::sim::serial().await;
     let (base, written) = hostile(|mut s, w| async move {
         if put(&mut s, METRICS_HEAD, &w).await {
             let line = b"vllm:num_requests_running{model_name=\"m\"} 1\n".repeat(1000);
@@ -445,6 +471,8 @@ async fn a_metrics_body_of_1_gb_is_cut_at_the_scrape_limit() {
 
 #[tokio::test]
 async fn ten_million_series_are_refused_at_a_limit() {
+    // Apart from the timing-sensitive tests: several of these pour megabytes.
+    let _serial = crate::sim::serial().await;
     // 10 M distinct series, generated as written: the byte limit stops them first.
     let (base, written) = hostile(|mut s, w| async move {
         if !put(&mut s, METRICS_HEAD, &w).await {
