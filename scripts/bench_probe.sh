@@ -22,26 +22,7 @@ bin="$CARGO_TARGET_DIR/release/ceiling"
 work=$(mktemp -d)
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-cat > "$work/bench.toml" <<'EOF'
-name = "bench"
-model = "sim-bench"
-max_model_len = 4096
-vocab_size = 32000
-t0_s = 0.010
-k_seq_s = 0.0
-k_ctx_s = 0.0
-k_prefill_s = 0.0
-prefill_chunk_tokens = 1048576
-max_num_seqs = 8192
-kv_blocks = 1048576
-block_size = 16
-reasoning_tokens = 0
-prefix_cache = false
-eos_probability = 0.0
-seed = 1
-EOF
-
-"$bin" sim --profile-file "$work/bench.toml" --port 0 > "$work/sim.log" 2>&1 &
+"$bin" sim --profile-file fixtures/sim-profiles/flat-10ms.toml --port 0 > "$work/sim.log" 2>&1 &
 sim_pid=$!
 trap 'kill $sim_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do

@@ -28,26 +28,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 stall_ms=2000
 
 # Every step 10 ms whatever the batch: the load is the probe's, not the cost model's.
-cat > "$work/soak.toml" <<'TOML'
-name = "soak"
-model = "sim-soak"
-max_model_len = 4096
-vocab_size = 32000
-t0_s = 0.010
-k_seq_s = 0.0
-k_ctx_s = 0.0
-k_prefill_s = 0.0
-prefill_chunk_tokens = 1048576
-max_num_seqs = 8192
-kv_blocks = 1048576
-block_size = 16
-reasoning_tokens = 0
-prefix_cache = false
-eos_probability = 0.0
-seed = 1
-TOML
-
-"$bin" sim --profile-file "$work/soak.toml" --port 0 \
+"$bin" sim --profile-file fixtures/sim-profiles/flat-10ms.toml --port 0 \
   --fault-http-500 0.05 --fault-drop 0.02 --fault-stall "0.01:$stall_ms" > "$work/sim.log" 2>&1 &
 sim_pid=$!
 probe_pid=
