@@ -72,11 +72,35 @@ pub async fn run_cell(cell: Cell) -> CellRun {
         None
     };
     let verdict = judge(&cell, analysis.as_ref(), &truth, &out);
+    if !verdict.unexplained.is_empty()
+        && let Some(v) = &analysis
+    {
+        eprintln!("{}", evidence(v));
+    }
     CellRun {
         cell,
         verdict,
         wall_s: started.elapsed().as_secs_f64(),
     }
+}
+
+/// What a false alarm is read against: each finding's evidence and each step's timing and the
+/// client's lateness, printed under the cell's line so a failure in CI can be diagnosed.
+fn evidence(v: &Value) -> String {
+    let mut out = String::new();
+    for f in v["findings"].as_array().into_iter().flatten() {
+        out.push_str(&format!("    finding {} {}\n", f["code"], f["evidence"]));
+    }
+    let timings = v["timings"].as_array().into_iter().flatten();
+    for (m, t) in v["steps"].as_array().into_iter().flatten().zip(timings) {
+        out.push_str(&format!(
+            "    step {}: window {} s, t_fwd client {} engine {} identity {}; lateness p50 {} p99 {} max {}\n",
+            m["step_idx"], t["window_s"], t["t_fwd_client_s"], t["t_fwd_engine_s"],
+            t["t_fwd_identity_s"], m["client_lateness_p50_s"], m["client_lateness_p99_s"],
+            m["client_lateness_max_s"]
+        ));
+    }
+    out
 }
 
 /// Runs cells one after the other (each cell's timing needs the cores) and prints a line each.

@@ -76,6 +76,13 @@ pub struct MacroCeiling {
     pub first_miss_step_idx: Option<u32>,
     pub first_miss_rate_rps: Option<f64>,
     pub first_miss_reason: Option<String>,
+    /// Where the ceiling lies between the step that met the SLA and the first that missed: the
+    /// binding criterion (the one furthest over its limit at the miss) interpolated linearly in
+    /// the rate to its limit. The measured steps bracket it, so it is the figure to quote and
+    /// the bracket its uncertainty; `None` without a miss above.
+    pub rate_interpolated_rps: Option<f64>,
+    /// The criterion interpolated: `p99 TTFT`, `p99 TPOT` or `errors`.
+    pub binding: Option<String>,
     /// Beside the micro ceiling, when the run (or `--against`) has one.
     pub gap: Option<MacroGap>,
 }
@@ -129,6 +136,7 @@ pub fn macro_ceiling(
         .iter()
         .filter(|s| s.rate_rps().unwrap_or(0.0) > best_rate)
         .find_map(|s| sla.miss(s).map(|why| (*s, why)));
+    let crossing = miss.as_ref().and_then(|(m, _)| crossing(best, m, &sla));
     Some(MacroCeiling {
         sla,
         step_idx: best.step_idx,
@@ -142,8 +150,47 @@ pub fn macro_ceiling(
         first_miss_step_idx: miss.as_ref().map(|(s, _)| s.step_idx),
         first_miss_rate_rps: miss.as_ref().and_then(|(s, _)| s.rate_rps()),
         first_miss_reason: miss.map(|(_, why)| why),
+        rate_interpolated_rps: crossing.map(|c| c.0),
+        binding: crossing.map(|c| c.1.to_string()),
         gap: micro.and_then(|m| gap(best, m, fit)),
     })
+}
+
+/// Where the criterion that binds at `miss` (the furthest over its limit) crosses its limit,
+/// linear in the rate between `kept` (within every limit) and `miss`; with its name.
+fn crossing(kept: &RateStep, miss: &RateStep, sla: &MacroSla) -> Option<(f64, &'static str)> {
+    let (r0, r1) = (kept.rate_rps()?, miss.rate_rps()?);
+    let p99 = |d: Option<crate::metrics::Distribution>| d.map(|d| d.p99);
+    let criteria = [
+        (
+            "errors",
+            Some(MAX_ERROR_RATE),
+            kept.error_rate,
+            miss.error_rate,
+        ),
+        (
+            "p99 TTFT",
+            sla.ttft_p99_s,
+            p99(kept.ttft_s),
+            p99(miss.ttft_s),
+        ),
+        (
+            "p99 TPOT",
+            sla.tpot_p99_s,
+            p99(kept.tpot_s),
+            p99(miss.tpot_s),
+        ),
+    ];
+    let (name, limit, v0, v1) = criteria
+        .into_iter()
+        .filter_map(|(n, limit, v0, v1)| Some((n, limit?, v0?, v1?)))
+        .filter(|(_, limit, _, v1)| *limit > 0.0 && v1 > limit)
+        .max_by(|a, b| (a.3 / a.1).total_cmp(&(b.3 / b.1)))?;
+    if !(v1 > v0 && r1 > r0) {
+        return None;
+    }
+    let frac = ((limit - v0) / (v1 - v0)).clamp(0.0, 1.0);
+    Some((r0 + frac * (r1 - r0), name))
 }
 
 /// The send lateness (p99) above which the client, not the engine, is named as a cause.

@@ -172,6 +172,10 @@ fn the_macro_ceiling_is_the_highest_rate_meeting_the_sla() {
         m.first_miss_reason.as_deref(),
         Some("p99 TTFT 2500 ms > 2000 ms")
     );
+    // TTFT binds at the miss (2.5 s over 2 s, where TPOT is under): from 1.5 s at 12 req/s to
+    // 2.5 s at 16, it crosses 2 s halfway.
+    assert_eq!(m.binding.as_deref(), Some("p99 TTFT"));
+    assert_eq!(m.rate_interpolated_rps, Some(14.0));
     assert_eq!(
         sla.miss(&steps[4]).as_deref(),
         Some("p99 TPOT 70.0 ms > 50.0 ms")
@@ -184,6 +188,27 @@ fn the_macro_ceiling_is_the_highest_rate_meeting_the_sla() {
     );
     // Nothing meets it: no ceiling.
     assert_eq!(macro_ceiling(&steps[3..], sla, None, None), None);
+}
+
+#[test]
+fn the_ceiling_is_interpolated_on_the_criterion_furthest_over_its_limit() {
+    let sla = MacroSla {
+        ttft_p99_s: Some(2.0),
+        tpot_p99_s: Some(0.05),
+    };
+    // TPOT 40 → 70 ms (1.4 × its limit) beats TTFT 1 → 2.2 s (1.1 ×): a quarter of 8 → 12.
+    let steps = [step(1, 8.0, 1.0, 0.04, 0), step(2, 12.0, 2.2, 0.08, 0)];
+    let m = macro_ceiling(&steps, sla, None, None).unwrap();
+    assert_eq!(m.binding.as_deref(), Some("p99 TPOT"));
+    assert!((m.rate_interpolated_rps.unwrap() - 9.0).abs() < 1e-9);
+    // Errors bind: 0 → 10 % crosses 5 % halfway.
+    let steps = [step(1, 8.0, 1.0, 0.04, 0), step(2, 12.0, 1.0, 0.04, 10)];
+    let m = macro_ceiling(&steps, sla, None, None).unwrap();
+    assert_eq!(m.binding.as_deref(), Some("errors"));
+    assert_eq!(m.rate_interpolated_rps, Some(10.0));
+    // Every rate met it: nothing above to interpolate towards.
+    let m = macro_ceiling(&steps[..1], sla, None, None).unwrap();
+    assert_eq!((m.rate_interpolated_rps, m.binding), (None, None));
 }
 
 #[test]

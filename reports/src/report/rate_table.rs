@@ -88,6 +88,11 @@ pub fn macro_lines(a: &Analysis) -> Vec<String> {
             _ => "; every rate measured met it: the ceiling is above".into(),
         }
     )];
+    if let (Some(r), Some(b)) = (m.rate_interpolated_rps, &m.binding) {
+        out.push(format!(
+            "  between the two: {r:.2} req/s, where {b} reaches its limit (linear in the rate between the step that met it and the one that missed)"
+        ));
+    }
     if let Some(g) = &m.gap {
         out.push(format!(
             "micro ceiling: {:.0} tok/s at bs {:.0} (t_fwd {:.2} ms); the macro ceiling is {:.0} % of it: QPS × output_len = {:.0} tok/s, running × OTPS = {} tok/s",

@@ -86,7 +86,10 @@ fn explains(h: &Happened, code: &str, on_step: &[&str]) -> bool {
         // Fires only with the client late (and the engine idle through the window).
         "client_behind_engine" => client_late,
         // A late client sets the chunks' pace: the finding names it as the cause.
-        "step_time_disagreement" | "identity_broken" | "littles_law_broken" => client_late,
+        "step_time_disagreement" | "littles_law_broken" => client_late,
+        // Requests that failed leave fewer than bs sequences decoding: the window's throughput
+        // falls short of `bs × DP × MTP / t_fwd`, as the finding's message says to check.
+        "identity_broken" => client_late || h.failed_requests,
         "preemptions" => h.preempted,
         "kv_near_full" => h.kv_nearly_full || h.preempted,
         // A late client also moves the window's edges (its first tokens and finishes are read
