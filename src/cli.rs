@@ -75,6 +75,10 @@ pub enum Command {
     Compare(CompareArgs),
     /// Judge a run against its history: regression, improvement or noise per metric and batch.
     Regress(RegressArgs),
+    /// One night on one node: probe, analyse, judge against the node's history, write the
+    /// nightly report (HTML and Markdown: the verdict, the regressions with what changed beside
+    /// them, the trend charts), and exit 1 with --gate when a metric regressed.
+    Nightly(Box<NightlyArgs>),
     /// A metric's trend over a node's nights, with the noise band and the version changes.
     History(HistoryArgs),
     /// Write the node's history (runs × steps with their results) as Parquet, by host and date.

@@ -10,6 +10,7 @@ pub mod gpus;
 pub mod history;
 pub mod import;
 pub mod import_gpu;
+pub mod nightly;
 pub mod probe;
 pub mod regress;
 pub mod report;
@@ -41,6 +42,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Results(args) => results::run(&db, args),
         Command::Compare(args) => compare::run(&db, args),
         Command::Regress(args) => regress::run(&db, args),
+        Command::Nightly(args) => nightly::run(&db, &args).await,
         Command::History(args) => history::run(&db, args),
         Command::Export(args) => export::run(&db, args),
         Command::WriteLoad(args) => write_load::run(&db, args).await,

@@ -6,6 +6,7 @@
 
 pub mod attribution;
 pub mod frame;
+pub mod nightly;
 pub mod parquet;
 pub mod regress;
 pub mod render;

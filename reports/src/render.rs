@@ -64,6 +64,30 @@ pub struct ReportDoc {
     pub charts: Vec<DocChart>,
     /// The run's environment: engine, model, GPUs, driver, probe config, tool version.
     pub environment: Vec<(String, String)>,
+    /// The headings that differ between the run's report and the nightly one.
+    pub labels: DocLabels,
+}
+
+/// The headings and the empty-list line of the sections whose content differs between a
+/// run's report (the default) and the nightly report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocLabels {
+    /// The findings' heading, under the verdict.
+    pub trust: String,
+    /// Shown when there is no finding.
+    pub no_findings: String,
+    /// The main table's heading.
+    pub steps: String,
+}
+
+impl Default for DocLabels {
+    fn default() -> Self {
+        DocLabels {
+            trust: "Trust".into(),
+            no_findings: "No findings: every check passed.".into(),
+            steps: "Steps".into(),
+        }
+    }
 }
 
 /// One finding as the report shows it.

@@ -275,6 +275,7 @@ pub fn report_doc(
             })
             .collect(),
         environment,
+        labels: crate::render::DocLabels::default(),
     }
 }
 

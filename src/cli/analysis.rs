@@ -157,6 +157,12 @@ pub struct DemoArgs {
     #[arg(long)]
     pub png: bool,
 
+    /// Show the nightly regression instead: two weeks of a simulated node's nights (into
+    /// DIR/nightly.db), the last one planted slower with its SM clock down and a new driver,
+    /// judged and reported as `ceiling nightly` does (DIR/nightly.html).
+    #[arg(long, conflicts_with_all = ["batch_sizes", "png"])]
+    pub nightly: bool,
+
     /// The constraints of the ceiling [default for the demo: --sla-otps 90].
     #[command(flatten)]
     pub ceiling: CeilingArgs,

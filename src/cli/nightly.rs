@@ -1,4 +1,4 @@
-//! Flags of the nightly-regression commands (`regress`, `history`) and of the simulator's
+//! Flags of the nightly-regression commands (`nightly`, `regress`, `history`) and of the simulator's
 //! planted nights (`ceiling sim --step-scale …`).
 
 use std::path::PathBuf;
@@ -13,6 +13,23 @@ pub struct RegressArgs {
     #[arg(default_value = "latest")]
     pub run: String,
 
+    #[command(flatten)]
+    pub judge: JudgeArgs,
+
+    /// A fleet's Parquet export (e.g. `'DIR/**/*.parquet'`): add this node's robust z-score
+    /// against the others of its GPU, engine, model and probe config that night.
+    #[arg(long, value_name = "GLOB")]
+    pub history_from: Option<String>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// How a run is judged against its history, and where the verdicts go: shared by `regress`
+/// and `nightly`.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Regression")]
+pub struct JudgeArgs {
     /// The baseline: `auto` (the last --last eligible runs of the same history key before
     /// this one) or a run id to compare with alone.
     #[arg(long, default_value = "auto")]
@@ -34,11 +51,6 @@ pub struct RegressArgs {
     #[arg(long)]
     pub gate: bool,
 
-    /// A fleet's Parquet export (e.g. `'DIR/**/*.parquet'`): add this node's robust z-score
-    /// against the others of its GPU, engine, model and probe config that night.
-    #[arg(long, value_name = "GLOB")]
-    pub history_from: Option<String>,
-
     /// Write the verdicts as JUnit XML (one testcase per metric × batch size × lengths).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -47,9 +59,21 @@ pub struct RegressArgs {
     /// node_exporter's textfile collector (written beside and renamed into place).
     #[arg(long, value_name = "FILE")]
     pub prom_textfile: Option<PathBuf>,
+}
+
+/// `ceiling nightly`: the probe's flags, then how the night is judged and where its report goes.
+#[derive(Debug, Args)]
+pub struct NightlyArgs {
+    #[command(flatten)]
+    pub probe: super::ProbeArgs,
 
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub judge: JudgeArgs,
+
+    /// The directory of the night's report (`nightly.html`, `nightly.md`, `charts/`, the run's
+    /// own report in `run/`); default `ceiling-nightly-RUN`.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

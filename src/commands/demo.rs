@@ -3,7 +3,8 @@
 //! short wave sweep (GPU telemetry from the simulator's DCGM-style endpoint), analyses the run
 //! against the Llama-3.1-8B roofline on an H100, writes the report, prints the summary and the
 //! report's path, and stops the engine. It builds its probe and analysis configurations in code
-//! and calls the same functions `probe`, `analyze` and `report` do.
+//! and calls the same functions `probe`, `analyze` and `report` do. `--nightly` shows the third
+//! job instead ([`nightly`]).
 
 use std::path::Path;
 use std::time::Duration;
@@ -32,7 +33,12 @@ const OUTPUT_LEN: u32 = 128;
 /// The demo's SLA when none is given: 90 output tokens/s per sequence (TPOT ≤ 11.1 ms).
 const DEMO_SLA_OTPS: f64 = 90.0;
 
+mod nightly;
+
 pub async fn run(db: &Path, args: DemoArgs) -> anyhow::Result<Exit> {
+    if args.nightly {
+        return nightly::run(&args).await;
+    }
     let mut opts = AnalyzeOptions::from_ceiling_flags(&args.ceiling)?;
     if opts.sla_otps.is_none() && opts.sla_tpot_s.is_none() {
         opts.sla_otps = Some(DEMO_SLA_OTPS);

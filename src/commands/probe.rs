@@ -49,7 +49,7 @@ pub async fn run(db: &Path, args: &ProbeArgs) -> anyhow::Result<Exit> {
 }
 
 /// The analysis printed at the end: under the probe's SLA flags where given.
-fn analyze_options(args: &ProbeArgs) -> AnalyzeOptions {
+pub fn analyze_options(args: &ProbeArgs) -> AnalyzeOptions {
     AnalyzeOptions {
         sla_otps: args.search.sla_otps,
         sla_tpot_s: args.search.sla_tpot.map(|d| d.as_secs_f64()),

@@ -13,7 +13,7 @@ use ceiling_reports::history::regress::RegressOptions;
 use ceiling_reports::history::{self, HistoryStep, RegressReport, frame, render};
 
 use crate::Exit;
-use crate::cli::RegressArgs;
+use crate::cli::{JudgeArgs, RegressArgs};
 use crate::exit::Failure;
 use crate::store::Store;
 use crate::store::history::HistoryFilter;
@@ -21,30 +21,36 @@ use crate::store::history::HistoryFilter;
 use super::analyze::{AnalyzeOptions, analyze_run};
 
 pub fn run(db: &Path, args: RegressArgs) -> anyhow::Result<Exit> {
-    let opts = options(&args)?;
+    let opts = options(&args.judge)?;
     let store = Store::open(db)?;
     let id = super::resolve_run(&store, &args.run)?;
-    let mut report = judge(&store, id, &args.baseline, &opts)?;
+    let mut report = judge(&store, id, &args.judge.baseline, &opts)?;
     if let Some(glob) = &args.history_from {
         report.fleet = fleet(glob, &report)?;
     }
-    if let Some(path) = &args.junit {
-        std::fs::write(path, render::junit(&report))
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    if let Some(path) = &args.prom_textfile {
-        // node_exporter may read the file at any moment: write beside it, then rename.
-        let tmp = path.with_extension("prom.tmp");
-        std::fs::write(&tmp, render::prom_textfile(&report))
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    write_verdicts(&args.judge, &report)?;
     if args.output.json {
         super::emit(&format!("{}\n", serde_json::to_string_pretty(&report)?));
     } else {
         super::emit(&render::render_terminal(&report));
     }
-    Ok(gate(args.gate, &report))
+    Ok(gate(args.judge.gate, &report))
+}
+
+/// The JUnit file and the Prometheus textfile, where asked for.
+pub fn write_verdicts(args: &JudgeArgs, report: &RegressReport) -> anyhow::Result<()> {
+    if let Some(path) = &args.junit {
+        std::fs::write(path, render::junit(report))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.prom_textfile {
+        // node_exporter may read the file at any moment: write beside it, then rename.
+        let tmp = path.with_extension("prom.tmp");
+        std::fs::write(&tmp, render::prom_textfile(report))
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// The node of `r` against its fleet that night, per judged metric, from a Parquet export.
@@ -66,7 +72,7 @@ fn fleet(glob: &str, r: &RegressReport) -> anyhow::Result<Vec<(String, FleetPoin
 }
 
 /// Checks the flags.
-fn options(args: &RegressArgs) -> anyhow::Result<RegressOptions> {
+pub fn options(args: &JudgeArgs) -> anyhow::Result<RegressOptions> {
     if args.last_n < 1 {
         return Err(Failure::Usage("--last must be at least 1".into()).into());
     }

@@ -68,6 +68,7 @@ fn sample_report() -> ReportDoc {
         svg: render_svg(spec, 900, 500).expect("chart renders"),
     };
     ReportDoc {
+        labels: Default::default(),
         rate_table: Table::default(),
         title: "ceiling report — browser check".into(),
         verdict: vec![("Ceiling".into(), "2,050 tok/s at bs 64".into())],

@@ -17,20 +17,13 @@ use crate::cli::ceiling;
 
 mod fleet;
 
-/// The tiny profile with only a per-step and a per-sequence cost, t_fwd = 60 ms + 2 ms × bs:
-/// steps long enough that a loaded test machine's sleep overruns stay under the 3 % minimum
-/// effect (on a busy 2-core host overruns of 0.8 ms on a 22 ms step and 1.8 ms on a 34 ms step
-/// were seen: 3.5 % and 5.4 %, each flagged as a regression of a noise-only night).
+/// The simulator's `nightly` profile (t_fwd = 60 ms + 2 ms × bs: steps long enough that a
+/// loaded test machine's sleep overruns stay under the 3 % minimum effect), planted.
 fn profile(step_scale: f64, gpu: GpuCondition) -> Profile {
     Profile {
-        t0_s: 0.060,
-        k_seq_s: 0.002,
-        k_ctx_s: 0.0,
-        k_prefill_s: 0.000_000_5,
-        eos_probability: 0.0,
         step_scale,
         gpu,
-        ..crate::sim::tiny()
+        ..Profile::builtin("nightly").unwrap()
     }
 }
 
@@ -39,34 +32,54 @@ fn profile(step_scale: f64, gpu: GpuCondition) -> Profile {
 /// (16 in, 16 out, one measured wave, no warm-up: about 3 s), GPU samples from its `/dcgm`.
 /// Returns the port (0 picks a free one).
 async fn night(db: &Path, profile: Profile, port: u16) -> u16 {
+    let (out, port) = night_with(db, profile, port, "probe", &[]).await;
+    assert!(out.status.success(), "{out:?}");
+    port
+}
+
+/// A night as `ceiling SUBCOMMAND --url … PROBE FLAGS EXTRA…` (`probe` or `nightly`): the
+/// command's output and the port.
+async fn night_with(
+    db: &Path,
+    profile: Profile,
+    port: u16,
+    subcommand: &str,
+    extra: &[&str],
+) -> (Output, u16) {
     let mut cfg = ceiling::sim::SimConfig::new(profile);
     cfg.port = port;
     let h = ceiling::sim::start(cfg).await.unwrap();
     let base = h.base_url();
     let dcgm = format!("dcgm:{base}/dcgm");
-    let args = [
-        "--batch-sizes",
-        "4,16",
-        "--input-len",
-        "16",
-        "--output-len",
-        "16",
-        "--waves",
-        "1",
-        "--warmup",
-        "0",
-        "--gpu-source",
-        &dcgm,
-        "--gpu-interval",
-        "50ms",
-        "--scrape-interval",
-        "100ms",
-    ];
-    let out = crate::probe::probe(db, &base, &args).await;
-    assert!(out.status.success(), "{out:?}");
+    let mut cmd = ceiling();
+    cmd.arg("--db")
+        .arg(db)
+        .args([subcommand, "--url", &base])
+        .args([
+            "--batch-sizes",
+            "4,16",
+            "--input-len",
+            "16",
+            "--output-len",
+            "16",
+            "--waves",
+            "1",
+            "--warmup",
+            "0",
+            "--gpu-source",
+            &dcgm,
+            "--gpu-interval",
+            "50ms",
+            "--scrape-interval",
+            "100ms",
+        ])
+        .args(extra);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
     let port = h.addr().port();
     h.shutdown().await;
-    port
+    (out, port)
 }
 
 async fn regress(db: &Path, run: &str, extra: &[&str]) -> Output {
@@ -117,13 +130,23 @@ async fn regress_flags_the_planted_nights_and_no_noise_only_night() {
     }
     // Night 11: every step 8 % slower, nothing else changed.
     night(&db, profile(1.08, GpuCondition::default()), port).await;
-    // Night 12: slower again, with the SM clock down 8 % and a new driver.
+    // Night 12, the way a node's cron runs it: `ceiling nightly`, slower again, with the SM
+    // clock down 8 % and a new driver.
     let gpu = GpuCondition {
         sm_clock_mhz: 1820,
         driver_version: "560.28".into(),
         ..GpuCondition::default()
     };
-    night(&db, profile(1.08, gpu), port).await;
+    let report_dir = dir.path().join("night-12");
+    let (out, _) = night_with(
+        &db,
+        profile(1.08, gpu),
+        port,
+        "nightly",
+        &["--gate", "--json", "--out", report_dir.to_str().unwrap()],
+    )
+    .await;
+    nightly_report_says_it(&out, &report_dir);
 
     // No noise-only night with 3 or more baseline runs is flagged.
     for run in 4..=10 {
@@ -250,6 +273,39 @@ async fn regress_flags_the_planted_nights_and_no_noise_only_night() {
     );
 }
 
+/// `ceiling nightly` on a planted night: exit 1 under `--gate`, the clock and the driver named,
+/// and its report (the verdict first, a trend chart per regressed metric and batch size and the
+/// step time's, the run's own report beside it) renders in headless Chromium.
+fn nightly_report_says_it(out: &Output, dir: &Path) {
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &v["regress"];
+    assert_eq!(r["run_id"], v["run_id"]);
+    let c = causes(r);
+    assert!(c.contains(&"sm_clock_lower".to_string()), "{c:?}");
+    let mut charted = flagged(r);
+    charted.push(("t_fwd_s".into(), 16));
+    charted.sort();
+    charted.dedup();
+    let html = std::fs::read_to_string(dir.join("nightly.html")).unwrap();
+    let md = std::fs::read_to_string(dir.join("nightly.md")).unwrap();
+    for text in [&html, &md] {
+        assert!(text.contains("rose"), "{text:.400}");
+        assert!(text.contains("driver 535.183.01 → 560.28"), "{text:.400}");
+        assert!(text.contains("fail: "), "{text:.400}");
+    }
+    for (metric, bs) in &charted {
+        assert!(
+            dir.join(format!("charts/trend-{metric}-bs{bs}.svg"))
+                .is_file(),
+            "{metric} at {bs}"
+        );
+    }
+    assert!(dir.join("run/report.html").is_file());
+    assert!(dir.join("run/result.json").is_file());
+    crate::html_render::check_in_chromium(&dir.join("nightly.html"), charted.len());
+}
+
 #[test]
 fn regress_with_bad_flags_or_no_runs_exits_2() {
     let dir = tempfile::tempdir().unwrap();
@@ -258,6 +314,15 @@ fn regress_with_bad_flags_or_no_runs_exits_2() {
         vec!["regress"],
         vec!["regress", "latest", "--min-effect", "120%"],
         vec!["regress", "latest", "--k", "0"],
+        // Checked before the engine is driven: nothing listens on port 9.
+        vec![
+            "nightly",
+            "--url",
+            "http://127.0.0.1:9",
+            "--min-effect",
+            "120%",
+        ],
+        vec!["nightly", "--url", "http://127.0.0.1:9", "--last", "0"],
     ] {
         let out = ceiling().arg("--db").arg(&db).args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");

@@ -127,6 +127,58 @@ fn demo_probes_the_simulator_and_writes_a_report_that_validates_and_renders() {
 }
 
 #[test]
+fn demo_nightly_flags_the_planted_night_and_names_the_clock_and_the_driver() {
+    let _serial = crate::sim::serial_blocking();
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("demo");
+    let out = ceiling()
+        .args(["demo", "--nightly", "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{out:?}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verdict = |metric: &str, bs: u32| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(metric) && l.split_whitespace().nth(1) == Some(&bs.to_string()))
+            .map(|l| l.split_whitespace().last().unwrap_or("").to_string())
+    };
+    for bs in [4, 16] {
+        assert_eq!(
+            verdict("t_fwd_s", bs).as_deref(),
+            Some("regression"),
+            "{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("driver_changed         driver 535.183.01 → 560.28"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("sm_clock_lower         SM clock -8 %"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("baseline: runs [7, 8, 9, 10, 11, 12, 13]"),
+        "{stdout}"
+    );
+    for f in [
+        "nightly.html",
+        "nightly.md",
+        "nightly.db",
+        "run/report.html",
+        "charts/trend-t_fwd_s-bs16.svg",
+    ] {
+        assert!(out_dir.join(f).is_file(), "{f} missing");
+    }
+}
+
+#[test]
 fn report_takes_the_roofline_and_gates_on_error_findings() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("r.db");

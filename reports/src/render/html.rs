@@ -61,11 +61,15 @@ pub fn html_page(doc: &ReportDoc) -> String {
     } else {
         key_values(&mut out, "kv verdict", &doc.verdict);
     }
-    out.push_str("<h3>Trust</h3>\n");
-    findings(&mut out, &doc.findings);
+    let _ = writeln!(out, "<h3>{}</h3>", esc(&doc.labels.trust));
+    findings(&mut out, &doc.findings, &doc.labels.no_findings);
     out.push_str("</section>\n");
 
-    out.push_str("<section id=\"steps\">\n<h2>Steps</h2>\n");
+    let _ = writeln!(
+        out,
+        "<section id=\"steps\">\n<h2>{}</h2>",
+        esc(&doc.labels.steps)
+    );
     table(&mut out, &doc.step_table);
     out.push_str("</section>\n");
 
@@ -96,9 +100,9 @@ pub fn html_page(doc: &ReportDoc) -> String {
     out
 }
 
-fn findings(out: &mut String, findings: &[DocFinding]) {
+fn findings(out: &mut String, findings: &[DocFinding], none: &str) {
     if findings.is_empty() {
-        out.push_str("<p class=\"none\">No findings: every check passed.</p>\n");
+        let _ = writeln!(out, "<p class=\"none\">{}</p>", esc(none));
         return;
     }
     out.push_str("<ul class=\"findings\">\n");

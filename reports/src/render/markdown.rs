@@ -18,9 +18,9 @@ pub fn markdown(doc: &ReportDoc) -> String {
     } else {
         key_values(&mut out, ("Figure", "Value"), &doc.verdict);
     }
-    out.push_str("### Trust\n\n");
+    let _ = writeln!(out, "### {}\n", text(&doc.labels.trust));
     if doc.findings.is_empty() {
-        out.push_str("No findings: every check passed.\n\n");
+        let _ = writeln!(out, "{}\n", text(&doc.labels.no_findings));
     } else {
         for f in &doc.findings {
             let _ = writeln!(
@@ -34,7 +34,7 @@ pub fn markdown(doc: &ReportDoc) -> String {
         out.push('\n');
     }
 
-    out.push_str("## Steps\n\n");
+    let _ = writeln!(out, "## {}\n", text(&doc.labels.steps));
     table(&mut out, &doc.step_table);
 
     if !doc.length_table.rows.is_empty() {

@@ -39,6 +39,7 @@ pub(crate) fn sample_doc() -> ReportDoc {
     };
     let svg = |spec: &ChartSpec| render_svg(spec, 640, 360).expect("sample chart renders");
     ReportDoc {
+        labels: super::DocLabels::default(),
         rate_table: Table::default(),
         title: "ceiling report — run 3 (sim, tiny-llm, 1× H100)".into(),
         verdict: vec![
