@@ -1,28 +1,46 @@
 #!/usr/bin/env bash
-# The probe benchmark (issue 4): the release probe against `ceiling sim` with a known step time.
+# The probe benchmark (issues 4 and 18): the release probe against `ceiling sim` with a known
+# step time, the probe and the simulator pinned to different cores.
 #
-#   scripts/bench_probe.sh [BATCH_SIZES] [OUTPUT_LEN]     # default 1,100,1000,4096 and 64
+#   scripts/bench_probe.sh [BATCH_SIZES] [OUTPUT_LEN]     # default 1,8,100,1000,4096 and 64
+#
+#   PROBE_CORE / SIM_CORE   the cores `taskset` pins them to (default 0 and 1)
+#   SCRAPE_INTERVAL         the probe's --scrape-interval (default 1s; 0s: no scrape at all, so
+#                           the CPU is the streaming client's alone, not the metrics' reader's)
+#   CEILING_BIN             a release binary to measure instead of building this checkout's
+#   CALLGRIND=1             also count the probe's instructions per output token under
+#                           `valgrind --tool=callgrind` (batch sizes up to 8 only: valgrind runs
+#                           the client ~50x slower, and a client that falls behind reads several
+#                           chunks per wake-up, which would flatter it)
 #
 # The simulator runs the `bench` profile below: every engine step takes exactly 10 ms whatever
 # the batch (no per-sequence, context or prefill cost), so the true inter-token time is the
 # simulator's realised step time (`/sim/truth`); `/sim/requests` gives each response's
 # server-side TTFT (arrival to the write of its first token), joined to the probe's requests on
-# the response id. The probe runs as its own process (wave pattern, 1 warm-up + 2 waves per
-# batch size). Printed per batch size: chunks and chunks/s over the step, ITL error (client ITL
-# p50/p99 − true step time), TTFT error p50/p99 (client − server, per request), the client's
-# lateness p99, and the analysis's client step time against the true one; for the whole probe
-# process its CPU seconds per million tokens and peak RSS, and the simulator's CPU seconds.
+# the response id. Each batch size is probed twice as its own process (wave pattern, 1 warm-up
+# wave each): a short run of 1 measured wave and a long run of W. The probe's CPU per output
+# token is the marginal one, (CPU of the long run − CPU of the short) / (tokens of the long −
+# tokens of the short), so start-up, the warm-up wave and the fixed part of the final analysis
+# cancel; CPU is user + sys of the whole process (wait4's rusage). Printed per batch size from
+# the long run: chunks/s over the step, ITL error (client ITL p50/p99 − true step time), TTFT
+# error p50/p99 (client − server, per request), the client's lateness p99, the analysis's client
+# step time against the true one, and the probe's peak RSS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-batch_sizes=${1:-1,100,1000,4096}
+batch_sizes=${1:-1,8,100,1000,4096}
 output_len=${2:-64}
+probe_core=${PROBE_CORE:-0}
+sim_core=${SIM_CORE:-1}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ceiling-target}"
-cargo build --release --quiet
-bin="$CARGO_TARGET_DIR/release/ceiling"
+bin=${CEILING_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release --quiet
+  bin="$CARGO_TARGET_DIR/release/ceiling"
+fi
 work=$(mktemp -d)
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-"$bin" sim --profile-file fixtures/sim-profiles/flat-10ms.toml --port 0 > "$work/sim.log" 2>&1 &
+taskset -c "$sim_core" "$bin" sim --profile-file fixtures/sim-profiles/flat-10ms.toml --port 0 > "$work/sim.log" 2>&1 &
 sim_pid=$!
 trap 'kill $sim_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do
@@ -32,40 +50,98 @@ done
 base=$(grep -o 'http://[0-9.]*:[0-9]*' "$work/sim.log" | head -1)
 [ -n "$base" ] || { echo "the simulator did not start: $(cat "$work/sim.log")" >&2; exit 1; }
 
-/usr/bin/time -f '%U %S %M' -o "$work/time" \
-  "$bin" --db "$work/bench.db" probe --url "$base" --batch-sizes "$batch_sizes" \
-  --input-len 16 --output-len "$output_len" --waves 2 --warmup 1 --gpu-interval 0s \
-  --scrape-interval 1s --request-timeout 120s --json > "$work/probe.json"
+# Runs a command pinned to the probe's core and writes its rusage (user s, sys s, peak RSS KiB)
+# to $1 — microsecond CPU times, where /usr/bin/time rounds to 10 ms.
+timed() {
+  local out=$1
+  shift
+  taskset -c "$probe_core" python3 -c '
+import os, sys
+out, cmd = sys.argv[1], sys.argv[2:]
+pid = os.fork()
+if pid == 0:
+    os.execvp(cmd[0], cmd)
+_, status, ru = os.wait4(pid, 0)
+open(out, "w").write(f"{ru.ru_utime} {ru.ru_stime} {ru.ru_maxrss}\n")
+sys.exit(os.waitstatus_to_exitcode(status))
+' "$out" "$@"
+}
+
+# Measured waves of the long run: enough tokens that the marginal CPU is well above the noise.
+long_waves() {
+  if [ "$1" -le 8 ]; then echo 33; elif [ "$1" -le 100 ]; then echo 9; else echo 3; fi
+}
+
+IFS=, read -ra sizes <<< "$batch_sizes"
+for bs in "${sizes[@]}"; do
+  for run in short long; do
+    waves=1
+    [ "$run" = long ] && waves=$(long_waves "$bs")
+    args=(--db "$work/$bs-$run.db" probe --url "$base" --batch-sizes "$bs" --input-len 16
+      --output-len "$output_len" --waves "$waves" --warmup 1 --gpu-interval 0s
+      --scrape-interval "${SCRAPE_INTERVAL:-1s}" --request-timeout 120s --json)
+    timed "$work/$bs-$run.time" "$bin" "${args[@]}" > "$work/$bs-$run.json"
+    if [ "${CALLGRIND:-0}" = 1 ] && [ "$bs" -le 8 ]; then
+      rm -f "$work/$bs-$run-cg.db"*
+      args[1]="$work/$bs-$run-cg.db"
+      taskset -c "$probe_core" valgrind --tool=callgrind --callgrind-out-file="$work/$bs-$run.cg" \
+        "$bin" "${args[@]}" > /dev/null 2> "$work/$bs-$run.cg.log"
+      grep -m1 '^summary:' "$work/$bs-$run.cg" | awk '{ print $2 }' > "$work/$bs-$run.instr"
+    fi
+  done
+done
 curl -s "$base/sim/truth" > "$work/truth.json"
 curl -s "$base/sim/requests" > "$work/served.json"
 # The simulator's own CPU time (utime + stime, in clock ticks), to tell who set the pace.
 awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / hz }' "/proc/$sim_pid/stat" > "$work/sim_cpu"
 
-python3 - "$work" <<'PY'
-import json, sqlite3, sys
-work = sys.argv[1]
-probe = json.load(open(f"{work}/probe.json"))
+python3 - "$work" "$batch_sizes" <<'PY'
+import json, os, sqlite3, sys
+work, sizes = sys.argv[1], [int(s) for s in sys.argv[2].split(",")]
 served = {r["id"]: r["ttft_s"] for r in json.load(open(f"{work}/served.json"))}
 truth = json.load(open(f"{work}/truth.json"))
-user, sys_s, rss_kib = open(f"{work}/time").read().split()
-db = sqlite3.connect(f"{work}/bench.db")
-run = probe["run_id"]
 steps = [*truth["decode_steps"], *truth["mixed_steps"]]
 true_step = sum(s["mean_s"] * s["count"] for s in steps) / sum(s["count"] for s in steps)
 
 def pct(v, p):
+    if not v:
+        return float("nan")
     v = sorted(v)
     h = (len(v) - 1) * p / 100
     lo = int(h)
     hi = min(lo + 1, len(v) - 1)
     return v[lo] + (h - lo) * (v[hi] - v[lo])
 
-print(f"probe run {run}: {probe['status']}, {probe['requests_ok']} ok / {probe['requests_failed']} failed; "
-      f"true step time {true_step*1e3:.3f} ms")
-timings = {t["step_idx"]: t for t in probe["analysis"]["timings"]}
-print("| streams | chunks | chunks/s | ITL p50 error ms | ITL p99 error ms | TTFT p50 error ms | TTFT p99 error ms | client lateness p99 ms | step time error ms |")
-print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-for idx, bs, start, end in db.execute("SELECT idx, batch_size, start_t_s, end_t_s FROM steps WHERE run_id=? ORDER BY idx", (run,)).fetchall():
+def tokens(db):
+    (n,) = sqlite3.connect(db).execute("SELECT COALESCE(SUM(completion_tokens_reported), 0) FROM requests").fetchone()
+    return n
+
+def cpu(bs, run):
+    user, sys_s, rss = open(f"{work}/{bs}-{run}.time").read().split()
+    return float(user), float(sys_s), int(rss)
+
+def instr_per_token(bs):
+    try:
+        i = [int(open(f"{work}/{bs}-{r}.instr").read()) for r in ("short", "long")]
+        n = [tokens(f"{work}/{bs}-{r}-cg.db") for r in ("short", "long")]
+    except (OSError, ValueError, sqlite3.Error):
+        return "-"
+    return f"{(i[1] - i[0]) / (n[1] - n[0]):,.0f}"
+
+print(f"true step time {true_step*1e3:.3f} ms; output tokens per request as asked; one token per SSE chunk")
+print("| streams | marginal tokens | CPU µs per output token (of which sys) | instructions per output token | chunks/s | ITL p50 error ms | ITL p99 error ms | TTFT p50 error ms | TTFT p99 error ms | client lateness p99 ms | step time error ms | peak RSS MiB | requests ok/failed |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for bs in sizes:
+    (us, ss, _), (ul, sl, rss) = cpu(bs, "short"), cpu(bs, "long")
+    ts, tl = tokens(f"{work}/{bs}-short.db"), tokens(f"{work}/{bs}-long.db")
+    per_token = "-"
+    if tl > ts:
+        per_token = f"{(ul + sl - us - ss) / (tl - ts) * 1e6:.1f} ({(sl - ss) / (tl - ts) * 1e6:.1f} sys)"
+    probe = json.load(open(f"{work}/{bs}-long.json"))
+    run = probe["run_id"]
+    db = sqlite3.connect(f"{work}/{bs}-long.db")
+    timings = {t["step_idx"]: t for t in probe["analysis"]["timings"]}
+    (idx, start, end), = db.execute("SELECT idx, start_t_s, end_t_s FROM steps WHERE run_id=?", (run,)).fetchall()
     gaps, n, last = [], 0, {}
     for req, t in db.execute("SELECT c.request_id, c.t_s FROM chunks c JOIN requests r ON r.id = c.request_id WHERE r.run_id=? AND r.step_idx=? ORDER BY c.request_id, c.seq", (run, idx)):
         n += 1
@@ -73,17 +149,16 @@ for idx, bs, start, end in db.execute("SELECT idx, batch_size, start_t_s, end_t_
             gaps.append(t - last[req])
         last[req] = t
     # Per measured request (warm-up waves open the connections): the client's TTFT less the
-    # simulator's (arrival to the write of the first token), joined on the response id.
+    # simulator's (arrival to the write of its first token), joined on the response id.
     ttft_errs = [f - s - served[rid] for s, f, rid in db.execute("SELECT sent_t_s, first_token_t_s, response_id FROM requests WHERE run_id=? AND step_idx=? AND outcome='ok' AND warmup=0", (run, idx)) if rid in served]
     late = [l for (l,) in db.execute("SELECT late_s FROM client_ticks WHERE run_id=? AND step_idx=?", (run, idx))]
     # The analysis's client step time (each request's span in the window) against the truth.
     client = timings.get(idx, {}).get("t_fwd_client_s")
     step_err = f"{(client - true_step)*1e3:+.3f}" if client is not None else "-"
-    print(f"| {bs} | {n:,} | {n / (end - start):,.0f} | {(pct(gaps, 50) - true_step)*1e3:+.3f} | "
-          f"{(pct(gaps, 99) - true_step)*1e3:+.3f} | {pct(ttft_errs, 50)*1e3:+.3f} | {pct(ttft_errs, 99)*1e3:+.3f} | {pct(late, 99)*1e3 if late else float('nan'):.2f} | {step_err} |")
-tokens = truth["totals"]["generation_tokens"]
-cpu = float(user) + float(sys_s)
-print(f"probe process: {cpu:.2f} CPU-s ({user} user + {sys_s} sys) for {tokens:,} generated tokens = "
-      f"{cpu / tokens * 1e6:.1f} CPU-s per million tokens; peak RSS {int(rss_kib)//1024} MiB")
-print(f"simulator process (same machine): {float(open(f'{work}/sim_cpu').read()):.2f} CPU-s")
+    print(f"| {bs} | {tl - ts:,} | {per_token} | {instr_per_token(bs)} | {n / (end - start):,.0f} | "
+          f"{(pct(gaps, 50) - true_step)*1e3:+.3f} | {(pct(gaps, 99) - true_step)*1e3:+.3f} | "
+          f"{pct(ttft_errs, 50)*1e3:+.3f} | {pct(ttft_errs, 99)*1e3:+.3f} | {pct(late, 99)*1e3:.2f} | "
+          f"{step_err} | {rss // 1024} | {probe['requests_ok']}/{probe['requests_failed']} |")
+print(f"simulator process (own core): {float(open(f'{work}/sim_cpu').read()):.2f} CPU-s for "
+      f"{truth['totals']['generation_tokens']:,} generated tokens")
 PY

@@ -5,9 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use eventsource_stream::Eventsource;
-use futures_util::StreamExt;
+use std::borrow::Cow;
+use std::fmt;
+
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 use tokio_util::sync::CancellationToken;
 
 use ceiling_reports::{ChunkArrival, ChunkKind, Outcome, RequestRecord};
@@ -15,6 +17,7 @@ use ceiling_reports::{ChunkArrival, ChunkKind, Outcome, RequestRecord};
 use crate::config::Endpoint;
 
 use super::workload::Prompt;
+use sse::SseEvents;
 
 /// What the probe knows about the engine that changes the request body.
 #[derive(Debug, Clone, Copy, Default)]
@@ -186,41 +189,30 @@ impl EngineClient {
                 format!("HTTP {status}: {}", clip(&text)),
             );
         }
-        let mut events =
-            limits::bounded_events(resp.bytes_stream(), limits::MAX_EVENT_BYTES).eventsource();
+        // Each read's instant is taken as its bytes arrive, before anything is parsed: every
+        // event those bytes complete arrived then.
+        let mut resp = resp;
+        let mut sse = SseEvents::default();
         let mut completion_so_far: Option<u32> = None;
-        while let Some(ev) = events.next().await {
+        loop {
+            let bytes = match resp.chunk().await {
+                Ok(Some(b)) => b,
+                Ok(None) => break,
+                Err(e) => return end(rec, Outcome::StreamCut, error_chain(&e)),
+            };
             let at = t0.elapsed().as_secs_f64();
-            let ev = match ev {
-                Ok(ev) => ev,
-                Err(eventsource_stream::EventStreamError::Transport(
-                    limits::BodyError::Transport(e),
-                )) => {
-                    return end(rec, Outcome::StreamCut, error_chain(&e));
+            sse.push(&bytes);
+            while let Some(data) = sse.next_data() {
+                match read_event(rec, data, at, &mut completion_so_far) {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err((outcome, error)) => return end(rec, outcome, error),
                 }
-                Err(e) => return end(rec, Outcome::MalformedSse, e.to_string()),
-            };
-            let data = ev.data.trim();
-            if data == "[DONE]" {
-                rec.done_t_s = Some(at);
-                return;
             }
-            if data.is_empty() {
-                continue;
+            // An event still open past the limit: the rest of the stream is not read.
+            if sse.pending() > limits::MAX_EVENT_BYTES {
+                return end(rec, Outcome::MalformedSse, limits::event_too_long());
             }
-            let chunk: StreamChunk = match serde_json::from_str(data) {
-                Ok(c) => c,
-                Err(e) => {
-                    return end(rec, Outcome::MalformedSse, format!("{e}: {}", clip(data)));
-                }
-            };
-            if let Some(err) = chunk.error {
-                return end(rec, Outcome::EngineError, clip(&err.to_string()));
-            }
-            if rec.response_id.is_none() {
-                rec.response_id = chunk.id.clone();
-            }
-            record_chunk(rec, &chunk, at, &mut completion_so_far);
         }
         end(
             rec,
@@ -228,6 +220,36 @@ impl EngineClient {
             "the stream ended without `data: [DONE]`".into(),
         );
     }
+}
+
+/// Reads one event's data into the record: true to read on, false at `[DONE]`, or how the
+/// request failed.
+fn read_event(
+    rec: &mut RequestRecord,
+    data: &[u8],
+    at: f64,
+    completion_so_far: &mut Option<u32>,
+) -> Result<bool, (Outcome, String)> {
+    let data = data.trim_ascii();
+    if data == b"[DONE]" {
+        rec.done_t_s = Some(at);
+        return Ok(false);
+    }
+    if data.is_empty() {
+        return Ok(true);
+    }
+    let chunk: StreamChunk<'_> = serde_json::from_slice(data).map_err(|e| {
+        let text = String::from_utf8_lossy(data);
+        (Outcome::MalformedSse, format!("{e}: {}", clip(&text)))
+    })?;
+    if let Some(err) = chunk.error {
+        return Err((Outcome::EngineError, clip(&err.to_string())));
+    }
+    if rec.response_id.is_none() {
+        rec.response_id = chunk.id.as_ref().map(|id| id.0.to_string());
+    }
+    record_chunk(rec, &chunk, at, completion_so_far);
+    Ok(true)
 }
 
 impl EngineClient {
@@ -249,22 +271,19 @@ fn is_closed_before_response(e: &reqwest::Error) -> bool {
 /// Adds one parsed chunk to the record: its arrival if it carried text, and the usage.
 fn record_chunk(
     rec: &mut RequestRecord,
-    chunk: &StreamChunk,
+    chunk: &StreamChunk<'_>,
     at: f64,
     completion_so_far: &mut Option<u32>,
 ) {
     let mut kind = None;
     for c in &chunk.choices {
         let (reasoning, answer) = match &c.delta {
-            Some(d) => (
-                d.reasoning_content.as_deref().or(d.reasoning.as_deref()),
-                d.content.as_deref(),
-            ),
-            None => (None, c.text.as_deref()),
+            Some(d) => (d.reasoning_content.or(d.reasoning), d.content),
+            None => (None, c.text),
         };
-        if answer.is_some_and(|s| !s.is_empty()) {
+        if answer.is_some_and(|s| !s.empty) {
             kind = Some(ChunkKind::Answer);
-        } else if reasoning.is_some_and(|s| !s.is_empty()) {
+        } else if reasoning.is_some_and(|s| !s.empty) {
             kind.get_or_insert(ChunkKind::Reasoning);
         }
     }
@@ -328,10 +347,13 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// One streamed chunk. Nothing in it is copied out of the event's bytes but an id with an
+/// escape in it: of the text only whether it is empty matters.
 #[derive(Debug, Deserialize)]
-struct StreamChunk {
+struct StreamChunk<'a> {
     /// The response's id (the same on every chunk).
-    id: Option<String>,
+    #[serde(borrow)]
+    id: Option<Id<'a>>,
     #[serde(default)]
     choices: Vec<Choice>,
     usage: Option<Usage>,
@@ -340,15 +362,62 @@ struct StreamChunk {
 
 #[derive(Debug, Deserialize)]
 struct Choice {
-    text: Option<String>,
+    text: Option<Text>,
     delta: Option<Delta>,
 }
 
 #[derive(Debug, Deserialize)]
 struct Delta {
-    content: Option<String>,
-    reasoning_content: Option<String>,
-    reasoning: Option<String>,
+    content: Option<Text>,
+    reasoning_content: Option<Text>,
+    reasoning: Option<Text>,
+}
+
+/// A response id, borrowed from the event's bytes unless it holds an escape.
+#[derive(Debug)]
+struct Id<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Id<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Id<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Id<'a>, E> {
+                Ok(Id(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Id<'a>, E> {
+                Ok(Id(Cow::Owned(s.to_string())))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+/// A text field of a chunk: whether it held any text.
+#[derive(Debug, Clone, Copy)]
+struct Text {
+    empty: bool,
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Text, E> {
+                Ok(Text {
+                    empty: s.is_empty(),
+                })
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -364,6 +433,7 @@ struct PromptDetails {
 }
 
 mod limits;
+mod sse;
 
 pub use limits::{MAX_ERROR_BODY_BYTES, MAX_EVENT_BYTES, MAX_PREFLIGHT_BODY_BYTES, read_capped};
 

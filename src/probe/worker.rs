@@ -260,29 +260,41 @@ pub(super) async fn keep(shared: &Shared, rec: ceiling_reports::RequestRecord) -
         .is_ok()
 }
 
+/// How many ticks the ticker hands the writer at once: 50 × 5 ms, the writer's commit interval.
+/// One send per tick would wake the writer's thread 200 times a second for one row each.
+const TICKS_PER_SEND: usize = 50;
+
 /// Measures how late the runtime wakes this task: a tick due every [`TICK_PERIOD`] records
 /// when it was due and how late it woke. Late wake-ups mean the client, not the engine, may set
-/// the pace.
+/// the pace. The ticks go to the writer [`TICKS_PER_SEND`] at a time, the rest when stopped.
 async fn lateness_ticker(writer: Writer, idx: u32, t0: Instant, stop: CancellationToken) {
     let mut due = Instant::now() + TICK_PERIOD;
+    let mut ticks = Vec::with_capacity(TICKS_PER_SEND);
     loop {
         tokio::select! {
-            () = stop.cancelled() => return,
+            () = stop.cancelled() => break,
             () = tokio::time::sleep_until(due.into()) => {}
         }
         let now = Instant::now();
-        let tick = LatenessTick {
+        ticks.push(LatenessTick {
             step_idx: idx,
             t_s: due.duration_since(t0).as_secs_f64(),
             late_s: now.duration_since(due).as_secs_f64(),
-        };
-        if writer.send(Record::Tick(tick)).await.is_err() {
-            return;
+        });
+        if ticks.len() == TICKS_PER_SEND {
+            let full = std::mem::replace(&mut ticks, Vec::with_capacity(TICKS_PER_SEND));
+            if writer.send(Record::Ticks(full)).await.is_err() {
+                return;
+            }
         }
         due += TICK_PERIOD;
         if due < now {
             // Skip the ticks a long stall swallowed rather than firing them in a burst.
             due = now + TICK_PERIOD;
         }
+    }
+    if !ticks.is_empty() {
+        // The writer gone: nothing more can be kept, and the step's end says so.
+        let _ = writer.send(Record::Ticks(ticks)).await;
     }
 }

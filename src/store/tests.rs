@@ -92,6 +92,17 @@ fn record_everything(path: &std::path::Path) -> (Store, i64) {
         late_s: 0.0002,
     }))
     .unwrap();
+    // The ticker's batches: one record, a row per tick.
+    w.send_blocking(Record::Ticks(
+        [1.505, 1.51]
+            .map(|t_s| LatenessTick {
+                step_idx: 0,
+                t_s,
+                late_s: 0.0001,
+            })
+            .to_vec(),
+    ))
+    .unwrap();
     w.send_blocking(Record::Gpu(GpuSample {
         gpu_index: 0,
         t_s: 1.25,
@@ -143,7 +154,11 @@ fn record_everything(path: &std::path::Path) -> (Store, i64) {
     }))
     .unwrap();
     drop(w);
-    assert_eq!(thread.join().unwrap(), 7);
+    assert_eq!(
+        thread.join().unwrap(),
+        8,
+        "records, the batch of ticks as one"
+    );
     (store, run)
 }
 
@@ -165,7 +180,12 @@ fn every_table_round_trips() {
     assert_eq!(detail.steps[0].pattern, Pattern::ClosedLoop);
 
     assert_eq!(store.load_requests(run).unwrap(), vec![request()]);
-    assert_eq!(store.load_ticks(run).unwrap()[0].late_s, 0.0002);
+    let ticks = store.load_ticks(run).unwrap();
+    assert_eq!(ticks[0].late_s, 0.0002);
+    assert_eq!(
+        ticks.iter().map(|t| t.t_s).collect::<Vec<_>>(),
+        [1.5, 1.505, 1.51]
+    );
     let gpu = &store.load_gpu_samples(run).unwrap()[0];
     assert_eq!(gpu.util_gpu_pct, Some(97.0));
     assert_eq!(gpu.power_w, None, "unread values stay NULL");

@@ -27,6 +27,8 @@ pub enum Record {
     },
     Request(Box<RequestRecord>),
     Tick(LatenessTick),
+    /// Several ticks in one record: one wake-up of the writer's thread for all of them.
+    Ticks(Vec<LatenessTick>),
     Gpu(GpuSample),
     Scrape(Box<ScrapeRecord>),
     Finding(Finding),
@@ -190,12 +192,8 @@ fn insert(tx: &Transaction<'_>, run_id: i64, rec: Record) -> Result<(), StoreErr
                 .execute(params![run_id, idx, end_t_s])?;
         }
         Record::Request(r) => insert_request(tx, run_id, &r)?,
-        Record::Tick(t) => {
-            tx.prepare_cached(
-                "INSERT INTO client_ticks (run_id, step_idx, t_s, late_s) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![run_id, t.step_idx, t.t_s, t.late_s])?;
-        }
+        Record::Tick(t) => insert_ticks(tx, run_id, &[t])?,
+        Record::Ticks(ts) => insert_ticks(tx, run_id, &ts)?,
         Record::Gpu(g) => insert_gpu(tx, run_id, &g)?,
         Record::Scrape(s) => insert_scrape(tx, run_id, &s)?,
         Record::Finding(f) => {
@@ -213,6 +211,20 @@ fn insert(tx: &Transaction<'_>, run_id: i64, rec: Record) -> Result<(), StoreErr
             ])?;
         }
         Record::Flush(_) => {}
+    }
+    Ok(())
+}
+
+fn insert_ticks(
+    tx: &Transaction<'_>,
+    run_id: i64,
+    ticks: &[LatenessTick],
+) -> Result<(), StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO client_ticks (run_id, step_idx, t_s, late_s) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for t in ticks {
+        stmt.execute(params![run_id, t.step_idx, t.t_s, t.late_s])?;
     }
     Ok(())
 }

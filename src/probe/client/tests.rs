@@ -178,3 +178,44 @@ fn chunks_without_usage_have_unknown_token_counts() {
     feed(&mut r, r#"{"choices":[{"text":"a"}]}"#, 0.1, &mut n);
     assert_eq!(r.chunks[0].tokens, None);
 }
+
+#[test]
+fn escaped_text_and_ids_read_like_plain_ones() {
+    let mut r = rec();
+    let mut n = None;
+    let events: [&[u8]; 4] = [
+        br#"{"id":"cmpl-\u0041b","choices":[{"delta":{"content":""}}]}"#,
+        br#"{"id":"cmpl-Ab","choices":[{"delta":{"content":"\n"}}]}"#,
+        br#"{"id":"cmpl-Ab","choices":[{"text":"\u00e9t\u00e9"}]}"#,
+        b" [DONE] ",
+    ];
+    let read: Vec<_> = events
+        .iter()
+        .zip([0.1, 0.2, 0.3, 0.4])
+        .map(|(e, at)| read_event(&mut r, e, at, &mut n))
+        .collect();
+    assert_eq!(read, [Ok(true), Ok(true), Ok(true), Ok(false)]);
+    assert_eq!(r.response_id.as_deref(), Some("cmpl-Ab"));
+    assert_eq!(
+        r.chunks.iter().map(|c| c.t_s).collect::<Vec<_>>(),
+        [0.2, 0.3],
+        "the empty content carries no token; escaped text does"
+    );
+    assert_eq!(r.done_t_s, Some(0.4));
+}
+
+#[test]
+fn bad_json_and_engine_errors_end_the_request_by_kind() {
+    let mut r = rec();
+    let mut n = None;
+    let bad = read_event(&mut r, b"{\"choices\":[{\"text\":7}]}", 0.1, &mut n);
+    assert!(matches!(bad, Err((Outcome::MalformedSse, ref e)) if e.contains("choices")));
+    let err = read_event(
+        &mut r,
+        br#"{"error":{"message":"overloaded"}}"#,
+        0.2,
+        &mut n,
+    );
+    assert!(matches!(err, Err((Outcome::EngineError, ref e)) if e.contains("overloaded")));
+    assert!(r.chunks.is_empty());
+}
