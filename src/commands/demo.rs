@@ -4,7 +4,7 @@
 //! against the Llama-3.1-8B roofline on an H100, writes the report, prints the summary and the
 //! report's path, and stops the engine. It builds its probe and analysis configurations in code
 //! and calls the same functions `probe`, `analyze` and `report` do. `--nightly` shows the third
-//! job instead ([`nightly`]).
+//! job instead (`demo/nightly.rs`).
 
 use std::path::Path;
 use std::time::Duration;
