@@ -144,6 +144,12 @@ pub struct ExportArgs {
     /// Only runs started on or after this date, `YYYY-MM-DD`.
     #[arg(long, value_name = "DATE")]
     pub since: Option<String>,
+
+    /// Also write each exported run's requests and chunks, as the analysis reads them, under
+    /// this directory: `RAW/requests/host=H/date=D/run-ID.parquet` and the same for `chunks`
+    /// (apart from --out, so `--out`'s `**/*.parquet` stays one table).
+    #[arg(long, value_name = "RAW")]
+    pub raw: Option<PathBuf>,
 }
 
 /// `3%` or `0.03` as a fraction in [0, 1).

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::Output;
 
 use ceiling::sim::{GpuCondition, Profile};
+use polars::prelude::ChunkAgg;
 use serde_json::Value;
 
 use crate::cli::ceiling;
@@ -276,6 +277,46 @@ async fn regress_flags_the_planted_nights_and_no_noise_only_night() {
         svg.starts_with("<svg") && svg.contains("driver 535.183.01"),
         "{svg:.200}"
     );
+    raw_export_reads_back(&db, dir.path());
+}
+
+/// `export --raw`: each of the 12 nights' requests (4 + 16 a night) and chunks (16 tokens a
+/// request, one a chunk) in their own tables beside the history, read back with polars.
+fn raw_export_reads_back(db: &Path, dir: &Path) {
+    let (out, raw) = (dir.join("fleet"), dir.join("raw"));
+    let o = ceiling()
+        .arg("--db")
+        .arg(db)
+        .args(["export", "--out"])
+        .arg(&out)
+        .arg("--raw")
+        .arg(&raw)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let files = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(files.matches("/requests/host=").count(), 12, "{files}");
+    assert_eq!(files.matches("/chunks/host=").count(), 12, "{files}");
+    let table = |t: &str| {
+        let glob = format!("{}/{t}/**/*.parquet", raw.display());
+        ceiling_reports::history::parquet::scan(&glob)
+            .unwrap()
+            .collect()
+            .unwrap()
+    };
+    let requests = table("requests");
+    assert_eq!(requests.height(), 12 * 20);
+    let runs = requests.column("run_id").unwrap().i64().unwrap();
+    assert_eq!(runs.null_count(), 0);
+    assert_eq!((runs.min(), runs.max()), (Some(1), Some(12)));
+    let chunks = table("chunks");
+    assert!(chunks.height() >= 12 * 20 * 16, "{}", chunks.height());
+    // The history's own export is one table still: its glob reads the runs × steps only.
+    let steps = ceiling_reports::history::parquet::scan(&format!("{}/**/*.parquet", out.display()))
+        .unwrap()
+        .collect()
+        .unwrap();
+    assert_eq!(steps.height(), 12 * 2);
 }
 
 /// `ceiling nightly` on a planted night: exit 1 under `--gate`, the clock and the driver named,

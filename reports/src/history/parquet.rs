@@ -80,6 +80,29 @@ pub fn write_partitioned(
     Ok(written)
 }
 
+/// One run's raw table (`requests` or `chunks`, as the analysis reads them) with a `run_id`
+/// column, written to `dir/TABLE/host=H/date=D/run-ID.parquet`; returns the file.
+pub fn write_raw(
+    mut frame: DataFrame,
+    dir: &Path,
+    table: &str,
+    host: &str,
+    date: &str,
+    run_id: i64,
+) -> PolarsResult<PathBuf> {
+    let height = frame.height();
+    frame.insert_column(0, Column::new("run_id".into(), vec![run_id; height]))?;
+    let folder = dir
+        .join(table)
+        .join(format!("host={}", segment(host)))
+        .join(format!("date={}", segment(date)));
+    std::fs::create_dir_all(&folder)?;
+    let path = folder.join(format!("run-{run_id}.parquet"));
+    let file = std::fs::File::create(&path)?;
+    ParquetWriter::new(file).finish(&mut frame)?;
+    Ok(path)
+}
+
 /// Every file a glob such as `DIR/**/*.parquet` names, as one lazy frame with the `host` and
 /// `date` partition columns.
 pub fn scan(glob: &str) -> PolarsResult<LazyFrame> {
