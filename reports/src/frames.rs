@@ -13,8 +13,8 @@ use crate::metrics::{self, Distribution};
 use crate::recording::Recording;
 
 /// One row per request, in recorded order: the `requests` frame plus `chunks_n`,
-/// `chunk_tokens_sum`, `chunk_tokens_nulls`, `last_chunk_t_s` (from its chunks, in arrival
-/// order) and the metrics `output_tokens`, `output_tokens_known`, `ttft_s`, `ttft_answer_s`,
+/// `chunk_tokens_sum`, `chunk_tokens_nulls`, `last_chunk_t_s`, `second_chunk_t_s` (from its
+/// chunks, in arrival order; a chunk is recorded only when it carries output) and the metrics `output_tokens`, `output_tokens_known`, `ttft_s`, `ttft_answer_s`,
 /// `e2e_s`, `tpot_s`, `measured_ok`.
 pub fn request_figures(rec: &Recording) -> PolarsResult<DataFrame> {
     let per_request = rec.chunks.clone().lazy().group_by([col("request")]).agg([
@@ -22,6 +22,10 @@ pub fn request_figures(rec: &Recording) -> PolarsResult<DataFrame> {
         col("tokens").sum().alias("chunk_tokens_sum"),
         col("tokens").null_count().alias("chunk_tokens_nulls"),
         col("t_s").last().alias("last_chunk_t_s"),
+        col("t_s")
+            .slice(lit(1i64), lit(1u64))
+            .first()
+            .alias("second_chunk_t_s"),
     ]);
     rec.requests
         .clone()

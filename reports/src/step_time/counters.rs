@@ -9,8 +9,9 @@
 //!   `Δrealtime_tokens{decode} / (Δdecode_passes × bs)`; else the client's tokens per chunk
 //!   (counted where the chunks say, else `Σ (usage − 1) / Σ (chunks − 1)`: one chunk per step);
 //!   else SGLang's `spec_accept_length` gauge over the step (its last 40-step log window); else 1.
-//! - **Step time**: the inter-token histogram's `Δsum / Δcount`, times MTP where the histogram
-//!   counts tokens (SGLang); and `Δt / Δsteps` of the busiest DP rank (steps per rank from its own
+//! - **Step time**: the inter-token histogram's `Δsum / Δcount` (in a wave window from the
+//!   wave's last second chunk: [`itl_start`]), times MTP where the histogram counts tokens
+//!   (SGLang); and `Δt / Δsteps` of the busiest DP rank (steps per rank from its own
 //!   series: vLLM's inter-token count over its running batch, since `iteration_tokens_total`
 //!   counts once per front-end; SGLang's decode passes), else `DP × Δt / Δsteps`. llama.cpp prints
 //!   6 significant digits, so past 10⁶ decode calls a window with too few steps reads no step time.
@@ -53,7 +54,11 @@ pub(super) struct EngineCounters {
     d_gen: Option<Delta>,
     d_drafts: Option<Delta>,
     d_accepted: Option<Delta>,
+    /// Over the windows: its count beside the generated tokens over the same windows is the
+    /// engine's tokens per step.
     itl: Option<(f64, f64)>,
+    /// Over the windows from each wave's settled instant ([`itl_start`]): the step time.
+    itl_decode: Option<(f64, f64)>,
     /// The inter-token histogram counts tokens, not sequence-steps (SGLang).
     itl_per_token: bool,
     /// The spec-decode counters move when a request ends (llama.cpp): whole steps only.
@@ -99,15 +104,8 @@ impl EngineCounters {
             d_gen: windows_delta(engine_samples, windows, |s| s.live_generation_tokens_total),
             d_drafts: windows_delta(engine_samples, windows, |s| s.spec_drafts_total),
             d_accepted: windows_delta(engine_samples, windows, |s| s.spec_accepted_tokens_total),
-            itl: windows
-                .iter()
-                .filter_map(|w| {
-                    engine::delta_mean(
-                        engine::inside(engine_samples, w.start_t_s, w.end_t_s),
-                        |s| s.itl_s,
-                    )
-                })
-                .reduce(|a, b| (a.0 + b.0, a.1 + b.1)),
+            itl: itl_over(engine_samples, windows, |w| w.start_t_s),
+            itl_decode: itl_over(engine_samples, windows, |w| itl_start(w, requests)),
             itl_per_token,
             spec_at_request_end,
             step_drafts: engine::delta(around, |s| s.spec_drafts_total),
@@ -202,6 +200,35 @@ impl EngineCounters {
     }
 }
 
+/// The inter-token histogram's (`Δsum`, `Δcount`) over the windows, each read from `start`.
+fn itl_over(
+    engine_samples: &[EngineSample],
+    windows: &[Window],
+    start: impl Fn(&Window) -> f64,
+) -> Option<(f64, f64)> {
+    windows
+        .iter()
+        .filter_map(|w| {
+            engine::delta_mean(
+                engine::inside(engine_samples, start(w), w.end_t_s),
+                |s| s.itl_s,
+            )
+        })
+        .reduce(|a, b| (a.0 + b.0, a.1 + b.1))
+}
+
+/// Where the inter-token histogram can be read from in a window: a histogram observation is
+/// the gap that ends at it, so a wave window's first decode step still records, for a request
+/// prefilled in an earlier step, a gap holding the later requests' prefill. From the wave's
+/// last second chunk on ([`super::requests::WaveRequests::settled_t_s`]) every gap is a decode
+/// step; the step counters need no such margin.
+fn itl_start(w: &Window, requests: &StepRequests) -> f64 {
+    w.wave
+        .and_then(|n| requests.waves.iter().find(|r| r.wave == n))
+        .and_then(|r| r.settled_t_s)
+        .map_or(w.start_t_s, |s| s.clamp(w.start_t_s, w.end_t_s))
+}
+
 /// The engine's step time from its inter-token histogram and from its step counter.
 pub(super) struct EngineStepTime {
     pub(super) itl_s: Option<f64>,
@@ -224,7 +251,7 @@ impl EngineCounters {
     ) -> EngineStepTime {
         // Too few scrapes inside the windows (short waves, a slow scrape interval): the
         // inter-token histogram over each whole wave, whose gaps are all decode steps.
-        let wave_itl = (self.itl.is_none() && step.pattern == Pattern::Wave)
+        let wave_itl = (self.itl_decode.is_none() && step.pattern == Pattern::Wave)
             .then(|| {
                 let spans = requests.waves.iter().filter_map(|w| w.done_span);
                 waves_itl(spans, engine_samples)
@@ -255,7 +282,7 @@ impl EngineCounters {
         };
         EngineStepTime {
             itl_s: self
-                .itl
+                .itl_decode
                 .or(wave_itl)
                 .map(|(s, c)| s / c * per_token)
                 .or(self.slot_itl.map(|(s, c)| s / c * mtp)),

@@ -15,6 +15,12 @@ pub(crate) struct WaveRequests {
     pub wave: u32,
     pub sent_min: Option<f64>,
     pub first_token_max: Option<f64>,
+    /// The last second chunk of the wave's requests: from then on every inter-token gap the
+    /// engine records is a decode step of the whole batch. Before it, a request that got its
+    /// first token in an earlier prefill step records a first gap that holds the later
+    /// requests' prefill (SGLang prefills a wave in several steps when its requests arrive
+    /// apart).
+    pub settled_t_s: Option<f64>,
     pub prompt_tokens_requested: f64,
     /// First send and last done of the wave's requests that finished.
     pub done_span: Option<(f64, f64)>,
@@ -140,6 +146,7 @@ fn waves_by_step(figures: &DataFrame) -> PolarsResult<BTreeMap<u32, Vec<WaveRequ
         .agg([
             col("sent_t_s").min().alias("sent_min"),
             col("first_token_t_s").max().alias("first_max"),
+            col("second_chunk_t_s").max().alias("second_max"),
             col("prompt_tokens_requested")
                 .cast(DataType::Float64)
                 .sum()
@@ -153,9 +160,10 @@ fn waves_by_step(figures: &DataFrame) -> PolarsResult<BTreeMap<u32, Vec<WaveRequ
         .sort(["step_idx", "wave"], SortMultipleOptions::default())
         .collect()?;
     let get = |name: &str| df.column(name).and_then(|c| c.f64().cloned());
-    let (sent, first, prompt, done_sent, done_max) = (
+    let (sent, first, second, prompt, done_sent, done_max) = (
         get("sent_min")?,
         get("first_max")?,
+        get("second_max")?,
         get("prompt")?,
         get("done_sent")?,
         get("done_max")?,
@@ -171,6 +179,7 @@ fn waves_by_step(figures: &DataFrame) -> PolarsResult<BTreeMap<u32, Vec<WaveRequ
             wave: w,
             sent_min: sent.get(i),
             first_token_max: first.get(i),
+            settled_t_s: second.get(i),
             prompt_tokens_requested: prompt.get(i).unwrap_or(0.0),
             done_span: done_sent.get(i).zip(done_max.get(i)),
         });

@@ -56,3 +56,44 @@ fn speculative_decoding_is_accounted_for_by_mtp() {
         assert!((v.unwrap() - 0.030).abs() < 0.0006, "{t:#?}");
     }
 }
+
+#[test]
+fn the_engine_itl_leaves_out_first_gaps_that_hold_a_later_prefill() {
+    // SGLang prefilled one request of the wave 300 ms before the other seven: the engine's
+    // histogram records that request's first gap (300 ms + one step) at the first decode step,
+    // and a scrape falls between the window's start and that step.
+    let mut rec = wave_recording(&[WaveSpec {
+        output_len: 64,
+        waves: 1,
+        warmup_waves: 0,
+        prefill_s: 0.046,
+        ..WaveSpec::default()
+    }]);
+    let early = 0.300;
+    let r = &mut rec.requests[0];
+    r.chunks[0].t_s -= early;
+    r.first_token_t_s = Some(r.chunks[0].t_s);
+    r.first_answer_t_s = r.first_token_t_s;
+    let second = r.chunks[1].t_s;
+    let window_start = rec.requests[1].first_token_t_s.unwrap();
+    assert!(
+        rec.engine
+            .iter()
+            .any(|s| s.t_s > window_start && s.t_s < second),
+        "a scrape between the window's start and the first decode step"
+    );
+    for s in rec.engine.iter_mut().filter(|s| s.t_s >= second) {
+        if let Some(h) = s.signals.itl_s.as_mut() {
+            h.sum += early;
+        }
+    }
+    let t = &time_all(&rec)[0];
+    for (v, what) in [
+        (t.t_fwd_client_s, "client"),
+        (t.t_fwd_engine_itl_s, "engine itl"),
+    ] {
+        let v = v.unwrap_or_else(|| panic!("{what} missing: {t:#?}"));
+        assert!((v - 0.010).abs() / 0.010 < 0.01, "{what} = {v}");
+    }
+    assert!(t.client_engine_rel_diff.unwrap() < 0.01, "{t:#?}");
+}
