@@ -72,6 +72,7 @@ fn store_code(e: &StoreError) -> Option<Exit> {
     match e {
         StoreError::NotADatabase { .. }
         | StoreError::NotWritable { .. }
+        | StoreError::ReadOnlyOldSchema { .. }
         | StoreError::NewerSchema { .. }
         | StoreError::NoSuchRun(_)
         | StoreError::NoSuchResult(_)

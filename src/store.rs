@@ -8,6 +8,7 @@ pub mod frames;
 pub mod history;
 pub mod liveness;
 pub mod read;
+mod read_only;
 pub mod results;
 pub mod schema;
 pub mod writer;
@@ -32,11 +33,19 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     #[error(
-        "{path}: cannot open the database for writing ({source}); ceiling writes to it even to read it: make the file and its directory writable, or pass --db with a writable path"
+        "{path}: cannot open the database for writing ({source}); recording needs it writable: make the file and its directory writable, or pass --db with a writable path"
     )]
     NotWritable {
         path: PathBuf,
         source: rusqlite::Error,
+    },
+    #[error(
+        "{path} cannot be written and has schema version {found}, older than this ceiling's ({known}), which would migrate it: copy it somewhere writable and pass --db with the copy"
+    )]
+    ReadOnlyOldSchema {
+        path: PathBuf,
+        found: u32,
+        known: u32,
     },
     #[error(
         "the database has schema version {found}, newer than this ceiling knows ({known}); use a newer ceiling"
@@ -175,6 +184,9 @@ pub struct Store {
     path: PathBuf,
     /// The locks of the runs this store created and has not closed ([`liveness`]).
     held: std::sync::Mutex<Vec<liveness::RunLock>>,
+    /// The `file:` URI it was opened with to read only ([`Store::open_to_read`]), which a second
+    /// reading connection must use too.
+    read_uri: Option<String>,
 }
 
 impl Store {
@@ -211,6 +223,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             held: std::sync::Mutex::new(Vec::new()),
+            read_uri: None,
         })
     }
 

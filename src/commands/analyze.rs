@@ -98,7 +98,7 @@ impl AnalyzeOptions {
 
 pub fn run(db: &Path, args: AnalyzeArgs) -> anyhow::Result<Exit> {
     let opts = AnalyzeOptions::from_cli(&args.ceiling, &args.roofline)?;
-    let store = Store::open(db)?;
+    let store = Store::open_to_read(db)?;
     let id = super::resolve_run(&store, &args.run)?;
     let run = analyze_run(&store, id, &opts)
         .with_context(|| format!("analysing run {id} of {}", db.display()))?;
@@ -153,7 +153,8 @@ pub struct AnalyzedRun {
     pub search: Option<crate::search::SearchReport>,
 }
 
-/// Loads run `id`, analyses it under `opts`, stores the findings.
+/// Loads run `id`, analyses it under `opts`, stores the findings and kept results (unless the
+/// store is read-only).
 pub fn analyze_run(store: &Store, id: i64, opts: &AnalyzeOptions) -> anyhow::Result<AnalyzedRun> {
     let detail = store.run_detail(id)?;
     let settings = probe_settings(id, &detail)?;
@@ -195,13 +196,16 @@ pub fn analyze_run(store: &Store, id: i64, opts: &AnalyzeOptions) -> anyhow::Res
         }
         None => (analyze(&data, &analysis_opts)?, None),
     };
-    store
-        .replace_findings(id, &analysis.findings)
-        .with_context(|| format!("storing the findings of run {id}"))?;
-    let (run_result, step_results) = ceiling_reports::history::results_of(&analysis);
-    store
-        .replace_results(id, &run_result, &step_results)
-        .with_context(|| format!("storing the results of run {id}"))?;
+    // A database that cannot be written is read as it is ([`Store::open_to_read`]).
+    if !store.is_read_only() {
+        store
+            .replace_findings(id, &analysis.findings)
+            .with_context(|| format!("storing the findings of run {id}"))?;
+        let (run_result, step_results) = ceiling_reports::history::results_of(&analysis);
+        store
+            .replace_results(id, &run_result, &step_results)
+            .with_context(|| format!("storing the results of run {id}"))?;
+    }
     Ok(AnalyzedRun {
         id,
         detail,

@@ -57,7 +57,7 @@ fn resolve(
             args.result
         ))
     })?;
-    let stored = Store::open(db)?.load_result(id, true)?;
+    let stored = Store::open_to_read(db)?.load_result(id, true)?;
     let title = format!(
         "result {id}: {} {}{}",
         stored.point.tool.as_str(),
@@ -93,7 +93,7 @@ fn roofline(args: &CheckResultArgs, stored: &Deployment) -> anyhow::Result<Optio
 
 /// The run named by `--against`, analysed, with its step-time fit.
 fn against(db: &Path, run: &str) -> anyhow::Result<AgainstRun> {
-    let store = Store::open(db)?;
+    let store = Store::open_to_read(db)?;
     let id = super::resolve_run(&store, run)?;
     let opts = super::analyze::AnalyzeOptions::from_ceiling_flags(&Default::default())?;
     let analysed = super::analyze::analyze_run(&store, id, &opts)?;

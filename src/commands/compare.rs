@@ -42,7 +42,7 @@ fn load(db: &Path, arg: &str) -> anyhow::Result<PeerPoint> {
             "{arg:?} is neither a file nor a result id; `ceiling results` lists the ids"
         ))
     })?;
-    Ok(Store::open(db)?.load_result(id, false)?.point)
+    Ok(Store::open_to_read(db)?.load_result(id, false)?.point)
 }
 
 pub fn run(db: &Path, args: CompareArgs) -> anyhow::Result<Exit> {

@@ -26,7 +26,7 @@ pub fn run(db: &Path, args: ExportArgs) -> anyhow::Result<Exit> {
             Failure::Usage(format!("--since {d:?} is not a date; write YYYY-MM-DD")).into(),
         );
     }
-    let store = Store::open(db)?;
+    let store = Store::open_to_read(db)?;
     let rows = history_matching(&store, &HistoryFilter::default())?;
     let steps = frame::steps_frame(&rows).context("building the history frame (a bug)")?;
     std::fs::create_dir_all(&args.out)

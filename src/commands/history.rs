@@ -35,7 +35,7 @@ pub fn run(db: &Path, args: HistoryArgs) -> anyhow::Result<Exit> {
     if let Some(glob) = &args.from {
         return fleet(glob, &args);
     }
-    let store = Store::open(db)?;
+    let store = Store::open_to_read(db)?;
     let by_flags = args.host.is_some() || args.gpu.is_some() || args.model.is_some();
     let rows = if by_flags {
         history_matching(

@@ -22,7 +22,7 @@ use super::analyze::{AnalyzeOptions, analyze_run};
 
 pub fn run(db: &Path, args: RegressArgs) -> anyhow::Result<Exit> {
     let opts = options(&args.judge)?;
-    let store = Store::open(db)?;
+    let store = Store::open_to_read(db)?;
     let id = super::resolve_run(&store, &args.run)?;
     let mut report = judge(&store, id, &args.judge.baseline, &opts)?;
     if let Some(glob) = &args.history_from {
@@ -123,6 +123,13 @@ pub fn judge(
 /// (and `id` itself) that have no kept results.
 pub fn history_of(store: &Store, id: i64) -> anyhow::Result<Vec<HistoryStep>> {
     if !store.has_results(id)? {
+        if store.is_read_only() {
+            return Err(Failure::Usage(format!(
+                "run {id} has no kept results and {} cannot be written to keep them: run `ceiling analyze {id}` on a writable copy first",
+                store.path().display()
+            ))
+            .into());
+        }
         analyze_run(store, id, &AnalyzeOptions::default())
             .with_context(|| format!("analysing run {id}"))?;
     }
@@ -133,6 +140,12 @@ pub fn history_of(store: &Store, id: i64) -> anyhow::Result<Vec<HistoryStep>> {
 /// have no kept results (a run that fails to analyse is left out, with a warning).
 pub fn history_matching(store: &Store, filter: &HistoryFilter) -> anyhow::Result<Vec<HistoryStep>> {
     for run in store.runs_without_results(filter)? {
+        if store.is_read_only() {
+            eprintln!(
+                "warning: run {run} left out of the history: it has no kept results and the database cannot be written to keep them"
+            );
+            continue;
+        }
         if let Err(e) = analyze_run(store, run, &AnalyzeOptions::default()) {
             eprintln!("warning: run {run} left out of the history: {e:#}");
         }

@@ -44,7 +44,7 @@ impl ReportFormats {
 
 pub fn run(db: &Path, args: ReportArgs) -> anyhow::Result<Exit> {
     let opts = AnalyzeOptions::from_cli(&args.ceiling, &args.roofline)?;
-    let store = Store::open(db)?;
+    let store = Store::open_to_read(db)?;
     let id = super::resolve_run(&store, &args.run)?;
     let run = analyze_run(&store, id, &opts)
         .with_context(|| format!("analysing run {id} of {}", db.display()))?;

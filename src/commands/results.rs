@@ -10,7 +10,7 @@ use crate::store::Store;
 use crate::store::results::StoredResult;
 
 pub fn run(db: &Path, args: ResultsArgs) -> anyhow::Result<Exit> {
-    let store = Store::open(db)?;
+    let store = Store::open_to_read(db)?;
     let results = store.list_results()?;
     if args.output.json {
         println!("{}", serde_json::to_string_pretty(&results)?);

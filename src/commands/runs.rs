@@ -11,7 +11,7 @@ use crate::store::Store;
 use crate::store::read::{RunDetail, RunSummary};
 
 pub fn run(db: &Path, args: RunsArgs) -> anyhow::Result<Exit> {
-    let store = Store::open(db)?;
+    let store = Store::open_to_read(db)?;
     match args.action {
         None => {
             let runs = store.list_runs()?;

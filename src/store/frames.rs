@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use ceiling_collectors::{GpuInfo, GpuSample};
 use ceiling_reports::engine;
@@ -161,14 +161,6 @@ impl Store {
             }
             Ok(first)
         })
-    }
-
-    /// A second, read-only connection to this store's file.
-    fn reader(&self) -> rusqlite::Result<Connection> {
-        Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
     }
 }
 

@@ -209,10 +209,9 @@ fn itl_over(
     windows
         .iter()
         .filter_map(|w| {
-            engine::delta_mean(
-                engine::inside(engine_samples, start(w), w.end_t_s),
-                |s| s.itl_s,
-            )
+            engine::delta_mean(engine::inside(engine_samples, start(w), w.end_t_s), |s| {
+                s.itl_s
+            })
         })
         .reduce(|a, b| (a.0 + b.0, a.1 + b.1))
 }

@@ -1,5 +1,6 @@
 //! A full disk and a read-only database under `ceiling probe`: a clear one-line error, the run
-//! marked `failed` where the database still takes the write, no panic, the file intact.
+//! marked `failed` where the database still takes the write, no panic, the file intact; and the
+//! reading commands on the read-only database: they read it as it is.
 //!
 //! The full disk is a 1 MiB tmpfs when the test may mount one (root, as in the CI container);
 //! elsewhere the file-size limit (`ulimit -f`) stands in for it: writes past it fail with
@@ -154,6 +155,48 @@ async fn a_read_only_database_is_a_clear_error_and_no_panic() {
         Store::open(&db),
         Err(ceiling::store::StoreError::NotWritable { .. })
     ));
+    reading_commands_read_it_as_it_is(&db).await;
     h.shutdown().await;
     drop(mount);
+}
+
+/// `analyze`, `report` and `runs` on a database that cannot be written: the run's figures, a
+/// report written elsewhere, a note that nothing was stored.
+async fn reading_commands_read_it_as_it_is(db: &Path) {
+    let v = super::analyze_json(db, &[]).await;
+    let t = v["timings"][0]["t_fwd_client_s"].as_f64();
+    assert!(t.is_some_and(|t| t > 0.0), "{v}");
+    let out_dir = tempfile::tempdir().unwrap();
+    let db = db.to_path_buf();
+    let dest = out_dir.path().to_path_buf();
+    let (report, runs) = tokio::task::spawn_blocking(move || {
+        let run = |args: &[&str]| {
+            crate::cli::ceiling()
+                .arg("--db")
+                .arg(&db)
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        let report = crate::cli::ceiling()
+            .arg("--db")
+            .arg(&db)
+            .args(["report", "latest", "--out"])
+            .arg(&dest)
+            .output()
+            .unwrap();
+        (report, run(&["runs", "--json"]))
+    })
+    .await
+    .unwrap();
+    assert!(report.status.success(), "{report:?}");
+    let stderr = String::from_utf8_lossy(&report.stderr);
+    assert!(
+        stderr.contains("cannot be written: reading it as it is"),
+        "{stderr}"
+    );
+    assert!(out_dir.path().join("report.html").is_file());
+    assert!(runs.status.success(), "{runs:?}");
+    let listed: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
 }
