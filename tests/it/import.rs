@@ -404,3 +404,36 @@ fn compare_fires_when_an_mtp_change_moved_ttft_and_refuses_other_lengths() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not comparable"));
 }
+
+/// Markup, terminal escapes (clear screen, a window title, BEL) and SQL, as a result file's
+/// model, label, dataset and backend.
+const HOSTILE: &str =
+    "<script>alert(1)</script>\u{1b}[2J\u{1b}]0;pwned\u{7}'); DROP TABLE results; --";
+
+#[test]
+fn imported_strings_are_stored_whole_and_printed_without_control_sequences() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("r.db");
+    let file = edited(dir.path(), "hostile.json", |o| {
+        for key in ["model_id", "tag", "dataset_name", "backend"] {
+            o.insert(key.into(), HOSTILE.into());
+        }
+    });
+    stdout_json(&run(&db, &["import", "--json", path_str(&file)]));
+    // Bound, not spliced: the string comes back whole and the table is still there.
+    let listed = stdout_json(&run(&db, &["results", "--json"]));
+    for key in ["model", "label", "dataset", "endpoint"] {
+        assert_eq!(listed[0]["point"][key], HOSTILE, "{key}: {listed}");
+    }
+    for args in [vec!["results"], vec!["check", "result", "1"]] {
+        let out = run(&db, &args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains(['\u{1b}', '\u{7}']), "{args:?}: {text:?}");
+        assert!(
+            text.contains("<script>alert(1)</script>"),
+            "{args:?}: {text}"
+        );
+    }
+    assert_eq!(result_count(&db), 1);
+}

@@ -126,6 +126,9 @@ fn step_requests(requests: &[&RequestRecord]) -> StepRequests {
         if let Some(f) = r.first_token_t_s {
             e.first_token_max = Some(e.first_token_max.map_or(f, |m| m.max(f)));
         }
+        if let Some(c) = r.chunks.get(1) {
+            e.settled_t_s = Some(e.settled_t_s.map_or(c.t_s, |m| m.max(c.t_s)));
+        }
         e.prompt_tokens_requested += f64::from(r.prompt_tokens_requested);
         if let Some(done) = r.done_t_s {
             e.done_span = Some(match e.done_span {

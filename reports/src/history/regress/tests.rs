@@ -174,3 +174,27 @@ fn with_two_runs_of_history_it_says_insufficient_and_compares_with_the_last() {
         r.headline()
     );
 }
+
+#[test]
+fn throughput_counted_in_short_windows_holds_its_edge_scatter() {
+    // 16 output tokens: a one-wave window of 15 steps, whose edges move its count by ±2.7 %.
+    let judge = |drop: f64| {
+        let mut rows = history(1.0, 1980.0);
+        for r in &mut rows {
+            r.step.output_len = 16;
+            if r.key.run_id == 10 {
+                r.step.throughput_tok_s = r.step.throughput_tok_s.map(|t| t * (1.0 - drop));
+            }
+        }
+        let r = regress_run(&rows, 10, &RegressOptions::default())
+            .unwrap()
+            .unwrap();
+        (
+            verdict(&r, "throughput_tok_s", 4),
+            verdict(&r, "throughput_tok_s", 16),
+        )
+    };
+    // A quiet night in CI counted 3.2 % less: the window's edges, not the node.
+    assert_eq!(judge(0.032), (Verdict::WithinNoise, Verdict::WithinNoise));
+    assert_eq!(judge(0.12), (Verdict::Regression, Verdict::Regression));
+}
