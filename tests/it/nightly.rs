@@ -236,6 +236,7 @@ async fn regress_flags_the_planted_nights_and_no_noise_only_night() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert_eq!(xml.matches("<failure ").count(), flagged(&v).len(), "{xml}");
     assert!(xml.contains("SM clock -8 %"), "{xml}");
+    junit_validates_against_the_xsd(&junit);
     let text = std::fs::read_to_string(&prom).unwrap();
     let e = ceiling_collectors::prometheus::parse(&text);
     assert!(e.errors.is_empty(), "{:?}", e.errors);
@@ -373,4 +374,27 @@ fn regress_with_bad_flags_or_no_runs_exits_2() {
         let out = ceiling().arg("--db").arg(&db).args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
     }
+}
+
+/// The JUnit file against the JUnit schema CI dashboards read (Maven Surefire's, as
+/// `junit-10.xsd` in pytest's source distribution on PyPI: `.ci/run` fetches it and sets
+/// `CEILING_JUNIT_XSD`), validated by PyPI's `xmlschema` in `$CEILING_PYTHON`.
+fn junit_validates_against_the_xsd(junit: &Path) {
+    let python = std::env::var("CEILING_PYTHON").unwrap_or_else(|_| "python3".into());
+    let xsd = std::env::var("CEILING_JUNIT_XSD")
+        .unwrap_or_else(|_| panic!("CEILING_JUNIT_XSD unset: `.ci/run` fetches the JUnit XSD"));
+    let script = "import sys, xmlschema\n\
+        xmlschema.XMLSchema(sys.argv[1]).validate(sys.argv[2])\n\
+        print('valid')";
+    let out = std::process::Command::new(&python)
+        .args(["-c", script, &xsd])
+        .arg(junit)
+        .output()
+        .unwrap_or_else(|e| panic!("{python}: {e}; .ci/run installs xmlschema (CEILING_PYTHON)"));
+    assert!(
+        out.status.success(),
+        "the JUnit file does not validate against {xsd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "valid");
 }
