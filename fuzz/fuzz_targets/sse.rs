@@ -40,7 +40,7 @@ fn harness() -> &'static Harness {
             }
         });
         let client = EngineClient::new(
-            reqwest::Client::new(),
+            ceiling::run::http_client().expect("the probe's client"),
             &url,
             None,
             "m".into(),

@@ -34,13 +34,16 @@ const MAX_WORDS: usize = 4096;
 impl TokenVocab {
     /// Reads `tokenizer.json`; a file that cannot be used is a usage error naming it.
     pub fn load(path: &Path) -> anyhow::Result<TokenVocab> {
-        let tokenizer = Tokenizer::from_file(path).map_err(|e| {
+        let not_usable = |e: &dyn std::fmt::Display| {
             Failure::Usage(format!(
                 "--tokenizer {}: not a usable tokenizer.json ({e}); give the model's \
                  tokenizer.json or leave --tokenizer out",
                 path.display()
             ))
-        })?;
+        };
+        let tokenizer = without_panics(|| Tokenizer::from_file(path))
+            .map_err(|p| not_usable(&p))?
+            .map_err(|e| not_usable(&e))?;
         let vocab = Self::from_tokenizer(tokenizer);
         if vocab.ids.len() < 100 || vocab.words.is_empty() {
             return Err(Failure::Usage(format!(
@@ -111,6 +114,24 @@ fn count_of(t: &Tokenizer, text: &str) -> Option<usize> {
 }
 
 /// A small tokenizer for tests.
+/// Runs `f`, turning a panic into an error: the tokenizers library panics on some malformed
+/// files (0.22: a syntax error inside `decoder` hits an `expect("Helper")`; found by the
+/// `tokenizer` fuzz target). The panic hook is silenced meanwhile, so the user sees one line.
+fn without_panics<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    out.map_err(|p| {
+        let what = p
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        format!("the tokenizers library failed on it: {what}")
+    })
+}
+
 #[cfg(test)]
 pub(crate) mod tests_support {
     /// A word-level tokenizer with a whitespace pre-tokenizer and two special tokens, as
@@ -168,6 +189,30 @@ mod tests {
         std::fs::write(&p, "{\"not\": 1}").unwrap();
         let e = TokenVocab::load(&p).unwrap_err();
         assert!(e.to_string().starts_with("--tokenizer "), "{e}");
+        assert!(matches!(
+            e.downcast_ref::<Failure>(),
+            Some(Failure::Usage(_))
+        ));
+    }
+
+    /// The `tokenizer` fuzz target's crash: a syntax error inside `decoder` made the tokenizers
+    /// library panic (`expect("Helper")`) where it should have returned an error.
+    #[test]
+    fn a_decoder_the_tokenizers_library_panics_on_is_a_usage_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("tokenizer.json");
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/tokenizers/word-level-tokenizer.json");
+        let text = std::fs::read_to_string(fixture).unwrap();
+        let broken = text.replacen("\"prefix\": \"##\"", "\"prefix\" \":##\"", 1);
+        assert_ne!(broken, text);
+        std::fs::write(&p, broken).unwrap();
+        let e = TokenVocab::load(&p).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("the tokenizers library failed on it"),
+            "{e}"
+        );
         assert!(matches!(
             e.downcast_ref::<Failure>(),
             Some(Failure::Usage(_))
