@@ -44,6 +44,7 @@ mod counters;
 mod decode;
 mod engine_view;
 mod gpu;
+mod littles;
 mod requests;
 pub(crate) use cadence::Cadence;
 use cadence::chunk_pass;
@@ -51,9 +52,11 @@ pub use counters::RankWindow;
 use counters::{EngineCounters, EngineStepTime};
 pub(crate) use decode::{DecodePass, DecodeWindow, Req as DecodeReq};
 pub use engine_view::EngineViewGap;
-use engine_view::{clean_waves, engine_view_gap, engine_window, littles_law};
+use engine_view::{clean_waves, engine_view_gap, engine_window};
 use gpu::gpu_window;
 pub use gpu::{GpuPower, GpuWindow, MIN_WINDOW_S as MIN_GPU_WINDOW_S, PowerSource};
+pub(crate) use littles::InFlight;
+use littles::littles_law;
 use requests::requests_by_step;
 pub(crate) use requests::{StepRequests, WaveRequests};
 
@@ -105,12 +108,25 @@ pub struct EngineWindow {
     pub client_prompt_tokens: u64,
 }
 
-/// Little's law over a step: mean requests in the engine vs `QPS × mean E2E` from the client.
+/// Little's law over a step, paired at the engine's interval scrapes in the measured requests'
+/// span (`littles`): the engine's requests in flight against the client's.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct LittlesLaw {
+    /// Running + waiting, the mean over the scrapes.
     pub engine_in_flight_mean: f64,
+    /// The client's requests sent and not done at the same instants, the mean.
+    pub client_in_flight_mean: f64,
+    /// Of those, the ones the engine must have counted (past the first chunk any request got
+    /// after their send), the mean.
+    pub client_seen_mean: f64,
+    /// The scrapes compared.
+    pub samples: u32,
+    /// The step's successful measured requests per second over their span, and their mean E2E:
+    /// `QPS × E2E` is the client's mean in flight over the whole span.
     pub qps: f64,
     pub e2e_mean_s: f64,
+    /// How far the engine's mean falls short of `client_seen_mean`, relative to it; 0 where it
+    /// does not.
     pub rel_err: f64,
 }
 
@@ -206,6 +222,7 @@ pub(crate) fn time_steps(
     let reqs = decode::measured_requests(figures)?;
     let (cadence, mut decode) = chunk_pass(chunks, &windows, &reqs)?;
     let requests = requests_by_step(figures)?;
+    let flight = InFlight::of(figures, chunks)?;
     Ok(rec
         .steps
         .iter()
@@ -216,7 +233,7 @@ pub(crate) fn time_steps(
                 requests: requests.get(&s.idx).cloned().unwrap_or_default(),
                 decode: decode.remove(&s.idx).unwrap_or_default(),
             };
-            time_step(s, client, &rec.engine, &rec.gpu, dp)
+            time_step(s, client, &flight, &rec.engine, &rec.gpu, dp)
         })
         .collect())
 }
@@ -329,10 +346,11 @@ fn window_throughput(
     )
 }
 
-/// Times one step. `engine_samples` and `gpu` are the whole run's, sorted by time.
+/// Times one step. `flight`, `engine_samples` and `gpu` are the whole run's, sorted by time.
 pub(crate) fn time_step(
     step: &StepRecord,
     client: Client,
+    flight: &InFlight,
     engine_samples: &[EngineSample],
     gpu: &[GpuSample],
     dp: u32,
@@ -390,7 +408,7 @@ pub(crate) fn time_step(
         over_requests_span,
     );
 
-    let littles_law = littles_law(&requests, engine_samples);
+    let littles_law = littles_law(&requests, flight, engine_samples);
     let gpu = gpu_window(gpu, &windows, throughput_window_tok_s);
 
     StepTiming {

@@ -189,9 +189,12 @@ pub(crate) fn timing() -> StepTiming {
         identity_rel_err: Some(0.0),
         littles_law: Some(LittlesLaw {
             engine_in_flight_mean: 7.6,
+            client_in_flight_mean: 7.8,
+            client_seen_mean: 7.4,
+            samples: 12,
             qps: 1.5,
             e2e_mean_s: 5.2,
-            rel_err: 0.026,
+            rel_err: 0.0,
         }),
         roofline_t_min_s: Some(0.01),
         roofline_efficiency: Some(0.5),

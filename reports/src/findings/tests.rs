@@ -52,6 +52,9 @@ fn everything() -> Vec<Step> {
     t.throughput_window_tok_s = Some(352.0);
     t.littles_law = Some(LittlesLaw {
         engine_in_flight_mean: 5.0,
+        client_in_flight_mean: 7.8,
+        client_seen_mean: 7.8,
+        samples: 12,
         qps: 1.5,
         e2e_mean_s: 5.2,
         rel_err: 0.359,

@@ -83,7 +83,7 @@ fn identity_broken(v: &StepView<'_>, tol: &Tolerances) -> Option<Finding> {
 pub(super) const LITTLES_LAW_BROKEN: Rule = Rule {
     code: "littles_law_broken",
     severities: &[Severity::Warn],
-    what: "the engine's mean requests in flight differ from QPS × mean E2E",
+    what: "the engine held fewer requests than the client had sent it a step before",
     check: Check::Step(littles_law_broken),
 };
 
@@ -92,16 +92,15 @@ fn littles_law_broken(v: &StepView<'_>, tol: &Tolerances) -> Option<Finding> {
         .timing
         .littles_law
         .filter(|l| l.rel_err > tol.littles_law_rel)?;
-    Some(v.finding(
-        &LITTLES_LAW_BROKEN,
-        Severity::Warn,
-        format!(
-            "the engine held {:.1} requests on average but QPS × E2E says {:.1}; requests queue outside the engine (proxy, client) or other traffic shares it",
-            l.engine_in_flight_mean,
-            l.qps * l.e2e_mean_s
-        ),
-        json!(l),
-    ))
+    let message = format!(
+        "the engine held {:.1} requests on average at its {} scrapes, but the client had {:.1} in flight there, {:.1} of them sent before an engine step that had since ended (QPS × E2E says {:.1}); requests wait outside the engine (a proxy, a router, the client)",
+        l.engine_in_flight_mean,
+        l.samples,
+        l.client_in_flight_mean,
+        l.client_seen_mean,
+        l.qps * l.e2e_mean_s
+    );
+    Some(v.finding(&LITTLES_LAW_BROKEN, Severity::Warn, message, json!(l)))
 }
 
 pub(super) const ABOVE_ROOFLINE: Rule = Rule {

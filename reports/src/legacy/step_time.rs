@@ -12,8 +12,8 @@ use crate::engine::EngineSample;
 use crate::metrics;
 use crate::recording::{RequestRecord, StepRecord};
 use crate::step_time::{
-    Cadence, Client, DecodePass, DecodeReq, DecodeWindow, StepRequests, StepTiming, WaveRequests,
-    mean, time_step,
+    Cadence, Client, DecodePass, DecodeReq, DecodeWindow, InFlight, StepRequests, StepTiming,
+    WaveRequests, mean, time_step,
 };
 use crate::window::{self, Window};
 
@@ -184,6 +184,7 @@ pub fn time_steps(
     for r in requests {
         by_step.entry(r.step_idx).or_default().push(r);
     }
+    let flight = in_flight(requests);
     steps
         .iter()
         .map(|s| {
@@ -195,9 +196,23 @@ pub fn time_steps(
                 decode: decode(s.idx, reqs, &windows),
                 windows,
             };
-            time_step(s, client, engine_samples, gpu, dp)
+            time_step(s, client, &flight, engine_samples, gpu, dp)
         })
         .collect()
+}
+
+/// Every request with a done instant, and when the engine must have counted it.
+fn in_flight(requests: &[RequestRecord]) -> InFlight {
+    let mut chunks: Vec<f64> = requests
+        .iter()
+        .flat_map(|r| r.chunks.iter().map(|c| c.t_s))
+        .collect();
+    chunks.sort_by(f64::total_cmp);
+    let spans = requests
+        .iter()
+        .filter_map(|r| r.done_t_s.map(|d| (r.sent_t_s, d)))
+        .filter(|(a, b)| b >= a);
+    InFlight::new(spans, &chunks)
 }
 
 /// The decode-window figures of one step, its requests fed one by one to the same pass the

@@ -1,6 +1,6 @@
 //! The engine's side of a step: counter deltas over the windows or over whole waves, the
-//! running / waiting / KV view over the windows (or the requests' span), busy slots per step,
-//! and Little's law against the client's requests. It also decides which intervals are clean
+//! running / waiting / KV view over the windows (or the requests' span) and busy slots per step.
+//! It also decides which intervals are clean
 //! decode for the engine's step time: the windows, and whole waves only where the client's gaps over
 //! the wave average what they do in its window (else the early requests' inter-token gaps hold
 //! the later prefill chunks); and
@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::decode::DecodeWindow;
 use super::requests::StepRequests;
-use super::{EngineWindow, LittlesLaw, mean, rel};
+use super::{EngineWindow, mean};
 use crate::engine::{self, Delta, EngineSample};
 use crate::recording::{Pattern, StepRecord};
 use crate::window::Window;
@@ -175,41 +175,6 @@ fn busy_slots_per_step(eng: &[EngineSample], windows: &[Window]) -> Option<f64> 
     (steps > 0.0).then(|| sum / steps)
 }
 
-/// Scrapes Little's law needs in the requests' span: the in-flight count swings from the full
-/// batch to nothing and back every wave, so the mean of ten samples can miss by more than the
-/// 15 % tolerance on a healthy engine; thirty hold it within.
-const LITTLES_LAW_SAMPLES: usize = 30;
-
-/// Little's law over the span of the measured requests; needs [`LITTLES_LAW_SAMPLES`] engine
-/// samples in it.
-pub(super) fn littles_law(requests: &StepRequests, eng: &[EngineSample]) -> Option<LittlesLaw> {
-    let start = requests.ok_sent_min?;
-    let end = requests.ok_done_max?;
-    let inside = engine::inside(eng, start, end);
-    // Boundary scrapes are taken when a wave is over and the engine idle: they would bias the
-    // mean of the interval scrapes, which sample the span evenly.
-    let in_flight: Vec<f64> = inside
-        .iter()
-        .filter(|s| !s.boundary)
-        .filter_map(|s| {
-            s.signals
-                .running
-                .map(|r| r + s.signals.waiting.unwrap_or(0.0))
-        })
-        .collect();
-    if in_flight.len() < LITTLES_LAW_SAMPLES || end <= start {
-        return None;
-    }
-    let e2e_mean_s = requests.ok_e2e_mean_s?;
-    let qps = f64::from(requests.ok_n) / (end - start);
-    let engine_in_flight_mean = mean(&in_flight)?;
-    Some(LittlesLaw {
-        engine_in_flight_mean,
-        qps,
-        e2e_mean_s,
-        rel_err: rel(qps * e2e_mean_s, engine_in_flight_mean),
-    })
-}
 /// Preemptions seen anywhere over the step (its start to its end or its last request's), where
 /// the windows saw none.
 fn preemptions_over_step(

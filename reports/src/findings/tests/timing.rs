@@ -94,10 +94,14 @@ fn identity_broken_stays_silent_at_the_tolerance() {
     identity_off(0.05).silent(&IDENTITY_BROKEN);
 }
 
-fn littles(rel_err: f64) -> Step {
+/// The engine's mean in flight against a client that had 8 in flight, 7 of them seen.
+fn littles(engine: f64, rel_err: f64) -> Step {
     let mut step = Step::clean();
     step.timing.littles_law = Some(LittlesLaw {
-        engine_in_flight_mean: 6.0,
+        engine_in_flight_mean: engine,
+        client_in_flight_mean: 8.0,
+        client_seen_mean: 7.0,
+        samples: 12,
         qps: 1.5,
         e2e_mean_s: 5.2,
         rel_err,
@@ -107,18 +111,19 @@ fn littles(rel_err: f64) -> Step {
 
 #[test]
 fn littles_law_broken_warns_beyond_the_tolerance() {
-    let f = littles(0.3).one(&LITTLES_LAW_BROKEN);
+    let f = littles(5.0, 0.29).one(&LITTLES_LAW_BROKEN);
     assert_eq!(f.severity, Severity::Warn);
     assert_eq!(
         (num(&f, "engine_in_flight_mean"), num(&f, "rel_err")),
-        (6.0, 0.3)
+        (5.0, 0.29)
     );
     assert!(f.message.contains("QPS × E2E says 7.8"), "{}", f.message);
+    assert!(f.message.contains("outside the engine"), "{}", f.message);
 }
 
 #[test]
 fn littles_law_broken_stays_silent_at_the_tolerance_or_without_the_law() {
-    littles(0.15).silent(&LITTLES_LAW_BROKEN);
+    littles(5.95, 0.15).silent(&LITTLES_LAW_BROKEN);
     let mut step = Step::clean();
     step.timing.littles_law = None;
     step.silent(&LITTLES_LAW_BROKEN);
