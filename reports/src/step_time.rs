@@ -2,8 +2,9 @@
 //!
 //! 1. **Client cadence**: per request and window (all `bs` sequences decoding), its mean chunk
 //!    gap `(last − first) / (chunks − 1)`; the median over requests, divided by the engine steps
-//!    one chunk spans (`tokens_per_chunk / MTP`, 1 when the chunk's tokens are unknown):
-//!    `t_fwd_client = median_request_gap × MTP / tokens_per_chunk`.
+//!    one chunk spans (`tokens_per_chunk / MTP`, the whole number nearest it where within 10 %,
+//!    1 when the chunk's tokens are unknown): `t_fwd_client = median_request_gap /
+//!    steps_per_chunk`.
 //! 2. **Identity**: `t_fwd_identity = MTP × TPOT`, TPOT that of the windows (per request and
 //!    window, its time in the window and the tokens that arrived in it, pooled), else the
 //!    median over the step's measured requests ([`crate::metrics::tpot_s`]) where no window.
