@@ -159,6 +159,9 @@ pub struct StepTiming {
     /// The most engine steps a measured wave's prefill took (first to last first token).
     pub prefill_steps_max: Option<u32>,
     pub t_fwd_client_s: Option<f64>,
+    /// The client's mean chunk gap in the windows over the steps a chunk spans (`cadence`):
+    /// what the engine's figure, itself a mean over every gap or step, is compared with.
+    pub t_fwd_client_mean_s: Option<f64>,
     pub t_fwd_identity_s: Option<f64>,
     pub t_fwd_engine_itl_s: Option<f64>,
     pub t_fwd_engine_steps_s: Option<f64>,
@@ -175,7 +178,8 @@ pub struct StepTiming {
     pub engine_view_gap: Option<EngineViewGap>,
     /// The step time the fit uses: client cadence, else identity, else engine.
     pub t_fwd_s: Option<f64>,
-    /// `|client − engine| / engine`.
+    /// `|client − engine| / engine`, the client's mean (`t_fwd_client_mean_s`) where it has
+    /// one: both average the same gaps.
     pub client_engine_rel_diff: Option<f64>,
     /// Wave prefill rate: median over waves of `bs × input_len / (last first token − sent)`.
     pub prefill_rate_tok_s: Option<f64>,
@@ -376,6 +380,7 @@ pub(crate) fn time_step(
     let tokens_per_chunk = cadence.tokens_per_chunk.or(decode.usage_tokens_per_chunk);
     let (mtp, mtp_source) = counters.mtp(tokens_per_chunk, bs_per_rank, dp_ranks);
     let t_fwd_client_s = cadence.t_fwd_s(mtp);
+    let t_fwd_client_mean_s = cadence.t_fwd_mean_s(mtp);
     let tpot_median_s = requests.tpot_median_s;
     let (tpot_window_s, t_fwd_identity_s) = identity(&decode, tpot_median_s, mtp);
     let clean = clean_waves(&requests, &decode);
@@ -391,7 +396,10 @@ pub(crate) fn time_step(
         .then(|| engine_view_gap(step, &windows, &decode, engine_samples))
         .flatten();
     let t_fwd_s = t_fwd_client_s.or(t_fwd_identity_s).or(t_fwd_engine_s);
-    let client_engine_rel_diff = t_fwd_client_s.zip(t_fwd_engine_s).map(|(c, e)| rel(c, e));
+    let client_engine_rel_diff = t_fwd_client_mean_s
+        .or(t_fwd_client_s)
+        .zip(t_fwd_engine_s)
+        .map(|(c, e)| rel(c, e));
 
     let prefill_rate_tok_s = prefill_rate(step, &requests, &windows);
 
@@ -430,6 +438,7 @@ pub(crate) fn time_step(
         tpot_window_s,
         prefill_steps_max: decode.prefill_steps.values().copied().max(),
         t_fwd_client_s,
+        t_fwd_client_mean_s,
         t_fwd_identity_s,
         t_fwd_engine_itl_s,
         t_fwd_engine_steps_s,

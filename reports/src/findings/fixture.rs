@@ -175,6 +175,7 @@ pub(crate) fn timing() -> StepTiming {
         prefill_steps_max: Some(1),
         engine_view_gap: None,
         t_fwd_client_s: Some(T_FWD_S),
+        t_fwd_client_mean_s: Some(T_FWD_S),
         t_fwd_identity_s: Some(T_FWD_S),
         t_fwd_engine_itl_s: Some(T_FWD_S),
         t_fwd_engine_steps_s: Some(T_FWD_S),

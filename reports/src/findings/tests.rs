@@ -46,6 +46,7 @@ fn everything() -> Vec<Step> {
     t.engine.prefix_cache_hits = Some(512.0);
     t.engine.generation_tokens = Some(4000.0);
     t.t_fwd_client_s = Some(0.0231);
+    t.t_fwd_client_mean_s = Some(0.0231);
     t.t_fwd_engine_s = Some(0.02);
     t.client_engine_rel_diff = Some(0.155);
     t.identity_rel_err = Some(0.12);
@@ -87,6 +88,7 @@ fn everything() -> Vec<Step> {
         })
         .collect();
     t.t_fwd_client_s = Some(0.0224);
+    t.t_fwd_client_mean_s = Some(0.0224);
     t.client_engine_rel_diff = Some(0.12);
 
     let mut s2 = Step::clean_at(2);
@@ -100,6 +102,7 @@ fn everything() -> Vec<Step> {
     t.gpu.sm_clock_min_mhz = None;
     t.gpu.throttle_reasons = vec!["hw_slowdown".into()];
     t.t_fwd_client_s = Some(0.017);
+    t.t_fwd_client_mean_s = Some(0.017);
     t.client_engine_rel_diff = Some(0.15);
     t.identity_rel_err = Some(0.2);
     t.throughput_window_tok_s = None;
@@ -108,6 +111,7 @@ fn everything() -> Vec<Step> {
 
     let mut s3 = Step::clean_at(3);
     s3.timing.t_fwd_client_s = Some(0.0188);
+    s3.timing.t_fwd_client_mean_s = Some(0.0188);
     s3.timing.client_engine_rel_diff = Some(0.06);
     // DCGM without the reason mask, every window under 2 s, and compute-bound counters.
     s3.timing.gpu.throttle_reasons_mask = None;

@@ -96,6 +96,7 @@ fn cadence(requests: &[&RequestRecord], windows: &[Window]) -> Cadence {
     Cadence {
         gaps: l.gaps.len(),
         gap_median_s: metrics::median(&l.gaps),
+        gap_mean_s: mean(&l.gaps),
         span_gap_median_s: metrics::median(&l.span_gaps),
         tokens_per_chunk: l.tokens_per_chunk,
         window_tokens: l.window_tokens,

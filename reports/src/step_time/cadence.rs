@@ -35,6 +35,10 @@ pub(crate) struct Cadence {
     /// (chunks − 1)`. A late read moves one arrival but not the span, so this holds where the
     /// gaps do not.
     pub span_gap_median_s: Option<f64>,
+    /// The mean of the gaps (within a request's run of chunks in one window it telescopes to
+    /// the run's span, so a late read moves it no more than the span): what the engine's
+    /// inter-token histogram averages, pauses between decode steps included.
+    pub gap_mean_s: Option<f64>,
     pub tokens_per_chunk: Option<f64>,
     /// Tokens that arrived inside the windows after their start.
     pub window_tokens: f64,
@@ -54,6 +58,16 @@ impl Cadence {
         self.span_gap_median_s
             .or(self.gap_median_s)
             .map(|g| g / steps_per_chunk)
+    }
+
+    /// The client's mean time per engine step: [`Cadence::gap_mean_s`] over the steps one chunk
+    /// spans. Where steps other than decode interleave (SGLang's separate prefill batches in a
+    /// closed loop) it holds them, as the engine's histogram does, and the median does not.
+    pub(crate) fn t_fwd_mean_s(&self, mtp: f64) -> Option<f64> {
+        let steps_per_chunk = self
+            .tokens_per_chunk
+            .map_or(1.0, |tpc| steps_per_chunk(tpc, mtp));
+        self.gap_mean_s.map(|g| g / steps_per_chunk)
     }
 
     /// Output tokens that arrived inside the windows per second of window; chunks of unknown
@@ -219,8 +233,10 @@ impl StepSums {
             v.retain(|g| g.is_finite());
             metrics::quantiles_unsorted(&mut v, [0.5]).map(|[m]| m)
         };
+        let gap_mean_s = crate::step_time::mean(&self.finite_gaps);
         Cadence {
             gaps: self.gaps,
+            gap_mean_s,
             gap_median_s: median(self.finite_gaps),
             span_gap_median_s: median(self.span_gaps),
             tokens_per_chunk: (self.pair_tokens_n > 0)

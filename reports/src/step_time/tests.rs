@@ -97,3 +97,45 @@ fn the_engine_itl_leaves_out_first_gaps_that_hold_a_later_prefill() {
     }
     assert!(t.client_engine_rel_diff.unwrap() < 0.01, "{t:#?}");
 }
+
+#[test]
+fn a_pause_between_decode_steps_is_in_the_client_mean_as_in_the_engine_histogram() {
+    // SGLang in a closed loop runs each new request's prefill as its own batch, which stops
+    // the requests decoding then: here three of the eight wait 200 ms once inside the window.
+    // The engine's histogram averages those gaps in; the median over requests leaves them out,
+    // the client's mean holds them.
+    let mut rec = wave_recording(&[WaveSpec {
+        output_len: 101,
+        waves: 1,
+        warmup_waves: 0,
+        ..WaveSpec::default()
+    }]);
+    let (pause_at, pause) = (0.5, 0.2);
+    let later = |t: &mut f64| {
+        if *t > pause_at {
+            *t += pause;
+        }
+    };
+    for r in rec.requests.iter_mut().take(3) {
+        r.chunks.iter_mut().for_each(|c| later(&mut c.t_s));
+        r.done_t_s.as_mut().map(later);
+    }
+    for s in rec.engine.iter_mut().filter(|s| s.t_s > pause_at) {
+        if let Some(h) = s.signals.itl_s.as_mut() {
+            h.sum += 3.0 * pause;
+        }
+    }
+    let t = &time_all(&rec)[0];
+    let (median, mean, engine) = (
+        t.t_fwd_client_s.unwrap(),
+        t.t_fwd_client_mean_s.unwrap(),
+        t.t_fwd_engine_itl_s.unwrap(),
+    );
+    assert!((median - 0.010).abs() < 1e-6, "{t:#?}");
+    // Per request 100 gaps of 10 ms, and three of them 200 ms longer once: 10.75 ms.
+    assert!((mean - 0.01075).abs() < 2e-4, "{mean}");
+    assert!((engine - mean).abs() / mean < 0.02, "{engine} {mean}");
+    assert!(t.client_engine_rel_diff.unwrap() < 0.02, "{t:#?}");
+    // Against the median, the same step reads more than the 5 % tolerance apart.
+    assert!((engine - median) / engine > 0.05, "{engine} {median}");
+}
