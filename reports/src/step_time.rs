@@ -122,12 +122,15 @@ pub struct LittlesLaw {
     pub client_seen_mean: f64,
     /// The scrapes compared.
     pub samples: u32,
+    /// `QPS × t_fwd`: requests the engine may not count yet because they reached its queue
+    /// just after a step ended, one step each; taken off `client_seen_mean`.
+    pub step_allowance: f64,
     /// The step's successful measured requests per second over their span, and their mean E2E:
     /// `QPS × E2E` is the client's mean in flight over the whole span.
     pub qps: f64,
     pub e2e_mean_s: f64,
-    /// How far the engine's mean falls short of `client_seen_mean`, relative to it; 0 where it
-    /// does not.
+    /// How far the engine's mean falls short of `client_seen_mean − step_allowance`, relative
+    /// to `client_seen_mean`; 0 where it does not.
     pub rel_err: f64,
 }
 
@@ -417,7 +420,7 @@ pub(crate) fn time_step(
         over_requests_span,
     );
 
-    let littles_law = littles_law(&requests, flight, engine_samples);
+    let littles_law = littles_law(&requests, flight, engine_samples, t_fwd_s);
     let gpu = gpu_window(gpu, &windows, throughput_window_tok_s);
 
     StepTiming {

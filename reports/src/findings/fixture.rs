@@ -193,6 +193,7 @@ pub(crate) fn timing() -> StepTiming {
             client_in_flight_mean: 7.8,
             client_seen_mean: 7.4,
             samples: 12,
+            step_allowance: 0.0,
             qps: 1.5,
             e2e_mean_s: 5.2,
             rel_err: 0.0,

@@ -56,6 +56,7 @@ fn everything() -> Vec<Step> {
         client_in_flight_mean: 7.8,
         client_seen_mean: 7.8,
         samples: 12,
+        step_allowance: 0.0,
         qps: 1.5,
         e2e_mean_s: 5.2,
         rel_err: 0.359,

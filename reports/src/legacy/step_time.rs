@@ -211,8 +211,11 @@ fn in_flight(requests: &[RequestRecord]) -> InFlight {
     chunks.sort_by(f64::total_cmp);
     let spans = requests
         .iter()
-        .filter_map(|r| r.done_t_s.map(|d| (r.sent_t_s, d)))
-        .filter(|(a, b)| b >= a);
+        .filter_map(|r| {
+            r.done_t_s
+                .map(|d| (r.sent_t_s, r.chunks.last().map(|c| c.t_s), d))
+        })
+        .filter(|(a, _, b)| b >= a);
     InFlight::new(spans, &chunks)
 }
 

@@ -103,6 +103,7 @@ fn littles(engine: f64, rel_err: f64) -> Step {
         client_in_flight_mean: 8.0,
         client_seen_mean: 7.0,
         samples: 12,
+        step_allowance: 0.0,
         qps: 1.5,
         e2e_mean_s: 5.2,
         rel_err,
