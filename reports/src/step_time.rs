@@ -211,6 +211,12 @@ fn rel(a: f64, b: f64) -> f64 {
     (a - b).abs() / b.abs().max(f64::MIN_POSITIVE)
 }
 
+/// `|client − engine| / engine`; the client's figure is its mean where it has one, as the
+/// engine's averages the same gaps.
+fn rel_diff(client: Option<f64>, engine: Option<f64>) -> Option<f64> {
+    client.zip(engine).map(|(c, e)| rel(c, e))
+}
+
 /// Times every step of a recording; `dp` the data-parallel ranks.
 pub fn time_recording(rec: &Recording, dp: u32) -> PolarsResult<Vec<StepTiming>> {
     let figures = crate::frames::request_figures(rec)?;
@@ -372,7 +378,6 @@ pub(crate) fn time_step(
         decode,
     } = client;
     let window_s = window::total_s(&windows);
-
     let (in_windows, over_requests_span) = step_scrapes(engine_samples, &windows, &requests);
     let dp_ranks = in_windows
         .last()
@@ -399,17 +404,12 @@ pub(crate) fn time_step(
         .then(|| engine_view_gap(step, &windows, &decode, engine_samples))
         .flatten();
     let t_fwd_s = t_fwd_client_s.or(t_fwd_identity_s).or(t_fwd_engine_s);
-    let client_engine_rel_diff = t_fwd_client_mean_s
-        .or(t_fwd_client_s)
-        .zip(t_fwd_engine_s)
-        .map(|(c, e)| rel(c, e));
+    let client_engine_rel_diff = rel_diff(t_fwd_client_mean_s.or(t_fwd_client_s), t_fwd_engine_s);
 
     let prefill_rate_tok_s = prefill_rate(step, &requests, &windows);
-
     let throughput_window_tok_s = window_throughput(&cadence, &decode, window_s, mtp);
     let (throughput_identity_tok_s, identity_rel_err) =
         identity_throughput(step, t_fwd_identity_s, throughput_window_tok_s, mtp);
-
     let ranks = counters.rank_windows(&in_windows);
     let engine = engine_window(
         step,
@@ -419,10 +419,8 @@ pub(crate) fn time_step(
         &in_windows,
         over_requests_span,
     );
-
     let littles_law = littles_law(&requests, flight, engine_samples, t_fwd_s);
     let gpu = gpu_window(gpu, &windows, throughput_window_tok_s);
-
     StepTiming {
         step_idx: step.idx,
         batch_size: step.batch_size,

@@ -113,7 +113,6 @@ fn count_of(t: &Tokenizer, text: &str) -> Option<usize> {
     t.encode(text, false).ok().map(|e| e.get_ids().len())
 }
 
-/// A small tokenizer for tests.
 /// Runs `f`, turning a panic into an error: the tokenizers library panics on some malformed
 /// files (0.22: a syntax error inside `decoder` hits an `expect("Helper")`; found by the
 /// `tokenizer` fuzz target). The panic hook is silenced meanwhile, so the user sees one line.
@@ -132,6 +131,7 @@ fn without_panics<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     })
 }
 
+/// A small tokenizer for tests.
 #[cfg(test)]
 pub(crate) mod tests_support {
     /// A word-level tokenizer with a whitespace pre-tokenizer and two special tokens, as

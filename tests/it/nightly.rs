@@ -378,23 +378,30 @@ fn regress_with_bad_flags_or_no_runs_exits_2() {
 
 /// The JUnit file against the JUnit schema CI dashboards read (Maven Surefire's, as
 /// `junit-10.xsd` in pytest's source distribution on PyPI: `.ci/run` fetches it and sets
-/// `CEILING_JUNIT_XSD`), validated by PyPI's `xmlschema` in `$CEILING_PYTHON`.
+/// `CEILING_JUNIT_XSD`), validated by PyPI's `xmlschema`.
 fn junit_validates_against_the_xsd(junit: &Path) {
-    let python = std::env::var("CEILING_PYTHON").unwrap_or_else(|_| "python3".into());
     let xsd = std::env::var("CEILING_JUNIT_XSD")
         .unwrap_or_else(|_| panic!("CEILING_JUNIT_XSD unset: `.ci/run` fetches the JUnit XSD"));
     let script = "import sys, xmlschema\n\
         xmlschema.XMLSchema(sys.argv[1]).validate(sys.argv[2])\n\
         print('valid')";
+    let out = python_check("xmlschema", script, &[xsd.as_ref(), junit.as_os_str()]);
+    assert_eq!(out.trim(), "valid");
+}
+
+/// Runs `script` with `args` in `$CEILING_PYTHON` (`.ci/run`'s venv, which has `package` from
+/// PyPI) and gives its output; a failure fails the test with Python's error.
+pub(crate) fn python_check(package: &str, script: &str, args: &[&std::ffi::OsStr]) -> String {
+    let python = std::env::var("CEILING_PYTHON").unwrap_or_else(|_| "python3".into());
     let out = std::process::Command::new(&python)
-        .args(["-c", script, &xsd])
-        .arg(junit)
+        .args(["-c", script])
+        .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("{python}: {e}; .ci/run installs xmlschema (CEILING_PYTHON)"));
+        .unwrap_or_else(|e| panic!("{python}: {e}; .ci/run installs {package} (CEILING_PYTHON)"));
     assert!(
         out.status.success(),
-        "the JUnit file does not validate against {xsd}: {}",
+        "{package} failed in {python} (`.ci/run` installs it in a venv and sets CEILING_PYTHON): {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "valid");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

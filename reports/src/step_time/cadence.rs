@@ -52,22 +52,23 @@ impl Cadence {
     /// chunks are read in bursts — but not a request's span), else the gaps' median, divided by
     /// the engine steps one chunk spans ([`steps_per_chunk`]).
     pub(crate) fn t_fwd_s(&self, mtp: f64) -> Option<f64> {
-        let steps_per_chunk = self
-            .tokens_per_chunk
-            .map_or(1.0, |tpc| steps_per_chunk(tpc, mtp));
-        self.span_gap_median_s
-            .or(self.gap_median_s)
-            .map(|g| g / steps_per_chunk)
+        self.per_step(self.span_gap_median_s.or(self.gap_median_s), mtp)
     }
 
     /// The client's mean time per engine step: [`Cadence::gap_mean_s`] over the steps one chunk
     /// spans. Where steps other than decode interleave (SGLang's separate prefill batches in a
     /// closed loop) it holds them, as the engine's histogram does, and the median does not.
     pub(crate) fn t_fwd_mean_s(&self, mtp: f64) -> Option<f64> {
-        let steps_per_chunk = self
+        self.per_step(self.gap_mean_s, mtp)
+    }
+
+    /// A chunk gap over the engine steps one chunk spans ([`steps_per_chunk`], 1 where the
+    /// chunks' tokens are unknown).
+    fn per_step(&self, gap_s: Option<f64>, mtp: f64) -> Option<f64> {
+        let steps = self
             .tokens_per_chunk
             .map_or(1.0, |tpc| steps_per_chunk(tpc, mtp));
-        self.gap_mean_s.map(|g| g / steps_per_chunk)
+        gap_s.map(|g| g / steps)
     }
 
     /// Output tokens that arrived inside the windows per second of window; chunks of unknown
@@ -233,7 +234,7 @@ impl StepSums {
             v.retain(|g| g.is_finite());
             metrics::quantiles_unsorted(&mut v, [0.5]).map(|[m]| m)
         };
-        let gap_mean_s = crate::step_time::mean(&self.finite_gaps);
+        let gap_mean_s = super::mean(&self.finite_gaps);
         Cadence {
             gaps: self.gaps,
             gap_mean_s,

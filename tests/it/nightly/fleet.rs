@@ -172,21 +172,11 @@ fn a_fleets_export_reads_back_and_the_slow_board_stands_out() {
 /// would): the rows, the hosts from the partition paths, and the step times' sum. DuckDB is
 /// Python's `duckdb` package from PyPI in `$CEILING_PYTHON` (`.ci/run` installs it in a venv).
 fn duckdb_reads_it_back(glob: &str, t_fwd_sum: f64) {
-    let python = std::env::var("CEILING_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = "import sys, duckdb\n\
         row = duckdb.sql(\"SELECT count(*), count(DISTINCT host), sum(t_fwd_s), min(date) \
         FROM read_parquet(?, hive_partitioning = true)\", params=[sys.argv[1]]).fetchall()[0]\n\
         print(row[0], row[1], repr(row[2]), row[3])";
-    let out = std::process::Command::new(&python)
-        .args(["-c", script, glob])
-        .output()
-        .unwrap_or_else(|e| panic!("{python}: {e}; .ci/run installs DuckDB (CEILING_PYTHON)"));
-    assert!(
-        out.status.success(),
-        "DuckDB could not read the export ({python}; `.ci/run` installs duckdb in a venv and sets CEILING_PYTHON): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = super::python_check("duckdb", script, &[glob.as_ref()]);
     let got: Vec<&str> = text.split_whitespace().collect();
     assert_eq!(got[..2], ["16", "4"], "{text}");
     let sum: f64 = got[2].parse().unwrap();
