@@ -189,6 +189,25 @@ pub struct Store {
     read_uri: Option<String>,
 }
 
+/// [`schema::prepare`], again while another process holds the file: SQLite answers `BUSY`
+/// without waiting on the busy timeout where waiting could deadlock (two connections making a
+/// new file WAL at once: two probes started together on one `--db`), so this retries for up to
+/// 10 s.
+fn prepare_when_free(conn: &mut Connection) -> Result<(), StoreError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match schema::prepare(conn) {
+            Err(StoreError::Sqlite(e))
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
@@ -214,7 +233,7 @@ impl Store {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(not_db)?;
-        match schema::prepare(&mut conn) {
+        match prepare_when_free(&mut conn) {
             Ok(()) => {}
             Err(StoreError::Sqlite(e)) => return Err(not_db(e)),
             Err(e) => return Err(e),
