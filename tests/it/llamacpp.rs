@@ -342,7 +342,15 @@ fn llamacpp_batch_sizes_auto_finds_the_slot_cap() {
     assert_eq!(s["limit"], "sequence_cap", "{s}");
     assert_eq!(s["sequence_cap"], 4, "{s}");
     assert_eq!(s["steps"][3]["running_max"], 4.0, "{s}");
-    assert_eq!(s["ceiling"]["batch_size"], 4, "{s}");
+    // The ceiling is the measured step with the most throughput under the cap. On this CPU
+    // (one thread per server) bs 4 steps about 4 times as long as bs 1, so bs 1 and bs 4 give
+    // 146–191 and 167–187 tok/s from run to run: either may be it.
+    let best = s["steps"].as_array().unwrap()[..3]
+        .iter()
+        .max_by(|a, b| f(&a["throughput_tok_s"]).total_cmp(&f(&b["throughput_tok_s"])))
+        .map(|st| st["batch_size"].clone())
+        .unwrap();
+    assert_eq!(s["ceiling"]["batch_size"], best, "{s}");
     assert_eq!(
         (s["last_good_bs"].clone(), s["first_bad_bs"].clone()),
         (4.into(), 5.into())
