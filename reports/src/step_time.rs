@@ -31,6 +31,8 @@
 //! over the time-sorted samples, which this module then combines into one [`StepTiming`] per
 //! step.
 
+use std::collections::BTreeMap;
+
 use polars::prelude::{DataFrame, PolarsResult};
 use serde::Serialize;
 
@@ -47,9 +49,10 @@ mod engine_view;
 mod gpu;
 mod littles;
 mod requests;
-pub(crate) use cadence::Cadence;
 use cadence::chunk_pass;
+pub(crate) use cadence::{Cadence, at_edge};
 pub use counters::RankWindow;
+pub(crate) use counters::scraped_spans;
 use counters::{EngineCounters, EngineStepTime};
 pub(crate) use decode::{DecodePass, DecodeWindow, Req as DecodeReq};
 pub use engine_view::EngineViewGap;
@@ -154,6 +157,10 @@ pub struct StepTiming {
     /// chunks less one): what `t_fwd_client_s` is read from.
     pub chunk_gap_span_s: Option<f64>,
     pub chunk_gaps: usize,
+    /// The mean length of the chunk gap a window's edge falls in (`Σ g² / Σ g` over the
+    /// windows' gaps): each edge of a window is placed to within about this, so figures read
+    /// over the window resolve to about `2 × this / window_s`.
+    pub chunk_gap_at_edge_s: Option<f64>,
     pub tpot_median_s: Option<f64>,
     /// The TPOT of the windows: per request and window, its time in the window and the tokens
     /// that arrived in it, pooled (`Σ time / Σ tokens`). What the identity reads (a request's whole-life TPOT
@@ -184,6 +191,11 @@ pub struct StepTiming {
     /// `|client − engine| / engine`, the client's mean (`t_fwd_client_mean_s`) where it has
     /// one: both average the same gaps.
     pub client_engine_rel_diff: Option<f64>,
+    /// How far apart (2σ, relative) the client's mean step time and an engine figure read per
+    /// token times the MTP can fall from the acceptance's sampling alone: the tokens of the
+    /// gaps in the scraped span are a sample, most of all where a few long gaps weigh the
+    /// mean (`2 √(MTP − 1) / (MTP √n_eff)`). `None` where the engine's figure is per step.
+    pub acceptance_noise_rel: Option<f64>,
     /// Wave prefill rate: median over waves of `bs × input_len / (last first token − sent)`.
     pub prefill_rate_tok_s: Option<f64>,
     /// Output tokens that arrived inside the windows, per second of window.
@@ -217,6 +229,16 @@ fn rel_diff(client: Option<f64>, engine: Option<f64>) -> Option<f64> {
     client.zip(engine).map(|(c, e)| rel(c, e))
 }
 
+/// The relative 2σ of `Σ gaps / Σ tokens × MTP` against `Σ gaps / chunks` over gaps of
+/// effective number `n_eff` (`(Σ g)² / Σ g²`), each chunk one engine step of a speculative
+/// accept length whose variance is taken as `MTP − 1` (the accepted drafts as a Poisson count;
+/// 3 drafts at acceptance 0.7 give 1.54 against 1.53): `2 √(MTP − 1) / (MTP √n_eff)`. `None`
+/// without speculative decoding (every chunk one token).
+fn acceptance_noise(mtp: f64, n_eff: Option<f64>) -> Option<f64> {
+    let n = n_eff.filter(|n| *n > 0.0)?;
+    (mtp > 1.0).then(|| 2.0 * (mtp - 1.0).sqrt() / (mtp * n.sqrt()))
+}
+
 /// Times every step of a recording; `dp` the data-parallel ranks.
 pub fn time_recording(rec: &Recording, dp: u32) -> PolarsResult<Vec<StepTiming>> {
     let figures = crate::frames::request_figures(rec)?;
@@ -233,9 +255,17 @@ pub(crate) fn time_steps(
     dp: u32,
 ) -> PolarsResult<Vec<StepTiming>> {
     let mut windows = window::windows_by_step(&rec.steps, figures)?;
-    let reqs = decode::measured_requests(figures)?;
-    let (cadence, mut decode) = chunk_pass(chunks, &windows, &reqs)?;
+    let reqs = decode::window_requests(figures)?;
     let requests = requests_by_step(figures)?;
+    let none = StepRequests::default();
+    let spans: BTreeMap<u32, Vec<Option<(f64, f64)>>> = windows
+        .iter()
+        .map(|(s, w)| {
+            let r = requests.get(s).unwrap_or(&none);
+            (*s, scraped_spans(&rec.engine, w, r))
+        })
+        .collect();
+    let (cadence, mut decode) = chunk_pass(chunks, &windows, &spans, &reqs)?;
     let flight = InFlight::of(figures, chunks)?;
     Ok(rec
         .steps
@@ -394,6 +424,7 @@ pub(crate) fn time_step(
     let clean = clean_waves(&requests, &decode);
     let EngineStepTime {
         itl_s: t_fwd_engine_itl_s,
+        itl_per_token,
         steps_s: t_fwd_engine_steps_s,
         over_waves: t_fwd_engine_over_waves,
         steps_too_coarse: t_fwd_engine_steps_coarse,
@@ -405,6 +436,9 @@ pub(crate) fn time_step(
         .flatten();
     let t_fwd_s = t_fwd_client_s.or(t_fwd_identity_s).or(t_fwd_engine_s);
     let client_engine_rel_diff = rel_diff(t_fwd_client_mean_s.or(t_fwd_client_s), t_fwd_engine_s);
+    let acceptance_noise_rel = (t_fwd_engine_itl_s.is_some() && itl_per_token)
+        .then(|| acceptance_noise(mtp, cadence.scraped_gaps_n_eff))
+        .flatten();
 
     let prefill_rate_tok_s = prefill_rate(step, &requests, &windows);
     let throughput_window_tok_s = window_throughput(&cadence, &decode, window_s, mtp);
@@ -435,6 +469,7 @@ pub(crate) fn time_step(
         chunk_gap_median_s: cadence.gap_median_s,
         chunk_gap_span_s: cadence.span_gap_median_s,
         chunk_gaps: cadence.gaps,
+        chunk_gap_at_edge_s: cadence.gap_at_edge_s,
         tpot_median_s,
         tpot_window_s,
         prefill_steps_max: decode.prefill_steps.values().copied().max(),
@@ -449,6 +484,7 @@ pub(crate) fn time_step(
         engine_view_gap,
         t_fwd_s,
         client_engine_rel_diff,
+        acceptance_noise_rel,
         prefill_rate_tok_s,
         throughput_window_tok_s,
         throughput_identity_tok_s,

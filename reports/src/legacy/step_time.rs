@@ -10,10 +10,10 @@ use ceiling_collectors::GpuSample;
 use super::window::step_windows;
 use crate::engine::EngineSample;
 use crate::metrics;
-use crate::recording::{RequestRecord, StepRecord};
+use crate::recording::{Outcome, RequestRecord, StepRecord};
 use crate::step_time::{
     Cadence, Client, DecodePass, DecodeReq, DecodeWindow, InFlight, StepRequests, StepTiming,
-    WaveRequests, mean, time_step,
+    WaveRequests, at_edge, mean, scraped_spans, time_step,
 };
 use crate::window::{self, Window};
 
@@ -22,6 +22,8 @@ use crate::window::{self, Window};
 /// arrived in the windows (chunks counted as one token where unknown).
 struct Loops {
     gaps: Vec<f64>,
+    /// The gaps that end inside their window's scraped span.
+    scraped_gaps: Vec<f64>,
     /// Per request and window with three chunks or more inside: `(last − first) / (chunks − 1)`.
     span_gaps: Vec<f64>,
     tokens_per_chunk: Option<f64>,
@@ -29,13 +31,20 @@ struct Loops {
     window_tokens_known: bool,
 }
 
-fn client_cadence(requests: &[&RequestRecord], windows: &[Window]) -> Loops {
+fn client_cadence(
+    requests: &[&RequestRecord],
+    windows: &[Window],
+    spans: &[Option<(f64, f64)>],
+) -> Loops {
     let mut gaps = Vec::new();
+    let mut scraped_gaps = Vec::new();
     let (mut tok_known, mut chunks_known) = (0u64, 0u64);
     let mut window_tokens = 0.0;
     let mut window_tokens_known = true;
     let mut span_gaps = Vec::new();
-    for r in requests.iter().filter(|r| !r.warmup) {
+    // Warm-up requests too: a closed loop's window counts them as load (a wave's never holds
+    // them).
+    for r in requests {
         // (window, first arrival, last arrival, chunks) of the run of chunks inside a window.
         let mut run: Option<(usize, f64, f64, u32)> = None;
         for c in &r.chunks {
@@ -61,6 +70,12 @@ fn client_cadence(requests: &[&RequestRecord], windows: &[Window]) -> Loops {
             let w = window::index_of(windows, pair[0].t_s);
             if w.is_some() && w == window::index_of(windows, pair[1].t_s) {
                 gaps.push(pair[1].t_s - pair[0].t_s);
+                let t = pair[1].t_s;
+                if w.and_then(|i| spans.get(i).copied().flatten())
+                    .is_some_and(|(a, b)| t > a && t <= b)
+                {
+                    scraped_gaps.push(t - pair[0].t_s);
+                }
                 if let Some(n) = pair[1].tokens {
                     tok_known += u64::from(n);
                     chunks_known += 1;
@@ -84,6 +99,7 @@ fn client_cadence(requests: &[&RequestRecord], windows: &[Window]) -> Loops {
     }
     Loops {
         gaps,
+        scraped_gaps,
         span_gaps,
         tokens_per_chunk: (chunks_known > 0).then(|| tok_known as f64 / chunks_known as f64),
         window_tokens,
@@ -91,12 +107,25 @@ fn client_cadence(requests: &[&RequestRecord], windows: &[Window]) -> Loops {
     }
 }
 
-fn cadence(requests: &[&RequestRecord], windows: &[Window]) -> Cadence {
-    let l = client_cadence(requests, windows);
+fn cadence(
+    requests: &[&RequestRecord],
+    windows: &[Window],
+    spans: &[Option<(f64, f64)>],
+) -> Cadence {
+    let l = client_cadence(requests, windows, spans);
     Cadence {
         gaps: l.gaps.len(),
         gap_median_s: metrics::median(&l.gaps),
         gap_mean_s: mean(&l.gaps),
+        gap_mean_scraped_s: mean(&l.scraped_gaps),
+        gap_at_edge_s: at_edge(&l.gaps),
+        scraped_gaps_n_eff: {
+            let (s, s2) = l
+                .scraped_gaps
+                .iter()
+                .fold((0.0, 0.0), |(s, s2), g| (s + g, s2 + g * g));
+            (s2 > 0.0).then(|| s * s / s2)
+        },
         span_gap_median_s: metrics::median(&l.span_gaps),
         tokens_per_chunk: l.tokens_per_chunk,
         window_tokens: l.window_tokens,
@@ -191,9 +220,11 @@ pub fn time_steps(
         .map(|s| {
             let reqs = by_step.get(&s.idx).map(Vec::as_slice).unwrap_or(&[]);
             let windows = step_windows(s, reqs);
+            let requests = step_requests(reqs);
+            let spans = scraped_spans(engine_samples, &windows, &requests);
             let client = Client {
-                cadence: cadence(reqs, &windows),
-                requests: step_requests(reqs),
+                cadence: cadence(reqs, &windows, &spans),
+                requests,
                 decode: decode(s.idx, reqs, &windows),
                 windows,
             };
@@ -223,7 +254,7 @@ fn in_flight(requests: &[RequestRecord]) -> InFlight {
 /// frames feed.
 fn decode(step: u32, requests: &[&RequestRecord], windows: &[Window]) -> DecodeWindow {
     let mut pass = DecodePass::default();
-    for r in requests.iter().filter(|r| metrics::is_measured_ok(r)) {
+    for r in requests.iter().filter(|r| r.outcome == Outcome::Ok) {
         let Some(end) = r.done_t_s.or(r.chunks.last().map(|c| c.t_s)) else {
             continue;
         };

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use polars::prelude::*;
 
-use crate::frames::{flags, values};
+use crate::frames::values;
 use crate::metrics;
 use crate::window::{self, Window};
 
@@ -39,6 +39,16 @@ pub(crate) struct Cadence {
     /// the run's span, so a late read moves it no more than the span): what the engine's
     /// inter-token histogram averages, pauses between decode steps included.
     pub gap_mean_s: Option<f64>,
+    /// The mean of the gaps that end inside their window's scraped span
+    /// ([`super::counters::scraped_spans`]): the gaps the engine's inter-token figure holds.
+    pub gap_mean_scraped_s: Option<f64>,
+    /// The scraped gaps' effective number, `(Σ g)² / Σ g²`: as many equal gaps would weigh the
+    /// mean as evenly. A few long gaps (prefill batches among decode steps) weigh it most.
+    pub scraped_gaps_n_eff: Option<f64>,
+    /// The mean length of the gap an instant falls in, `Σ g² / Σ g` over the gaps: what a
+    /// window's edge is placed to. One step where the steps are even; where a few long gaps
+    /// interleave (prefill batches among decode steps) far more than the mean gap.
+    pub gap_at_edge_s: Option<f64>,
     pub tokens_per_chunk: Option<f64>,
     /// Tokens that arrived inside the windows after their start.
     pub window_tokens: f64,
@@ -59,7 +69,7 @@ impl Cadence {
     /// spans. Where steps other than decode interleave (SGLang's separate prefill batches in a
     /// closed loop) it holds them, as the engine's histogram does, and the median does not.
     pub(crate) fn t_fwd_mean_s(&self, mtp: f64) -> Option<f64> {
-        self.per_step(self.gap_mean_s, mtp)
+        self.per_step(self.gap_mean_scraped_s.or(self.gap_mean_s), mtp)
     }
 
     /// A chunk gap over the engine steps one chunk spans ([`steps_per_chunk`], 1 where the
@@ -200,6 +210,8 @@ struct StepSums {
     window_tokens_unknown: u64,
     /// Per (request, window) run of three chunks or more, `(last − first) / (chunks − 1)`.
     span_gaps: Vec<f64>,
+    /// Σ, Σ² and count of the finite gaps that end inside their window's scraped span.
+    scraped: (f64, f64, u64),
 }
 
 impl StepSums {
@@ -229,15 +241,30 @@ impl StepSums {
         }
     }
 
+    /// A pair's gap that ends inside its window's scraped span.
+    fn add_scraped(&mut self, gap: Option<f64>) {
+        if let Some(g) = gap.filter(|g| g.is_finite()) {
+            self.scraped.0 += g;
+            self.scraped.1 += g * g;
+            self.scraped.2 += 1;
+        }
+    }
+
     fn cadence(self) -> Cadence {
         let median = |mut v: Vec<f64>| {
             v.retain(|g| g.is_finite());
             metrics::quantiles_unsorted(&mut v, [0.5]).map(|[m]| m)
         };
         let gap_mean_s = super::mean(&self.finite_gaps);
+        let gap_at_edge_s = at_edge(&self.finite_gaps);
         Cadence {
+            gap_at_edge_s,
             gaps: self.gaps,
             gap_mean_s,
+            gap_mean_scraped_s: (self.scraped.2 > 0)
+                .then(|| self.scraped.0 / self.scraped.2 as f64),
+            scraped_gaps_n_eff: (self.scraped.1 > 0.0)
+                .then(|| self.scraped.0 * self.scraped.0 / self.scraped.1),
             gap_median_s: median(self.finite_gaps),
             span_gap_median_s: median(self.span_gaps),
             tokens_per_chunk: (self.pair_tokens_n > 0)
@@ -246,6 +273,14 @@ impl StepSums {
             window_tokens_known: self.window_tokens_unknown == 0,
         }
     }
+}
+
+/// The mean length of the gap a random instant falls in: `Σ g² / Σ g` (length-biased).
+pub(crate) fn at_edge(gaps: &[f64]) -> Option<f64> {
+    let (s, s2) = gaps
+        .iter()
+        .fold((0.0, 0.0), |(s, s2), g| (s + g, s2 + g * g));
+    (s > 0.0).then(|| s2 / s)
 }
 
 /// One request's runs of chunks by window: (window, step slot, first, last, chunks).
@@ -297,17 +332,25 @@ impl<'a> Current<'a> {
 
 /// The cadence and the decode-window figures ([`DecodePass`]) of every step with windows, in
 /// one pass over the chunks with their gaps ([`crate::frames::chunk_gaps`]); `reqs` the
-/// measured, successful requests ([`super::decode::measured_requests`]). Warm-up requests are
-/// left out (placed in no window, and not measured).
+/// successful requests ([`super::decode::window_requests`]). Warm-up requests count where they
+/// fall in a window (a closed loop's, which counts them as load); a wave's never do.
 pub(super) fn chunk_pass(
     chunks: &DataFrame,
     windows: &BTreeMap<u32, Vec<Window>>,
+    spans: &BTreeMap<u32, Vec<Option<(f64, f64)>>>,
     reqs: &BTreeMap<u32, Req>,
 ) -> PolarsResult<(BTreeMap<u32, Cadence>, BTreeMap<u32, DecodeWindow>)> {
+    // Each window's scraped span by window id (the placer numbers them in this order).
+    let spans: Vec<Option<(f64, f64)>> = windows
+        .iter()
+        .flat_map(|(s, w)| {
+            let of_step = spans.get(s);
+            (0..w.len()).map(move |i| of_step.and_then(|v| v.get(i).copied().flatten()))
+        })
+        .collect();
     let request = chunks.column("request")?.u32()?;
     let step = chunks.column("step_idx")?.u32()?;
     let ts = chunks.column("t_s")?.f64()?;
-    let warmup = chunks.column("warmup")?.bool()?;
     let gap = chunks.column("gap_s")?.f64()?;
     let tokens = chunks.column("tokens")?.u32()?;
     let mut sums: Vec<StepSums> = windows.keys().map(|_| StepSums::default()).collect();
@@ -320,9 +363,8 @@ pub(super) fn chunk_pass(
     let rows = values(request)
         .zip(values(step))
         .zip(values(ts))
-        .zip(flags(warmup))
         .zip(values(gap).zip(values(tokens)));
-    for ((((r, s), t), warm), (gap, tokens)) in rows {
+    for (((r, s), t), (gap, tokens)) in rows {
         let Some(r) = r else { continue };
         if prev.is_none_or(|(p, _)| p != r) {
             runs.flush(&mut sums);
@@ -335,8 +377,8 @@ pub(super) fn chunk_pass(
             current.times.push(t);
             current.toks.push(tokens);
         }
-        let placed = match (s, t, warm) {
-            (Some(s), Some(t), Some(false)) => placer.place(s, t).map(|at| (at, t)),
+        let placed = match (s, t) {
+            (Some(s), Some(t)) => placer.place(s, t).map(|at| (at, t)),
             _ => None,
         };
         let window = placed.map(|(at, _)| at.window);
@@ -346,7 +388,15 @@ pub(super) fn chunk_pass(
             continue;
         };
         runs.add(at, t);
+        let scraped = spans
+            .get(at.window as usize)
+            .copied()
+            .flatten()
+            .is_some_and(|(a, b)| t > a && t <= b);
         sums[at.slot].add(in_pair, at.open, gap, tokens);
+        if in_pair && scraped {
+            sums[at.slot].add_scraped(gap);
+        }
     }
     runs.flush(&mut sums);
     current.next(&mut decode, None);
@@ -363,7 +413,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pairs_spans_and_tokens_are_per_request_and_window_warm_up_left_out() {
+    fn pairs_spans_and_tokens_are_per_request_and_window_warm_up_counted() {
         let w = |start_t_s, end_t_s| Window {
             start_t_s,
             end_t_s,
@@ -371,7 +421,8 @@ mod tests {
         };
         let windows = BTreeMap::from([(0u32, vec![w(1.0, 2.0), w(3.0, 4.0)]), (1, Vec::new())]);
         // Request 0: three chunks in window 0, one between windows, two in window 1; request 1
-        // is warm-up; request 2: four chunks in window 1; request 3 is step 1's (no window).
+        // is a warm-up one still decoding in window 0 (a closed loop's load, counted); request
+        // 2: four chunks in window 1; request 3 is step 1's (no window).
         let t = [
             1.0, 1.5, 2.0, 2.5, 3.0, 3.2, 1.1, 1.2, 1.3, 3.0, 3.1, 3.2, 3.9, 1.0, 1.5,
         ];
@@ -383,35 +434,83 @@ mod tests {
             "request" => request,
             "step_idx" => [0u32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1],
             "t_s" => t,
-            "warmup" => [false, false, false, false, false, false, true, true, true,
-                false, false, false, false, false, false],
             "gap_s" => gap,
             "tokens" => [Some(2u32), Some(2), Some(2), Some(2), Some(2), Some(2), Some(5),
                 Some(5), Some(5), Some(1), Some(1), Some(1), None, Some(9), Some(9)],
         )
         .unwrap();
-        let (c, d) = chunk_pass(&chunks, &windows, &BTreeMap::new()).unwrap();
+        let (c, d) = chunk_pass(&chunks, &windows, &BTreeMap::new(), &BTreeMap::new()).unwrap();
         assert!(d.is_empty());
         let c0 = &c[&0];
-        // Pairs: request 0's 1.5, 2.0 (window 0) and 3.2 (window 1); request 2's last three.
-        assert_eq!(c0.gaps, 6);
-        // Gaps 0.5, 0.5, 0.2, 0.1, 0.1, 0.7: the median between 0.2 and 0.5.
-        assert!((c0.gap_median_s.unwrap() - 0.35).abs() < 1e-12, "{c0:?}");
-        // Spans: request 0 in window 0 (0.5); request 2 in window 1 (0.3); request 0 has only
-        // two chunks in window 1.
+        // Pairs: request 0's 1.5, 2.0 (window 0) and 3.2 (window 1); request 1's 1.2 and 1.3;
+        // request 2's last three.
+        assert_eq!(c0.gaps, 8);
+        // Gaps 0.5, 0.5, 0.1, 0.1, 0.2, 0.1, 0.1, 0.7: the median between 0.1 and 0.2.
+        assert!((c0.gap_median_s.unwrap() - 0.15).abs() < 1e-12, "{c0:?}");
+        // Spans: request 0 in window 0 (0.5); request 1 in window 0 (0.1); request 2 in window
+        // 1 (0.3); request 0 has only two chunks in window 1.
         assert!(
-            (c0.span_gap_median_s.unwrap() - 0.4).abs() < 1e-12,
+            (c0.span_gap_median_s.unwrap() - 0.3).abs() < 1e-12,
             "{c0:?}"
         );
-        // Pair tokens 2 + 2 + 2 + 1 + 1 over the five that were counted.
-        assert_eq!(c0.tokens_per_chunk, Some(1.6));
-        // After a window's start: request 0's 1.5, 2.0, 3.2 and request 2's last three, the
-        // unknown one counted as 1.
-        assert_eq!(c0.window_tokens, 9.0);
+        // Pair tokens 2 + 2 + 2 + 5 + 5 + 1 + 1 over the seven that were counted.
+        assert_eq!(c0.tokens_per_chunk, Some(18.0 / 7.0));
+        // After a window's start: request 0's 1.5, 2.0, 3.2, request 1's three and request 2's
+        // last three, the unknown one counted as 1.
+        assert_eq!(c0.window_tokens, 24.0);
         assert!(!c0.window_tokens_known);
         let c1 = &c[&1];
         assert_eq!((c1.gaps, c1.gap_median_s, c1.window_tokens), (0, None, 0.0));
         assert_eq!(c1.span_gap_median_s, None);
+    }
+
+    #[test]
+    fn the_scraped_mean_reads_the_gaps_that_end_between_the_windows_scrapes() {
+        let windows = BTreeMap::from([(
+            0u32,
+            vec![Window {
+                start_t_s: 1.0,
+                end_t_s: 2.0,
+                wave: None,
+            }],
+        )]);
+        // Scrapes at 1.2 and 1.8 inside the window: the gaps ending at 1.5 and 1.6 are the
+        // engine's; 0.1 (ending 1.1) and 0.35 (ending 1.95) are outside its delta.
+        let spans = BTreeMap::from([(0u32, vec![Some((1.2, 1.8))])]);
+        let t = [1.0, 1.1, 1.5, 1.6, 1.95];
+        let gap: Vec<Option<f64>> = (0..t.len())
+            .map(|i| (i > 0).then(|| t[i] - t[i - 1]))
+            .collect();
+        let chunks = df!(
+            "request" => [0u32; 5],
+            "step_idx" => [0u32; 5],
+            "t_s" => t,
+            "gap_s" => gap,
+            "tokens" => [Some(1u32); 5],
+        )
+        .unwrap();
+        let (c, _) = chunk_pass(&chunks, &windows, &spans, &BTreeMap::new()).unwrap();
+        let c = &c[&0];
+        assert!(
+            (c.gap_mean_scraped_s.unwrap() - 0.25).abs() < 1e-12,
+            "{c:?}"
+        );
+        assert!((c.gap_mean_s.unwrap() - 0.95 / 4.0).abs() < 1e-12, "{c:?}");
+        assert!((c.t_fwd_mean_s(1.0).unwrap() - 0.25).abs() < 1e-12);
+        // (0.4 + 0.1)² / (0.4² + 0.1²): one long gap weighs most.
+        assert!(
+            (c.scraped_gaps_n_eff.unwrap() - 0.25 / 0.17).abs() < 1e-9,
+            "{c:?}"
+        );
+        // The gap an instant falls in: Σ g² / Σ g = 0.3025 / 0.95, above the mean 0.2375.
+        assert!(
+            (c.gap_at_edge_s.unwrap() - 0.3025 / 0.95).abs() < 1e-9,
+            "{c:?}"
+        );
+        // No scrape span: the window's mean.
+        let (c, _) = chunk_pass(&chunks, &windows, &BTreeMap::new(), &BTreeMap::new()).unwrap();
+        assert_eq!(c[&0].gap_mean_scraped_s, None);
+        assert!((c[&0].t_fwd_mean_s(1.0).unwrap() - 0.95 / 4.0).abs() < 1e-12);
     }
 
     #[test]

@@ -228,9 +228,35 @@ fn itl_start(w: &Window, requests: &StepRequests) -> f64 {
         .map_or(w.start_t_s, |s| s.clamp(w.start_t_s, w.end_t_s))
 }
 
+/// Per window, the span the engine's inter-token figure reads ([`itl_over`] from
+/// [`itl_start`]): from its first to its last scrape inside the window; `None` with fewer than
+/// two. The client's mean step time is read over the gaps that end in it
+/// ([`super::Cadence::gap_mean_scraped_s`]), so both average the same steps: where steps of
+/// very different lengths interleave (SGLang's 0.2 s prefill batches among 3 ms decode steps),
+/// the scrape interval's ends cut a few of them away from the window's and the two means part.
+pub(crate) fn scraped_spans(
+    engine_samples: &[EngineSample],
+    windows: &[Window],
+    requests: &StepRequests,
+) -> Vec<Option<(f64, f64)>> {
+    windows
+        .iter()
+        .map(|w| {
+            let inside = engine::inside(engine_samples, itl_start(w, requests), w.end_t_s);
+            match (inside.first(), inside.last()) {
+                (Some(a), Some(b)) if b.t_s > a.t_s => Some((a.t_s, b.t_s)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 /// The engine's step time from its inter-token histogram and from its step counter.
 pub(super) struct EngineStepTime {
     pub(super) itl_s: Option<f64>,
+    /// `itl_s` is a time per token times the MTP (SGLang's histogram, llama.cpp's slots), not
+    /// a time per step.
+    pub(super) itl_per_token: bool,
     pub(super) steps_s: Option<f64>,
     /// The histogram was read over whole waves, not the windows.
     pub(super) over_waves: bool,
@@ -279,12 +305,15 @@ impl EngineCounters {
                 .filter(|d| d.dv > 0.0)
                 .map(|d| dp_ranks * d.dt_s / d.dv),
         };
+        let histogram = self.itl_decode.or(wave_itl);
         EngineStepTime {
-            itl_s: self
-                .itl_decode
-                .or(wave_itl)
+            itl_s: histogram
                 .map(|(s, c)| s / c * per_token)
                 .or(self.slot_itl.map(|(s, c)| s / c * mtp)),
+            itl_per_token: match histogram {
+                Some(_) => self.itl_per_token,
+                None => self.slot_itl.is_some(),
+            },
             steps_s: steps_s.filter(|_| !coarse),
             over_waves: wave_itl.is_some(),
             steps_too_coarse: coarse,

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 
 use polars::prelude::*;
 
+use crate::recording::Outcome;
 use crate::window::Window;
 
 /// One step's decode-window figures from the chunks.
@@ -33,7 +34,7 @@ pub(crate) struct DecodeWindow {
     /// Every request counted had `usage` or chunks that said how many tokens they held.
     pub tokens_known: bool,
     /// The tokens that arrived inside the windows after their start, counted as the TPOT's are
-    /// (measured, successful requests only).
+    /// (successful requests, warm-up ones included).
     pub window_tokens: f64,
     /// Where chunks do not say their size: the tokens per chunk after the first, from `usage`
     /// (`Σ (output − 1) / Σ (chunks − 1)`; the first chunk is the prompt pass's one token).
@@ -51,7 +52,7 @@ pub(crate) struct DecodeWindow {
 /// Gap sums of one wave: (Σ span, Σ gaps) over the whole wave and inside its window.
 type WaveGaps = ((f64, f64), (f64, f64));
 
-/// One measured, successful request as the pass reads it.
+/// One successful request as the pass reads it (measured or warm-up: see [`window_requests`]).
 pub(crate) struct Req {
     pub step: u32,
     pub wave: Option<u32>,
@@ -63,8 +64,13 @@ pub(crate) struct Req {
     pub output_tokens: Option<u32>,
 }
 
-/// The measured, successful requests by row number (= request id).
-pub(super) fn measured_requests(figures: &DataFrame) -> PolarsResult<BTreeMap<u32, Req>> {
+/// The successful requests by row number (= request id), warm-up ones included: a closed
+/// loop's window counts every request in flight as load (see [`crate::window`]), the warm-up
+/// ones still decoding after the first measured send with them, so its throughput and TPOT
+/// count their tokens and time too (without them a window's first stretch, where most of the
+/// bs are warm-up requests, counted a fraction of the batch against `bs × MTP / t_fwd`). A wave's
+/// warm-up waves end before its first measured wave opens a window: they fall in none.
+pub(super) fn window_requests(figures: &DataFrame) -> PolarsResult<BTreeMap<u32, Req>> {
     let request = figures.column("request")?.u32()?;
     let step = figures.column("step_idx")?.u32()?;
     let wave = figures.column("wave")?.u32()?;
@@ -73,12 +79,15 @@ pub(super) fn measured_requests(figures: &DataFrame) -> PolarsResult<BTreeMap<u3
     let last = figures.column("last_chunk_t_s")?.f64()?;
     let first = figures.column("first_token_t_s")?.f64()?;
     let output = figures.column("completion_tokens_reported")?.u32()?;
-    let ok = figures.column("measured_ok")?.bool()?;
+    let outcome = figures.column("outcome")?.str()?;
     let mut out = BTreeMap::new();
     for i in 0..figures.height() {
-        let (Some(r), Some(s), Some(sent), Some(true)) =
-            (request.get(i), step.get(i), sent.get(i), ok.get(i))
-        else {
+        let (Some(r), Some(s), Some(sent), Some(true)) = (
+            request.get(i),
+            step.get(i),
+            sent.get(i),
+            outcome.get(i).map(|o| o == Outcome::Ok.as_str()),
+        ) else {
             continue;
         };
         let Some(end) = done.get(i).or(last.get(i)) else {
@@ -147,29 +156,31 @@ impl DecodePass {
             if hi <= lo {
                 continue;
             }
-            // A request sent inside the window (a closed loop's) counts from its sending, its
-            // TTFT included: the time a slot spends in prefill is part of the loop's cycle.
-            // One already decoding when the window opens counts from its first chunk in the
-            // window, and the tokens that arrived after it: timing it from the window's start
-            // would bias the TPOT low by up to a step over its chunks (the chunks of the step
-            // that opens the window arrive just after its start, one by one). The time runs to
-            // the last chunk, not to `hi`: a chunk of the step that ends the window may arrive
-            // just after it.
-            let sent_inside = req.sent >= w.start_t_s;
-            let a = if sent_inside {
-                times.partition_point(|t| *t <= lo)
-            } else {
-                times.partition_point(|t| *t < lo)
-            };
+            // A request still in prefill when its share of the window opens (sent inside it, or
+            // queued when it opened: a closed loop's) counts from then, its TTFT included: the
+            // time a slot spends in prefill is part of the loop's cycle. One that got no token
+            // in the window was a slot in prefill all through it. One already decoding when
+            // the window opens counts from its first chunk in the window, and the tokens that
+            // arrived after it: timing it from the window's start would bias the TPOT low by up
+            // to a step over its chunks (the chunks of the step that opens the window arrive
+            // just after its start, one by one). The time runs to the last chunk, not to `hi`:
+            // a chunk of the step that ends the window may arrive just after it.
+            let prefilling = times.first().is_none_or(|first| *first > lo);
             let b = times.partition_point(|t| *t <= hi);
-            let (from, counted_from) = match (sent_inside, times.get(a)) {
-                (true, _) => (lo, a),
-                (false, Some(first)) => (*first, a + 1),
-                (false, None) => continue,
+            let (from, counted_from) = if prefilling {
+                (lo, times.partition_point(|t| *t <= lo))
+            } else {
+                let a = times.partition_point(|t| *t < lo);
+                match times.get(a) {
+                    Some(first) => (*first, a + 1),
+                    None => continue,
+                }
             };
             if b > counted_from && times[b - 1] > from {
                 entry.0 += times[b - 1] - from;
                 entry.1 += values[counted_from..b].iter().sum::<f64>();
+            } else if prefilling && b <= counted_from {
+                entry.0 += hi - lo;
             }
         }
         if let (Some(wave), Some(w)) = (req.wave, windows.iter().find(|w| w.wave == req.wave)) {
@@ -283,7 +294,7 @@ mod tests {
             "last_chunk_t_s" => [Some(3.0), Some(3.5), Some(6.0)],
             "first_token_t_s" => [Some(1.0), Some(1.5), Some(5.5)],
             "completion_tokens_reported" => [Some(17u32), Some(21), None],
-            "measured_ok" => [true, true, true],
+            "outcome" => ["ok", "ok", "ok"],
         )
         .unwrap()
     }
@@ -331,8 +342,9 @@ mod tests {
             (0u32, vec![w(1.5, 3.0, Some(0))]),
             (1u32, vec![w(5.0, 6.0, None)]),
         ]);
-        let reqs = measured_requests(&figures()).unwrap();
-        let (_, d) = super::super::cadence::chunk_pass(&chunks, &windows, &reqs).unwrap();
+        let reqs = window_requests(&figures()).unwrap();
+        let (_, d) =
+            super::super::cadence::chunk_pass(&chunks, &windows, &BTreeMap::new(), &reqs).unwrap();
         let wave = &d[&0];
         // 15 tokens in 1.5 s for both requests: 0.1 s, not the 3 s / 16 of request 0's life.
         assert!((wave.tpot_s.unwrap() - 0.1).abs() < 1e-9, "{wave:?}");
@@ -345,6 +357,64 @@ mod tests {
         // The closed-loop request spent 1 s in its window for 5 tokens, its TTFT included.
         assert!((d[&1].tpot_s.unwrap() - 0.2).abs() < 1e-9, "{:?}", d[&1]);
         assert!(d[&1].prefill_steps.is_empty());
+    }
+
+    #[test]
+    fn a_closed_loop_window_counts_warm_up_load_queued_requests_and_requests_without_a_token() {
+        // Window [10, 12] of a closed loop. Request 0 is a warm-up one decoding through its
+        // start (chunks 9.55 … 10.95, every 0.1 s): from its first chunk in the window, 0.9 s
+        // for 9 tokens. Request 1 was sent at 9.8 and queued: first token 10.5, then to 11.5;
+        // from the window's start, 1.5 s for 11 tokens. Request 2, sent at 11.0, had no token
+        // by the window's end: 1.0 s in prefill, no token.
+        let figures = df!(
+            "request" => [0u32, 1, 2],
+            "step_idx" => [2u32, 2, 2],
+            "wave" => [None::<u32>, None, None],
+            "sent_t_s" => [9.0, 9.8, 11.0],
+            "done_t_s" => [Some(11.0), Some(11.6), Some(13.0)],
+            "last_chunk_t_s" => [Some(10.95), Some(11.5), Some(13.0)],
+            "first_token_t_s" => [Some(9.55), Some(10.5), Some(13.0)],
+            "completion_tokens_reported" => [Some(15u32), Some(11), Some(1)],
+            "outcome" => ["ok", "ok", "ok"],
+        )
+        .unwrap();
+        let mut req = vec![];
+        let mut t = vec![];
+        for k in 0..15 {
+            req.push(0u32);
+            t.push(9.55 + f64::from(k) * 0.1);
+        }
+        for k in 0..=10 {
+            req.push(1);
+            t.push(10.5 + f64::from(k) * 0.1);
+        }
+        req.push(2);
+        t.push(13.0);
+        let n = req.len();
+        let chunks = df!(
+            "request" => req,
+            "step_idx" => vec![2u32; n],
+            "t_s" => t,
+            "gap_s" => vec![None::<f64>; n],
+            "tokens" => vec![Some(1u32); n],
+        )
+        .unwrap();
+        let windows = BTreeMap::from([(
+            2u32,
+            vec![Window {
+                start_t_s: 10.0,
+                end_t_s: 12.0,
+                wave: None,
+            }],
+        )]);
+        let reqs = window_requests(&figures).unwrap();
+        let (_, d) =
+            super::super::cadence::chunk_pass(&chunks, &windows, &BTreeMap::new(), &reqs).unwrap();
+        let d = &d[&2];
+        // (0.9 + 1.5 + 1.0) s over 9 + 11 tokens.
+        assert!((d.tpot_s.unwrap() - 3.4 / 20.0).abs() < 1e-9, "{d:?}");
+        // Request 0's 10 chunks after the start and request 1's 11.
+        assert!((d.window_tokens - 21.0).abs() < 1e-9, "{d:?}");
     }
 
     #[test]

@@ -139,3 +139,17 @@ fn a_pause_between_decode_steps_is_in_the_client_mean_as_in_the_engine_histogram
     // Against the median, the same step reads more than the 5 % tolerance apart.
     assert!((engine - median) / engine > 0.05, "{engine} {median}");
 }
+
+#[test]
+fn the_acceptance_noise_shrinks_with_the_effective_gaps_and_is_none_without_drafts() {
+    // MTP 2.6 over ~80 effective gaps: 2 √1.6 / (2.6 √80) ≈ 10.9 %.
+    let n = acceptance_noise(2.6, Some(80.0)).unwrap();
+    assert!((n - 2.0 * 1.6f64.sqrt() / (2.6 * 80f64.sqrt())).abs() < 1e-12);
+    assert!(n > 0.10 && n < 0.12, "{n}");
+    // Four times the gaps, half the noise.
+    let quarter = acceptance_noise(2.6, Some(320.0)).unwrap();
+    assert!((quarter - n / 2.0).abs() < 1e-12);
+    // One token a step: no acceptance to sample; no gaps: nothing to say.
+    assert_eq!(acceptance_noise(1.0, Some(80.0)), None);
+    assert_eq!(acceptance_noise(2.6, None), None);
+}

@@ -188,3 +188,30 @@ fn a_window_of_few_steps_cannot_resolve_the_tolerance() {
         assert_eq!(short.one(rule).severity, Severity::Warn);
     }
 }
+
+#[test]
+fn uneven_gaps_place_the_windows_edges_to_the_gap_an_instant_falls_in() {
+    // 12 % apart over 100 steps fires while the gaps are even; where long gaps interleave
+    // (an edge falls in a gap of 10 steps on average) the window's ends are placed to ±20 %:
+    // silent.
+    for rule in [&STEP_TIME_DISAGREEMENT, &IDENTITY_BROKEN] {
+        let mut step = client_at(0.0224);
+        step.timing.identity_rel_err = Some(0.12);
+        step.timing.window_s = 100.0 * T_FWD_S;
+        step.timing.chunk_gap_at_edge_s = Some(T_FWD_S);
+        assert_eq!(step.one(rule).severity, Severity::Warn);
+        step.timing.chunk_gap_at_edge_s = Some(10.0 * T_FWD_S);
+        step.silent(rule);
+    }
+}
+
+#[test]
+fn step_time_disagreement_allows_the_acceptance_noise_of_a_per_token_engine_figure() {
+    // 12 % apart: within a 15 % acceptance noise, silent; beyond a 10 % one, fires.
+    let mut step = client_at(0.0224);
+    step.timing.acceptance_noise_rel = Some(0.15);
+    step.silent(&STEP_TIME_DISAGREEMENT);
+    step.timing.acceptance_noise_rel = Some(0.10);
+    let f = step.one(&STEP_TIME_DISAGREEMENT);
+    assert_eq!(num(&f, "acceptance_noise_rel"), 0.10);
+}
