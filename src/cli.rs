@@ -143,6 +143,12 @@ pub struct EngineArgs {
     /// Model name to send; default: the first model `/v1/models` lists.
     #[arg(long)]
     pub model: Option<String>,
+    /// The model's revision (a Hugging Face commit, an image tag), recorded with the run and
+    /// named by `regress` when it changes. Default: what the engine says of its weights (the
+    /// model list's `root` path where it is not the served name; llama.cpp's parameter count
+    /// and file size).
+    #[arg(long, value_name = "REV")]
+    pub model_revision: Option<String>,
     /// Environment variable holding the API key (sent as a bearer token, never stored).
     /// Default: OPENAI_API_KEY when it is set.
     #[arg(long, value_name = "VAR")]

@@ -51,6 +51,9 @@ pub struct StepSpec {
 pub struct ProbeConfig {
     pub url: String,
     pub model: Option<String>,
+    /// `--model-revision`: recorded with the run, not in the settings the history keys on (a
+    /// new revision is a cause `regress` names, not another history).
+    pub model_revision: Option<String>,
     pub api_key: Option<String>,
     pub endpoint: Endpoint,
     pub dp: u32,
@@ -158,6 +161,7 @@ impl ProbeConfig {
         Ok(ProbeConfig {
             url,
             model: a.engine.model.clone(),
+            model_revision: a.engine.model_revision.clone(),
             api_key,
             endpoint: match a.engine.endpoint {
                 EndpointArg::Completions => Endpoint::Completions,

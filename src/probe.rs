@@ -26,6 +26,9 @@ use crate::exit::Failure;
 #[derive(Debug, Clone, Default)]
 pub struct EngineInfo {
     pub model: String,
+    /// `--model-revision`, else what the engine says of its weights (the model list's `root`
+    /// beyond the served name, llama.cpp's `n_params` and `size`).
+    pub model_revision: Option<String>,
     /// `vllm`, `sglang`, `llamacpp`, from the metric names `/metrics` exposes.
     pub flavor: Option<&'static str>,
     pub version: Option<String>,
@@ -48,6 +51,8 @@ struct ModelList {
 #[derive(Debug, Deserialize)]
 struct ModelEntry {
     id: String,
+    /// vLLM and SGLang: the path or hub id the weights were loaded from.
+    root: Option<String>,
     max_model_len: Option<u32>,
     meta: Option<ModelMeta>,
 }
@@ -57,6 +62,26 @@ struct ModelEntry {
 struct ModelMeta {
     n_vocab: Option<u32>,
     n_ctx_train: Option<u32>,
+    n_params: Option<u64>,
+    size: Option<u64>,
+}
+
+impl ModelEntry {
+    /// What the engine says of the weights it loaded, as far as it says: the `root` they came
+    /// from where it is not the served name (a snapshot path holds the hub commit), and
+    /// llama.cpp's parameter count and file size. `None` where it says nothing more than the
+    /// name.
+    fn revision(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(root) = self.root.as_deref().filter(|r| *r != self.id) {
+            parts.push(format!("root={root}"));
+        }
+        if let Some(m) = &self.meta {
+            parts.extend(m.n_params.map(|n| format!("n_params={n}")));
+            parts.extend(m.size.map(|n| format!("size={n}")));
+        }
+        (!parts.is_empty()).then(|| parts.join(" "))
+    }
 }
 
 const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -104,6 +129,7 @@ pub async fn preflight(http: &reqwest::Client, cfg: &ProbeConfig) -> anyhow::Res
     };
     let mut info = EngineInfo {
         model: entry.id.clone(),
+        model_revision: cfg.model_revision.clone().or_else(|| entry.revision()),
         max_model_len: entry
             .max_model_len
             .or(entry.meta.as_ref().and_then(|m| m.n_ctx_train)),
@@ -250,6 +276,30 @@ mod tests {
         assert_eq!(flavor_of("sglang:num_running_reqs 3"), Some("sglang"));
         assert_eq!(flavor_of("llamacpp:n_decode_total 9"), Some("llamacpp"));
         assert_eq!(flavor_of("process_cpu_seconds_total 1"), None);
+    }
+
+    #[test]
+    fn the_model_revision_is_what_the_model_list_says_beyond_the_name() {
+        let entry = |json: &str| serde_json::from_str::<ModelEntry>(json).unwrap();
+        // vLLM serving a hub snapshot under a short name: the path holds the commit.
+        let e = entry(
+            r#"{"id":"llama","root":"/hub/models--m/snapshots/abc123","max_model_len":8192}"#,
+        );
+        assert_eq!(
+            e.revision().as_deref(),
+            Some("root=/hub/models--m/snapshots/abc123")
+        );
+        // Served under the name it was loaded by: nothing beyond the name.
+        assert_eq!(
+            entry(r#"{"id":"meta/llama","root":"meta/llama"}"#).revision(),
+            None
+        );
+        // llama.cpp: the parameters and the file's size.
+        let e = entry(r#"{"id":"m.gguf","meta":{"n_params":44000000,"size":88000000}}"#);
+        assert_eq!(
+            e.revision().as_deref(),
+            Some("n_params=44000000 size=88000000")
+        );
     }
 
     fn config(batch_sizes: &str) -> ProbeConfig {

@@ -180,6 +180,7 @@ fn manifest(
     manifest.engine_kind = info.flavor.map(str::to_string);
     manifest.engine_version = info.version.clone();
     manifest.model = Some(info.model.clone());
+    manifest.model_revision = info.model_revision.clone();
     manifest.engine_limits = info.slots.as_ref().map(|s| EngineLimits {
         source: "llama.cpp /props".into(),
         max_seqs: s.total_slots,

@@ -114,6 +114,9 @@ pub struct RunManifest {
     pub engine_version: Option<String>,
     pub base_url: Option<String>,
     pub model: Option<String>,
+    /// `--model-revision`, else what the engine's model list says of the weights.
+    #[serde(default)]
+    pub model_revision: Option<String>,
     pub probe_config: serde_json::Value,
     pub gpu_inventory: Vec<GpuInfo>,
     /// What the engine said of its own limits before the run (llama.cpp's `/props`).
@@ -147,6 +150,7 @@ impl RunManifest {
             engine_version: None,
             base_url: None,
             model: None,
+            model_revision: None,
             probe_config,
             gpu_inventory: Vec::new(),
             engine_limits: None,
@@ -284,9 +288,9 @@ impl Store {
         tx.execute(
             "INSERT INTO runs (started_at, tool_version, git_sha, host, command_line, engine_kind,
                 engine_version, base_url, model, probe_config, probe_config_hash, gpu_inventory,
-                gpu_model, gpu_count, driver_version, engine_limits, status)
+                gpu_model, gpu_count, driver_version, engine_limits, model_revision, status)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                'running')",
+                ?17, 'running')",
             params![
                 m.started_at,
                 m.tool_version,
@@ -304,6 +308,7 @@ impl Store {
                 m.gpu_inventory.len() as i64,
                 driver,
                 limits,
+                m.model_revision,
             ],
         )?;
         let id = tx.last_insert_rowid();

@@ -178,7 +178,7 @@ impl Telemetry {
             engine_pids.as_ref(),
         )
         .map_err(Failure::Usage)?;
-        let inventory = inventory
+        let inventory = select::with_processes(inventory, procs.as_deref(), engine_pids.as_ref())
             .into_iter()
             .map(|g| GpuInfo {
                 counted: Some(counted.contains(&g.index)),

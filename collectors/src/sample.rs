@@ -65,6 +65,15 @@ pub struct GpuInfo {
     /// MIG mode is on (NVML's current mode; for a DCGM exporter, series with `GPU_I_ID`).
     #[serde(default)]
     pub mig: Option<bool>,
+    /// The compute processes NVML listed on this GPU as the run started; `None` where the
+    /// source cannot list them (a DCGM exporter, an nvidia-smi log).
+    #[serde(default)]
+    pub compute_pids: Option<Vec<u32>>,
+    /// Of those, the ones outside the engine's process tree, where the engine is local and
+    /// its tree was found ([`crate::gpu::select::local_listener_pids`]): another job sharing
+    /// the GPU. `None` where the engine's processes could not be told apart.
+    #[serde(default)]
+    pub other_pids: Option<Vec<u32>>,
 }
 
 /// One sample of a scraped exposition, with the name and labels exactly as exposed.

@@ -166,6 +166,17 @@ pub struct RunKey {
     /// The lowest power limit of the run's GPUs, W.
     pub power_limit_w: Option<f64>,
     pub status: String,
+    /// The model's revision (`--model-revision`, else the engine's model list).
+    #[serde(default)]
+    pub model_revision: Option<String>,
+    /// The compute processes beside the engine's on the run's GPUs at its start, `pid on GPU
+    /// n`, comma-separated (empty: none); `None` where they could not be told apart.
+    #[serde(default)]
+    pub other_gpu_processes: Option<String>,
+    /// Every compute process on the run's GPUs at its start (per GPU, summed); `None` where
+    /// the source could not list them.
+    #[serde(default)]
+    pub gpu_compute_processes: Option<u32>,
 }
 
 /// One step of one run of a history: the run's key, its run-level results and the step's.

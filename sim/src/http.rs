@@ -118,11 +118,18 @@ async fn models(State(sh): AppState) -> Response {
         SimFlavor::Sglang => "sglang",
         SimFlavor::Llamacpp => "llamacpp",
     };
+    let root = match &p.model_revision {
+        Some(rev) => format!(
+            "/models/hub/models--{}/snapshots/{rev}",
+            p.model.replace('/', "--")
+        ),
+        None => p.model.clone(),
+    };
     axum::Json(json!({
         "object": "list",
         "data": [{
             "id": p.model, "object": "model", "created": sh.created_unix_s, "owned_by": owner,
-            "root": p.model, "parent": null, "max_model_len": p.max_model_len,
+            "root": root, "parent": null, "max_model_len": p.max_model_len,
         }]
     }))
     .into_response()

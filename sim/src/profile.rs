@@ -68,6 +68,11 @@ pub struct Profile {
     /// What the simulated GPUs report on `/dcgm`.
     #[serde(default)]
     pub gpu: GpuCondition,
+    /// The hub commit the weights are served from: `/v1/models` then names a snapshot path as
+    /// the model's `root` (`/models/hub/models--org--name/snapshots/REV`), as vLLM does for a
+    /// model loaded from the hub cache; `None` serves the bare name.
+    #[serde(default)]
+    pub model_revision: Option<String>,
 }
 
 /// The simulated GPUs' condition as `/dcgm` shows it: clocks, power limit, throttling, driver
@@ -144,6 +149,7 @@ impl Profile {
             seed: 0,
             step_scale: default_step_scale(),
             gpu: GpuCondition::default(),
+            model_revision: None,
         };
         match name {
             // Fast and CPU-like: bs 64 × (64 in + 32 out) finishes in well under a second.

@@ -201,6 +201,11 @@ pub struct SimNightArgs {
     /// A number in the boards' UUIDs: another value is another board.
     #[arg(long, value_name = "N")]
     pub board_serial: Option<u32>,
+
+    /// The hub commit the model is served from (`/v1/models` names a snapshot path as its
+    /// `root`): another value is another model revision.
+    #[arg(long, value_name = "REV")]
+    pub model_revision: Option<String>,
 }
 
 #[cfg(test)]

@@ -60,6 +60,7 @@ fn probe_config(base: &str, batch_sizes: &[u32]) -> ProbeConfig {
     ProbeConfig {
         url: base.to_string(),
         model: None,
+        model_revision: None,
         api_key: None,
         endpoint: Endpoint::Completions,
         dp: 1,

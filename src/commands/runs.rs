@@ -93,6 +93,7 @@ pub fn render_detail(d: &RunDetail) -> String {
     line("engine version", or_dash(&m.engine_version));
     line("url", or_dash(&m.base_url));
     line("model", or_dash(&m.model));
+    line("model revision", or_dash(&m.model_revision));
     if let Some(l) = &m.engine_limits {
         let n = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
         line(

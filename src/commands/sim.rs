@@ -71,6 +71,9 @@ fn plant_night(mut p: Profile, n: &SimNightArgs) -> anyhow::Result<Profile> {
         g.driver_version.clone_from(d);
     }
     g.board_serial = n.board_serial.unwrap_or(g.board_serial);
+    if n.model_revision.is_some() {
+        p.model_revision.clone_from(&n.model_revision);
+    }
     p.validate()
         .map_err(|e| Failure::Usage(format!("the planted night: {e}")))?;
     Ok(p)

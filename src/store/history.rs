@@ -167,7 +167,7 @@ impl Store {
         let sql = format!(
             "SELECT r.id, r.started_at, r.host, r.gpu_model, r.gpu_count, r.gpu_inventory,
                 r.driver_version, r.engine_kind, r.engine_version, r.model, r.probe_config_hash,
-                r.status, x.fit_a_s, x.fit_b_s_per_seq, x.fit_c_s_per_seq_token,
+                r.status, r.model_revision, x.fit_a_s, x.fit_b_s_per_seq, x.fit_c_s_per_seq_token,
                 x.fit_residual_std_s, x.ceiling_tok_s, x.ceiling_bs_per_rank, x.ceilings,
                 x.kv_capacity_tokens, x.max_num_seqs, x.findings_info, x.findings_warn,
                 x.findings_error, {}
@@ -217,7 +217,7 @@ fn history_row(r: &Row<'_>) -> Result<HistoryStep, StoreError> {
             source,
         })?;
     let uuids: Vec<String> = gpus.iter().filter_map(|g| g.uuid.clone()).collect();
-    let ceilings: String = r.get(18)?;
+    let ceilings: String = r.get(19)?;
     let key = RunKey {
         run_id: r.get(0)?,
         started_at: r.get(1)?,
@@ -232,25 +232,30 @@ fn history_row(r: &Row<'_>) -> Result<HistoryStep, StoreError> {
         probe_config_hash: r.get(10)?,
         power_limit_w: gpus.iter().filter_map(|g| g.power_limit_w).reduce(f64::min),
         status: r.get(11)?,
+        model_revision: r.get(12)?,
+        other_gpu_processes: other_processes(&gpus),
+        gpu_compute_processes: counted(&gpus)
+            .map(|g| g.compute_pids.as_ref().map(|p| p.len() as u32))
+            .sum(),
     };
     let run = RunResult {
-        fit_a_s: r.get(12)?,
-        fit_b_s_per_seq: r.get(13)?,
-        fit_c_s_per_seq_token: r.get(14)?,
-        fit_residual_std_s: r.get(15)?,
-        ceiling_tok_s: r.get(16)?,
-        ceiling_bs_per_rank: r.get(17)?,
+        fit_a_s: r.get(13)?,
+        fit_b_s_per_seq: r.get(14)?,
+        fit_c_s_per_seq_token: r.get(15)?,
+        fit_residual_std_s: r.get(16)?,
+        ceiling_tok_s: r.get(17)?,
+        ceiling_bs_per_rank: r.get(18)?,
         ceilings: serde_json::from_str(&ceilings).map_err(|source| StoreError::Json {
             column: "ceilings",
             source,
         })?,
-        kv_capacity_tokens: r.get(19)?,
-        max_num_seqs: r.get(20)?,
-        findings_info: r.get(21)?,
-        findings_warn: r.get(22)?,
-        findings_error: r.get(23)?,
+        kv_capacity_tokens: r.get(20)?,
+        max_num_seqs: r.get(21)?,
+        findings_info: r.get(22)?,
+        findings_warn: r.get(23)?,
+        findings_error: r.get(24)?,
     };
-    let o = 24;
+    let o = 25;
     let step = StepResult {
         step_idx: r.get(o)?,
         batch_size: r.get(o + 1)?,
@@ -281,4 +286,32 @@ fn history_row(r: &Row<'_>) -> Result<HistoryStep, StoreError> {
         energy_per_output_token_j: r.get(o + 26)?,
     };
     Ok(HistoryStep { key, run, step })
+}
+
+/// The GPUs the run counts (all, in runs recorded before the choice).
+fn counted(gpus: &[GpuInfo]) -> impl Iterator<Item = &GpuInfo> {
+    gpus.iter().filter(|g| g.counted != Some(false))
+}
+
+/// `pid on GPU n` for each compute process beside the engine's on a counted GPU; `None` where
+/// any counted GPU could not tell them apart, or the run has no GPU.
+fn other_processes(gpus: &[GpuInfo]) -> Option<String> {
+    let per_gpu: Option<Vec<String>> = counted(gpus)
+        .map(|g| {
+            g.other_pids.as_ref().map(|pids| {
+                pids.iter()
+                    .map(|p| format!("{p} on GPU {}", g.index))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+        })
+        .collect();
+    let per_gpu = per_gpu.filter(|v| !v.is_empty())?;
+    Some(
+        per_gpu
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
 }

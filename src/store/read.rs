@@ -113,7 +113,7 @@ impl Store {
             .query_row(
                 "SELECT started_at, tool_version, git_sha, host, command_line, engine_kind,
                     engine_version, base_url, model, probe_config, probe_config_hash,
-                    gpu_inventory, status, ended_at, error, engine_limits
+                    gpu_inventory, status, ended_at, error, engine_limits, model_revision
                  FROM runs WHERE id = ?1",
                 params![run_id],
                 |r| {
@@ -128,6 +128,7 @@ impl Store {
                             engine_version: r.get(6)?,
                             base_url: r.get(7)?,
                             model: r.get(8)?,
+                            model_revision: r.get(16)?,
                             probe_config: serde_json::Value::Null,
                             gpu_inventory: Vec::new(),
                             engine_limits: None,

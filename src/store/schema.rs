@@ -7,7 +7,15 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Each entry takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V_GPU_VIEW, V_RESULTS, V_HISTORY, V_RATES];
+const MIGRATIONS: &[&str] = &[
+    V1,
+    V2,
+    V_GPU_VIEW,
+    V_RESULTS,
+    V_HISTORY,
+    V_RATES,
+    V_MODEL_REVISION,
+];
 
 /// v2: whether a scrape was taken at a boundary the probe asked for (NULL in runs recorded
 /// before: unknown).
@@ -149,6 +157,10 @@ CREATE TABLE step_results (
 const V_RATES: &str = "ALTER TABLE steps ADD COLUMN rate_rps REAL;
 ALTER TABLE steps ADD COLUMN burstiness REAL;
 ALTER TABLE requests ADD COLUMN scheduled_t_s REAL;";
+
+/// v7: the model's revision as `--model-revision` gave it or the engine's model list told
+/// (NULL where neither said), so `regress` names a new revision beside a regression.
+const V_MODEL_REVISION: &str = "ALTER TABLE runs ADD COLUMN model_revision TEXT;";
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

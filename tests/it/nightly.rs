@@ -20,10 +20,13 @@ mod fleet;
 
 /// The simulator's `nightly` profile (t_fwd = 60 ms + 2 ms × bs: steps long enough that a
 /// loaded test machine's sleep overruns stay under the 3 % minimum effect), planted.
+/// The model is served from a hub snapshot of commit `abc123` (`/v1/models` names the path
+/// as its `root`) unless a night plants another.
 fn profile(step_scale: f64, gpu: GpuCondition) -> Profile {
     Profile {
         step_scale,
         gpu,
+        model_revision: Some("abc123".into()),
         ..Profile::builtin("nightly").unwrap()
     }
 }
@@ -132,7 +135,7 @@ async fn regress_flags_the_planted_nights_and_no_noise_only_night() {
     // Night 11: every step 8 % slower, nothing else changed.
     night(&db, profile(1.08, GpuCondition::default()), port).await;
     // Night 12, the way a node's cron runs it: `ceiling nightly`, slower again, with the SM
-    // clock down 8 % and a new driver.
+    // clock down 8 %, a new driver and a new model revision.
     let gpu = GpuCondition {
         sm_clock_mhz: 1820,
         driver_version: "560.28".into(),
@@ -141,7 +144,10 @@ async fn regress_flags_the_planted_nights_and_no_noise_only_night() {
     let report_dir = dir.path().join("night-12");
     let (out, _) = night_with(
         &db,
-        profile(1.08, gpu),
+        Profile {
+            model_revision: Some("def456".into()),
+            ..profile(1.08, gpu)
+        },
         port,
         "nightly",
         &["--gate", "--json", "--out", report_dir.to_str().unwrap()],
@@ -233,6 +239,16 @@ async fn regress_flags_the_planted_nights_and_no_noise_only_night() {
     let c = causes(&v);
     assert!(c.contains(&"sm_clock_lower".to_string()), "{c:?}");
     assert!(c.contains(&"driver_changed".to_string()), "{c:?}");
+    // The revision the engine's model list gave, read from the snapshot path's commit.
+    assert!(c.contains(&"model_revision_changed".to_string()), "{c:?}");
+    assert!(
+        v["attribution"]
+            .to_string()
+            .contains("snapshots/abc123 → root=")
+            && v["attribution"].to_string().contains("snapshots/def456"),
+        "{}",
+        v["attribution"]
+    );
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert_eq!(xml.matches("<failure ").count(), flagged(&v).len(), "{xml}");
     assert!(xml.contains("SM clock -8 %"), "{xml}");

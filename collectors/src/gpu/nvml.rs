@@ -152,6 +152,9 @@ impl GpuSource for NvmlSource {
                     pci_bus_id: d.pci_info().ok().map(|p| p.bus_id),
                     counted: None,
                     mig: d.mig_mode().ok().map(|m| m.current == 1),
+                    // Read with the processes, once the engine's tree is known.
+                    compute_pids: None,
+                    other_pids: None,
                 })
             })
             .collect()

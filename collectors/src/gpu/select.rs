@@ -159,6 +159,40 @@ pub fn counted(
     }
 }
 
+/// The inventory with each GPU's compute processes at the run's start, and of those the ones
+/// outside the engine's process tree where it was found (`engine_pids`): what the nightly
+/// attribution names as other processes on the GPU. `processes` is `None` where the source
+/// cannot list them; a GPU it does not mention runs none.
+pub fn with_processes(
+    inventory: Vec<GpuInfo>,
+    processes: Option<&[GpuProcesses]>,
+    engine_pids: Option<&BTreeSet<u32>>,
+) -> Vec<GpuInfo> {
+    let Some(processes) = processes else {
+        return inventory;
+    };
+    let mine = engine_pids.filter(|p| !p.is_empty());
+    inventory
+        .into_iter()
+        .map(|g| {
+            let mut pids: Vec<u32> = processes
+                .iter()
+                .filter(|p| p.gpu_index == g.index)
+                .flat_map(|p| p.pids.iter().copied())
+                .collect();
+            pids.sort_unstable();
+            pids.dedup();
+            let other_pids =
+                mine.map(|m| pids.iter().copied().filter(|p| !m.contains(p)).collect());
+            GpuInfo {
+                compute_pids: Some(pids),
+                other_pids,
+                ..g
+            }
+        })
+        .collect()
+}
+
 /// The process listening on TCP `port` on this machine and every process below it (a vLLM or
 /// SGLang server forks its GPU workers), from `/proc`. Empty where `/proc` is not there or the
 /// listener is another user's.
@@ -280,6 +314,36 @@ mod tests {
         assert!(err.contains("no GPU 9 here") && err.contains("7 (GPU-00000007-aaaa)"));
         assert!(GpuSelection::parse("0,GPU-x").is_err());
         assert!(GpuSelection::parse("0,,1").is_err());
+    }
+
+    #[test]
+    fn each_gpu_keeps_its_processes_and_those_beside_the_engine() {
+        // The engine (100, its worker 101) on GPUs 0 and 1; another job (555) on GPU 1.
+        let list = procs(&[(0, &[101]), (1, &[555, 101])]);
+        let engine = BTreeSet::from([100, 101]);
+        let inv = with_processes(node(3), Some(&list), Some(&engine));
+        let got: Vec<_> = inv
+            .iter()
+            .map(|g| (g.compute_pids.clone(), g.other_pids.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some(vec![101]), Some(vec![])),
+                (Some(vec![101, 555]), Some(vec![555])),
+                (Some(vec![]), Some(vec![])),
+            ]
+        );
+        // The engine's tree unknown: the processes, none told apart.
+        let inv = with_processes(node(2), Some(&list), None);
+        assert_eq!(inv[1].compute_pids, Some(vec![101, 555]));
+        assert_eq!(inv[1].other_pids, None);
+        // A source that cannot list them: unknown, not "none".
+        let inv = with_processes(node(2), None, Some(&engine));
+        assert_eq!(
+            (inv[0].compute_pids.clone(), inv[0].other_pids.clone()),
+            (None, None)
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@
 
 use serde::Serialize;
 
-use super::HistoryStep;
 use super::regress::MetricVerdict;
+use super::{HistoryStep, RunKey};
 
 /// A clock this much below its baseline median is named.
 pub const CLOCK_DROP_REL: f64 = 0.02;
@@ -21,7 +21,8 @@ pub const TEMP_RISE_C: f64 = 5.0;
 pub struct Cause {
     /// Stable code: `driver_changed`, `engine_version_changed`, `gpu_swapped`,
     /// `sm_clock_lower`, `mem_clock_lower`, `power_at_cap`, `throttled`, `temperature_higher`,
-    /// `kv_capacity_changed`, `max_num_seqs_changed`.
+    /// `kv_capacity_changed`, `max_num_seqs_changed`, `model_revision_changed`,
+    /// `other_gpu_processes`.
     pub code: String,
     /// One line, e.g. `driver 550.54 → 560.28`.
     pub message: String,
@@ -48,6 +49,7 @@ pub fn attribute(
     if let Some(last) = last {
         key_changes(this, last, &mut out);
     }
+    out.extend(other_processes(&this.key, last.map(|l| &l.key)));
     gpu_evidence(this, this_steps, evidence, &mut out);
     out
 }
@@ -82,6 +84,16 @@ fn key_changes(this: &HistoryStep, last: &HistoryStep, out: &mut Vec<Cause>) {
         &a.gpu_uuids,
         &b.gpu_uuids,
     ));
+    // Named only where both runs say: a run recorded before the revision was, or an engine
+    // that tells nothing of its weights, is not a change.
+    if a.model_revision.is_some() && b.model_revision.is_some() {
+        out.extend(changed(
+            "model_revision_changed",
+            "model revision",
+            &a.model_revision,
+            &b.model_revision,
+        ));
+    }
     let (ka, kb) = (last.run.kv_capacity_tokens, this.run.kv_capacity_tokens);
     if ka != kb {
         out.push(cause(
@@ -102,6 +114,37 @@ fn key_changes(this: &HistoryStep, last: &HistoryStep, out: &mut Vec<Cause>) {
             serde_json::json!({"before": sa, "after": sb}),
         ));
     }
+}
+
+/// Compute processes beside the engine's on its GPUs at the run's start, more of them than in
+/// the last baseline run (or none known there): another job sharing the GPU. Where the
+/// engine's processes could not be told apart, more compute processes in all than in the
+/// last baseline run.
+fn other_processes(this: &RunKey, last: Option<&RunKey>) -> Option<Cause> {
+    let n = |s: &str| s.split(", ").filter(|x| !x.is_empty()).count();
+    if let Some(others) = this.other_gpu_processes.as_deref().filter(|o| n(o) > 0) {
+        let before = last.and_then(|l| l.other_gpu_processes.as_deref()).map(n);
+        if before.is_none_or(|b| n(others) > b) {
+            return Some(cause(
+                "other_gpu_processes",
+                format!(
+                    "other processes on the GPUs: {} (pid {others}) beside the engine's{}",
+                    n(others),
+                    before.map_or(String::new(), |b| format!(", {b} in the last baseline run"))
+                ),
+                serde_json::json!({"processes": others, "baseline": before, "baseline_run": last.map(|l| l.run_id)}),
+            ));
+        }
+        return None;
+    }
+    let (now, before) = (this.gpu_compute_processes?, last?.gpu_compute_processes?);
+    (this.other_gpu_processes.is_none() && now > before).then(|| {
+        cause(
+            "other_gpu_processes",
+            format!("compute processes on the GPUs {before} → {now} (the engine's not told apart)"),
+            serde_json::json!({"before": before, "after": now, "baseline_run": last.map(|l| l.run_id)}),
+        )
+    })
 }
 
 fn opt(v: Option<f64>) -> String {

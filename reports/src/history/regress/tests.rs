@@ -198,3 +198,68 @@ fn throughput_counted_in_short_windows_holds_its_edge_scatter() {
     assert_eq!(judge(0.032), (Verdict::WithinNoise, Verdict::WithinNoise));
     assert_eq!(judge(0.12), (Verdict::Regression, Verdict::Regression));
 }
+
+/// The regressed night's attribution codes, with `edit` applied to every night and `last` to
+/// the regressed one.
+fn causes(edit: impl Fn(&mut RunKey), last: impl Fn(&mut RunKey)) -> Vec<(String, String)> {
+    let mut rows = history(1.08, 1980.0);
+    for r in &mut rows {
+        edit(&mut r.key);
+        if r.key.run_id == 10 {
+            last(&mut r.key);
+        }
+    }
+    let r = regress_run(&rows, 10, &RegressOptions::default())
+        .unwrap()
+        .unwrap();
+    r.attribution
+        .iter()
+        .map(|c| (c.code.clone(), c.message.clone()))
+        .collect()
+}
+
+#[test]
+fn a_new_model_revision_is_named_and_an_unknown_one_is_not() {
+    let known = |k: &mut RunKey| k.model_revision = Some("root=/hub/snapshots/abc".into());
+    let got = causes(known, |k| {
+        k.model_revision = Some("root=/hub/snapshots/def".into());
+    });
+    assert_eq!(
+        got,
+        [(
+            "model_revision_changed".to_string(),
+            "model revision root=/hub/snapshots/abc → root=/hub/snapshots/def".to_string()
+        )]
+    );
+    // The same revision, or a night that recorded none: nothing to name.
+    assert!(causes(known, |_| {}).is_empty());
+    assert!(causes(known, |k| k.model_revision = None).is_empty());
+}
+
+#[test]
+fn other_processes_on_the_gpus_are_named_when_more_than_the_baseline_had() {
+    let none = |k: &mut RunKey| k.other_gpu_processes = Some(String::new());
+    let got = causes(none, |k| {
+        k.other_gpu_processes = Some("555 on GPU 1".into());
+    });
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, "other_gpu_processes");
+    assert!(
+        got[0].1.contains("1 (pid 555 on GPU 1)") && got[0].1.contains("0 in the last baseline"),
+        "{}",
+        got[0].1
+    );
+    // The same other job every night is not what changed.
+    let always = |k: &mut RunKey| k.other_gpu_processes = Some("42 on GPU 0".into());
+    assert!(
+        causes(always, |k| k.other_gpu_processes =
+            Some("43 on GPU 0".into()))
+        .is_empty()
+    );
+    // The engine's processes not told apart: more compute processes in all.
+    let two = |k: &mut RunKey| k.gpu_compute_processes = Some(2);
+    let got = causes(two, |k| k.gpu_compute_processes = Some(3));
+    assert_eq!(got[0].0, "other_gpu_processes");
+    assert!(got[0].1.contains("2 → 3"), "{}", got[0].1);
+    assert!(causes(two, |_| {}).is_empty());
+}
