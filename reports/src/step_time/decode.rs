@@ -160,19 +160,22 @@ impl DecodePass {
             // queued when it opened: a closed loop's) counts from then, its TTFT included: the
             // time a slot spends in prefill is part of the loop's cycle. One that got no token
             // in the window was a slot in prefill all through it. One already decoding when
-            // the window opens counts from its first chunk in the window, and the tokens that
-            // arrived after it: timing it from the window's start would bias the TPOT low by up
-            // to a step over its chunks (the chunks of the step that opens the window arrive
-            // just after its start, one by one). The time runs to the last chunk, not to `hi`:
-            // a chunk of the step that ends the window may arrive just after it.
+            // the window opens counts from the window's start too, with the tokens after its
+            // arrival nearest that start (the chunk of the step that opened the window: in a
+            // wave it arrives with the last first token, just before or after it). Timing it
+            // from its first arrival in the window instead let a burst of chunks read late
+            // there (a stalled client or server thread) count their tokens in no time: a
+            // llama.cpp wave of 2 read its TPOT 15 % short once. The time runs to the last
+            // chunk, not to `hi`: a chunk of the step that ends the window may arrive just
+            // after it.
             let prefilling = times.first().is_none_or(|first| *first > lo);
             let b = times.partition_point(|t| *t <= hi);
-            let (from, counted_from) = if prefilling {
-                (lo, times.partition_point(|t| *t <= lo))
+            let from = lo;
+            let counted_from = if prefilling {
+                times.partition_point(|t| *t <= lo)
             } else {
-                let a = times.partition_point(|t| *t < lo);
-                match times.get(a) {
-                    Some(first) => (*first, a + 1),
+                match nearest(times, lo) {
+                    Some(i) => i + 1,
                     None => continue,
                 }
             };
@@ -362,8 +365,8 @@ mod tests {
     #[test]
     fn a_closed_loop_window_counts_warm_up_load_queued_requests_and_requests_without_a_token() {
         // Window [10, 12] of a closed loop. Request 0 is a warm-up one decoding through its
-        // start (chunks 9.55 … 10.95, every 0.1 s): from its first chunk in the window, 0.9 s
-        // for 9 tokens. Request 1 was sent at 9.8 and queued: first token 10.5, then to 11.5;
+        // start (chunks 9.52 … 10.92, every 0.1 s): from the window's start, 0.92 s for the 9
+        // tokens after its arrival nearest it (10.02). Request 1 was sent at 9.8 and queued: first token 10.5, then to 11.5;
         // from the window's start, 1.5 s for 11 tokens. Request 2, sent at 11.0, had no token
         // by the window's end: 1.0 s in prefill, no token.
         let figures = df!(
@@ -372,8 +375,8 @@ mod tests {
             "wave" => [None::<u32>, None, None],
             "sent_t_s" => [9.0, 9.8, 11.0],
             "done_t_s" => [Some(11.0), Some(11.6), Some(13.0)],
-            "last_chunk_t_s" => [Some(10.95), Some(11.5), Some(13.0)],
-            "first_token_t_s" => [Some(9.55), Some(10.5), Some(13.0)],
+            "last_chunk_t_s" => [Some(10.92), Some(11.5), Some(13.0)],
+            "first_token_t_s" => [Some(9.52), Some(10.5), Some(13.0)],
             "completion_tokens_reported" => [Some(15u32), Some(11), Some(1)],
             "outcome" => ["ok", "ok", "ok"],
         )
@@ -382,7 +385,7 @@ mod tests {
         let mut t = vec![];
         for k in 0..15 {
             req.push(0u32);
-            t.push(9.55 + f64::from(k) * 0.1);
+            t.push(9.52 + f64::from(k) * 0.1);
         }
         for k in 0..=10 {
             req.push(1);
@@ -411,10 +414,71 @@ mod tests {
         let (_, d) =
             super::super::cadence::chunk_pass(&chunks, &windows, &BTreeMap::new(), &reqs).unwrap();
         let d = &d[&2];
-        // (0.9 + 1.5 + 1.0) s over 9 + 11 tokens.
-        assert!((d.tpot_s.unwrap() - 3.4 / 20.0).abs() < 1e-9, "{d:?}");
+        // (0.92 + 1.5 + 1.0) s over 9 + 11 tokens.
+        assert!((d.tpot_s.unwrap() - 3.42 / 20.0).abs() < 1e-9, "{d:?}");
         // Request 0's 10 chunks after the start and request 1's 11.
         assert!((d.window_tokens - 21.0).abs() < 1e-9, "{d:?}");
+    }
+
+    /// One closed-loop request decoding through window [10, 12], a chunk every 0.1 s from
+    /// 9.03, done at 12.5; with `burst`, the chunks of 10.03 … 10.53 read together at 10.53.
+    fn one_decoding(burst: bool) -> DecodeWindow {
+        let t: Vec<f64> = (0..30)
+            .map(|k| {
+                let x = 9.03 + f64::from(k) * 0.1;
+                if burst && (10..=15).contains(&k) {
+                    10.53
+                } else {
+                    x
+                }
+            })
+            .collect();
+        let n = t.len();
+        let figures = df!(
+            "request" => [0u32],
+            "step_idx" => [3u32],
+            "wave" => [None::<u32>],
+            "sent_t_s" => [8.0],
+            "done_t_s" => [Some(12.5)],
+            "last_chunk_t_s" => [Some(11.93)],
+            "first_token_t_s" => [Some(9.03)],
+            "completion_tokens_reported" => [Some(30u32)],
+            "outcome" => ["ok"],
+        )
+        .unwrap();
+        let chunks = df!(
+            "request" => vec![0u32; n],
+            "step_idx" => vec![3u32; n],
+            "t_s" => t,
+            "gap_s" => vec![None::<f64>; n],
+            "tokens" => vec![Some(1u32); n],
+        )
+        .unwrap();
+        let windows = BTreeMap::from([(
+            3u32,
+            vec![Window {
+                start_t_s: 10.0,
+                end_t_s: 12.0,
+                wave: None,
+            }],
+        )]);
+        let reqs = window_requests(&figures).unwrap();
+        let (_, mut d) =
+            super::super::cadence::chunk_pass(&chunks, &windows, &BTreeMap::new(), &reqs).unwrap();
+        d.remove(&3).unwrap()
+    }
+
+    #[test]
+    fn a_burst_read_late_at_the_windows_start_does_not_shorten_the_tpot() {
+        // Even: from 10.0, 19 tokens after 10.03 (the arrival nearest) to 11.93.
+        let even = one_decoding(false).tpot_s.unwrap();
+        assert!((even - 1.93 / 19.0).abs() < 1e-9, "{even}");
+        // Burst: the nearest arrival is 9.93, so the burst's six count and 10.03's with them:
+        // 1.93 s for 20 tokens, 3.5 % under the 0.1 s step. Timed from the first arrival in
+        // the window (10.53) it read 1.40 s for 19 tokens, 26 % under.
+        let burst = one_decoding(true).tpot_s.unwrap();
+        assert!((burst - 1.93 / 20.0).abs() < 1e-9, "{burst}");
+        assert!((burst - 0.1).abs() / 0.1 < 0.05, "{burst}");
     }
 
     #[test]
