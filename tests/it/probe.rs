@@ -220,17 +220,21 @@ async fn wave_sweep_is_exact_and_recovers_the_simulators_step_time_fit_and_ceili
             .iter()
             .find(|t| t.batch_size == bs)
             .unwrap();
+        // 3 %: the truth's mean holds every step at this batch (the warm-up wave's too), and
+        // on the 2-core machine a debug build's 4–14 ms steps drift by 2.2 % between the
+        // two now and then (bs 16: TPOT 6.37 ms against 6.51, twice in a day of full runs).
         let tpot = s["tpot_s"]["mean"].as_f64().unwrap();
         assert!(
-            (tpot / step.mean_s - 1.0).abs() < 0.02,
+            (tpot / step.mean_s - 1.0).abs() < 0.03,
             "bs {bs}: TPOT {tpot} vs truth {}",
             step.mean_s
         );
         let t = &v["timings"][i];
         let client = t["t_fwd_client_s"].as_f64().unwrap();
         assert!(
-            (client / step.mean_s - 1.0).abs() < 0.02,
-            "bs {bs}: client {client}"
+            (client / step.mean_s - 1.0).abs() < 0.03,
+            "bs {bs}: client {client} vs truth {}",
+            step.mean_s
         );
         let d = t["client_engine_rel_diff"]
             .as_f64()
