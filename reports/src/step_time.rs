@@ -48,9 +48,10 @@ mod decode;
 mod engine_view;
 mod gpu;
 mod littles;
+mod moments;
 mod requests;
+pub(crate) use cadence::Cadence;
 use cadence::chunk_pass;
-pub(crate) use cadence::{Cadence, at_edge};
 pub use counters::RankWindow;
 pub(crate) use counters::scraped_spans;
 use counters::{EngineCounters, EngineStepTime};
@@ -61,6 +62,8 @@ use gpu::gpu_window;
 pub use gpu::{GpuPower, GpuWindow, MIN_WINDOW_S as MIN_GPU_WINDOW_S, PowerSource};
 pub(crate) use littles::InFlight;
 use littles::littles_law;
+pub(crate) use moments::GapMoments;
+use moments::acceptance_noise;
 use requests::requests_by_step;
 pub(crate) use requests::{StepRequests, WaveRequests};
 
@@ -227,16 +230,6 @@ fn rel(a: f64, b: f64) -> f64 {
 /// engine's averages the same gaps.
 fn rel_diff(client: Option<f64>, engine: Option<f64>) -> Option<f64> {
     client.zip(engine).map(|(c, e)| rel(c, e))
-}
-
-/// The relative 2σ of `Σ gaps / Σ tokens × MTP` against `Σ gaps / chunks` over gaps of
-/// effective number `n_eff` (`(Σ g)² / Σ g²`), each chunk one engine step of a speculative
-/// accept length whose variance is taken as `MTP − 1` (the accepted drafts as a Poisson count;
-/// 3 drafts at acceptance 0.7 give 1.54 against 1.53): `2 √(MTP − 1) / (MTP √n_eff)`. `None`
-/// without speculative decoding (every chunk one token).
-fn acceptance_noise(mtp: f64, n_eff: Option<f64>) -> Option<f64> {
-    let n = n_eff.filter(|n| *n > 0.0)?;
-    (mtp > 1.0).then(|| 2.0 * (mtp - 1.0).sqrt() / (mtp * n.sqrt()))
 }
 
 /// Times every step of a recording; `dp` the data-parallel ranks.
@@ -422,24 +415,18 @@ pub(crate) fn time_step(
     let tpot_median_s = requests.tpot_median_s;
     let (tpot_window_s, t_fwd_identity_s) = identity(&decode, tpot_median_s, mtp);
     let clean = clean_waves(&requests, &decode);
-    let EngineStepTime {
-        itl_s: t_fwd_engine_itl_s,
-        itl_per_token,
-        steps_s: t_fwd_engine_steps_s,
-        over_waves: t_fwd_engine_over_waves,
-        steps_too_coarse: t_fwd_engine_steps_coarse,
-    } = counters.step_time(step, &clean, engine_samples, dp_ranks, mtp);
-    let t_fwd_engine_s = t_fwd_engine_itl_s.or(t_fwd_engine_steps_s);
+    let engine_time: EngineStepTime =
+        counters.step_time(step, &clean, engine_samples, dp_ranks, mtp);
+    let t_fwd_engine_s = engine_time.itl_s.or(engine_time.steps_s);
     let engine_view_gap = t_fwd_engine_s
         .is_none()
         .then(|| engine_view_gap(step, &windows, &decode, engine_samples))
         .flatten();
     let t_fwd_s = t_fwd_client_s.or(t_fwd_identity_s).or(t_fwd_engine_s);
     let client_engine_rel_diff = rel_diff(t_fwd_client_mean_s.or(t_fwd_client_s), t_fwd_engine_s);
-    let acceptance_noise_rel = (t_fwd_engine_itl_s.is_some() && itl_per_token)
+    let acceptance_noise_rel = (engine_time.itl_s.is_some() && engine_time.itl_per_token)
         .then(|| acceptance_noise(mtp, cadence.scraped_gaps_n_eff))
         .flatten();
-
     let prefill_rate_tok_s = prefill_rate(step, &requests, &windows);
     let throughput_window_tok_s = window_throughput(&cadence, &decode, window_s, mtp);
     let (throughput_identity_tok_s, identity_rel_err) =
@@ -476,10 +463,10 @@ pub(crate) fn time_step(
         t_fwd_client_s,
         t_fwd_client_mean_s,
         t_fwd_identity_s,
-        t_fwd_engine_itl_s,
-        t_fwd_engine_steps_s,
-        t_fwd_engine_over_waves,
-        t_fwd_engine_steps_coarse,
+        t_fwd_engine_itl_s: engine_time.itl_s,
+        t_fwd_engine_steps_s: engine_time.steps_s,
+        t_fwd_engine_over_waves: engine_time.over_waves,
+        t_fwd_engine_steps_coarse: engine_time.steps_too_coarse,
         t_fwd_engine_s,
         engine_view_gap,
         t_fwd_s,

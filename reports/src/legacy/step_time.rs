@@ -12,8 +12,8 @@ use crate::engine::EngineSample;
 use crate::metrics;
 use crate::recording::{Outcome, RequestRecord, StepRecord};
 use crate::step_time::{
-    Cadence, Client, DecodePass, DecodeReq, DecodeWindow, InFlight, StepRequests, StepTiming,
-    WaveRequests, at_edge, mean, scraped_spans, time_step,
+    Cadence, Client, DecodePass, DecodeReq, DecodeWindow, GapMoments, InFlight, StepRequests,
+    StepTiming, WaveRequests, mean, scraped_spans, time_step,
 };
 use crate::window::{self, Window};
 
@@ -118,14 +118,8 @@ fn cadence(
         gap_median_s: metrics::median(&l.gaps),
         gap_mean_s: mean(&l.gaps),
         gap_mean_scraped_s: mean(&l.scraped_gaps),
-        gap_at_edge_s: at_edge(&l.gaps),
-        scraped_gaps_n_eff: {
-            let (s, s2) = l
-                .scraped_gaps
-                .iter()
-                .fold((0.0, 0.0), |(s, s2), g| (s + g, s2 + g * g));
-            (s2 > 0.0).then(|| s * s / s2)
-        },
+        gap_at_edge_s: GapMoments::of(&l.gaps).at_edge(),
+        scraped_gaps_n_eff: GapMoments::of(&l.scraped_gaps).n_eff(),
         span_gap_median_s: metrics::median(&l.span_gaps),
         tokens_per_chunk: l.tokens_per_chunk,
         window_tokens: l.window_tokens,
