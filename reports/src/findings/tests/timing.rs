@@ -215,3 +215,17 @@ fn step_time_disagreement_allows_the_acceptance_noise_of_a_per_token_engine_figu
     let f = step.one(&STEP_TIME_DISAGREEMENT);
     assert_eq!(num(&f, "acceptance_noise_rel"), 0.10);
 }
+
+#[test]
+fn a_late_read_as_long_as_a_tenth_of_the_window_cannot_resolve_a_tenth() {
+    // 12 % apart over 100 steps fires with the client on time; a single read 15 steps late
+    // (its p99 still low) moves an edge by 15 % of the window: silent.
+    for rule in [&STEP_TIME_DISAGREEMENT, &IDENTITY_BROKEN] {
+        let mut step = client_at(0.0224);
+        step.timing.identity_rel_err = Some(0.12);
+        step.timing.window_s = 100.0 * T_FWD_S;
+        assert_eq!(step.one(rule).severity, Severity::Warn);
+        step.summary.client_lateness_max_s = Some(15.0 * T_FWD_S);
+        step.silent(rule);
+    }
+}
