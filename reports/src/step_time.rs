@@ -99,6 +99,11 @@ pub struct EngineWindow {
     /// or before its start to first at or after its end). A wave whose requests queue for a
     /// slot may have no window at all, so the window's `waiting_max` cannot see it.
     pub waiting_max_step: Option<f64>,
+    /// llama.cpp only, whose waiting gauge counts the tasks that found no free slot: the most
+    /// busy slots at a scrape of the whole step where a task waited, so every slot was busy.
+    /// Below the batch, the slots (`-np`) cap it, whether or not a window saw the queue.
+    #[serde(default)]
+    pub slots_full_running: Option<f64>,
     /// Mean sequences per engine step over the windows, from llama.cpp's running average of
     /// busy slots per decode call (`(r₂·n₂ − r₁·n₁)/(n₂ − n₁)` per window, weighted by steps).
     pub busy_slots_per_step: Option<f64>,

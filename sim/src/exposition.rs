@@ -21,7 +21,7 @@ pub(crate) fn render(flavor: SimFlavor, profile: &Profile, ranks: &[RankStats]) 
     match flavor {
         SimFlavor::Vllm => render_vllm(profile, ranks),
         SimFlavor::Sglang => sglang::render(profile, ranks),
-        SimFlavor::Llamacpp => llamacpp::render(ranks),
+        SimFlavor::Llamacpp => llamacpp::render(profile, ranks),
     }
 }
 

@@ -86,3 +86,27 @@ fn corrupted_exposition_is_not_valid_text() {
     assert!(bad.contains("not-a-number"));
     assert_ne!(bad, text);
 }
+
+/// llama.cpp defers a task only when no slot is free: waiting sequences a free slot will take
+/// at the next step are not `requests_deferred` (the real server's task queue, no gauge).
+#[test]
+fn llamacpp_defers_only_the_requests_that_found_no_free_slot() {
+    let mut p = Profile::builtin("tiny").unwrap();
+    p.max_num_seqs = 8;
+    let deferred = |running, waiting| {
+        let mut r = super::stats::RankStats::new(p.max_model_len, 0);
+        r.running = running;
+        r.waiting = waiting;
+        let text = super::exposition::render(super::flavor::SimFlavor::Llamacpp, &p, &[r]);
+        text.lines()
+            .find_map(|l| l.strip_prefix("llamacpp:requests_deferred "))
+            .unwrap()
+            .to_string()
+    };
+    // Three just arrived, five slots free: none deferred.
+    assert_eq!(deferred(3, 3), "0");
+    // Six waiting, two slots free: four found none.
+    assert_eq!(deferred(6, 6), "4");
+    // Every slot busy: all wait for one.
+    assert_eq!(deferred(8, 5), "5");
+}

@@ -53,9 +53,28 @@ fn engine_batch_mismatch(v: &StepView<'_>, tol: &Tolerances) -> Vec<Finding> {
         return Vec::new();
     }
     batch_from_running_gauge(v)
+        .or_else(|| batch_from_full_slots(v))
         .into_iter()
         .chain(batch_from_busy_slots(v))
         .collect()
+}
+
+/// llama.cpp deferred tasks while fewer slots than the batch were busy, so its slots were all
+/// taken: the slot count caps the batch. Its deferral means no free slot (a closed loop's
+/// turnaround defers nothing), so this holds where the running gauge's range is excused as a
+/// turnaround, and over the whole step: a client that falls behind its streams can leave the
+/// window with the slots never full.
+fn batch_from_full_slots(v: &StepView<'_>) -> Option<Finding> {
+    let (s, e, bs) = (v.summary, &v.timing.engine, v.bs());
+    let slots = e.slots_full_running.filter(|r| *r < bs - 0.5)?;
+    Some(v.finding(
+        &ENGINE_BATCH_MISMATCH,
+        Severity::Error,
+        format!(
+            "llama.cpp deferred requests for want of a free slot while {slots:.0} were busy and the probe held {bs:.0}: its slots cap the batch; start llama-server with -np {bs:.0} or more (and -c to match), or lower the batch size"
+        ),
+        json!({"batch_size": s.batch_size, "slots_full_running": slots, "running_max": e.running_max, "waiting_max_step": e.waiting_max_step}),
+    ))
 }
 
 fn batch_from_running_gauge(v: &StepView<'_>) -> Option<Finding> {
@@ -169,17 +188,19 @@ fn engine_queueing(v: &StepView<'_>, _tol: &Tolerances) -> Option<Finding> {
         ));
     }
     let w = step.or(window)?;
-    let steps = t.prefill_steps_max.map_or(String::new(), |p| {
-        format!(" (a wave's prefill took {p} engine steps)")
-    });
-    Some(v.finding(
-        &ENGINE_QUEUEING,
-        Severity::Info,
+    let message = if s.pattern == Pattern::ClosedLoop && !held_bs {
+        format!(
+            "up to {w:.0} requests waited in the engine queue, which drained at some scrape inside the decode window: a closed loop's new requests wait for the next step or their prefill chunk"
+        )
+    } else {
+        let steps = t.prefill_steps_max.map_or(String::new(), |p| {
+            format!(" (a wave's prefill took {p} engine steps)")
+        });
         format!(
             "up to {w:.0} requests waited for their prefill chunk before the decode window{steps}: expected with chunked prefill; the decode window itself had the whole batch"
-        ),
-        evidence(w),
-    ))
+        )
+    };
+    Some(v.finding(&ENGINE_QUEUEING, Severity::Info, message, evidence(w)))
 }
 
 pub(super) const PREEMPTIONS: Rule = Rule {

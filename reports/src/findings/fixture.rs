@@ -218,6 +218,7 @@ fn engine() -> EngineWindow {
         running_max: Some(bs),
         waiting_max: Some(0.0),
         waiting_max_step: Some(0.0),
+        slots_full_running: None,
         waiting_min: Some(0.0),
         busy_slots_per_step: None,
         kv_usage_max_frac: Some(0.4),

@@ -8,7 +8,7 @@
 //! counter's delta over an interval is its first and last sample inside it, found by binary
 //! search (see [`crate::recording::Recording`] on why the samples are not a frame).
 
-use ceiling_collectors::engines::Signals;
+use ceiling_collectors::engines::{Flavor, Signals};
 use serde::Serialize;
 
 use super::decode::DecodeWindow;
@@ -147,6 +147,7 @@ pub(super) fn engine_window(
             .iter()
             .filter_map(|s| s.signals.waiting)
             .reduce(f64::max),
+        slots_full_running: slots_full_running(around),
         busy_slots_per_step: busy_slots_per_step(engine_samples, windows),
         kv_usage_max_frac: col(&|s| s.kv_usage_frac).into_iter().reduce(f64::max),
         kv_capacity_tokens: engine_samples
@@ -162,6 +163,17 @@ pub(super) fn engine_window(
         client_output_tokens: requests.client_output_tokens,
         client_prompt_tokens: requests.client_prompt_tokens,
     }
+}
+
+/// llama.cpp's busy slots at the scrapes where a task waited for a slot (`requests_deferred`
+/// above 0: server-context.cpp defers a task only when no slot is free), the most of them.
+fn slots_full_running(around: &[EngineSample]) -> Option<f64> {
+    around
+        .iter()
+        .filter(|s| s.signals.flavor == Some(Flavor::Llamacpp))
+        .filter(|s| s.signals.waiting.is_some_and(|w| w > 0.0))
+        .filter_map(|s| s.signals.running)
+        .reduce(f64::max)
 }
 
 /// The windows' busy slots per step, each window weighted by the steps it holds.

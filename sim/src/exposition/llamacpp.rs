@@ -3,10 +3,11 @@
 //! throughput gauges over a window that every scrape resets.
 
 use super::text::{Expo, Getter, cpp_g6};
+use crate::profile::Profile;
 use crate::stats::RankStats;
 
 /// llama.cpp: unlabelled, one process; with `--dp` the ranks are summed.
-pub(super) fn render(ranks: &[RankStats]) -> String {
+pub(super) fn render(profile: &Profile, ranks: &[RankStats]) -> String {
     let mut e = Expo::new(cpp_g6);
     let sum = |f: Getter| ranks.iter().map(f).sum::<f64>();
     let n_decode = sum(|s| s.lc_n_decode as f64);
@@ -75,7 +76,7 @@ pub(super) fn render(ranks: &[RankStats]) -> String {
             sum(|s| s.lc_spec_drafts as f64),
         ),
     ];
-    rows.extend(gauges(ranks));
+    rows.extend(gauges(profile, ranks));
     for (name, help, kind, v) in rows {
         e.header(name, help, kind);
         e.sample(name, &Vec::new(), v);
@@ -84,7 +85,15 @@ pub(super) fn render(ranks: &[RankStats]) -> String {
 }
 
 /// The gauges: two throughputs over the window since the last scrape, the slots' state.
-fn gauges(ranks: &[RankStats]) -> Vec<(&'static str, &'static str, &'static str, f64)> {
+/// `requests_deferred` counts the tasks that found no free slot (server-context.cpp defers a
+/// task only when `get_available_slot` returns none): of a rank's waiting sequences, those
+/// beyond its free slots (`max_num_seqs`, the `-np` slots, less the running ones). A request
+/// that arrived since the last step and will take a free slot at the next is in the task queue,
+/// which no gauge counts.
+fn gauges(
+    profile: &Profile,
+    ranks: &[RankStats],
+) -> Vec<(&'static str, &'static str, &'static str, f64)> {
     let sum = |f: Getter| ranks.iter().map(f).sum::<f64>();
     let win_prompt_tokens = sum(|s| s.lc_win_prompt_tokens as f64);
     let win_prompt_s = sum(|s| s.lc_win_prompt_s);
@@ -116,7 +125,13 @@ fn gauges(ranks: &[RankStats]) -> Vec<(&'static str, &'static str, &'static str,
             "llamacpp:requests_deferred",
             "Number of requests deferred",
             "gauge",
-            sum(|s| f64::from(s.waiting)),
+            ranks
+                .iter()
+                .map(|s| {
+                    let free = profile.max_num_seqs.saturating_sub(s.running);
+                    f64::from(s.waiting.saturating_sub(free))
+                })
+                .sum::<f64>(),
         ),
         (
             "llamacpp:n_busy_slots_per_decode",

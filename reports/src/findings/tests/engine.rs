@@ -261,6 +261,42 @@ fn a_closed_loop_batch_short_of_bs_whose_queue_drained_is_the_loops_turnaround()
     assert_eq!(step.one(&ENGINE_BATCH_MISMATCH).severity, Severity::Error);
 }
 
+/// A closed loop that ran 2 to 6 of its 8 sequences, up to `waiting` queued, the queue
+/// drained at some scrape in the window.
+fn drained_loop(waiting: f64) -> Step {
+    let mut step = running(Some(2.0), Some(6.0), None);
+    step.summary.pattern = crate::recording::Pattern::ClosedLoop;
+    step.timing.engine.waiting_max = Some(waiting);
+    step.timing.engine.waiting_min = Some(0.0);
+    step
+}
+
+#[test]
+fn llamacpp_deferring_with_fewer_slots_busy_than_bs_is_its_slot_cap_even_in_a_turnaround() {
+    // A closed loop whose window saw the queue drain (a late client's turnaround), but whose
+    // llama.cpp deferred tasks at 6 busy slots earlier in the step.
+    let mut step = drained_loop(1.0);
+    step.silent(&ENGINE_BATCH_MISMATCH);
+    step.timing.engine.slots_full_running = Some(6.0);
+    let f = step.one(&ENGINE_BATCH_MISMATCH);
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.message.contains("while 6 were busy"), "{}", f.message);
+    assert!(f.message.contains("-np 8 or more"), "{}", f.message);
+    // Slots at the batch (or more) are no cap, and neither are deferrals nobody saw.
+    step.timing.engine.slots_full_running = Some(f64::from(BS));
+    step.silent(&ENGINE_BATCH_MISMATCH);
+    step.timing.engine.slots_full_running = None;
+    step.silent(&ENGINE_BATCH_MISMATCH);
+}
+
+#[test]
+fn a_closed_loops_drained_queue_is_info_that_does_not_claim_the_whole_batch() {
+    let f = drained_loop(3.0).one(&ENGINE_QUEUEING);
+    assert_eq!(f.severity, Severity::Info);
+    assert!(f.message.contains("drained"), "{}", f.message);
+    assert!(!f.message.contains("whole batch"), "{}", f.message);
+}
+
 /// A wave whose engine ran and queued nothing at every scrape in the window, the client late.
 fn behind() -> Step {
     let mut step = running(Some(0.0), Some(0.0), None);
