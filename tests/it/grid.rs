@@ -135,6 +135,8 @@ pub struct Rates {
     pub misses: usize,
     /// Fault cells whose window the analysis said was not the engine's (the client behind).
     pub void: usize,
+    /// Fault cells whose fault never acted on the engine (`/sim/truth`).
+    pub inert: usize,
 }
 
 impl Rates {
@@ -146,7 +148,9 @@ impl Rates {
                 r.false_alarms += usize::from(!run.verdict.unexplained.is_empty());
             } else {
                 r.faulty += 1;
-                if run.verdict.void && !run.verdict.expected_seen {
+                if run.verdict.inert {
+                    r.inert += 1;
+                } else if run.verdict.void && !run.verdict.expected_seen {
                     r.void += 1;
                 } else {
                     r.misses += usize::from(!run.verdict.expected_seen);
@@ -170,13 +174,14 @@ impl Rates {
             self.false_alarms,
             self.healthy
         );
-        let judged = self.faulty - self.void;
+        let judged = self.faulty - self.void - self.inert;
         println!(
-            "miss rate: {:.1} % ({} of {} cells with an injected fault raised none of its findings; {} more void: the client read behind an idle engine, client_behind_engine)",
+            "miss rate: {:.1} % ({} of {} cells with an injected fault raised none of its findings; {} more void: the client read behind an idle engine, client_behind_engine; {} more inert: /sim/truth says the fault never acted on the engine)",
             pct(self.misses, judged),
             self.misses,
             judged,
-            self.void
+            self.void,
+            self.inert
         );
     }
 }
@@ -237,6 +242,7 @@ async fn full_grid_false_alarm_and_miss_rates() {
         !r.verdict.unexplained.is_empty()
             || (r.cell.fault != Fault::None && !r.verdict.expected_seen)
             || r.verdict.void
+            || r.verdict.inert
     }) {
         println!("{}", r.line());
     }

@@ -27,14 +27,23 @@ pub struct Verdict {
     /// (`client_behind_engine`: the client read its streams behind an idle engine), so the
     /// fault could not be seen there; counted apart, neither seen nor missed.
     pub void: bool,
+    /// For a cell with a fault: `/sim/truth` says it never acted on the engine (no prefix hit,
+    /// no 500 drawn, a cap or cache the engine never reached); counted apart, neither seen nor
+    /// missed.
+    pub inert: bool,
 }
 
 impl Verdict {
     pub fn summary(&self) -> String {
-        match (self.raised.is_empty(), self.unexplained.is_empty()) {
+        let s = match (self.raised.is_empty(), self.unexplained.is_empty()) {
             (true, _) => "clean".to_string(),
             (false, true) => format!("explained: {}", self.raised.join(", ")),
             (false, false) => format!("FALSE ALARM: {}", self.unexplained.join(", ")),
+        };
+        if self.inert {
+            format!("{s} (fault inert)")
+        } else {
+            s
         }
     }
 }
@@ -138,6 +147,17 @@ fn expected(fault: Fault) -> &'static [&'static str] {
     }
 }
 
+/// The most sequences one rank's step ran (prefill or decode).
+fn most_run(truth: &Truth) -> u32 {
+    truth
+        .decode_steps
+        .iter()
+        .chain(&truth.mixed_steps)
+        .map(|s| s.batch_size)
+        .max()
+        .unwrap_or(0)
+}
+
 /// The verdict on one cell. A probe that failed outright (exit 2 and up) is a false alarm of
 /// its own in a healthy cell.
 pub fn judge(cell: &Cell, analysis: Option<&Value>, truth: &Truth, out: &Output) -> Verdict {
@@ -152,6 +172,7 @@ pub fn judge(cell: &Cell, analysis: Option<&Value>, truth: &Truth, out: &Output)
             raised: vec![why],
             expected_seen: cell.fault == Fault::Http500,
             void: false,
+            inert: false,
         };
     };
     let h = Happened::of(cell, truth);
@@ -166,10 +187,20 @@ pub fn judge(cell: &Cell, analysis: Option<&Value>, truth: &Truth, out: &Output)
         Fault::WarmPrefix => truth.totals.cached_prompt_tokens * 20 >= truth.totals.prompt_tokens,
         // At 30 %, a step of few requests may draw no 500 at all.
         Fault::Http500 => h.failed_requests,
+        // The cache is sized for whole sequences; a closed loop's requests are at every stage
+        // of their lives, so a short one's batch may fit the smaller cache: it bit only where
+        // the engine preempted or aborted, or never ran the whole batch per rank.
+        Fault::SmallKv => {
+            h.preempted || truth.totals.requests_aborted > 0 || most_run(truth) < cell.bs_per_rank()
+        }
+        // A client that cannot keep the loop full leaves the engine below its cap: it acted
+        // only where some step ran at it.
+        Fault::SeqCap => most_run(truth) >= truth.profile.max_num_seqs,
         _ => true,
     };
     let mut verdict = Verdict {
         expected_seen: !injected,
+        inert: !injected,
         ..Verdict::default()
     };
     let serious = |s: &str| s == "warn" || s == "error";
