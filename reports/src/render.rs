@@ -54,6 +54,10 @@ pub struct ReportDoc {
     pub findings: Vec<DocFinding>,
     /// The per-step table, already formatted (units in the headers).
     pub step_table: Table,
+    /// A line under the step table: the GPUs recorded but not counted (`--gpus`, or not
+    /// running the engine), each with its means, so a busy neighbour shows without its power
+    /// charged to the run's tokens.
+    pub steps_note: Option<String>,
     /// The ceiling per length pair (with its length bucket); no rows for a run of one pair,
     /// and then the renderers leave its section out.
     pub length_table: Table,

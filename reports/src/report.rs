@@ -261,6 +261,7 @@ pub fn report_doc(
         verdict: verdict(a),
         findings: doc_findings(a),
         step_table: step_table(a),
+        steps_note: crate::gpus_apart::apart_line(&a.gpus_apart),
         length_table: length_table(a),
         rate_table: match rate_table::rendered(a, "–") {
             Some((headers, rows)) => Table { headers, rows },

@@ -1,6 +1,6 @@
 //! The GPU view end to end: `ceiling probe --gpus` against the simulator's DCGM endpoint (one
 //! simulated GPU per DP rank), the choice stored with the run's GPUs and the uncounted GPU shown
-//! apart by the analysis; a `--gpus` naming no GPU is a usage error.
+//! apart by the analysis and the reports; a `--gpus` naming no GPU is a usage error.
 #![expect(
     clippy::unwrap_used,
     reason = "integration tests: a failed unwrap is a failed test"
@@ -81,6 +81,26 @@ async fn gpus_flag_counts_the_named_gpu_and_shows_the_other_apart() {
     assert!(apart[0]["samples"].as_u64().unwrap() > 5);
     for t in v["timings"].as_array().unwrap() {
         assert!(t["gpu"]["gpus"].as_u64().unwrap() <= 1, "{t}");
+    }
+    // The reports show it under the step table.
+    let out_dir = crate::lengths::report_latest(&db, _dir.path()).await;
+    // result.json with the GPU figures and the GPU apart validates against the schema.
+    let result = crate::report::validate(&out_dir.join("result.json"));
+    assert_eq!(result["analysis"]["gpus_apart"][0]["gpu"], 0, "{result}");
+    let gpu = &result["analysis"]["timings"][0]["gpu"];
+    assert!(
+        gpu["power_by_gpu"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty()),
+        "{gpu}"
+    );
+    for file in ["report.html", "report.md"] {
+        let text = std::fs::read_to_string(out_dir.join(file)).unwrap();
+        assert!(
+            text.contains("GPUs recorded but not counted (not the engine&#39;s, or left out by --gpus): 0 (util")
+                || text.contains("GPUs recorded but not counted (not the engine's, or left out by --gpus): 0 (util"),
+            "{file}: {text}"
+        );
     }
     h.shutdown().await;
 }

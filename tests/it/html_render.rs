@@ -77,6 +77,7 @@ fn sample_report() -> ReportDoc {
             code: "gpu_throttle".into(),
             message: "SM clock fell 8 % under a power cap".into(),
         }],
+        steps_note: None,
         step_table: Table {
             headers: vec!["bs".into(), "throughput (tok/s)".into()],
             rows: bs

@@ -71,6 +71,25 @@ fn holds([lo, hi]: [f64; 2], truth: f64, slack: f64) -> bool {
 }
 
 /// `ceiling --db DB ARGS…`, off the runtime so the simulator keeps serving; it must succeed.
+/// `ceiling report latest` in HTML, Markdown and JSON into `dir/rep`, which it returns.
+pub async fn report_latest(db: &Path, dir: &Path) -> std::path::PathBuf {
+    let out_dir = dir.join("rep");
+    let out_arg = out_dir.to_str().unwrap();
+    ceiling_ok(
+        db,
+        &[
+            "report",
+            "latest",
+            "--format",
+            "html,md,json",
+            "--out",
+            out_arg,
+        ],
+    )
+    .await;
+    out_dir
+}
+
 async fn ceiling_ok(db: &Path, args: &[&str]) -> Vec<u8> {
     let mut cmd = ceiling();
     cmd.arg("--db").arg(db).args(args);
@@ -214,20 +233,7 @@ async fn several_lengths_recover_the_context_term_and_the_ceiling_per_length() {
     let stdout = ceiling_ok(&db, &["analyze", "latest", "--json", "--sla-otps", "100"]).await;
     check_ceilings(&serde_json::from_slice(&stdout).unwrap(), &truth);
 
-    let out_dir = dir.path().join("rep");
-    let out_arg = out_dir.to_str().unwrap();
-    ceiling_ok(
-        &db,
-        &[
-            "report",
-            "latest",
-            "--format",
-            "html,md,json",
-            "--out",
-            out_arg,
-        ],
-    )
-    .await;
+    let out_dir = report_latest(&db, dir.path()).await;
     let result = crate::report::validate(&out_dir.join("result.json"));
     assert_eq!(result["schema_version"], 2);
     let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();

@@ -58,6 +58,7 @@ pub fn nightly_doc(r: &RegressReport, parts: NightlyParts) -> ReportDoc {
         ],
         findings,
         step_table: verdict_table(r),
+        steps_note: None,
         length_table: Table::default(),
         rate_table: Table::default(),
         charts: parts.charts,

@@ -37,6 +37,7 @@ li.sev-warn .sev { color: #8a5300; }
 li.sev-info .sev { color: #1f4f96; }
 code { font-family: "DejaVu Sans Mono", monospace; font-size: 13px; background: rgba(0,0,0,0.05);
   padding: 1px 4px; border-radius: 3px; }
+p.note { color: #4a5262; font-size: 14px; }
 p.none { color: #2e7d32; font-weight: 600; }
 figure { margin: 16px 0 28px; background: #fff; border: 1px solid #d8dce3; padding: 12px; }
 figure svg { display: block; width: 100%; max-width: 960px; height: auto; margin: 0 auto; }
@@ -71,6 +72,9 @@ pub fn html_page(doc: &ReportDoc) -> String {
         esc(&doc.labels.steps)
     );
     table(&mut out, &doc.step_table);
+    if let Some(note) = &doc.steps_note {
+        let _ = writeln!(out, "<p class=\"note\">{}</p>", esc(note));
+    }
     out.push_str("</section>\n");
 
     if !doc.length_table.rows.is_empty() {
@@ -215,6 +219,11 @@ mod tests {
                 .unwrap_or_else(|| panic!("{needle} missing"))
         };
         assert!(at("id=\"verdict\"") < at("id=\"steps\""));
+        assert!(at("id=\"steps\"") < at("<p class=\"note\">GPUs recorded but not counted"));
+        assert!(at("<p class=\"note\">") < at("id=\"lengths\""));
+        let mut all_counted = sample_doc();
+        all_counted.steps_note = None;
+        assert!(!html_page(&all_counted).contains("class=\"note\""));
         assert!(at("id=\"steps\"") < at("id=\"lengths\""));
         assert!(at("id=\"lengths\"") < at("id=\"charts\""));
         assert!(at(">4k-16k</td>") > at("id=\"lengths\""));
@@ -247,12 +256,14 @@ mod tests {
     fn text_is_escaped() {
         let mut doc = sample_doc();
         doc.title = "<script>alert(1)</script>".into();
+        doc.steps_note = Some("GPU <b>".into());
         doc.environment
             .push(("model".into(), "a&b \"q\" <i>".into()));
         let page = html_page(&doc);
         assert!(!page.contains("<script>"));
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(page.contains("a&amp;b &quot;q&quot; &lt;i&gt;"));
+        assert!(page.contains("GPU &lt;b&gt;"));
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub fn markdown(doc: &ReportDoc) -> String {
 
     let _ = writeln!(out, "## {}\n", text(&doc.labels.steps));
     table(&mut out, &doc.step_table);
+    if let Some(note) = &doc.steps_note {
+        let _ = writeln!(out, "{}\n", text(note));
+    }
 
     if !doc.length_table.rows.is_empty() {
         out.push_str("## Ceiling by length\n\n");

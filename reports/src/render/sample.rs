@@ -68,6 +68,9 @@ pub(crate) fn sample_doc() -> ReportDoc {
                 message: "client woke at most 0.4 ms late: it did not set the pace".into(),
             },
         ],
+        steps_note: Some(
+            "GPUs recorded but not counted (not the engine's, or left out by --gpus): GPU-5c1e (util 97 %, power 612 W)".into(),
+        ),
         step_table: Table {
             headers: vec![
                 "step".into(),

@@ -200,10 +200,10 @@ pub fn judge(cell: &Cell, analysis: Option<&Value>, truth: &Truth, out: &Output)
     };
     let mut verdict = Verdict {
         expected_seen: !injected,
-        inert: !injected,
         ..Verdict::default()
     };
     let serious = |s: &str| s == "warn" || s == "error";
+    let mut saw_expected = false;
     for (code, severity, step) in all.iter().filter(|f| serious(&f.1)) {
         let on_step: Vec<&str> = all
             .iter()
@@ -216,6 +216,7 @@ pub fn judge(cell: &Cell, analysis: Option<&Value>, truth: &Truth, out: &Output)
         );
         if expected(cell.fault).contains(&code.as_str()) {
             verdict.expected_seen = true;
+            saw_expected = true;
         }
         if code == "client_behind_engine" && cell.fault != Fault::None {
             verdict.void = true;
@@ -225,5 +226,7 @@ pub fn judge(cell: &Cell, analysis: Option<&Value>, truth: &Truth, out: &Output)
         }
         verdict.raised.push(name);
     }
+    // A fault the truth says never acted, and whose findings did not come either.
+    verdict.inert = cell.fault != Fault::None && !injected && !saw_expected;
     verdict
 }
