@@ -21,6 +21,7 @@ pub mod inference_benchmarker;
 pub mod json;
 pub mod llmperf;
 pub mod locust;
+pub mod own_run;
 pub mod stats;
 pub mod vllm;
 

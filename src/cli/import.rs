@@ -125,14 +125,29 @@ pub enum ChangeArg {
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// The baseline: an imported result's id or a result file.
+    /// The baseline: an imported result's id, a result file, or a step of a recorded run
+    /// (`run:ID`, `run:ID:STEP`, `run:latest`; STEP is the step index `ceiling runs ID` shows,
+    /// needed when the run has several).
     pub a: String,
-    /// The changed one.
+    /// The changed one, in the same forms.
     pub b: String,
 
     /// What changed from A to B; decides what may not move.
     #[arg(long, value_enum)]
     pub change: ChangeArg,
+
+    /// The model's Hugging Face `config.json`, for `--change tp`'s head-divisibility checks
+    /// (else the one imported with a result).
+    #[arg(long, value_name = "FILE")]
+    pub model_config: Option<PathBuf>,
+
+    /// A's tensor-parallel size (else the one imported with it).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub tp_a: Option<u32>,
+
+    /// B's tensor-parallel size (else the one imported with it).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub tp_b: Option<u32>,
 
     /// Exit with code 1 when a rule of the change is broken.
     #[arg(long)]

@@ -8,15 +8,15 @@ use std::process::Output;
 
 use super::cli::ceiling;
 
-fn fixture(rel: &str) -> PathBuf {
+pub fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join(rel)
 }
 
-const SGLANG: &str = "peer-results/sglang_py/result.jsonl";
+pub const SGLANG: &str = "peer-results/sglang_py/result.jsonl";
 
-fn run(db: &Path, args: &[&str]) -> Output {
+pub fn run(db: &Path, args: &[&str]) -> Output {
     ceiling()
         .arg("--db")
         .arg(db)
@@ -25,7 +25,7 @@ fn run(db: &Path, args: &[&str]) -> Output {
         .expect("ceiling runs")
 }
 
-fn stdout_json(out: &Output) -> serde_json::Value {
+pub fn stdout_json(out: &Output) -> serde_json::Value {
     assert!(
         out.status.success(),
         "{}",
@@ -41,7 +41,7 @@ fn result_count(db: &Path) -> usize {
         .len()
 }
 
-fn path_str(p: &Path) -> &str {
+pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 

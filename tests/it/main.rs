@@ -4,6 +4,7 @@
 mod analyze;
 mod cli;
 mod collectors;
+mod compare;
 mod exit_codes;
 mod gpu_view;
 mod grid;

@@ -24,6 +24,9 @@ pub enum Tool {
     Locust,
     Gpustack,
     InferenceBenchmarker,
+    /// A step of one of `ceiling`'s own runs ([`super::own_run`]); never a file's tool, so
+    /// not in [`Tool::ALL`].
+    Ceiling,
 }
 
 impl Tool {
@@ -52,6 +55,7 @@ impl Tool {
             Tool::Locust => "locust",
             Tool::Gpustack => "gpustack",
             Tool::InferenceBenchmarker => "inference-benchmarker",
+            Tool::Ceiling => "ceiling",
         }
     }
 
@@ -82,6 +86,7 @@ impl Tool {
             Tool::InferenceBenchmarker => {
                 "results JSON with `config` and `results[].executor_type`"
             }
+            Tool::Ceiling => "no file: `ceiling compare run:ID` reads a run from the store",
         }
     }
 }
@@ -278,10 +283,10 @@ fn points(
         }
         Tool::Gpustack => Ok(vec![gpustack::point(&root)?]),
         Tool::InferenceBenchmarker => inference_benchmarker::points(&root),
-        // Locust's CSV is read above; JSON never looks like it.
-        Tool::Locust => Err(PeerError::new(
+        // Locust's CSV is read above; JSON never looks like it; ceiling's runs are no file.
+        Tool::Locust | Tool::Ceiling => Err(PeerError::new(
             "line 1",
-            format!("expected {}", Tool::Locust.expects()),
+            format!("expected {}", tool.expects()),
         )),
     }
 }

@@ -1,12 +1,14 @@
 //! `ceiling compare A B --change KIND`: each figure's change from A to B with its noise, and
 //! what the change may and may not move: MTP, EP or a decode-only change must not move TTFT
 //! beyond noise; a KV-cache / prefix change moves TTFT, not TPOT; PD disaggregation improves
-//! TPOT and may worsen TTFT. A length mismatch between A and B is refused by [`lengths_differ`].
+//! TPOT and may worsen TTFT; a TP change is checked for head divisibility on both sides
+//! ([`tp_rules`]). A length mismatch between A and B is refused by [`lengths_differ`].
 
 use serde::Serialize;
 use serde_json::json;
 
 use super::{Check, Verdict, check};
+use crate::model::ModelShape;
 use crate::peer::{PeerPoint, Stats};
 
 /// What changed between A and B.
@@ -189,4 +191,64 @@ pub fn rules(change: Change, deltas: &[Delta]) -> Vec<Check> {
         },
         Change::Tp | Change::Quantization | Change::Hardware | Change::EngineVersion => Vec::new(),
     }
+}
+
+/// `--change tp`: each side's TP size against the model's heads (what vLLM and SGLang refuse,
+/// [`crate::tp::check_tp`]), and that A and B differ in TP at all. Cannot tell without the
+/// model's config or a side's size.
+pub fn tp_rules(shape: Option<&ModelShape>, tp_a: Option<u32>, tp_b: Option<u32>) -> Vec<Check> {
+    let missing = |what: &str| {
+        check(
+            "tp_divides",
+            "compare",
+            Verdict::CannotTell,
+            format!(
+                "no {what}: give --model-config and --tp-a / --tp-b (or import the results with --model-config and --tp)"
+            ),
+            serde_json::Value::Null,
+        )
+    };
+    let (Some(shape), Some(a), Some(b)) = (shape, tp_a, tp_b) else {
+        let what = if shape.is_none() {
+            "model config"
+        } else {
+            "TP size for both sides"
+        };
+        return vec![missing(what)];
+    };
+    let mut out: Vec<Check> = crate::tp::check_tp(shape, &[a, b], None, None)
+        .into_iter()
+        .zip(["A", "B"])
+        .map(|(v, side)| {
+            let (verdict, what) = if v.ok {
+                (Verdict::Pass, v.notes.join("; "))
+            } else {
+                (
+                    Verdict::Fail,
+                    format!(
+                        "{}: an engine refuses this size, so the run behind the figures was not TP {}",
+                        v.problems.join("; "),
+                        v.tp
+                    ),
+                )
+            };
+            check(
+                "tp_divides",
+                "compare",
+                verdict,
+                format!("{side} at TP {}: {what}", v.tp),
+                json!(v),
+            )
+        })
+        .collect();
+    if a == b {
+        out.push(check(
+            "tp_changed",
+            "compare",
+            Verdict::Warn,
+            format!("A and B both run TP {a}: nothing in TP changed; give each side's size (--tp-a, --tp-b)"),
+            json!({"tp_a": a, "tp_b": b}),
+        ));
+    }
+    out
 }
