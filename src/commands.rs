@@ -14,6 +14,7 @@ pub mod nightly;
 pub mod probe;
 pub mod regress;
 pub mod report;
+pub mod report_results;
 pub mod results;
 pub mod roofline;
 pub mod runs;

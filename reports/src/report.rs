@@ -8,6 +8,7 @@ pub mod length_chart;
 pub mod length_table;
 pub mod rate_chart;
 pub mod rate_table;
+pub mod results;
 pub mod step_table;
 pub mod vllm_json;
 

@@ -118,9 +118,14 @@ pub enum ReportFormat {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Run id, or `latest`.
-    #[arg(default_value = "latest")]
-    pub run: String,
+    /// Run id, or `latest` [default: latest; with --result, no run unless one is named].
+    pub run: Option<String>,
+
+    /// Imported results (ids from `ceiling results`, comma-separated): a report of them instead
+    /// (their table, the checks that did not pass, throughput vs p99 latency and request rate
+    /// vs error rate), with the named run's measured ceiling across the throughput chart.
+    #[arg(long, value_delimiter = ',', value_name = "ID")]
+    pub result: Vec<i64>,
 
     /// Directory to write into (created if missing) [default: `ceiling-report-ID`, ID the run's id].
     #[arg(long, value_name = "DIR")]

@@ -84,11 +84,34 @@ fn roofline(args: &CheckResultArgs, stored: &Deployment) -> anyhow::Result<Optio
     let (Some(config), Some(gpu)) = (config, gpu) else {
         return Ok(None);
     };
-    let shape = ModelShape::from_config_json(&config)
-        .map_err(|e| Failure::Usage(format!("model config: {e}")))?;
-    let spec = super::roofline::resolve_gpu(&gpu, &Default::default())?;
     let tp = args.deployment.tp.or(stored.tp).unwrap_or(1);
-    Ok(Some(Roofline::new(&shape, &spec, tp, None, KvDtype::Bf16)))
+    roofline_of(&config, &gpu, tp).map(Some)
+}
+
+/// The roofline of a model's `config.json` text on a GPU at a TP size.
+fn roofline_of(config: &str, gpu: &str, tp: u32) -> anyhow::Result<Roofline> {
+    let shape = ModelShape::from_config_json(config)
+        .map_err(|e| Failure::Usage(format!("model config: {e}")))?;
+    let spec = super::roofline::resolve_gpu(gpu, &Default::default())?;
+    Ok(Roofline::new(&shape, &spec, tp, None, KvDtype::Bf16))
+}
+
+/// The checks' context from what was imported with a result alone, and a run to hold it
+/// against (the results report).
+pub fn stored_context(
+    stored: &Deployment,
+    against: Option<AgainstRun>,
+) -> anyhow::Result<CheckContext> {
+    let roofline = match (&stored.model_config, &stored.gpu) {
+        (Some(config), Some(gpu)) => Some(roofline_of(config, gpu, stored.tp.unwrap_or(1))?),
+        _ => None,
+    };
+    Ok(CheckContext {
+        roofline,
+        dp: stored.dp.unwrap_or(1),
+        sla_otps: DEFAULT_SLA_OTPS,
+        against,
+    })
 }
 
 /// The run named by `--against`, analysed, with its step-time fit.

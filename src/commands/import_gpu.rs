@@ -45,20 +45,16 @@ fn offset_hint(lead_s: f64) -> Option<String> {
     Some(format!("{sign}{:02}:{:02}", minutes / 60, minutes % 60))
 }
 
-pub async fn run(db: &Path, args: ImportGpuArgs) -> anyhow::Result<Exit> {
-    let offset_s = parse_utc_offset(&args.utc_offset).ok_or_else(|| {
-        Failure::Usage(format!(
-            "--utc-offset {:?} is not an offset like +02:00 or -05:30",
-            args.utc_offset
-        ))
-    })?;
-    let text = std::fs::read_to_string(&args.file)
-        .map_err(|e| Failure::Usage(format!("{}: {e}", args.file.display())))?;
-    let log = parse_nvidia_smi_csv(&text)
-        .map_err(|e| Failure::Usage(format!("{}: {e}", args.file.display())))?;
+/// The run's start (its text and Unix seconds) and length, from the store.
+struct RunSpan {
+    started_at: String,
+    started_unix: f64,
+    /// `None` for a run still open (interrupted, or recording now): nothing is after it.
+    duration_s: Option<f64>,
+    gpu_count: i64,
+}
 
-    let store = Store::open(db)?;
-    let run_id = super::resolve_run(&store, &args.run)?;
+fn run_span(store: &Store, run_id: i64) -> anyhow::Result<RunSpan> {
     let (started_at, ended_at, gpu_count): (String, Option<String>, i64) = store
         .conn()
         .query_row(
@@ -77,57 +73,101 @@ pub async fn run(db: &Path, args: ImportGpuArgs) -> anyhow::Result<Exit> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
-
-    // A run still open (interrupted, or recording now) has no end: nothing is after it.
     let duration_s = ended_at
         .as_deref()
         .and_then(|e| humantime::parse_rfc3339_weak(e).ok())
         .and_then(|e| e.duration_since(started).ok())
         .map(|d| d.as_secs_f64());
+    Ok(RunSpan {
+        started_at,
+        started_unix,
+        duration_s,
+        gpu_count,
+    })
+}
+
+/// What the row loop did: samples written, rows left out on each side, the instants written.
+#[derive(Default)]
+struct Imported {
+    samples: u64,
+    before_start: u64,
+    after_end: u64,
+    first_t: Option<f64>,
+    last_t: Option<f64>,
+}
+
+/// Writes the log's rows inside the run (shifted to its clock) as the run's GPU samples.
+async fn write_rows(
+    store: &Store,
+    run_id: i64,
+    span: &RunSpan,
+    rows: Vec<ceiling_collectors::gpu::smi::SmiRow>,
+    offset_s: f64,
+) -> anyhow::Result<Imported> {
     let (writer, thread) = Writer::spawn(store.path(), run_id, WriterOptions::default())?;
-    let (mut imported, mut before_start, mut after_end) = (0u64, 0u64, 0u64);
-    let (mut first_t, mut last_t) = (f64::INFINITY, f64::NEG_INFINITY);
-    let first_naive = log.rows.first().map(|r| r.naive_unix_s);
-    for row in log.rows {
-        let t_s = row.naive_unix_s - offset_s - started_unix;
+    let mut done = Imported::default();
+    for row in rows {
+        let t_s = row.naive_unix_s - offset_s - span.started_unix;
         if t_s < 0.0 {
-            before_start += 1;
+            done.before_start += 1;
             continue;
         }
-        if duration_s.is_some_and(|d| t_s > d + END_SLACK_S) {
-            after_end += 1;
+        if span.duration_s.is_some_and(|d| t_s > d + END_SLACK_S) {
+            done.after_end += 1;
             continue;
         }
         let mut sample = row.sample;
         sample.t_s = t_s;
-        first_t = first_t.min(t_s);
-        last_t = last_t.max(t_s);
+        done.first_t = Some(done.first_t.map_or(t_s, |f| f.min(t_s)));
+        done.last_t = Some(done.last_t.map_or(t_s, |l| l.max(t_s)));
         writer.send(Record::Gpu(sample)).await?;
-        imported += 1;
+        done.samples += 1;
     }
     drop(writer);
     thread.join()?;
-    if gpu_count == 0 && !log.inventory.is_empty() {
+    Ok(done)
+}
+
+pub async fn run(db: &Path, args: ImportGpuArgs) -> anyhow::Result<Exit> {
+    let offset_s = parse_utc_offset(&args.utc_offset).ok_or_else(|| {
+        Failure::Usage(format!(
+            "--utc-offset {:?} is not an offset like +02:00 or -05:30",
+            args.utc_offset
+        ))
+    })?;
+    let text = std::fs::read_to_string(&args.file)
+        .map_err(|e| Failure::Usage(format!("{}: {e}", args.file.display())))?;
+    let log = parse_nvidia_smi_csv(&text)
+        .map_err(|e| Failure::Usage(format!("{}: {e}", args.file.display())))?;
+
+    let store = Store::open(db)?;
+    let run_id = super::resolve_run(&store, &args.run)?;
+    let span = run_span(&store, run_id)?;
+    let first_naive = log.rows.first().map(|r| r.naive_unix_s);
+    let done = write_rows(&store, run_id, &span, log.rows, offset_s).await?;
+    if span.gpu_count == 0 && !log.inventory.is_empty() {
         store.set_run_gpus(run_id, &log.inventory)?;
     }
 
     super::emit(&format!(
-        "imported {imported} GPU samples of {} GPU(s) into run {run_id}{}\n",
+        "imported {} GPU samples of {} GPU(s) into run {run_id}{}\n",
+        done.samples,
         log.inventory.len(),
-        if imported > 0 {
-            format!(" (t = {first_t:.3} s to {last_t:.3} s from the run's start)")
-        } else {
-            String::new()
+        match (done.first_t, done.last_t) {
+            (Some(f), Some(l)) => format!(" (t = {f:.3} s to {l:.3} s from the run's start)"),
+            _ => String::new(),
         }
     ));
-    if before_start + after_end > 0 {
+    let started_at = &span.started_at;
+    if done.before_start + done.after_end > 0 {
         let hint = first_naive
-            .and_then(|n| offset_hint(n - started_unix))
+            .and_then(|n| offset_hint(n - span.started_unix))
             .map_or(String::new(), |h| {
                 format!(" (the log starts {h} from the run: try --utc-offset {h})")
             });
         eprintln!(
-            "warning: {before_start} row(s) before run {run_id} started ({started_at}) and {after_end} after it ended were left out; if the log's clock is not UTC, pass --utc-offset{hint}"
+            "warning: {} row(s) before run {run_id} started ({started_at}) and {} after it ended were left out; if the log's clock is not UTC, pass --utc-offset{hint}",
+            done.before_start, done.after_end
         );
     }
     if !log.errors.is_empty() {
@@ -138,7 +178,7 @@ pub async fn run(db: &Path, args: ImportGpuArgs) -> anyhow::Result<Exit> {
             log.errors[0]
         );
     }
-    if imported == 0 {
+    if done.samples == 0 {
         return Err(Failure::Usage(format!(
             "no sample of {} falls within run {run_id} (started {started_at}); check --run and --utc-offset",
             args.file.display()

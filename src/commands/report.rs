@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use ceiling_reports::render::{self, chart::DEFAULT_SIZE};
+use ceiling_reports::render::{self, ReportDoc, chart::DEFAULT_SIZE};
 use ceiling_reports::report::{self, ReportChart};
 
 use crate::Exit;
@@ -44,8 +44,11 @@ impl ReportFormats {
 
 pub fn run(db: &Path, args: ReportArgs) -> anyhow::Result<Exit> {
     let opts = AnalyzeOptions::from_cli(&args.ceiling, &args.roofline)?;
+    if !args.result.is_empty() {
+        return super::report_results::run(db, &args, &opts);
+    }
     let store = Store::open_to_read(db)?;
-    let id = super::resolve_run(&store, &args.run)?;
+    let id = super::resolve_run(&store, args.run.as_deref().unwrap_or("latest"))?;
     let run = analyze_run(&store, id, &opts)
         .with_context(|| format!("analysing run {id} of {}", db.display()))?;
     let out = args
@@ -65,49 +68,19 @@ pub fn write_report(
     out: &Path,
     formats: ReportFormats,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    let charts_dir = out.join("charts");
-    std::fs::create_dir_all(&charts_dir).map_err(|e| {
-        Failure::Usage(format!(
-            "cannot create the report directory {}: {e}; give --out a writable directory",
-            charts_dir.display()
-        ))
-    })?;
-    let (w, h) = DEFAULT_SIZE;
     let mut written = Vec::new();
-    let mut charts: Vec<(ReportChart, String)> = Vec::new();
-    for c in report::report_charts(&run.analysis, &run.data) {
-        let svg = render::render_svg(&c.spec, w, h)?;
-        let path = charts_dir.join(format!("{}.svg", c.name));
-        write(&path, svg.as_bytes(), &mut written)?;
-        if formats.png {
-            let png = render::render_png(&c.spec, w, h)?;
-            write(
-                &charts_dir.join(format!("{}.png", c.name)),
-                &png,
-                &mut written,
-            )?;
-        }
-        charts.push((c, svg));
-    }
+    let charts = write_charts(
+        report::report_charts(&run.analysis, &run.data),
+        out,
+        formats.png,
+        &mut written,
+    )?;
     let mut doc = report::report_doc(&run.analysis, &charts, environment(&run.detail));
     if let Some(s) = &run.search {
         doc.verdict
             .insert(1.min(doc.verdict.len()), ("Search".into(), s.verdict()));
     }
-    if formats.html {
-        write(
-            &out.join("report.html"),
-            render::html_page(&doc).as_bytes(),
-            &mut written,
-        )?;
-    }
-    if formats.markdown {
-        write(
-            &out.join("report.md"),
-            render::markdown(&doc).as_bytes(),
-            &mut written,
-        )?;
-    }
+    write_doc(&doc, out, formats, &mut written)?;
     if formats.json {
         let mut json = report::result_json(&run.analysis, &run.data, run_json(run)?);
         if let (Some(s), Some(o)) = (&run.search, json.as_object_mut()) {
@@ -120,6 +93,62 @@ pub fn write_report(
         write_vllm(run, out, &mut written)?;
     }
     Ok(written)
+}
+
+/// Renders `charts` into `out/charts` (SVG, and PNG with `png`); returns each with its SVG.
+pub(super) fn write_charts(
+    charts: Vec<ReportChart>,
+    out: &Path,
+    png: bool,
+    written: &mut Vec<PathBuf>,
+) -> anyhow::Result<Vec<(ReportChart, String)>> {
+    let charts_dir = out.join("charts");
+    std::fs::create_dir_all(&charts_dir).map_err(|e| {
+        Failure::Usage(format!(
+            "cannot create the report directory {}: {e}; give --out a writable directory",
+            charts_dir.display()
+        ))
+    })?;
+    let (w, h) = DEFAULT_SIZE;
+    let mut out = Vec::new();
+    for c in charts {
+        let svg = render::render_svg(&c.spec, w, h)?;
+        write(
+            &charts_dir.join(format!("{}.svg", c.name)),
+            svg.as_bytes(),
+            written,
+        )?;
+        if png {
+            let png = render::render_png(&c.spec, w, h)?;
+            write(&charts_dir.join(format!("{}.png", c.name)), &png, written)?;
+        }
+        out.push((c, svg));
+    }
+    Ok(out)
+}
+
+/// `report.html` and `report.md` of `doc`, as `formats` asks.
+pub(super) fn write_doc(
+    doc: &ReportDoc,
+    out: &Path,
+    formats: ReportFormats,
+    written: &mut Vec<PathBuf>,
+) -> anyhow::Result<()> {
+    if formats.html {
+        write(
+            &out.join("report.html"),
+            render::html_page(doc).as_bytes(),
+            written,
+        )?;
+    }
+    if formats.markdown {
+        write(
+            &out.join("report.md"),
+            render::markdown(doc).as_bytes(),
+            written,
+        )?;
+    }
+    Ok(())
 }
 
 /// Each rate step as vLLM's `bench serve` result, in `vllm/`; a run without rate steps has none.
@@ -155,7 +184,7 @@ fn write_vllm(run: &AnalyzedRun, out: &Path, written: &mut Vec<PathBuf>) -> anyh
     Ok(())
 }
 
-fn write(path: &Path, bytes: &[u8], written: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+pub(super) fn write(path: &Path, bytes: &[u8], written: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
     written.push(path.to_path_buf());
     Ok(())

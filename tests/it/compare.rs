@@ -98,8 +98,29 @@ fn a_tp_change_is_checked_for_head_divisibility_on_both_sides() {
     );
 }
 
+/// A run of two steps on the simulator (bs 1 and 4, 32/32, two waves) into `db`; the caller
+/// holds the timing lock.
+pub async fn probe_two_steps(db: &Path) {
+    let h = crate::sim::start(ceiling::sim::SimFlavor::Vllm, crate::sim::tiny(), 1, 1.0).await;
+    let args = [
+        "--batch-sizes",
+        "1,4",
+        "--input-len",
+        "32",
+        "--output-len",
+        "32",
+        "--waves",
+        "2",
+        "--scrape-interval",
+        "100ms",
+    ];
+    let out = probe(db, &h.base_url(), &args).await;
+    assert!(out.status.success(), "{out:?}");
+    h.shutdown().await;
+}
+
 /// `ceiling --db DB ARGS…` off the runtime.
-async fn cli(db: &Path, args: &[&str]) -> Output {
+pub async fn cli(db: &Path, args: &[&str]) -> Output {
     let db = db.to_path_buf();
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     tokio::task::spawn_blocking(move || {
@@ -113,24 +134,9 @@ async fn cli(db: &Path, args: &[&str]) -> Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn steps_of_recorded_runs_compare_with_each_other_and_refuse_other_lengths() {
     let _serial = crate::sim::serial().await;
-    let h = crate::sim::start(ceiling::sim::SimFlavor::Vllm, crate::sim::tiny(), 1, 1.0).await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.db");
-    let args = [
-        "--batch-sizes",
-        "1,4",
-        "--input-len",
-        "32",
-        "--output-len",
-        "32",
-        "--waves",
-        "2",
-        "--scrape-interval",
-        "100ms",
-    ];
-    let out = probe(&db, &h.base_url(), &args).await;
-    assert!(out.status.success(), "{out:?}");
-    h.shutdown().await;
+    probe_two_steps(&db).await;
     // bs 1 against bs 4 of the same run, as a decode change: TPOT rises with the batch, and
     // TTFT may not move beyond noise (what a decode-only change promises).
     let v = stdout_json(

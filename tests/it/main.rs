@@ -18,6 +18,7 @@ mod nightly;
 mod probe;
 mod rate;
 mod report;
+mod results_report;
 mod roofline;
 mod search;
 mod sim;

@@ -5,7 +5,8 @@ use super::chart::{ChartSpec, LegendPosition, RefLine, Series, SeriesStyle, rend
 use super::{DocChart, DocFinding, ReportDoc, Table};
 use crate::finding::Severity;
 
-pub(crate) fn sample_doc() -> ReportDoc {
+/// The two sample charts, rendered.
+fn charts() -> Vec<DocChart> {
     let throughput = ChartSpec {
         title: "Throughput vs batch size".into(),
         x_label: "batch size (sequences)".into(),
@@ -38,6 +39,21 @@ pub(crate) fn sample_doc() -> ReportDoc {
         ..ChartSpec::default()
     };
     let svg = |spec: &ChartSpec| render_svg(spec, 640, 360).expect("sample chart renders");
+    vec![
+        DocChart {
+            caption: "Throughput vs batch size".into(),
+            file: "charts/throughput.svg".into(),
+            svg: svg(&throughput),
+        },
+        DocChart {
+            caption: "TPOT vs batch size, SLA dashed".into(),
+            file: "charts/tpot.svg".into(),
+            svg: svg(&tpot),
+        },
+    ]
+}
+
+pub(crate) fn sample_doc() -> ReportDoc {
     ReportDoc {
         labels: super::DocLabels::default(),
         rate_table: Table::default(),
@@ -50,24 +66,7 @@ pub(crate) fn sample_doc() -> ReportDoc {
             ("Efficiency vs roofline".into(), "71 % at bs 64".into()),
             ("Trust".into(), "1 error, 1 warning, 1 note".into()),
         ],
-        findings: vec![
-            DocFinding {
-                severity: Severity::Error,
-                code: "engine_batch_mismatch".into(),
-                message: "engine ran 48 sequences at bs 64: raise --max-num-seqs to 64 or more"
-                    .into(),
-            },
-            DocFinding {
-                severity: Severity::Warn,
-                code: "gpu_throttle".into(),
-                message: "SM clock fell 8 % under a power cap during step 2 (bs 64)".into(),
-            },
-            DocFinding {
-                severity: Severity::Info,
-                code: "client_lateness".into(),
-                message: "client woke at most 0.4 ms late: it did not set the pace".into(),
-            },
-        ],
+        findings: findings(),
         steps_note: Some(
             "GPUs recorded but not counted (not the engine's, or left out by --gpus): GPU-5c1e (util 97 %, power 612 W)".into(),
         ),
@@ -100,18 +99,7 @@ pub(crate) fn sample_doc() -> ReportDoc {
             ],
         },
         length_table: length_table(),
-        charts: vec![
-            DocChart {
-                caption: "Throughput vs batch size".into(),
-                file: "charts/throughput.svg".into(),
-                svg: svg(&throughput),
-            },
-            DocChart {
-                caption: "TPOT vs batch size, SLA dashed".into(),
-                file: "charts/tpot.svg".into(),
-                svg: svg(&tpot),
-            },
-        ],
+        charts: charts(),
         environment: vec![
             ("engine".into(), "sim 0.1.0".into()),
             ("model".into(), "tiny-llm".into()),
@@ -119,6 +107,27 @@ pub(crate) fn sample_doc() -> ReportDoc {
             ("tool".into(), "ceiling 0.1.0 (abc1234)".into()),
         ],
     }
+}
+
+/// One finding of each severity, most severe first.
+fn findings() -> Vec<DocFinding> {
+    vec![
+        DocFinding {
+            severity: Severity::Error,
+            code: "engine_batch_mismatch".into(),
+            message: "engine ran 48 sequences at bs 64: raise --max-num-seqs to 64 or more".into(),
+        },
+        DocFinding {
+            severity: Severity::Warn,
+            code: "gpu_throttle".into(),
+            message: "SM clock fell 8 % under a power cap during step 2 (bs 64)".into(),
+        },
+        DocFinding {
+            severity: Severity::Info,
+            code: "client_lateness".into(),
+            message: "client woke at most 0.4 ms late: it did not set the pace".into(),
+        },
+    ]
 }
 
 /// Two length pairs of a multi-length run, as the report's table by length shows them.
