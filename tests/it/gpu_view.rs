@@ -102,6 +102,33 @@ async fn gpus_flag_counts_the_named_gpu_and_shows_the_other_apart() {
             "{file}: {text}"
         );
     }
+    // An imported result reported beside this run gets the run's GPU vs time charts too.
+    let sglang = crate::import::fixture(crate::import::SGLANG);
+    let beside = _dir.path().join("beside");
+    for args in [
+        vec!["import", crate::import::path_str(&sglang)],
+        vec![
+            "report",
+            "latest",
+            "--result",
+            "1",
+            "--out",
+            crate::import::path_str(&beside),
+        ],
+    ] {
+        let out = crate::compare::cli(&db, &args).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(beside.join("charts/gpu_util_mem.svg").is_file());
+    assert!(
+        beside
+            .join("charts/results_throughput_vs_p99.svg")
+            .is_file()
+    );
     h.shutdown().await;
 }
 

@@ -296,7 +296,7 @@ type Panel = (
 );
 
 /// GPU utilisation and memory, power, SM clock vs time; none when no sample has the value.
-fn gpu_charts(data: &Recording) -> Vec<ReportChart> {
+pub fn gpu_charts(data: &Recording) -> Vec<ReportChart> {
     let panels: [Panel; 3] = [
         (
             "gpu_util_mem",
