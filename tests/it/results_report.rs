@@ -1,18 +1,22 @@
 //! `ceiling report --result ID,…`: a multi-rate vLLM file imported and reported — its table,
 //! the checks that did not pass, throughput vs p99 latency and request rate vs error rate — and
 //! the same beside a simulator run, whose measured ceiling crosses the throughput chart.
+#![expect(
+    clippy::unwrap_used,
+    reason = "integration tests: a failed unwrap is a failed test"
+)]
+
+use std::path::Path;
 
 use crate::import::{fixture, path_str, run, stdout_json};
 
 const SWEEP: &str =
     "peer-formats/vllm/nerdalert_vllm-bench-automation_results_4xL40S_llama3.2-3b.jsonl";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn imported_rates_are_reported_with_their_charts_and_beside_a_runs_ceiling() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("r.db");
+/// Imports the 9-point file into `db`; its result ids, comma-separated.
+fn import_sweep(db: &Path) -> String {
     let file = fixture(SWEEP);
-    let imported = stdout_json(&run(&db, &["import", path_str(&file), "--json"]));
+    let imported = stdout_json(&run(db, &["import", path_str(&file), "--json"]));
     let ids: Vec<String> = imported[0]["result_ids"]
         .as_array()
         .unwrap()
@@ -20,7 +24,14 @@ async fn imported_rates_are_reported_with_their_charts_and_beside_a_runs_ceiling
         .map(|v| v.as_i64().unwrap().to_string())
         .collect();
     assert_eq!(ids.len(), 9, "{imported}");
-    let list = ids.join(",");
+    ids.join(",")
+}
+
+#[test]
+fn imported_rates_are_reported_with_their_table_checks_and_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let list = import_sweep(&db);
     let out_dir = dir.path().join("rep");
     let out = run(
         &db,
@@ -65,8 +76,30 @@ async fn imported_rates_are_reported_with_their_charts_and_beside_a_runs_ceiling
             .all(|r| !r["checks"].as_array().unwrap().is_empty())
     );
     assert_eq!(json["against_run"], serde_json::Value::Null);
+    // A result id that is not in the store: exit 2.
+    let out = run(
+        &db,
+        &[
+            "report",
+            "--result",
+            "999",
+            "--out",
+            path_str(&dir.path().join("x")),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
 
-    // Beside a run: its ceiling across the chart, its fit behind the against checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imported_rates_beside_a_run_get_its_ceiling_and_its_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let list = import_sweep(&db);
     let _serial = crate::sim::serial().await;
     crate::compare::probe_two_steps(&db).await;
     let beside = dir.path().join("beside");
@@ -104,21 +137,4 @@ async fn imported_rates_are_reported_with_their_charts_and_beside_a_runs_ceiling
         .map(|c| c["code"].as_str().unwrap())
         .collect();
     assert!(codes.contains(&"against_run_tpot"), "{codes:?}");
-    // A result id that is not in the store: exit 2.
-    let out = run(
-        &db,
-        &[
-            "report",
-            "--result",
-            "999",
-            "--out",
-            path_str(&dir.path().join("x")),
-        ],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
