@@ -61,7 +61,7 @@ use engine_view::{clean_waves, engine_view_gap, engine_window};
 use gpu::gpu_window;
 pub use gpu::{GpuPower, GpuWindow, MIN_WINDOW_S as MIN_GPU_WINDOW_S, PowerSource};
 pub(crate) use littles::InFlight;
-use littles::littles_law;
+use littles::{littles_law, unseen_step_s};
 pub(crate) use moments::GapMoments;
 use moments::acceptance_noise;
 use requests::requests_by_step;
@@ -445,7 +445,8 @@ pub(crate) fn time_step(
         &in_windows,
         over_requests_span,
     );
-    let littles_law = littles_law(&requests, flight, engine_samples, t_fwd_s);
+    let unseen_s = unseen_step_s(dp, t_fwd_s, cadence.gap_at_edge_s);
+    let littles_law = littles_law(&requests, flight, engine_samples, unseen_s);
     let gpu = gpu_window(gpu, &windows, throughput_window_tok_s);
     StepTiming {
         step_idx: step.idx,

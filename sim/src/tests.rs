@@ -87,26 +87,30 @@ fn corrupted_exposition_is_not_valid_text() {
     assert_ne!(bad, text);
 }
 
-/// llama.cpp defers a task only when no slot is free: waiting sequences a free slot will take
-/// at the next step are not `requests_deferred` (the real server's task queue, no gauge).
+/// llama.cpp gives an arriving task a free slot at once (busy from then, its prompt still to
+/// compute) and defers it only when no slot is free.
 #[test]
-fn llamacpp_defers_only_the_requests_that_found_no_free_slot() {
+fn llamacpp_busies_a_slot_per_arrival_and_defers_only_those_that_found_none() {
     let mut p = Profile::builtin("tiny").unwrap();
     p.max_num_seqs = 8;
-    let deferred = |running, waiting| {
+    // (processing, deferred) with `running` sequences computing and `waiting` more.
+    let slots = |running, waiting| {
         let mut r = super::stats::RankStats::new(p.max_model_len, 0);
         r.running = running;
         r.waiting = waiting;
         let text = super::exposition::render(super::flavor::SimFlavor::Llamacpp, &p, &[r]);
-        text.lines()
-            .find_map(|l| l.strip_prefix("llamacpp:requests_deferred "))
-            .unwrap()
-            .to_string()
+        let gauge = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("llamacpp:{name} ")))
+                .unwrap()
+                .to_string()
+        };
+        (gauge("requests_processing"), gauge("requests_deferred"))
     };
-    // Three just arrived, five slots free: none deferred.
-    assert_eq!(deferred(3, 3), "0");
-    // Six waiting, two slots free: four found none.
-    assert_eq!(deferred(6, 6), "4");
+    // Three just arrived, five slots free: they hold slots (busy), none deferred.
+    assert_eq!(slots(3, 3), ("6".into(), "0".into()));
+    // Six waiting, two slots free: two take them, four found none.
+    assert_eq!(slots(6, 6), ("8".into(), "4".into()));
     // Every slot busy: all wait for one.
-    assert_eq!(deferred(8, 5), "5");
+    assert_eq!(slots(8, 5), ("8".into(), "5".into()));
 }

@@ -107,13 +107,34 @@ impl InFlight {
     }
 }
 
+/// How long a request may have reached the engine and still be in no gauge, for Little's law:
+/// one step (`t_fwd`), from the end of which the client marks it seen. With DP ranks the chunk
+/// that marks it may come from another rank, whose short decode steps end while the request's
+/// own rank is inside a long prefill step; the client cannot tell the ranks apart, so the
+/// allowance is then the length-biased mean chunk gap `Σ g² / Σ g` (the step a random arrival
+/// falls into) where it is longer.
+pub(super) fn unseen_step_s(
+    dp: u32,
+    t_fwd_s: Option<f64>,
+    gap_at_edge_s: Option<f64>,
+) -> Option<f64> {
+    if dp > 1 {
+        [t_fwd_s, gap_at_edge_s]
+            .into_iter()
+            .flatten()
+            .reduce(f64::max)
+    } else {
+        t_fwd_s
+    }
+}
+
 /// Little's law over the span of the measured requests, paired scrape by scrape; needs
 /// [`LITTLES_LAW_SAMPLES`] interval scrapes in it.
 pub(super) fn littles_law(
     requests: &StepRequests,
     flight: &InFlight,
     eng: &[EngineSample],
-    t_fwd_s: Option<f64>,
+    unseen_s: Option<f64>,
 ) -> Option<LittlesLaw> {
     let start = requests.ok_sent_min?;
     let end = requests.ok_done_max?;
@@ -147,8 +168,9 @@ pub(super) fn littles_law(
     let qps = f64::from(requests.ok_n) / (end - start);
     // A request sent just before a step ended can reach the engine's queue after it: one more
     // step unseen, `QPS × t_fwd` requests on average (a closed loop of 8 short requests at 118
-    // req/s and 8.5 ms steps: one request).
-    let step_allowance = qps * t_fwd_s.unwrap_or(0.0);
+    // req/s and 8.5 ms steps: one request). With DP ranks the caller passes the longer,
+    // length-biased step (`unseen_step_s`).
+    let step_allowance = qps * unseen_s.unwrap_or(0.0);
     // Only a shortfall: an engine holding more than the client sent is other traffic, which the
     // token counters say exactly (`token_count_mismatch`).
     let rel_err =

@@ -84,12 +84,18 @@ pub(super) fn render(profile: &Profile, ranks: &[RankStats]) -> String {
     e.finish()
 }
 
+/// Of a rank's waiting sequences, those that hold a slot: llama.cpp gives a task a free slot as
+/// it arrives (`max_num_seqs` is the `-np` slots), and the slot is busy (`requests_processing`)
+/// from then, its prompt still to compute; the rest found no free slot and are deferred.
+fn in_slots(profile: &Profile, s: &RankStats) -> u32 {
+    s.waiting
+        .min(profile.max_num_seqs.saturating_sub(s.running))
+}
+
 /// The gauges: two throughputs over the window since the last scrape, the slots' state.
-/// `requests_deferred` counts the tasks that found no free slot (server-context.cpp defers a
-/// task only when `get_available_slot` returns none): of a rank's waiting sequences, those
-/// beyond its free slots (`max_num_seqs`, the `-np` slots, less the running ones). A request
-/// that arrived since the last step and will take a free slot at the next is in the task queue,
-/// which no gauge counts.
+/// `requests_processing` counts the busy slots, a task's from its arrival (its prompt waiting
+/// for its turn included); `requests_deferred` the tasks that found no free slot
+/// (server-context.cpp defers a task only when `get_available_slot` returns none).
 fn gauges(
     profile: &Profile,
     ranks: &[RankStats],
@@ -119,7 +125,10 @@ fn gauges(
             "llamacpp:requests_processing",
             "Number of requests processing",
             "gauge",
-            sum(|s| f64::from(s.running)),
+            ranks
+                .iter()
+                .map(|s| f64::from(s.running + in_slots(profile, s)))
+                .sum::<f64>(),
         ),
         (
             "llamacpp:requests_deferred",
@@ -127,10 +136,7 @@ fn gauges(
             "gauge",
             ranks
                 .iter()
-                .map(|s| {
-                    let free = profile.max_num_seqs.saturating_sub(s.running);
-                    f64::from(s.waiting.saturating_sub(free))
-                })
+                .map(|s| f64::from(s.waiting - in_slots(profile, s)))
                 .sum::<f64>(),
         ),
         (

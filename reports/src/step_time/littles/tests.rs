@@ -178,3 +178,14 @@ fn short_requests_in_a_closed_loop_may_each_be_a_step_late() {
     let without = littles_law(&req, &flight, &eng, None).unwrap();
     assert!(without.rel_err > 0.15, "{without:?}");
 }
+
+#[test]
+fn with_dp_ranks_a_request_may_go_unseen_for_the_length_biased_step() {
+    // One rank: the client's next chunk ends the request's own rank's step.
+    assert_eq!(unseen_step_s(1, Some(0.010), Some(0.150)), Some(0.010));
+    // Two: that chunk may be the other rank's, while its own runs a 0.3 s prefill.
+    assert_eq!(unseen_step_s(2, Some(0.010), Some(0.150)), Some(0.150));
+    assert_eq!(unseen_step_s(2, Some(0.010), Some(0.008)), Some(0.010));
+    assert_eq!(unseen_step_s(2, None, Some(0.150)), Some(0.150));
+    assert_eq!(unseen_step_s(2, None, None), None);
+}
