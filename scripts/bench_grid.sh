@@ -10,6 +10,8 @@
 #   scripts/bench_grid.sh [CELLS] [SEED]     # default: 120 cells drawn with seed 13; 0 = all
 #   GRID_FILTER='Llamacpp|ClosedLoop|bs 8 ' scripts/bench_grid.sh 3   # the first 3 cells whose
 #                                            # line holds every |-separated part, drawn with SEED
+#   GRID_KEEP=/tmp/cells scripts/bench_grid.sh   # also keep each cell's recording there
+#                                            # (ceiling analyze --db /tmp/cells/<cell>.db)
 #
 # The test profile's build (a release build of the test binary recompiles polars). Long cells
 # run faster than real time (`--time-scale`, up to 20×); those still over 20 s are left out.

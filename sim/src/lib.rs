@@ -30,7 +30,7 @@ pub use error::SimError;
 pub use faults::{Faults, FaultsInjected, parse_probability};
 pub use flavor::SimFlavor;
 pub use profile::{GpuCondition, Profile, SpecConfig};
-pub use truth::{FaultsConfigTruth, RankTruth, StepTruth, Totals, Truth};
+pub use truth::{FaultsConfigTruth, FrontendLag, RankTruth, StepTruth, Totals, Truth};
 
 use faults::FaultCounters;
 use scheduler::{Msg, RankHandle};
@@ -119,6 +119,7 @@ pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
         dcgm: dcgm::DcgmWindow::new(cfg.dp as usize, cfg.gpu),
         created_unix_s,
         first_tokens: std::sync::Mutex::new(Vec::new()),
+        frontend_lag: std::sync::Mutex::default(),
     });
     let listener =
         std::net::TcpListener::bind((cfg.host, cfg.port)).map_err(|source| SimError::Bind {

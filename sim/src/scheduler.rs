@@ -66,6 +66,9 @@ pub(crate) struct Emit {
     pub cached_tokens: u32,
     /// Output tokens so far, this chunk included.
     pub completion_tokens: u32,
+    /// When the scheduler delivered it (its step's end): the front-end's lag is measured from
+    /// here to the chunk's encoding.
+    pub at: std::time::Instant,
 }
 
 pub(crate) enum Msg {

@@ -11,7 +11,7 @@ use crate::flavor::SimFlavor;
 use crate::profile::Profile;
 use crate::scheduler::Msg;
 use crate::stats::{RankStats, lock};
-use crate::truth::{self, Setting, Truth};
+use crate::truth::{self, FrontendLag, Setting, Truth};
 
 /// State shared by the HTTP handlers.
 pub(crate) struct Shared {
@@ -28,6 +28,8 @@ pub(crate) struct Shared {
     /// Per streamed response: its id and the seconds from the request's arrival to the write
     /// of its first token (`GET /sim/requests`), the server's side of each TTFT.
     pub first_tokens: Mutex<Vec<(String, f64)>>,
+    /// Each streamed chunk's lag behind its step (`/sim/truth`'s `frontend_lag`).
+    pub frontend_lag: Mutex<FrontendLag>,
 }
 
 /// The most responses `/sim/requests` keeps (the oldest are dropped beyond it).
@@ -67,6 +69,11 @@ impl Shared {
             profile: &self.profile,
             faults: &self.faults,
             faults_injected: self.fault_counters.snapshot(),
+            frontend_lag: self
+                .frontend_lag
+                .lock()
+                .map(|l| l.clone())
+                .unwrap_or_default(),
         };
         truth::build(setting, &self.snapshot(false))
     }

@@ -60,6 +60,26 @@ impl Totals {
     }
 }
 
+/// How far the HTTP front-end fell behind the schedulers: for each streamed chunk, the seconds
+/// from its step's end to its encoding. A front-end that cannot keep up (hundreds of streams on
+/// a busy host, as a real engine's API server) delivers its chunks further apart than the steps
+/// ran, which the client then measures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FrontendLag {
+    pub chunks: u64,
+    pub mean_s: f64,
+    pub max_s: f64,
+}
+
+impl FrontendLag {
+    /// Adds one chunk's lag.
+    pub(crate) fn add(&mut self, lag_s: f64) {
+        self.chunks += 1;
+        self.mean_s += (lag_s - self.mean_s) / self.chunks as f64;
+        self.max_s = self.max_s.max(lag_s);
+    }
+}
+
 /// Everything `/sim/truth` returns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Truth {
@@ -75,6 +95,8 @@ pub struct Truth {
     pub ranks: Vec<RankTruth>,
     pub faults: FaultsConfigTruth,
     pub faults_injected: FaultsInjected,
+    #[serde(default)]
+    pub frontend_lag: FrontendLag,
 }
 
 /// The fault rates the sim runs with.
@@ -130,6 +152,7 @@ pub(crate) struct Setting<'a> {
     pub profile: &'a Profile,
     pub faults: &'a Faults,
     pub faults_injected: FaultsInjected,
+    pub frontend_lag: FrontendLag,
 }
 
 /// Assembles the truth from the setting and per-rank snapshots.
@@ -173,5 +196,6 @@ pub(crate) fn build(setting: Setting<'_>, ranks: &[RankStats]) -> Truth {
         ranks: rank_rows,
         faults: FaultsConfigTruth::from(setting.faults),
         faults_injected: setting.faults_injected,
+        frontend_lag: setting.frontend_lag,
     }
 }

@@ -32,7 +32,7 @@ fn step_time_disagreement(v: &StepView<'_>, tol: &Tolerances) -> Option<Finding>
     let cause = if late {
         "the client woke late (see client_lateness): run the probe on a quieter host"
     } else if c > en {
-        "the client sees slower chunks than the engine steps: detokenization, stream batching (stream interval) or the network"
+        "the chunks leave the engine slower than it steps: a front-end that cannot keep up with this many streams (detokenization, SSE writes), stream batching (stream interval) or the network"
     } else {
         "the engine's counters run slower than the chunks: check the scrape interval and DP ranks (--dp)"
     };

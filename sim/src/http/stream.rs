@@ -181,6 +181,11 @@ async fn next_chunk(mut st: StreamState) -> Option<(Item, StreamState)> {
     }
     let bytes = st.enc.encode(&emit);
     if emit.tokens > 0
+        && let Ok(mut lag) = st.sh.frontend_lag.lock()
+    {
+        lag.add(emit.at.elapsed().as_secs_f64());
+    }
+    if emit.tokens > 0
         && let Some(arrival) = st.arrival.take()
         && let Ok(mut log) = st.sh.first_tokens.lock()
         && log.len() < FIRST_TOKENS_KEPT

@@ -71,6 +71,7 @@ impl Scheduler {
                 prompt_tokens: seq.prompt_len,
                 cached_tokens: seq.cached,
                 completion_tokens: seq.generated,
+                at: end,
             };
             let gone = seq.sub.tx.send(emit).is_err();
             match (finish, gone) {
@@ -146,6 +147,7 @@ impl Scheduler {
             prompt_tokens: seq.prompt_len,
             cached_tokens: 0,
             completion_tokens: 0,
+            at: Instant::now(),
         });
         let mut st = lock(&self.stats);
         st.finished[2] += 1;

@@ -61,6 +61,11 @@ struct Happened {
     /// the first requests finish before the last start: no moment has the whole batch.
     prefill_outlasts_output: bool,
     reasoning_exhausted: bool,
+    /// The simulator's front-end wrote a chunk more than two decode steps (and 5 ms) after its
+    /// step ended (`frontend_lag`: hundreds of streams on a busy host; a vLLM wave of 256 at
+    /// 2.4 ms steps lagged up to 59–150 ms): the chunks' instants are late as a late client's
+    /// are, and the stream's pace is the front-end's.
+    frontend_behind: bool,
 }
 
 impl Happened {
@@ -82,19 +87,28 @@ impl Happened {
                 prefill_steps + 1 >= decode_steps
             },
             reasoning_exhausted: p.reasoning_tokens >= cell.output,
+            frontend_behind: {
+                let step = truth
+                    .decode_steps
+                    .iter()
+                    .map(|s| s.mean_s)
+                    .fold(0.0, f64::max);
+                truth.frontend_lag.max_s > (2.0 * step).max(0.005)
+            },
         }
     }
 }
 
 /// Whether what happened explains a finding `code` on a step whose findings are `on_step`.
 fn explains(h: &Happened, code: &str, on_step: &[&str]) -> bool {
-    let client_late = on_step.contains(&"client_lateness");
+    // Chunks read late, whether the client or the engine's front-end held them.
+    let client_late = on_step.contains(&"client_lateness") || h.frontend_behind;
     match code {
         // The client's own measurement of itself: true by construction.
         "client_lateness" => true,
         // Fires only with the client late (and the engine idle through the window).
         "client_behind_engine" => client_late,
-        // A late client sets the chunks' pace: the finding names it as the cause.
+        // A late client or front-end sets the chunks' pace: the finding names it as the cause.
         "step_time_disagreement" | "littles_law_broken" => client_late,
         // Requests that failed leave fewer than bs sequences decoding: the window's throughput
         // falls short of `bs × DP × MTP / t_fwd`, as the finding's message says to check.

@@ -59,6 +59,7 @@ async fn each_fault_flag_produces_its_fault_at_roughly_its_rate() {
                 results.push(t.await.unwrap());
             }
         }
+        let token_chunks: usize = results.iter().map(|s| s.token_arrivals().len()).sum();
         for s in results {
             // From the send, so a stall before the first token counts too.
             let times: Vec<Instant> = s.sent.into_iter().chain(s.token_arrivals()).collect();
@@ -91,6 +92,11 @@ async fn each_fault_flag_produces_its_fault_at_roughly_its_rate() {
             _ => injected.stall,
         };
         assert_eq!(counted as usize, hits, "{kind}");
+        // A stall holds its chunk back in the front-end: the truth's front-end lag holds it,
+        // one reading per token chunk written.
+        let lag = h.truth().frontend_lag;
+        assert_eq!(lag.chunks as usize, token_chunks, "{lag:?}");
+        assert!(lag.max_s >= 0.2 && lag.mean_s < lag.max_s, "{lag:?}");
         h.shutdown().await;
     }
     let h = start_with_faults(Faults {

@@ -27,7 +27,7 @@ fn step_time_disagreement_blames_the_stream_when_the_client_is_slower() {
     assert!((num(&f, "rel_diff") - 0.12).abs() < 1e-12);
     assert!(
         f.message
-            == "client mean step time 22.40 ms vs engine 20.00 ms (12 % apart); the client sees slower chunks than the engine steps: detokenization, stream batching (stream interval) or the network",
+            == "client mean step time 22.40 ms vs engine 20.00 ms (12 % apart); the chunks leave the engine slower than it steps: a front-end that cannot keep up with this many streams (detokenization, SSE writes), stream batching (stream interval) or the network",
         "{}",
         f.message
     );
