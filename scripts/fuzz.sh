@@ -5,6 +5,8 @@
 # fuzz/artifacts/TARGET/ and makes the script exit 1.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET…]        # all targets when none is named
+#   FUZZ_DEV=1 scripts/fuzz.sh 10              # unoptimized build (CI's short runs: a faster
+#                                              # cold build, fewer executions per second)
 #
 # Needs `cargo install cargo-fuzz`. Stable toolchain: RUSTC_BOOTSTRAP=1 lets cargo-fuzz pass its
 # flags; no sanitizer (`-s none`): the parsers are safe Rust (`unsafe_code = "forbid"`), so
@@ -17,6 +19,10 @@ shift || true
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$PWD/fuzz/target}"
 targets=("$@")
+profile=()
+if [ "${FUZZ_DEV:-0}" = 1 ]; then
+  profile=(--dev)
+fi
 if [ ${#targets[@]} -eq 0 ]; then
   targets=(prometheus dcgm nvidia_smi llamacpp_props model_config peer_import dataset tokenizer sse)
 fi
@@ -46,7 +52,7 @@ seed tokenizer '' fixtures/tokenizers/*.json
 seed sse '' fuzz/seeds/sse/*
 
 start=$(date +%s)
-(cd fuzz && cargo fuzz build -s none)
+(cd fuzz && cargo fuzz build -s none "${profile[@]}")
 echo "build: $(( $(date +%s) - start )) s"
 
 failed=0
@@ -54,7 +60,7 @@ printf '%-16s %12s %8s %8s %8s %s\n' target executions seconds exec/s corpus res
 for t in "${targets[@]}"; do
   log=$(mktemp)
   rc=0
-  (cd fuzz && cargo fuzz run -s none "$t" "corpus/$t" -- \
+  (cd fuzz && cargo fuzz run -s none "${profile[@]}" "$t" "corpus/$t" -- \
       -max_total_time="$seconds" -max_len=262144 -rss_limit_mb=2048 -timeout=20 \
       -print_final_stats=1) > "$log" 2>&1 || rc=$?
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')

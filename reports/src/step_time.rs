@@ -412,7 +412,7 @@ pub(crate) fn time_step(
         .map(|s| s.signals.dp_ranks.max(1) as f64)
         .unwrap_or(f64::from(dp));
     let counters = EngineCounters::over(engine_samples, &windows, step, &requests)
-        .without_uneven_tokens_per_step(step, dp);
+        .without_uneven_tokens_per_step(step, dp, &requests);
     let tokens_per_chunk = cadence.tokens_per_chunk.or(decode.usage_tokens_per_chunk);
     let (mtp, mtp_source) = counters.mtp(tokens_per_chunk, bs_per_rank, dp_ranks);
     let t_fwd_client_s = cadence.t_fwd_s(mtp);

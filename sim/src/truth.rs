@@ -31,6 +31,10 @@ pub struct RankTruth {
     pub waiting: u32,
     pub kv_used_blocks: u32,
     pub steps: u64,
+    /// The rank's running batch over its steps, weighted by their time (`Σ bs × t / Σ t`;
+    /// `None` before a step ran): ranks that ran unlike batches show here.
+    #[serde(default)]
+    pub batch_mean: Option<f64>,
 }
 
 /// Totals over all ranks, counted when the scheduler delivered them.
@@ -144,6 +148,18 @@ pub(crate) fn steps_table(map: &BTreeMap<u32, StepAgg>) -> Vec<StepTruth> {
         .collect()
 }
 
+/// A rank's running batch weighted by its steps' time, decode and mixed steps together.
+fn batch_mean(st: &RankStats) -> Option<f64> {
+    let (bs_s, s) = st
+        .decode_steps
+        .iter()
+        .chain(&st.mixed_steps)
+        .fold((0.0, 0.0), |(bs_s, s), (bs, a)| {
+            (bs_s + f64::from(*bs) * a.sum_s, s + a.sum_s)
+        });
+    (s > 0.0).then(|| bs_s / s)
+}
+
 /// What the simulator runs with, as the truth reports it beside the measured aggregates.
 pub(crate) struct Setting<'a> {
     pub flavor: SimFlavor,
@@ -183,6 +199,7 @@ pub(crate) fn build(setting: Setting<'_>, ranks: &[RankStats]) -> Truth {
             waiting: st.waiting,
             kv_used_blocks: st.kv_used_blocks,
             steps: st.steps,
+            batch_mean: batch_mean(st),
         });
     }
     Truth {

@@ -136,9 +136,19 @@ impl EngineCounters {
     /// steps in which some of the bs in flight are in prefill and emit nothing, so generated
     /// tokens per step per bs read below one; a batch that does not divide over the DP ranks
     /// runs unevenly (bs 1 on DP 2: one rank steps, the other idles), so steps × bs / DP is not
-    /// the sequences stepped.
-    pub(super) fn without_uneven_tokens_per_step(mut self, step: &StepRecord, dp: u32) -> Self {
-        if step.pattern == Pattern::ClosedLoop || !step.batch_size.is_multiple_of(dp) {
+    /// the sequences stepped; and a wave whose requests failed decodes fewer than bs (an SGLang
+    /// wave of 8 with 3 HTTP 500s read MTP 0.625, and its step time 5/8 of the client's).
+    pub(super) fn without_uneven_tokens_per_step(
+        mut self,
+        step: &StepRecord,
+        dp: u32,
+        requests: &StepRequests,
+    ) -> Self {
+        let asked = u64::from(step.batch_size) * requests.waves.len() as u64;
+        if step.pattern == Pattern::ClosedLoop
+            || !step.batch_size.is_multiple_of(dp)
+            || u64::from(requests.ok_n) < asked
+        {
             self.d_gen = None;
         }
         self

@@ -66,6 +66,10 @@ struct Happened {
     /// 2.4 ms steps lagged up to 59–150 ms): the chunks' instants are late as a late client's
     /// are, and the stream's pace is the front-end's.
     frontend_behind: bool,
+    /// One DP rank's time-weighted running batch below three quarters of another's
+    /// (`RankTruth::batch_mean`): the ranks really ran unlike batches (a warm prefix cached on
+    /// one rank only makes its requests quicker, and the simulator routes round-robin).
+    ranks_unbalanced: bool,
 }
 
 impl Happened {
@@ -94,6 +98,13 @@ impl Happened {
                     .map(|s| s.mean_s)
                     .fold(0.0, f64::max);
                 truth.frontend_lag.max_s > (2.0 * step).max(0.005)
+            },
+            ranks_unbalanced: {
+                let means: Vec<f64> = truth.ranks.iter().filter_map(|r| r.batch_mean).collect();
+                let (lo, hi) = means.iter().fold((f64::INFINITY, 0.0_f64), |(lo, hi), m| {
+                    (lo.min(*m), hi.max(*m))
+                });
+                means.len() > 1 && lo < 0.75 * hi
             },
         }
     }
@@ -129,6 +140,7 @@ fn explains(h: &Happened, code: &str, on_step: &[&str]) -> bool {
                 || client_late
         }
         "prefix_cache_warm" => h.cache_hits,
+        "dp_rank_imbalance" => h.ranks_unbalanced,
         "request_failures" | "length_mismatch" | "token_count_mismatch" => h.failed_requests,
         "reasoning_exhausted" => h.reasoning_exhausted,
         // A request the engine aborted (it can never fit the KV cache) ends with no answer.

@@ -142,6 +142,9 @@ async fn vllm_counts_a_step_once_per_front_end_with_output_and_never_a_pure_pref
         assert!(iterations <= 2.0 * rank.steps as f64);
         // 4 requests × 39 gaps each, whatever the front-ends.
         assert_eq!(itl, 4.0 * 39.0, "rank {}", rank.rank);
+        // Each rank ran its 4 (a prefill step may have held fewer).
+        let mean = rank.batch_mean.unwrap();
+        assert!((3.5..=4.0).contains(&mean), "rank {}: {mean}", rank.rank);
     }
     h.shutdown().await;
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use ceiling_collectors::engines::{RankSignals, Signals, SumCount};
 
 use super::*;
+use crate::step_time::WaveRequests;
 
 const T: f64 = 0.010;
 
@@ -68,6 +69,43 @@ fn sglang_inter_token_mean_is_the_step_over_the_accept_length() {
     let st = c.step_time(&step(), &StepRequests::default(), &s, 1.0, mtp);
     assert!((st.itl_s.unwrap() - T).abs() < 1e-12, "{:?}", st.itl_s);
     assert!((st.steps_s.unwrap() - T).abs() < 1e-12);
+}
+
+#[test]
+fn a_wave_whose_requests_failed_reads_no_mtp_from_tokens_per_step() {
+    // 3 of the wave's 8 failed: 5 sequences decode one token per pass, and tokens per pass
+    // over bs would read MTP 0.625 (the step time 5/8 of the truth).
+    let five = |t: f64| {
+        let passes = t / T;
+        Signals {
+            steps_total: Some(passes),
+            live_generation_tokens_total: Some(passes * 5.0),
+            itl_s: Some(SumCount {
+                sum: passes * 5.0 * T,
+                count: passes * 5.0,
+            }),
+            itl_per_token: true,
+            ..Signals::default()
+        }
+    };
+    let s = [sample(1.5, five(1.5)), sample(2.5, five(2.5))];
+    let wave = |ok_n| StepRequests {
+        ok_n,
+        waves: vec![WaveRequests::default()],
+        ..StepRequests::default()
+    };
+    let failed = counters(&s).without_uneven_tokens_per_step(&step(), 1, &wave(5));
+    let (mtp, source) = failed.mtp(Some(1.0), 8.0, 1.0);
+    assert_eq!((mtp, source), (1.0, MtpSource::ClientTokensPerChunk));
+    let st = failed.step_time(&step(), &StepRequests::default(), &s, 1.0, mtp);
+    assert!((st.itl_s.unwrap() - T).abs() < 1e-12, "{:?}", st.itl_s);
+    // Every request of the wave ok: the engine's own tokens per step (here 5/8: the rule
+    // trusts a full wave's batch).
+    let (mtp, source) = counters(&s)
+        .without_uneven_tokens_per_step(&step(), 1, &wave(8))
+        .mtp(Some(1.0), 8.0, 1.0);
+    assert_eq!(source, MtpSource::EngineTokensPerStep);
+    assert!((mtp - 0.625).abs() < 1e-9, "{mtp}");
 }
 
 #[test]
