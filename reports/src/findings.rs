@@ -99,13 +99,18 @@ impl StepView<'_> {
     /// `bs`, or `DP × ⌈bs / DP⌉` when `bs` does not divide over the DP ranks (SGLang DP 2 at
     /// bs 1: one rank runs the sequence, the idle one may still report its last batch).
     fn bs_upper(&self) -> f64 {
+        let dp = self.dp();
+        dp * (self.bs() / dp).ceil()
+    }
+
+    /// The DP ranks the probe was told of (`--dp`).
+    fn dp(&self) -> f64 {
         let t = self.timing;
-        let dp = if t.bs_per_rank > 0.0 {
+        if t.bs_per_rank > 0.0 {
             (self.bs() / t.bs_per_rank).round().max(1.0)
         } else {
             1.0
-        };
-        dp * (self.bs() / dp).ceil()
+        }
     }
 
     /// A closed-loop window whose engine queue drained at some scrape: requests only passed

@@ -37,6 +37,7 @@ use polars::prelude::{DataFrame, PolarsResult};
 use serde::Serialize;
 
 use ceiling_collectors::GpuSample;
+use ceiling_collectors::engines::Flavor;
 
 use crate::engine::EngineSample;
 use crate::recording::{Pattern, Recording, StepRecord};
@@ -407,9 +408,14 @@ pub(crate) fn time_step(
     } = client;
     let window_s = window::total_s(&windows);
     let (in_windows, over_requests_span) = step_scrapes(engine_samples, &windows, &requests);
+    // llama.cpp labels no rank: its one exposition sums every rank behind it (the simulator's
+    // `--dp`), so the ranks are the probe's `--dp`.
     let dp_ranks = in_windows
         .last()
-        .map(|s| s.signals.dp_ranks.max(1) as f64)
+        .map(|s| match s.signals.flavor {
+            Some(Flavor::Llamacpp) => f64::from(dp),
+            _ => s.signals.dp_ranks.max(1) as f64,
+        })
         .unwrap_or(f64::from(dp));
     let counters = EngineCounters::over(engine_samples, &windows, step, &requests)
         .without_uneven_tokens_per_step(step, dp, &requests);

@@ -107,12 +107,14 @@ fn batch_from_running_gauge(v: &StepView<'_>) -> Option<Finding> {
 }
 
 /// llama.cpp's busy slots per decode call over the windows: the batch every step ran, not a
-/// gauge sampled now and then.
+/// gauge sampled now and then. A decode call is one rank's, so it holds `bs / DP` (ranks behind
+/// one exposition, as the simulator's `--dp` sums them).
 fn batch_from_busy_slots(v: &StepView<'_>) -> Option<Finding> {
-    let (s, e, bs) = (v.summary, &v.timing.engine, v.bs());
+    let (s, e) = (v.summary, &v.timing.engine);
+    let (bs, upper) = (v.bs() / v.dp(), v.bs_upper() / v.dp());
     let b = e
         .busy_slots_per_step
-        .filter(|b| (*b < bs - 0.5 && !v.turnaround()) || *b > v.bs_upper() + 0.5)?;
+        .filter(|b| (*b < bs - 0.5 && !v.turnaround()) || *b > upper + 0.5)?;
     // Only where the gauge is missing or shows at least the probe's batch: a gauge showing too
     // small a batch has its own finding.
     if !e.running_max.is_none_or(|max| max >= bs - 0.5) {
@@ -126,7 +128,8 @@ fn batch_from_busy_slots(v: &StepView<'_>) -> Option<Finding> {
             Severity::Warn
         },
         format!(
-            "the engine's steps held {b:.1} sequences on average while the probe held {bs:.0}; {}",
+            "the engine's steps held {b:.1} sequences on average while the probe held {bs:.0}{}; {}",
+            if v.dp() > 1.0 { " per DP rank" } else { "" },
             if b < bs {
                 "raise the engine's slots (llama.cpp -np) or sequence cap, or lower the batch size"
             } else {

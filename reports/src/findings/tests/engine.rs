@@ -142,6 +142,19 @@ fn engine_queueing_stays_silent_when_nothing_waited() {
 }
 
 #[test]
+fn busy_slots_per_decode_call_are_one_ranks_so_they_hold_bs_over_dp() {
+    // Two ranks behind one llama.cpp exposition, bs 8 on DP 2: each decode call holds 4.
+    let bs = f64::from(BS);
+    let mut step = running(Some(bs), Some(bs), Some(bs / 2.0));
+    step.timing.bs_per_rank = bs / 2.0;
+    step.silent(&ENGINE_BATCH_MISMATCH);
+    step.timing.engine.busy_slots_per_step = Some(bs / 2.0 - 1.0);
+    let f = step.one(&ENGINE_BATCH_MISMATCH);
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.message.contains(" per DP rank;"), "{}", f.message);
+}
+
+#[test]
 fn a_batch_that_does_not_divide_over_the_dp_ranks_is_no_mismatch() {
     // SGLang DP 2 at bs 1: one rank runs the sequence, the idle one still reports its last.
     let mut step = Step::clean();
