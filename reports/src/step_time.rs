@@ -37,7 +37,7 @@ use polars::prelude::{DataFrame, PolarsResult};
 use serde::Serialize;
 
 use ceiling_collectors::GpuSample;
-use ceiling_collectors::engines::Flavor;
+use ceiling_collectors::engines::{Flavor, Signals};
 
 use crate::engine::EngineSample;
 use crate::recording::{Pattern, Recording, StepRecord};
@@ -389,6 +389,16 @@ fn window_throughput(
     )
 }
 
+/// The DP ranks whose steps an exposition's counters hold: its rank labels' count; llama.cpp
+/// labels no rank, and its one exposition sums every rank behind it (the simulator's `--dp`),
+/// so the probe's `--dp`, those with a sequence to step (bs 1 on DP 2 steps one rank).
+fn exposition_ranks(signals: &Signals, dp: u32, batch_size: u32) -> f64 {
+    match signals.flavor {
+        Some(Flavor::Llamacpp) => f64::from(dp.min(batch_size.max(1))),
+        _ => signals.dp_ranks.max(1) as f64,
+    }
+}
+
 /// Times one step. `flight`, `engine_samples` and `gpu` are the whole run's, sorted by time.
 pub(crate) fn time_step(
     step: &StepRecord,
@@ -408,14 +418,9 @@ pub(crate) fn time_step(
     } = client;
     let window_s = window::total_s(&windows);
     let (in_windows, over_requests_span) = step_scrapes(engine_samples, &windows, &requests);
-    // llama.cpp labels no rank: its one exposition sums every rank behind it (the simulator's
-    // `--dp`), so the ranks are the probe's `--dp`.
     let dp_ranks = in_windows
         .last()
-        .map(|s| match s.signals.flavor {
-            Some(Flavor::Llamacpp) => f64::from(dp),
-            _ => s.signals.dp_ranks.max(1) as f64,
-        })
+        .map(|s| exposition_ranks(&s.signals, dp, step.batch_size))
         .unwrap_or(f64::from(dp));
     let counters = EngineCounters::over(engine_samples, &windows, step, &requests)
         .without_uneven_tokens_per_step(step, dp, &requests);

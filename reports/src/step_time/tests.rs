@@ -153,3 +153,22 @@ fn the_acceptance_noise_shrinks_with_the_effective_gaps_and_is_none_without_draf
     assert_eq!(acceptance_noise(1.0, Some(80.0)), None);
     assert_eq!(acceptance_noise(2.6, None), None);
 }
+
+#[test]
+fn llamacpps_ranks_are_the_probes_dp_that_have_a_sequence_and_labelled_ones_are_counted() {
+    let llamacpp = Signals {
+        flavor: Some(Flavor::Llamacpp),
+        ..Signals::default()
+    };
+    // Two ranks summed into one exposition: both step at bs 8; at bs 1 one idles.
+    assert_eq!(exposition_ranks(&llamacpp, 2, 8), 2.0);
+    assert_eq!(exposition_ranks(&llamacpp, 2, 1), 1.0);
+    assert_eq!(exposition_ranks(&llamacpp, 1, 8), 1.0);
+    // Labelled ranks (vLLM `engine`, SGLang `dp_rank`) are counted from the labels.
+    let labelled = Signals {
+        flavor: Some(Flavor::Vllm),
+        dp_ranks: 2,
+        ..Signals::default()
+    };
+    assert_eq!(exposition_ranks(&labelled, 4, 8), 2.0);
+}
