@@ -37,7 +37,6 @@ use polars::prelude::{DataFrame, PolarsResult};
 use serde::Serialize;
 
 use ceiling_collectors::GpuSample;
-use ceiling_collectors::engines::{Flavor, Signals};
 
 use crate::engine::EngineSample;
 use crate::recording::{Pattern, Recording, StepRecord};
@@ -58,7 +57,7 @@ pub(crate) use counters::scraped_spans;
 use counters::{EngineCounters, EngineStepTime};
 pub(crate) use decode::{DecodePass, DecodeWindow, Req as DecodeReq};
 pub use engine_view::EngineViewGap;
-use engine_view::{clean_waves, engine_view_gap, engine_window};
+use engine_view::{clean_waves, engine_view_gap, engine_window, exposition_ranks};
 use gpu::gpu_window;
 pub use gpu::{GpuPower, GpuWindow, MIN_WINDOW_S as MIN_GPU_WINDOW_S, PowerSource};
 pub(crate) use littles::InFlight;
@@ -389,16 +388,6 @@ fn window_throughput(
     )
 }
 
-/// The DP ranks whose steps an exposition's counters hold: its rank labels' count; llama.cpp
-/// labels no rank, and its one exposition sums every rank behind it (the simulator's `--dp`),
-/// so the probe's `--dp`, those with a sequence to step (bs 1 on DP 2 steps one rank).
-fn exposition_ranks(signals: &Signals, dp: u32, batch_size: u32) -> f64 {
-    match signals.flavor {
-        Some(Flavor::Llamacpp) => f64::from(dp.min(batch_size.max(1))),
-        _ => signals.dp_ranks.max(1) as f64,
-    }
-}
-
 /// Times one step. `flight`, `engine_samples` and `gpu` are the whole run's, sorted by time.
 pub(crate) fn time_step(
     step: &StepRecord,
@@ -418,10 +407,7 @@ pub(crate) fn time_step(
     } = client;
     let window_s = window::total_s(&windows);
     let (in_windows, over_requests_span) = step_scrapes(engine_samples, &windows, &requests);
-    let dp_ranks = in_windows
-        .last()
-        .map(|s| exposition_ranks(&s.signals, dp, step.batch_size))
-        .unwrap_or(f64::from(dp));
+    let dp_ranks = exposition_ranks(in_windows.last().copied(), dp, step.batch_size);
     let counters = EngineCounters::over(engine_samples, &windows, step, &requests)
         .without_uneven_tokens_per_step(step, dp, &requests);
     let tokens_per_chunk = cadence.tokens_per_chunk.or(decode.usage_tokens_per_chunk);
@@ -456,8 +442,8 @@ pub(crate) fn time_step(
         &in_windows,
         over_requests_span,
     );
-    let unseen_s = unseen_step_s(dp, t_fwd_s, cadence.gap_at_edge_s);
-    let littles_law = littles_law(&requests, flight, engine_samples, unseen_s);
+    let unseen = unseen_step_s(dp, t_fwd_s, cadence.gap_at_edge_s);
+    let littles_law = littles_law(&requests, flight, engine_samples, unseen);
     let gpu = gpu_window(gpu, &windows, throughput_window_tok_s);
     StepTiming {
         step_idx: step.idx,

@@ -165,6 +165,20 @@ pub(super) fn engine_window(
     }
 }
 
+/// The DP ranks whose steps an exposition's counters hold: its rank labels' count; llama.cpp
+/// labels no rank, and its one exposition sums every rank behind it (the simulator's `--dp`),
+/// so the probe's `--dp`, those with a sequence to step (bs 1 on DP 2 steps one rank); the
+/// probe's `--dp` where no scrape fell in the windows.
+pub(super) fn exposition_ranks(last: Option<&EngineSample>, dp: u32, batch_size: u32) -> f64 {
+    match last {
+        Some(s) if s.signals.flavor == Some(Flavor::Llamacpp) => {
+            f64::from(dp.min(batch_size.max(1)))
+        }
+        Some(s) => s.signals.dp_ranks.max(1) as f64,
+        None => f64::from(dp),
+    }
+}
+
 /// llama.cpp's busy slots at the scrapes where a task waited for a slot (`requests_deferred`
 /// above 0: server-context.cpp defers a task only when no slot is free), the most of them.
 fn slots_full_running(around: &[EngineSample]) -> Option<f64> {

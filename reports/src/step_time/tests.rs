@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::synthetic::{SyntheticRun, WaveSpec, wave_recording};
+use ceiling_collectors::engines::{Flavor, Signals};
 
 fn time_all(rec: &SyntheticRun) -> Vec<StepTiming> {
     let r = rec.recording();
@@ -156,19 +157,25 @@ fn the_acceptance_noise_shrinks_with_the_effective_gaps_and_is_none_without_draf
 
 #[test]
 fn llamacpps_ranks_are_the_probes_dp_that_have_a_sequence_and_labelled_ones_are_counted() {
-    let llamacpp = Signals {
-        flavor: Some(Flavor::Llamacpp),
-        ..Signals::default()
+    let at = |flavor, dp_ranks| EngineSample {
+        t_s: 0.0,
+        signals: Signals {
+            flavor: Some(flavor),
+            dp_ranks,
+            ..Signals::default()
+        },
+        boundary: false,
     };
-    // Two ranks summed into one exposition: both step at bs 8; at bs 1 one idles.
-    assert_eq!(exposition_ranks(&llamacpp, 2, 8), 2.0);
-    assert_eq!(exposition_ranks(&llamacpp, 2, 1), 1.0);
-    assert_eq!(exposition_ranks(&llamacpp, 1, 8), 1.0);
-    // Labelled ranks (vLLM `engine`, SGLang `dp_rank`) are counted from the labels.
-    let labelled = Signals {
-        flavor: Some(Flavor::Vllm),
-        dp_ranks: 2,
-        ..Signals::default()
-    };
-    assert_eq!(exposition_ranks(&labelled, 4, 8), 2.0);
+    // Two ranks summed into one llama.cpp exposition: both step at bs 8; at bs 1 one idles.
+    let llamacpp = at(Flavor::Llamacpp, 1);
+    assert_eq!(engine_view::exposition_ranks(Some(&llamacpp), 2, 8), 2.0);
+    assert_eq!(engine_view::exposition_ranks(Some(&llamacpp), 2, 1), 1.0);
+    assert_eq!(engine_view::exposition_ranks(Some(&llamacpp), 1, 8), 1.0);
+    // Labelled ranks (vLLM `engine`, SGLang `dp_rank`) are counted from the labels; no scrape
+    // in the windows: the probe's `--dp`.
+    assert_eq!(
+        engine_view::exposition_ranks(Some(&at(Flavor::Vllm, 2)), 4, 8),
+        2.0
+    );
+    assert_eq!(engine_view::exposition_ranks(None, 4, 8), 4.0);
 }
