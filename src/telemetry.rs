@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use ceiling_collectors::gpu::dcgm::DcgmSource;
 use ceiling_collectors::gpu::nvml::NvmlSource;
 use ceiling_collectors::gpu::{GpuError, GpuSource, SourceSpec, select, spawn_gpu_sampler};
-use ceiling_collectors::prometheus::{ScrapeNow, Scraper, run_scraper};
+use ceiling_collectors::prometheus::{ScrapeNow, Scraper, boundary_timeout, run_scraper};
 use ceiling_collectors::{GpuInfo, GpuSample, ScrapeRecord};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -103,7 +103,9 @@ impl Telemetry {
         }
         let (tx, mut rx) = mpsc::channel::<ScrapeRecord>(64);
         let (now_tx, now_rx) = mpsc::channel::<ScrapeNow>(1);
-        self.boundary = Boundary::new(now_tx, scrape_timeout(cfg.scrape_interval));
+        // A boundary may wait for a tick's scrape in flight, then its own.
+        let tick = scrape_timeout(cfg.scrape_interval);
+        self.boundary = Boundary::new(now_tx, tick + boundary_timeout(tick));
         let task = tokio::spawn(run_scraper(
             scraper,
             cfg.scrape_interval,

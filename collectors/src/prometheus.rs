@@ -18,7 +18,10 @@ use serde::Serialize;
 
 use crate::MetricSample;
 
-pub use scrape::{MAX_SCRAPE_BYTES, MAX_SCRAPE_LINES, ScrapeNow, Scraper, run_scraper};
+pub use scrape::{
+    MAX_SCRAPE_BYTES, MAX_SCRAPE_LINES, MIN_BOUNDARY_TIMEOUT, ScrapeNow, Scraper, boundary_timeout,
+    run_scraper,
+};
 
 /// The type a `# TYPE` line declares; `Untyped` when there is none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

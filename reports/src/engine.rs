@@ -58,6 +58,28 @@ pub fn around(samples: &[EngineSample], start: f64, end: f64) -> &[EngineSample]
     &samples[lo.min(hi)..hi]
 }
 
+/// [`around`] where it really encloses `[start, end]` (a sample at or before `start` and one at
+/// or after `end`); `None` where it does not, as a delta over it would miss part of the span.
+pub fn enclosing(samples: &[EngineSample], start: f64, end: f64) -> Option<&[EngineSample]> {
+    let around = around(samples, start, end);
+    let encloses = around.first().is_some_and(|s| s.t_s <= start)
+        && around.last().is_some_and(|s| s.t_s >= end);
+    encloses.then_some(around)
+}
+
+/// The samples taken in `[after, before]` (either bound open where `None`): a step's, between
+/// its neighbours' traffic. A step's counters bracketed by a scrape from its neighbour's traffic
+/// (the scrape between them lost) would count that traffic as its own.
+pub fn between(
+    samples: &[EngineSample],
+    after: Option<f64>,
+    before: Option<f64>,
+) -> &[EngineSample] {
+    let lo = after.map_or(0, |a| samples.partition_point(|s| s.t_s < a));
+    let hi = before.map_or(samples.len(), |b| samples.partition_point(|s| s.t_s <= b));
+    &samples[lo..hi.max(lo)]
+}
+
 /// Requests the engine preempted over `samples` where it exposes no cumulative counter, only
 /// a gauge of retractions since its last log point (SGLang 0.5.4–0.5.7 `num_retracted_reqs`):
 /// the largest reading, a lower bound (`None` without the gauge).

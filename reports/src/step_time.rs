@@ -268,14 +268,20 @@ pub(crate) fn time_steps(
     Ok(rec
         .steps
         .iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(i, s)| {
+            // The step's scrapes: none taken during its neighbours' traffic.
+            let traffic = |n: &StepRecord| requests.get(&n.idx)?.traffic(n);
+            let after = rec.steps[..i].iter().rev().find_map(traffic).map(|t| t.1);
+            let before = rec.steps[i + 1..].iter().find_map(traffic).map(|t| t.0);
+            let engine = crate::engine::between(&rec.engine, after, before);
             let client = Client {
                 windows: windows.remove(&s.idx).unwrap_or_default(),
                 cadence: cadence.get(&s.idx).cloned().unwrap_or_default(),
                 requests: requests.get(&s.idx).cloned().unwrap_or_default(),
                 decode: decode.remove(&s.idx).unwrap_or_default(),
             };
-            time_step(s, client, &flight, &rec.engine, &rec.gpu, dp)
+            time_step(s, client, &flight, engine, &rec.gpu, dp)
         })
         .collect())
 }
@@ -388,7 +394,8 @@ fn window_throughput(
     )
 }
 
-/// Times one step. `flight`, `engine_samples` and `gpu` are the whole run's, sorted by time.
+/// Times one step. `flight` and `gpu` are the whole run's, sorted by time; `engine_samples` are the
+/// step's: those taken between its neighbours' traffic ([`crate::engine::between`]).
 pub(crate) fn time_step(
     step: &StepRecord,
     client: Client,

@@ -24,8 +24,9 @@ impl Boundary {
         }
     }
 
-    /// Scrapes now and waits until the record is taken (at most the scrape timeout, plus a
-    /// second for the queue): a slow or dead engine delays the next step by that, never more.
+    /// Scrapes now and waits until the record is taken (at most `timeout`: a tick's scrape in
+    /// flight and the boundary's own, plus a second for the queue): a slow or dead engine
+    /// delays the next step by that, never more.
     pub async fn scrape(&self) {
         let Some(now) = &self.now else {
             return;

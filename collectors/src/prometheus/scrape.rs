@@ -25,6 +25,17 @@ pub const MAX_SCRAPE_BYTES: usize = 16 << 20;
 /// The most lines (series, comments and blank lines together) one scrape parses.
 pub const MAX_SCRAPE_LINES: usize = 200_000;
 
+/// The least a boundary scrape (between two probe steps) is given to answer. A step's counter
+/// deltas are bracketed by it: one lost to a short timeout on a busy host leaves the step
+/// bracketed by a scrape taken during its neighbour's traffic, and the wait costs only the
+/// pause between steps.
+pub const MIN_BOUNDARY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a boundary scrape is given, for a scraper whose ticks are given `timeout`.
+pub fn boundary_timeout(timeout: Duration) -> Duration {
+    timeout.max(MIN_BOUNDARY_TIMEOUT)
+}
+
 use super::parse;
 
 /// Scrapes one URL. Cheap to clone (the reqwest client is shared).
@@ -48,6 +59,14 @@ impl Scraper {
             client,
             url: url.into(),
             timeout,
+        }
+    }
+
+    /// The same scraper, given `timeout` to answer.
+    pub fn with_timeout(&self, timeout: Duration) -> Scraper {
+        Scraper {
+            timeout,
+            ..self.clone()
         }
     }
 
@@ -175,9 +194,10 @@ fn describe(e: &reqwest::Error, url: &str, timeout: Duration) -> String {
 /// queued on the scraper's channel.
 pub type ScrapeNow = tokio::sync::oneshot::Sender<()>;
 
-/// Scrapes every `interval`, and at once on each request from `now`, until `cancel` fires or
-/// the receiver is gone. Ticks missed while a slow scrape was in flight are skipped, not
-/// bunched up. Records are numbered in the order taken, whatever started them.
+/// Scrapes every `interval`, and at once on each request from `now` (given
+/// [`boundary_timeout`] to answer), until `cancel` fires or the receiver is gone. Ticks missed
+/// while a slow scrape was in flight are skipped, not bunched up. Records are numbered in the
+/// order taken, whatever started them.
 pub async fn run_scraper(
     scraper: Scraper,
     interval: Duration,
@@ -186,6 +206,7 @@ pub async fn run_scraper(
     tx: mpsc::Sender<ScrapeRecord>,
     mut now: mpsc::Receiver<ScrapeNow>,
 ) {
+    let at_boundary = scraper.with_timeout(boundary_timeout(scraper.timeout));
     let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(1)));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut seq = 0;
@@ -204,7 +225,7 @@ pub async fn run_scraper(
         };
         let mut record = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = scraper.scrape_once(seq, t0) => r,
+            r = if reply.is_some() { &at_boundary } else { &scraper }.scrape_once(seq, t0) => r,
         };
         record.boundary = reply.is_some();
         if tx.send(record).await.is_err() {
@@ -225,6 +246,11 @@ mod tests {
 
     /// A one-route HTTP server answering every request with `status` and `body`.
     async fn serve(status: u16, body: &'static str) -> String {
+        serve_after(Duration::ZERO, status, body).await
+    }
+
+    /// [`serve`], each answer `delay` after the request.
+    async fn serve_after(delay: Duration, status: u16, body: &'static str) -> String {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move {
@@ -235,6 +261,7 @@ mod tests {
                 tokio::spawn(async move {
                     let mut buf = [0u8; 4096];
                     let _ = sock.read(&mut buf).await;
+                    tokio::time::sleep(delay).await;
                     let resp = format!(
                         "HTTP/1.1 {status} X\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                         body.len()
@@ -317,11 +344,17 @@ mod tests {
         assert_eq!(seqs, vec![0, 1, 2]);
     }
 
-    #[tokio::test]
-    async fn a_scrape_on_request_is_taken_at_once_and_answered_after_it_is_queued() {
-        let url = serve(200, "vllm:num_requests_running 3\n").await;
-        let s = Scraper::new(client(), url, Duration::from_secs(2));
-        let (tx, mut rx) = mpsc::channel(16);
+    /// `s` run with an hourly tick (its first at once): its records, the boundary requests,
+    /// the cancel and the task.
+    fn hourly(
+        s: Scraper,
+    ) -> (
+        mpsc::Receiver<ScrapeRecord>,
+        mpsc::Sender<ScrapeNow>,
+        CancellationToken,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let (tx, rx) = mpsc::channel(16);
         let (now_tx, now_rx) = mpsc::channel(1);
         let cancel = CancellationToken::new();
         let task = tokio::spawn(run_scraper(
@@ -332,6 +365,14 @@ mod tests {
             tx,
             now_rx,
         ));
+        (rx, now_tx, cancel, task)
+    }
+
+    #[tokio::test]
+    async fn a_scrape_on_request_is_taken_at_once_and_answered_after_it_is_queued() {
+        let url = serve(200, "vllm:num_requests_running 3\n").await;
+        let s = Scraper::new(client(), url, Duration::from_secs(2));
+        let (mut rx, now_tx, cancel, task) = hourly(s);
         // The interval's first tick fires at once; take that record first.
         let first = rx.recv().await.expect("first tick");
         assert_eq!(first.seq, 0);
@@ -345,6 +386,41 @@ mod tests {
             .try_recv()
             .expect("the record is queued before the answer");
         assert_eq!(r.seq, 1);
+        assert_eq!(r.samples.len(), 1);
+        cancel.cancel();
+        task.await.expect("join");
+    }
+
+    #[tokio::test]
+    async fn a_boundary_scrape_is_given_longer_than_a_tick() {
+        // An engine 300 ms slow to answer: a tick given 100 ms loses its scrape, a boundary
+        // (between two probe steps, bracketing their counters) waits for it.
+        let url = serve_after(
+            Duration::from_millis(300),
+            200,
+            "vllm:num_requests_running 3\n",
+        )
+        .await;
+        let s = Scraper::new(client(), url, Duration::from_millis(100));
+        let (mut rx, now_tx, cancel, task) = hourly(s);
+        let tick = rx.recv().await.expect("first tick");
+        assert!(
+            tick.error
+                .as_deref()
+                .is_some_and(|e| e.contains("no answer")),
+            "{tick:?}"
+        );
+        assert!(!tick.boundary);
+        let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
+        now_tx.send(reply_tx).await.expect("request");
+        let wait = boundary_timeout(Duration::from_millis(100)) + Duration::from_secs(1);
+        assert_eq!(wait, Duration::from_secs(3));
+        tokio::time::timeout(wait, reply_rx)
+            .await
+            .expect("answered")
+            .expect("reply");
+        let r = rx.try_recv().expect("queued");
+        assert!(r.boundary && r.error.is_none(), "{r:?}");
         assert_eq!(r.samples.len(), 1);
         cancel.cancel();
         task.await.expect("join");

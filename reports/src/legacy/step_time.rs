@@ -171,6 +171,7 @@ fn step_requests(requests: &[&RequestRecord]) -> StepRequests {
         ok_done_max: ok.iter().filter_map(|r| r.done_t_s).reduce(f64::max),
         ok_n: ok.len() as u32,
         ok_e2e_mean_s: mean(&e2e),
+        sent_min: requests.iter().map(|r| r.sent_t_s).reduce(f64::min),
         done_max: requests.iter().filter_map(|r| r.done_t_s).reduce(f64::max),
         client_output_tokens: requests
             .iter()
@@ -209,10 +210,19 @@ pub fn time_steps(
         by_step.entry(r.step_idx).or_default().push(r);
     }
     let flight = in_flight(requests);
+    let reqs = |s: &StepRecord| by_step.get(&s.idx).map(Vec::as_slice).unwrap_or(&[]);
+    let traffic: Vec<Option<(f64, f64)>> = steps
+        .iter()
+        .map(|s| step_requests(reqs(s)).traffic(s))
+        .collect();
     steps
         .iter()
-        .map(|s| {
-            let reqs = by_step.get(&s.idx).map(Vec::as_slice).unwrap_or(&[]);
+        .enumerate()
+        .map(|(i, s)| {
+            let after = traffic[..i].iter().rev().find_map(|t| *t).map(|t| t.1);
+            let before = traffic[i + 1..].iter().find_map(|t| *t).map(|t| t.0);
+            let step_samples = crate::engine::between(engine_samples, after, before);
+            let reqs = reqs(s);
             let windows = step_windows(s, reqs);
             let requests = step_requests(reqs);
             let spans = scraped_spans(engine_samples, &windows, &requests);
@@ -222,7 +232,7 @@ pub fn time_steps(
                 decode: decode(s.idx, reqs, &windows),
                 windows,
             };
-            time_step(s, client, &flight, engine_samples, gpu, dp)
+            time_step(s, client, &flight, step_samples, gpu, dp)
         })
         .collect()
 }

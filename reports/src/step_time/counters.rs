@@ -86,8 +86,9 @@ impl EngineCounters {
         step: &StepRecord,
         requests: &StepRequests,
     ) -> Self {
-        let step_end = step.end_t_s.or(requests.done_max).unwrap_or(step.start_t_s);
-        let around = engine::around(engine_samples, step.start_t_s, step_end);
+        let (start, end) = requests.span(step);
+        let around = engine::around(engine_samples, start, end);
+        let enclosing = engine::enclosing(engine_samples, start, end);
         let itl_per_token = engine_samples.iter().any(|s| s.signals.itl_per_token);
         let spec_at_request_end = engine_samples.iter().any(|s| s.signals.spec_at_request_end);
         let inside: Vec<&EngineSample> = windows
@@ -108,8 +109,9 @@ impl EngineCounters {
             itl_decode: itl_over(engine_samples, windows, |w| itl_start(w, requests)),
             itl_per_token,
             spec_at_request_end,
-            step_drafts: engine::delta(around, |s| s.spec_drafts_total),
-            step_accepted: engine::delta(around, |s| s.spec_accepted_tokens_total),
+            step_drafts: enclosing.and_then(|a| engine::delta(a, |s| s.spec_drafts_total)),
+            step_accepted: enclosing
+                .and_then(|a| engine::delta(a, |s| s.spec_accepted_tokens_total)),
             lifetime_drafts: around
                 .iter()
                 .rev()

@@ -39,13 +39,8 @@ pub(super) fn waves_itl(
 ) -> Option<(f64, f64)> {
     waves
         .filter_map(|(start, end)| {
-            let around = engine::around(eng, start, end);
             // The bracket must really enclose the wave, or it misses some of its tokens.
-            let encloses = around.first().is_some_and(|s| s.t_s <= start)
-                && around.last().is_some_and(|s| s.t_s >= end);
-            encloses
-                .then(|| engine::delta_mean(around, |s| s.itl_s))
-                .flatten()
+            engine::enclosing(eng, start, end).and_then(|a| engine::delta_mean(a, |s| s.itl_s))
         })
         .reduce(|a, b| (a.0 + b.0, a.1 + b.1))
 }
@@ -127,14 +122,13 @@ pub(super) fn engine_window(
         in_windows.iter().filter_map(|s| f(&s.signals)).collect()
     };
     let running = col(&|s| s.running);
-    // Engine over the whole step.
-    let step_end = step.end_t_s.unwrap_or_else(|| {
-        requests
-            .done_max
-            .map_or(step.start_t_s, |d| d.max(step.start_t_s))
-    });
-    let around = engine::around(engine_samples, step.start_t_s, step_end);
-    let step_delta = |get: fn(&Signals) -> Option<f64>| engine::delta(around, get).map(|d| d.dv);
+    // Engine over the whole step; its counters only where scrapes bracket its traffic.
+    let (start, end) = requests.span(step);
+    let around = engine::around(engine_samples, start, end);
+    let enclosing = engine::enclosing(engine_samples, start, end);
+    let step_delta = |get: fn(&Signals) -> Option<f64>| {
+        enclosing.and_then(|a| engine::delta(a, get)).map(|d| d.dv)
+    };
     EngineWindow {
         samples: in_windows.len(),
         over_requests_span,
@@ -208,6 +202,6 @@ fn preemptions_over_step(
     requests: &StepRequests,
     engine_samples: &[EngineSample],
 ) -> Option<f64> {
-    let end = step.end_t_s.or(requests.done_max).unwrap_or(step.start_t_s);
-    engine::preemptions_seen(engine::around(engine_samples, step.start_t_s, end))
+    let (start, end) = requests.span(step);
+    engine::preemptions_seen(engine::around(engine_samples, start, end))
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 
 use crate::frames::Rows;
+use crate::recording::StepRecord;
 
 /// One wave's requests (measured only).
 #[derive(Debug, Clone, Copy, Default)]
@@ -37,7 +38,8 @@ pub(crate) struct StepRequests {
     pub ok_done_max: Option<f64>,
     pub ok_n: u32,
     pub ok_e2e_mean_s: Option<f64>,
-    /// Last done of any request of the step, warm-up included.
+    /// First sent and last done of any request of the step, warm-up included: its traffic.
+    pub sent_min: Option<f64>,
     pub done_max: Option<f64>,
     /// Output tokens of every request of the step (warm-up included).
     pub client_output_tokens: u64,
@@ -47,6 +49,25 @@ pub(crate) struct StepRequests {
     /// Every done instant of the step's requests (warm-up included), sorted: the requests the
     /// engine finished, which its slot counters (llama.cpp) count only at their end.
     pub done_ts: Vec<f64>,
+}
+
+impl StepRequests {
+    /// The step's traffic: its first request sent to its last done (its own end where none was
+    /// done); `None` where it sent none. The engine's counters move only inside it.
+    pub(crate) fn traffic(&self, step: &StepRecord) -> Option<(f64, f64)> {
+        let start = self.sent_min?;
+        let end = self.done_max.or(step.end_t_s).unwrap_or(start);
+        Some((start, end.max(start)))
+    }
+
+    /// What a step's counters are bracketed over: its traffic, else the step itself. Scrapes
+    /// that enclose it and none of its neighbours' traffic bracket them exactly.
+    pub(crate) fn span(&self, step: &StepRecord) -> (f64, f64) {
+        self.traffic(step).unwrap_or_else(|| {
+            let end = step.end_t_s.unwrap_or(step.start_t_s);
+            (step.start_t_s, end.max(step.start_t_s))
+        })
+    }
 }
 
 pub(super) fn requests_by_step(figures: &DataFrame) -> PolarsResult<BTreeMap<u32, StepRequests>> {
@@ -70,6 +91,7 @@ pub(super) fn requests_by_step(figures: &DataFrame) -> PolarsResult<BTreeMap<u32
                 col("done_t_s").filter(ok.clone()).max().alias("ok_done"),
                 ok.clone().sum().alias("ok_n"),
                 col("e2e_s").filter(ok).mean().alias("ok_e2e_mean"),
+                col("sent_t_s").min().alias("sent_min"),
                 col("done_t_s").max().alias("done_max"),
                 col("output_tokens")
                     .cast(DataType::UInt64)
@@ -104,6 +126,7 @@ pub(super) fn requests_by_step(figures: &DataFrame) -> PolarsResult<BTreeMap<u32
                 ok_done_max: f("ok_done")?,
                 ok_n: per_step.u64(step, "ok_n")?.unwrap_or(0) as u32,
                 ok_e2e_mean_s: f("ok_e2e_mean")?,
+                sent_min: f("sent_min")?,
                 done_max: f("done_max")?,
                 client_output_tokens: per_step.u64(step, "out_tokens")?.unwrap_or(0),
                 client_prompt_tokens: per_step.u64(step, "prompt_tokens")?.unwrap_or(0),

@@ -179,3 +179,32 @@ fn llamacpps_ranks_are_the_probes_dp_that_have_a_sequence_and_labelled_ones_are_
     );
     assert_eq!(engine_view::exposition_ranks(None, 4, 8), 4.0);
 }
+
+#[test]
+fn a_steps_counters_are_never_bracketed_by_a_scrape_from_its_neighbours_traffic() {
+    let spec = |bs| WaveSpec {
+        batch_size: bs,
+        output_len: 41,
+        ..WaveSpec::default()
+    };
+    let mut rec = wave_recording(&[spec(4), spec(8)]);
+    let tokens = |rec: &SyntheticRun| time_all(rec)[1].engine.generation_tokens;
+    // Scrapes between the steps' traffic: step 1's counters are its own, exactly.
+    assert_eq!(tokens(&rec), Some(4.0 * 8.0 * 41.0));
+    // The scrapes between them lost (a boundary scrape that timed out): the last scrape before
+    // step 1 was taken in step 0's last wave, whose tokens a delta from it would count too.
+    let done_0 = rec.requests.iter().filter(|q| q.step_idx == 0);
+    let done_0 = done_0.filter_map(|q| q.done_t_s).fold(0.0, f64::max);
+    let sent_1 = rec.requests.iter().filter(|q| q.step_idx == 1);
+    let sent_1 = sent_1.map(|q| q.sent_t_s).fold(f64::INFINITY, f64::min);
+    let before = rec.engine.len();
+    rec.engine.retain(|s| s.t_s < done_0 || s.t_s > sent_1);
+    assert!(rec.engine.len() < before);
+    assert!(
+        rec.engine
+            .iter()
+            .any(|s| s.t_s < done_0 && s.t_s > done_0 - 0.1),
+        "a scrape inside step 0's last wave"
+    );
+    assert_eq!(tokens(&rec), None, "unknown, never step 0's tokens counted");
+}
