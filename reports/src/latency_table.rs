@@ -133,6 +133,7 @@ mod tests {
             requests_failed: 1,
             requests_warmup: 8,
             failures_by_outcome: BTreeMap::from([("timeout".to_string(), 1)]),
+            failure_most_common: None,
             ttft_s: d(20.0),
             ttft_answer_s: None,
             tpot_s: d(7.0),

@@ -33,6 +33,10 @@ pub struct StepSummary {
     pub requests_warmup: u32,
     /// Failed (non-warm-up) requests by outcome kind (`timeout`, `http_error`, …).
     pub failures_by_outcome: BTreeMap<String, u32>,
+    /// The error the most failed (non-warm-up) requests recorded, as the engine or the client
+    /// wrote it (ties: the first in byte order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_most_common: Option<String>,
     pub ttft_s: Option<Distribution>,
     pub ttft_answer_s: Option<Distribution>,
     pub tpot_s: Option<Distribution>,
@@ -100,12 +104,14 @@ pub(crate) fn summarize(
         "step_idx",
     )?;
     let failures = failures_by_outcome(figures)?;
+    let mut most_common = failure_most_common(figures)?;
     let no_answer = answers::by_step(&rec.chunks, figures)?;
     rec.steps
         .iter()
         .map(|s| {
             let f = failures.get(&s.idx).cloned().unwrap_or_default();
             let mut out = step_summary(s, &requests, &itl, &lateness, f)?;
+            out.failure_most_common = most_common.remove(&s.idx);
             (out.requests_reasoning_exhausted, out.requests_empty_answer) =
                 no_answer.get(&s.idx).copied().unwrap_or_default();
             Ok(out)
@@ -228,6 +234,34 @@ fn failures_by_outcome(figures: &DataFrame) -> PolarsResult<BTreeMap<u32, BTreeM
     Ok(out)
 }
 
+/// Per step, the error text the most failed (non-warm-up) requests recorded.
+fn failure_most_common(figures: &DataFrame) -> PolarsResult<BTreeMap<u32, String>> {
+    let failed = col("warmup")
+        .not()
+        .and(col("outcome").neq(lit(Outcome::Ok.as_str())))
+        .and(col("error").is_not_null());
+    let df = figures
+        .clone()
+        .lazy()
+        .filter(failed)
+        .group_by([col("step_idx"), col("error")])
+        .agg([len().alias("n")])
+        .sort_by_exprs(
+            [col("step_idx"), col("n"), col("error")],
+            SortMultipleOptions::default().with_order_descending_multi([false, true, false]),
+        )
+        .group_by_stable([col("step_idx")])
+        .agg([col("error").first()])
+        .collect()?;
+    let steps = df.column("step_idx")?.u32()?;
+    let errors = df.column("error")?.str()?;
+    Ok(steps
+        .iter()
+        .zip(errors.iter())
+        .filter_map(|(s, e)| Some((s?, e?.to_string())))
+        .collect())
+}
+
 fn step_summary(
     step: &StepRecord,
     requests: &Rows,
@@ -266,6 +300,7 @@ fn step_summary(
         requests_failed: measured - ok,
         requests_warmup: count("requests_warmup")?,
         failures_by_outcome,
+        failure_most_common: None,
         ttft_s: requests.distribution(k, "ttft_s")?,
         ttft_answer_s: requests.distribution(k, "ttft_answer_s")?,
         tpot_s: requests.distribution(k, "tpot_s")?,

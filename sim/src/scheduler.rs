@@ -29,14 +29,21 @@ pub(crate) enum FinishReason {
     Stop,
     Length,
     Abort,
+    /// llama.cpp: its KV cache could not hold the batch ([`CONTEXT_EXCEEDED`]); the request
+    /// ends with an error, not a finish reason.
+    ContextExceeded,
 }
+
+/// What llama.cpp sends every processing slot when a batch finds no room in its KV cache even
+/// one token at a time (`server_context::update_slots`, b11434).
+pub(crate) const CONTEXT_EXCEEDED: &str = "Context size has been exceeded.";
 
 impl FinishReason {
     pub fn as_str(self) -> &'static str {
         match self {
             FinishReason::Stop => "stop",
             FinishReason::Length => "length",
-            FinishReason::Abort => "abort",
+            FinishReason::Abort | FinishReason::ContextExceeded => "abort",
         }
     }
 }
@@ -293,6 +300,10 @@ impl Scheduler {
             if self.running[i].decoding() {
                 let need = self.blocks_for(self.running[i].computed + look);
                 let extra = need.saturating_sub(self.running[i].blocks);
+                if extra > self.free_blocks && self.observe.fails_when_kv_full {
+                    self.context_exceeded(now);
+                    break;
+                }
                 let mut self_preempted = false;
                 while extra > self.free_blocks {
                     let victim = self.running.len() - 1;
@@ -350,7 +361,10 @@ impl Scheduler {
                 }
                 continue;
             }
-            if need > self.free_blocks {
+            // llama.cpp gives a task a free slot whatever its cache holds; the batch that then
+            // finds no room fails every slot.
+            let fails = need > self.free_blocks && self.observe.fails_when_kv_full;
+            if need > self.free_blocks && !fails {
                 break;
             }
             let Some(mut seq) = self.waiting.pop_front() else {
@@ -373,6 +387,12 @@ impl Scheduler {
                     .push(now.duration_since(seq.sub.arrival).as_secs_f64());
             }
             seq.slot = self.free_slots.pop().unwrap_or(0);
+            if fails {
+                self.running.push(seq);
+                self.context_exceeded(now);
+                *budget = self.profile.prefill_chunk_tokens;
+                continue;
+            }
             self.free_blocks -= need;
             seq.blocks = need;
             seq.chunk = (seq.target - seq.computed).min(*budget);

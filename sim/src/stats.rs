@@ -205,6 +205,8 @@ pub(crate) struct RankStats {
     pub mixed_steps: BTreeMap<u32, StepAgg>,
     pub requests_finished: u64,
     pub requests_aborted: u64,
+    /// llama.cpp: requests failed with "Context size has been exceeded." (of the aborted).
+    pub context_exceeded: u64,
     pub cached_prompt_tokens: u64,
 }
 
@@ -275,6 +277,7 @@ impl RankStats {
             mixed_steps: BTreeMap::new(),
             requests_finished: 0,
             requests_aborted: 0,
+            context_exceeded: 0,
             cached_prompt_tokens: 0,
         }
     }

@@ -42,6 +42,10 @@ pub struct RankTruth {
 pub struct Totals {
     pub requests_finished: u64,
     pub requests_aborted: u64,
+    /// llama.cpp: of the aborted, those its KV cache could not hold ("Context size has been
+    /// exceeded.", sent to every processing slot at once).
+    #[serde(default)]
+    pub context_exceeded: u64,
     pub prompt_tokens: u64,
     pub cached_prompt_tokens: u64,
     pub generation_tokens: u64,
@@ -186,6 +190,7 @@ pub(crate) fn build(setting: Setting<'_>, ranks: &[RankStats]) -> Truth {
         }
         totals.requests_finished += st.requests_finished;
         totals.requests_aborted += st.requests_aborted;
+        totals.context_exceeded += st.context_exceeded;
         totals.prompt_tokens += st.prompt_tokens;
         totals.cached_prompt_tokens += st.cached_prompt_tokens;
         totals.generation_tokens += st.generation_tokens;

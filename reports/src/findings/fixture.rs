@@ -128,6 +128,7 @@ fn summary() -> StepSummary {
         requests_failed: 0,
         requests_warmup: 0,
         failures_by_outcome: BTreeMap::new(),
+        failure_most_common: None,
         ttft_s: None,
         ttft_answer_s: None,
         tpot_s: None,

@@ -20,6 +20,14 @@ fn request_failures(v: &StepView<'_>, tol: &Tolerances) -> Option<Finding> {
         return None;
     }
     let frac = f64::from(s.requests_failed) / f64::from(s.requests.max(1));
+    let said = s.failure_most_common.as_deref().map(error_message);
+    let what_to_do = match &said {
+        Some(m) if is_context_exceeded(m) => {
+            "llama.cpp's KV cache (its context, -c, shared by the slots) cannot hold the batch: \
+             raise -c or lower the batch size"
+        }
+        _ => "check the engine log, raise --request-timeout, or lower the batch size",
+    };
     Some(v.finding(
         &REQUEST_FAILURES,
         if frac > tol.failures_error_frac {
@@ -28,17 +36,47 @@ fn request_failures(v: &StepView<'_>, tol: &Tolerances) -> Option<Finding> {
             Severity::Warn
         },
         format!(
-            "{} of {} requests failed ({}); check the engine log, raise --request-timeout, or lower the batch size",
+            "{} of {} requests failed ({}){}; {what_to_do}",
             s.requests_failed,
             s.requests,
             s.failures_by_outcome
                 .iter()
                 .map(|(k, v)| format!("{k}: {v}"))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            said.as_deref()
+                .map_or(String::new(), |m| format!(", most with \"{m}\""))
         ),
-        json!({"failed": s.requests_failed, "requests": s.requests, "by_outcome": s.failures_by_outcome}),
+        json!({"failed": s.requests_failed, "requests": s.requests, "by_outcome": s.failures_by_outcome,
+               "most_common_error": said}),
     ))
+}
+
+/// The most an error is quoted in a finding, in characters.
+const ERROR_QUOTED_CHARS: usize = 160;
+
+/// An error as a finding quotes it: the `message` of an engine's JSON error body (OpenAI's
+/// `{"error": {"message"}}`, vLLM's `{"message"}`, llama.cpp's `{"code", "message"}`), else
+/// the text itself; at most [`ERROR_QUOTED_CHARS`] characters.
+fn error_message(text: &str) -> String {
+    let json: Option<serde_json::Value> = serde_json::from_str(text).ok();
+    let message = json.as_ref().and_then(|v| {
+        v["error"]["message"]
+            .as_str()
+            .or(v["message"].as_str())
+            .or(v["error"].as_str())
+    });
+    let m = message.unwrap_or(text).trim();
+    match m.char_indices().nth(ERROR_QUOTED_CHARS) {
+        Some((i, _)) => format!("{}…", &m[..i]),
+        None => m.to_string(),
+    }
+}
+
+/// llama.cpp's errors for a batch or a prompt its KV cache cannot hold.
+fn is_context_exceeded(message: &str) -> bool {
+    message.contains("Context size has been exceeded")
+        || message.contains("exceeds the available context size")
 }
 
 pub(super) const LENGTH_MISMATCH: Rule = Rule {

@@ -39,10 +39,21 @@ fn summarize_step(step: &StepRecord, reqs: &[&RequestRecord], late: &[f64]) -> S
         .filter(|r| r.outcome == Outcome::Ok)
         .collect();
     let mut failures_by_outcome = BTreeMap::new();
+    let mut errors: BTreeMap<&str, u32> = BTreeMap::new();
     for r in measured.iter().filter(|r| r.outcome != Outcome::Ok) {
         *failures_by_outcome
             .entry(r.outcome.as_str().to_string())
             .or_insert(0) += 1;
+        if let Some(e) = &r.error {
+            *errors.entry(e.as_str()).or_insert(0) += 1;
+        }
+    }
+    // The most frequent; among equals the first in byte order (the map's order).
+    let mut failure_most_common: Option<(&str, u32)> = None;
+    for (e, n) in errors {
+        if failure_most_common.is_none_or(|(_, best)| n > best) {
+            failure_most_common = Some((e, n));
+        }
     }
 
     let start = ok.iter().map(|r| r.sent_t_s).reduce(f64::min);
@@ -92,6 +103,7 @@ fn summarize_step(step: &StepRecord, reqs: &[&RequestRecord], late: &[f64]) -> S
         requests_failed: (measured.len() - ok.len()) as u32,
         requests_warmup: (reqs.len() - measured.len()) as u32,
         failures_by_outcome,
+        failure_most_common: failure_most_common.map(|(e, _)| e.to_string()),
         ttft_s: Distribution::of(ok.iter().filter_map(|r| metrics::ttft_s(r))),
         ttft_answer_s: Distribution::of(ok.iter().filter_map(|r| metrics::ttft_answer_s(r))),
         tpot_s: Distribution::of(ok.iter().filter_map(|r| metrics::tpot_s(r))),

@@ -92,6 +92,7 @@ mod tests {
             requests_failed: 0,
             requests_warmup: 16,
             failures_by_outcome: Default::default(),
+            failure_most_common: None,
             ttft_s: Some(dist(0.05, 0.01)),
             ttft_answer_s: None,
             tpot_s: Some(dist(0.01, 0.0)),

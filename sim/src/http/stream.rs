@@ -13,7 +13,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::request::{CompletionRequest, error};
 use crate::faults::RequestFault;
 use crate::flavor::SimFlavor;
-use crate::scheduler::{Emit, FinishReason};
+use crate::scheduler::{CONTEXT_EXCEEDED, Emit, FinishReason};
 use crate::shared::{FIRST_TOKENS_KEPT, Shared};
 
 const CONTENT_TOKEN: &str = " tok";
@@ -87,6 +87,13 @@ impl Encoder {
 
     /// The SSE bytes for one step's tokens.
     fn encode(&mut self, e: &Emit) -> String {
+        if e.finish == Some(FinishReason::ContextExceeded) {
+            // llama.cpp ends the stream with the error event, and no `[DONE]`.
+            return format!(
+                "data: {}\n\n",
+                json!({"error": {"code": 500, "message": CONTEXT_EXCEEDED, "type": "server_error"}})
+            );
+        }
         let mut out = String::new();
         let finish = e
             .finish
@@ -253,6 +260,14 @@ pub(super) async fn full_response(
         RequestFault::Drop { .. } => return cut_body(None).into_response(),
         RequestFault::Stall { pause, .. } => tokio::time::sleep(pause).await,
         _ => {}
+    }
+    if last.finish == Some(FinishReason::ContextExceeded) {
+        return error(
+            &sh,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            CONTEXT_EXCEEDED,
+        );
     }
     let enc = Encoder::new(&sh, &req);
     let finish = last.finish.unwrap_or(FinishReason::Abort).as_str();

@@ -138,6 +138,27 @@ impl Scheduler {
             .max(u64::from(seq.prompt_len + seq.generated));
     }
 
+    /// llama.cpp's answer to a batch its KV cache cannot hold: every processing slot gets
+    /// [`super::CONTEXT_EXCEEDED`] and is released (its tokens counted, as a reset slot's are).
+    pub(super) fn context_exceeded(&mut self, now: Instant) {
+        let stats = Arc::clone(&self.stats);
+        let mut st = lock(&stats);
+        for seq in std::mem::take(&mut self.running) {
+            let _ = seq.sub.tx.send(Emit {
+                tokens: 0,
+                reasoning: 0,
+                finish: Some(FinishReason::ContextExceeded),
+                prompt_tokens: seq.prompt_len,
+                cached_tokens: seq.cached,
+                completion_tokens: seq.generated,
+                at: now,
+            });
+            self.release(&seq);
+            account_request(&mut st, &seq, FinishReason::ContextExceeded, now);
+            st.context_exceeded += 1;
+        }
+    }
+
     /// Rejects a queued request that can never fit in the KV cache.
     pub(super) fn abort_unscheduled(&mut self, seq: Seq) {
         let _ = seq.sub.tx.send(Emit {
@@ -303,10 +324,10 @@ fn account_request(st: &mut RankStats, seq: &Seq, reason: FinishReason, end: Ins
     let idx = match reason {
         FinishReason::Stop => 0,
         FinishReason::Length => 1,
-        FinishReason::Abort => 2,
+        FinishReason::Abort | FinishReason::ContextExceeded => 2,
     };
     st.finished[idx] += 1;
-    if reason == FinishReason::Abort {
+    if idx == 2 {
         st.requests_aborted += 1;
     } else {
         st.requests_finished += 1;

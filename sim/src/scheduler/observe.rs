@@ -14,6 +14,9 @@ pub(crate) struct Observe {
     /// recent versions); each observes `iteration_tokens_total` once per step in which it has an
     /// output, so one step counts once per front-end with a request in it.
     pub frontends: u32,
+    /// llama.cpp: no preemption; a batch its KV cache cannot hold fails every processing slot
+    /// with "Context size has been exceeded." (`server_context::update_slots`).
+    pub fails_when_kv_full: bool,
 }
 
 impl Observe {
@@ -22,6 +25,7 @@ impl Observe {
         use crate::flavor::SimFlavor;
         Observe {
             track_slots: flavor == SimFlavor::Llamacpp,
+            fails_when_kv_full: flavor == SimFlavor::Llamacpp,
             prefill_alone: flavor == SimFlavor::Sglang,
             frontends: if flavor == SimFlavor::Vllm {
                 dp.max(1)

@@ -160,7 +160,9 @@ fn expected(fault: Fault) -> &'static [&'static str] {
             "no_measurement_window",
         ],
         // A cache smaller than one sequence (bs 1 per rank) cuts it short: `length_mismatch`.
+        // llama.cpp preempts nothing: a batch its cache cannot hold fails every slot.
         Fault::SmallKv => &[
+            "request_failures",
             "length_mismatch",
             "preemptions",
             "kv_near_full",
@@ -185,7 +187,7 @@ fn most_run(truth: &Truth) -> u32 {
 }
 
 /// The verdict on one cell. A probe that failed outright (exit 2 and up) is a false alarm of
-/// its own in a healthy cell.
+/// its own in a healthy cell, and the expected finding of a fault that failed requests.
 pub fn judge(cell: &Cell, analysis: Option<&Value>, truth: &Truth, out: &Output) -> Verdict {
     let Some(v) = analysis else {
         let why = format!(
@@ -193,10 +195,17 @@ pub fn judge(cell: &Cell, analysis: Option<&Value>, truth: &Truth, out: &Output)
             out.status.code(),
             String::from_utf8_lossy(&out.stderr).trim()
         );
+        // A fault that failed requests (a 500 drawn; llama.cpp's cache failing every slot)
+        // may fail them all: the probe's exit 3 then says so.
+        let failed = cell.fault != Fault::None && Happened::of(cell, truth).failed_requests;
         return Verdict {
-            unexplained: vec![why.clone()],
+            unexplained: if failed {
+                Vec::new()
+            } else {
+                vec![why.clone()]
+            },
             raised: vec![why],
-            expected_seen: cell.fault == Fault::Http500,
+            expected_seen: failed,
             void: false,
             inert: false,
         };

@@ -3,10 +3,22 @@
 
 use std::path::Path;
 
-use ceiling::sim::{Faults, Profile, SpecConfig};
+use ceiling::sim::{Faults, Profile, SimFlavor, SpecConfig};
 use ceiling::store::Store;
 
 use super::{analyze_json, codes, db_in, linear, probe, requests, sim};
+
+/// One wave of bs 16 × (64 + 64) tokens, for a KV cache of 768.
+const SMALL_KV_ARGS: [&str; 8] = [
+    "--batch-sizes",
+    "16",
+    "--input-len",
+    "64",
+    "--output-len",
+    "64",
+    "--waves",
+    "1",
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_set_up_wrong_raise_the_right_findings() {
@@ -23,17 +35,7 @@ async fn runs_set_up_wrong_raise_the_right_findings() {
     )
     .await;
     let db = dir.path().join("kv.db");
-    let args = [
-        "--batch-sizes",
-        "16",
-        "--input-len",
-        "64",
-        "--output-len",
-        "64",
-        "--waves",
-        "1",
-    ];
-    let out = probe(&db, &h.base_url(), &args).await;
+    let out = probe(&db, &h.base_url(), &SMALL_KV_ARGS).await;
     assert!(out.status.success(), "{out:?}");
     let v = analyze_json(&db, &[]).await;
     let found = codes(&v, &["warn", "error"]);
@@ -184,5 +186,42 @@ async fn chat_prompts_built_with_a_tokenizer_have_the_exact_length_and_a_bad_one
         1,
         "the refused run left no row"
     );
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_llamacpp_cache_too_small_for_the_batch_fails_its_slots_and_the_finding_says_raise_c() {
+    let _serial = crate::sim::serial().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The KV of the first case above (768 tokens for bs 16 × (64 + 64)) behind llama.cpp: no
+    // preemption, so the batch that finds no room fails every processing slot.
+    let mut cfg = ceiling::sim::SimConfig::new(Profile {
+        kv_blocks: 48,
+        ..linear()
+    });
+    cfg.flavor = SimFlavor::Llamacpp;
+    let h = ceiling::sim::start(cfg).await.unwrap();
+    let db = dir.path().join("kv.db");
+    let out = probe(&db, &h.base_url(), &SMALL_KV_ARGS).await;
+    // Exit 3 where no request of the run succeeded; the run is recorded either way.
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{out:?}");
+    let v = analyze_json(&db, &[]).await;
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "request_failures")
+        .unwrap_or_else(|| panic!("{}", v["findings"]));
+    assert_eq!(f["severity"], "error", "{f}");
+    assert_eq!(
+        f["evidence"]["most_common_error"],
+        "Context size has been exceeded."
+    );
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.contains("raise -c or lower the batch size"),
+        "{message}"
+    );
+    assert_eq!(h.truth().totals.preemptions, 0);
     h.shutdown().await;
 }

@@ -2,7 +2,7 @@
 //! one test per rule: llama.cpp's spec counters at slot release and `n_decode_total` per
 //! `n_batch` call, vLLM's one front-end per rank counting `iteration_tokens_total` and skipping
 //! output-less (pure prefill) steps, SGLang's prefill batches that are not decode passes, its
-//! DP-attention labels and its retractions.
+//! DP-attention labels and its retractions; llama.cpp's error to every slot where vLLM preempts.
 
 use std::time::Duration;
 
@@ -215,5 +215,57 @@ async fn sglang_dp_attention_labels_each_rank_and_counts_retractions() {
     assert_eq!(s.ranks.len(), 2);
     assert_eq!(s.preemptions_total, Some(truth.totals.preemptions as f64));
     assert!(s.preemptions_recent.is_some());
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llamacpp_fails_every_slot_with_context_exceeded_where_vllm_preempts() {
+    let _serial = serial().await;
+    // 12 blocks of 16 tokens: eight requests of 32 + 64 tokens cannot all grow. vLLM preempts
+    // and finishes all eight; llama.cpp has no preemption: the batch that finds no room fails
+    // every processing slot with its error event and no [DONE].
+    let profile = Profile {
+        kv_blocks: 12,
+        max_num_seqs: 8,
+        ..no_eos(tiny())
+    };
+    let c = client();
+    let h = start(SimFlavor::Vllm, profile.clone(), 1, 1.0).await;
+    eight_at_once(&c, &h.base_url(), 32, 64).await;
+    let truth = h.truth();
+    assert!(truth.totals.preemptions > 0, "{:?}", truth.totals);
+    assert_eq!(truth.totals.requests_aborted, 0);
+    h.shutdown().await;
+
+    let h = start(SimFlavor::Llamacpp, profile, 1, 1.0).await;
+    let url = format!("{}/v1/completions", h.base_url());
+    let tasks: Vec<_> = (0..8u32)
+        .map(|i| {
+            let (c, url) = (c.clone(), url.clone());
+            let mut body = completion(32, 64);
+            body["prompt"][0] = json!(10 + i);
+            tokio::spawn(async move { stream(&c, &url, body).await })
+        })
+        .collect();
+    let mut failed = 0;
+    for t in tasks {
+        let s = t.await.unwrap();
+        assert_eq!(s.status, 200);
+        if let Some((_, last)) = s.chunks.last()
+            && last.get("error").is_some()
+        {
+            assert_eq!(last["error"]["message"], "Context size has been exceeded.");
+            assert_eq!(last["error"]["code"], 500);
+            assert!(!s.done, "no [DONE] after the error event");
+            failed += 1;
+        } else {
+            assert!(s.done);
+        }
+    }
+    let truth = h.truth();
+    assert!(failed >= 4, "{failed} of 8 failed");
+    assert_eq!(truth.totals.context_exceeded, failed);
+    assert_eq!(truth.totals.requests_aborted, failed);
+    assert_eq!(truth.totals.preemptions, 0);
     h.shutdown().await;
 }

@@ -44,6 +44,49 @@ fn request_failures_is_an_error_above_the_error_share() {
 }
 
 #[test]
+fn request_failures_quotes_the_commonest_error_and_names_llamacpps_context() {
+    let mut step = failing(64, 64);
+    step.summary.failures_by_outcome = BTreeMap::from([("engine_error".into(), 64)]);
+    step.summary.failure_most_common = Some(
+        r#"{"code":500,"message":"Context size has been exceeded.","type":"server_error"}"#.into(),
+    );
+    let f = step.one(&REQUEST_FAILURES);
+    assert_eq!(
+        f.message,
+        "64 of 64 requests failed (engine_error: 64), most with \"Context size has been \
+         exceeded.\"; llama.cpp's KV cache (its context, -c, shared by the slots) cannot hold the \
+         batch: raise -c or lower the batch size"
+    );
+    assert_eq!(
+        f.evidence["most_common_error"],
+        "Context size has been exceeded."
+    );
+    // Another engine's error body: its message quoted, the general advice; a long text cut.
+    step.summary.failure_most_common = Some(format!(
+        r#"{{"object":"error","message":"{}","type":"BadRequestError"}}"#,
+        "x".repeat(300)
+    ));
+    let f = step.one(&REQUEST_FAILURES);
+    assert!(
+        f.message.contains(&format!("\"{}…\"", "x".repeat(160))),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.message
+            .ends_with("check the engine log, raise --request-timeout, or lower the batch size")
+    );
+    // A client's own error text is quoted as it is.
+    step.summary.failure_most_common = Some("no answer within 30s".into());
+    let f = step.one(&REQUEST_FAILURES);
+    assert!(
+        f.message.contains(", most with \"no answer within 30s\";"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
 fn request_failures_stays_silent_when_every_request_succeeded() {
     Step::clean().silent(&REQUEST_FAILURES);
 }
