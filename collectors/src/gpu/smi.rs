@@ -152,10 +152,12 @@ pub fn parse_timestamp(s: &str) -> Option<f64> {
     let h = t.next()?.parse::<i64>().ok()?;
     let mi = t.next()?.parse::<i64>().ok()?;
     let sec = t.next()?.parse::<f64>().ok()?;
-    if !(1..=12).contains(&mo)
+    // A year past 9999 overflowed the day count (found by fuzzing: `2049638230412170674/11/22`).
+    if !(1..=9999).contains(&y)
+        || !(1..=12).contains(&mo)
         || !(1..=31).contains(&da)
-        || h > 23
-        || mi > 59
+        || !(0..=23).contains(&h)
+        || !(0..=59).contains(&mi)
         || !(0.0..61.0).contains(&sec)
     {
         return None;
@@ -323,6 +325,19 @@ mod tests {
         );
         assert_eq!(parse_timestamp("2026/13/01 00:00:00"), None);
         assert_eq!(parse_timestamp("yesterday"), None);
+        // Found by fuzzing: a year this large overflowed the day count (a panic in a debug
+        // build, a wrong instant in release); negative hours and minutes passed the check.
+        assert_eq!(
+            parse_timestamp("2049638230412170674/11/22 14:03:12.501"),
+            None
+        );
+        assert_eq!(parse_timestamp("10000/01/01 00:00:00"), None);
+        assert_eq!(parse_timestamp("2026/11/22 -1:03:12"), None);
+        assert_eq!(parse_timestamp("2026/11/22 14:-3:12"), None);
+        assert_eq!(
+            parse_timestamp("9999/12/31 23:59:59"),
+            Some(253_402_300_799.0)
+        );
     }
 
     #[test]
