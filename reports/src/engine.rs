@@ -67,14 +67,20 @@ pub fn enclosing(samples: &[EngineSample], start: f64, end: f64) -> Option<&[Eng
     encloses.then_some(around)
 }
 
-/// The samples taken in `[after, before]` (either bound open where `None`): a step's, between
-/// its neighbours' traffic. A step's counters bracketed by a scrape from its neighbour's traffic
-/// (the scrape between them lost) would count that traffic as its own.
-pub fn between(
-    samples: &[EngineSample],
-    after: Option<f64>,
-    before: Option<f64>,
-) -> &[EngineSample] {
+/// Step `i`'s samples, given every step's traffic (first send, last done; `None` for a step
+/// that sent nothing): those taken after the last earlier step's traffic ended and before the
+/// next later step's began. A step's counters bracketed by a scrape from its neighbour's
+/// traffic (the scrape between them lost) would count that traffic as its own.
+pub fn between_neighbours<'a>(
+    samples: &'a [EngineSample],
+    traffic: &[Option<(f64, f64)>],
+    i: usize,
+) -> &'a [EngineSample] {
+    let after = traffic[..i].iter().rev().find_map(|t| *t).map(|t| t.1);
+    let before = traffic
+        .get(i + 1..)
+        .and_then(|t| t.iter().find_map(|t| *t))
+        .map(|t| t.0);
     let lo = after.map_or(0, |a| samples.partition_point(|s| s.t_s < a));
     let hi = before.map_or(samples.len(), |b| samples.partition_point(|s| s.t_s <= b));
     &samples[lo..hi.max(lo)]

@@ -265,16 +265,17 @@ pub(crate) fn time_steps(
         .collect();
     let (cadence, mut decode) = chunk_pass(chunks, &windows, &spans, &reqs)?;
     let flight = InFlight::of(figures, chunks)?;
+    let traffic: Vec<Option<(f64, f64)>> = rec
+        .steps
+        .iter()
+        .map(|s| requests.get(&s.idx)?.traffic(s))
+        .collect();
     Ok(rec
         .steps
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            // The step's scrapes: none taken during its neighbours' traffic.
-            let traffic = |n: &StepRecord| requests.get(&n.idx)?.traffic(n);
-            let after = rec.steps[..i].iter().rev().find_map(traffic).map(|t| t.1);
-            let before = rec.steps[i + 1..].iter().find_map(traffic).map(|t| t.0);
-            let engine = crate::engine::between(&rec.engine, after, before);
+            let engine = crate::engine::between_neighbours(&rec.engine, &traffic, i);
             let client = Client {
                 windows: windows.remove(&s.idx).unwrap_or_default(),
                 cadence: cadence.get(&s.idx).cloned().unwrap_or_default(),
@@ -395,7 +396,7 @@ fn window_throughput(
 }
 
 /// Times one step. `flight` and `gpu` are the whole run's, sorted by time; `engine_samples` are the
-/// step's: those taken between its neighbours' traffic ([`crate::engine::between`]).
+/// step's: those taken between its neighbours' traffic ([`crate::engine::between_neighbours`]).
 pub(crate) fn time_step(
     step: &StepRecord,
     client: Client,

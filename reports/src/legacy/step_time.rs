@@ -219,9 +219,7 @@ pub fn time_steps(
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let after = traffic[..i].iter().rev().find_map(|t| *t).map(|t| t.1);
-            let before = traffic[i + 1..].iter().find_map(|t| *t).map(|t| t.0);
-            let step_samples = crate::engine::between(engine_samples, after, before);
+            let step_samples = crate::engine::between_neighbours(engine_samples, &traffic, i);
             let reqs = reqs(s);
             let windows = step_windows(s, reqs);
             let requests = step_requests(reqs);

@@ -104,31 +104,7 @@ impl Encoder {
             self.continuous_usage || (self.llamacpp && !self.chat && e.finish.is_some());
         let usage = usage_here.then(|| Self::usage(e));
         if self.chat {
-            if !self.role_sent {
-                self.role_sent = true;
-                let role = r#"{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}"#;
-                // The role chunk precedes the first token: its usage counts no output yet.
-                let role_usage = self.continuous_usage.then(|| {
-                    Self::usage(&Emit {
-                        completion_tokens: 0,
-                        ..*e
-                    })
-                });
-                self.frame(&mut out, role, role_usage);
-            }
-            let mut delta = Vec::new();
-            if e.reasoning > 0 {
-                let r = REASONING_TOKEN.repeat(e.reasoning as usize);
-                delta.push(format!(r#""reasoning_content":"{r}""#));
-            }
-            if !content.is_empty() {
-                delta.push(format!(r#""content":"{content}""#));
-            }
-            let choice = format!(
-                r#"{{"index":0,"delta":{{{}}},"logprobs":null,"finish_reason":{finish}}}"#,
-                delta.join(",")
-            );
-            self.frame(&mut out, &choice, usage);
+            self.chat_chunk(&mut out, e, &finish, &content, usage);
         } else {
             let choice = format!(
                 r#"{{"index":0,"text":"{content}","logprobs":null,"finish_reason":{finish},"stop_reason":null}}"#
@@ -142,6 +118,42 @@ impl Encoder {
             out.push_str("data: [DONE]\n\n");
         }
         out
+    }
+
+    /// A chat chunk: the role chunk first (once), then the step's reasoning and content deltas.
+    fn chat_chunk(
+        &mut self,
+        out: &mut String,
+        e: &Emit,
+        finish: &str,
+        content: &str,
+        usage: Option<String>,
+    ) {
+        if !self.role_sent {
+            self.role_sent = true;
+            let role = r#"{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}"#;
+            // The role chunk precedes the first token: its usage counts no output yet.
+            let role_usage = self.continuous_usage.then(|| {
+                Self::usage(&Emit {
+                    completion_tokens: 0,
+                    ..*e
+                })
+            });
+            self.frame(out, role, role_usage);
+        }
+        let mut delta = Vec::new();
+        if e.reasoning > 0 {
+            let r = REASONING_TOKEN.repeat(e.reasoning as usize);
+            delta.push(format!(r#""reasoning_content":"{r}""#));
+        }
+        if !content.is_empty() {
+            delta.push(format!(r#""content":"{content}""#));
+        }
+        let choice = format!(
+            r#"{{"index":0,"delta":{{{}}},"logprobs":null,"finish_reason":{finish}}}"#,
+            delta.join(",")
+        );
+        self.frame(out, &choice, usage);
     }
 }
 
