@@ -430,7 +430,15 @@ pub(crate) fn time_step(
     let t_fwd_engine_s = engine_time.itl_s.or(engine_time.steps_s);
     let engine_view_gap = t_fwd_engine_s
         .is_none()
-        .then(|| engine_view_gap(step, &windows, &decode, engine_samples))
+        .then(|| {
+            engine_view_gap(
+                step,
+                &windows,
+                &decode,
+                engine_samples,
+                engine_time.prompt_calls_in_loop,
+            )
+        })
         .flatten();
     let t_fwd_s = t_fwd_client_s.or(t_fwd_identity_s).or(t_fwd_engine_s);
     let client_engine_rel_diff = rel_diff(t_fwd_client_mean_s.or(t_fwd_client_s), t_fwd_engine_s);

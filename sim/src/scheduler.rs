@@ -153,6 +153,8 @@ struct StepPlan {
     prefix_hit_tokens: u64,
     preempted: u32,
     admitted: u32,
+    /// A waiting request stayed out for want of free KV blocks.
+    kv_deferred: bool,
     /// Tokens the decoding sequences put in the batch (1 + drafts each): with the prefill
     /// tokens, what llama.cpp splits into `n_batch` decode calls.
     decode_tokens_in_batch: u64,
@@ -306,6 +308,7 @@ impl Scheduler {
             // finds no room fails every slot.
             let fails = need > self.free_blocks && self.observe.fails_when_kv_full;
             if need > self.free_blocks && !fails {
+                plan.kv_deferred = true;
                 break;
             }
             let Some(mut seq) = self.waiting.pop_front() else {

@@ -207,6 +207,9 @@ pub(crate) struct RankStats {
     pub requests_aborted: u64,
     /// llama.cpp: requests failed with "Context size has been exceeded." (of the aborted).
     pub context_exceeded: u64,
+    /// Steps that left a waiting request out for want of free KV blocks (below the sequence
+    /// cap): where a cache too small for the batch acted, whether or not it also preempted.
+    pub kv_deferred_steps: u64,
     pub cached_prompt_tokens: u64,
 }
 
@@ -278,6 +281,7 @@ impl RankStats {
             requests_finished: 0,
             requests_aborted: 0,
             context_exceeded: 0,
+            kv_deferred_steps: 0,
             cached_prompt_tokens: 0,
         }
     }

@@ -46,6 +46,10 @@ pub struct Totals {
     /// exceeded.", sent to every processing slot at once).
     #[serde(default)]
     pub context_exceeded: u64,
+    /// Steps that left a waiting request out for want of free KV blocks (below the sequence
+    /// cap), summed over the ranks.
+    #[serde(default)]
+    pub kv_deferred_steps: u64,
     pub prompt_tokens: u64,
     pub cached_prompt_tokens: u64,
     pub generation_tokens: u64,
@@ -191,6 +195,7 @@ pub(crate) fn build(setting: Setting<'_>, ranks: &[RankStats]) -> Truth {
         totals.requests_finished += st.requests_finished;
         totals.requests_aborted += st.requests_aborted;
         totals.context_exceeded += st.context_exceeded;
+        totals.kv_deferred_steps += st.kv_deferred_steps;
         totals.prompt_tokens += st.prompt_tokens;
         totals.cached_prompt_tokens += st.cached_prompt_tokens;
         totals.generation_tokens += st.generation_tokens;

@@ -72,6 +72,13 @@ pub async fn run_cell(cell: Cell) -> CellRun {
         None
     };
     let verdict = judge(&cell, analysis.as_ref(), &truth, &out);
+    if analysis.is_none() && std::env::var_os("GRID_KEEP").is_some() {
+        eprintln!(
+            "{cell}: probe exit {:?}: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
     keep(&db, &cell);
     // Every cell's evidence where its recording is kept (`GRID_KEEP`), else a false alarm's.
     if (!verdict.unexplained.is_empty() || std::env::var_os("GRID_KEEP").is_some())
@@ -103,7 +110,10 @@ fn keep(db: &std::path::Path, cell: &Cell) {
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(db, std::path::Path::new(&dir).join(format!("{name}.db"))).unwrap();
+        // A probe that failed before recording leaves no database: nothing to keep.
+        if db.exists() {
+            std::fs::copy(db, std::path::Path::new(&dir).join(format!("{name}.db"))).unwrap();
+        }
     }
 }
 

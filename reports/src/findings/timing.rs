@@ -29,8 +29,11 @@ fn step_time_disagreement(v: &StepView<'_>, tol: &Tolerances) -> Option<Finding>
     let late = s
         .client_lateness_p99_s
         .is_some_and(|l| l > tol.lateness_p99_s);
+    let preempted = t.engine.preemptions.filter(|p| *p > 0.0);
     let cause = if late {
         "the client woke late (see client_lateness): run the probe on a quieter host"
+    } else if preempted.is_some() {
+        "the engine preempted sequences in this step and recomputed them (see preemptions), so its steps were not all decode steps at the batch: lower the batch size or give the engine more KV memory"
     } else if c > en {
         "the chunks leave the engine slower than it steps: a front-end that cannot keep up with this many streams (detokenization, SSE writes), stream batching (stream interval) or the network"
     } else {
@@ -45,7 +48,7 @@ fn step_time_disagreement(v: &StepView<'_>, tol: &Tolerances) -> Option<Finding>
             en * 1e3,
             d * 100.0
         ),
-        json!({"t_fwd_client_s": t.t_fwd_client_s, "t_fwd_client_mean_s": t.t_fwd_client_mean_s, "t_fwd_engine_s": en, "t_fwd_identity_s": t.t_fwd_identity_s, "rel_diff": d, "acceptance_noise_rel": t.acceptance_noise_rel, "client_lateness_p99_s": s.client_lateness_p99_s}),
+        json!({"t_fwd_client_s": t.t_fwd_client_s, "t_fwd_client_mean_s": t.t_fwd_client_mean_s, "t_fwd_engine_s": en, "t_fwd_identity_s": t.t_fwd_identity_s, "rel_diff": d, "acceptance_noise_rel": t.acceptance_noise_rel, "client_lateness_p99_s": s.client_lateness_p99_s, "preemptions": preempted}),
     ))
 }
 

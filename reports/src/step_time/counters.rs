@@ -77,6 +77,8 @@ pub(super) struct EngineCounters {
     /// llama.cpp's per-slot generation time over its decode gaps inside the windows (Σ
     /// seconds, Σ gaps): see [`slot_itl`].
     slot_itl: Option<(f64, f64)>,
+    /// The exposition is llama.cpp's: its step counter is `llama_decode()` calls, prompts' too.
+    llamacpp: bool,
 }
 
 impl EngineCounters {
@@ -131,6 +133,9 @@ impl EngineCounters {
                     )
                 })
                 .reduce(|a, b| (a.0 + b.0, a.1 + b.1)),
+            llamacpp: engine_samples
+                .iter()
+                .any(|s| s.signals.flavor == Some(ceiling_collectors::engines::Flavor::Llamacpp)),
         }
     }
 
@@ -275,6 +280,11 @@ pub(super) struct EngineStepTime {
     /// The step counter moved too few of its printed quanta in the windows (llama.cpp past 10⁶
     /// decode calls): no step time from it; widen the windows (more output tokens).
     pub(super) steps_too_coarse: bool,
+    /// A closed loop on llama.cpp without its slot counters: the decode calls hold prompt
+    /// calls and idle time, so `steps_s` is withheld ([`EngineViewGap::PromptCallsInLoop`]).
+    ///
+    /// [`EngineViewGap::PromptCallsInLoop`]: super::EngineViewGap::PromptCallsInLoop
+    pub(super) prompt_calls_in_loop: bool,
 }
 
 impl EngineCounters {
@@ -318,6 +328,14 @@ impl EngineCounters {
                 .map(|d| dp_ranks * d.dt_s / d.dv),
         };
         let histogram = self.itl_decode.or(wave_itl);
+        // A closed loop on llama.cpp whose slot counters did not move (too few requests ended
+        // inside the windows): its decode calls there hold the prompts' own calls and its idle
+        // turnaround (a loop of one at 1,024/64 read 14 % over the client), so no step time.
+        let loop_unclean = step.pattern == Pattern::ClosedLoop
+            && self.llamacpp
+            && histogram.is_none()
+            && self.slot_itl.is_none()
+            && steps_s.is_some();
         EngineStepTime {
             itl_s: histogram
                 .map(|(s, c)| s / c * per_token)
@@ -326,9 +344,10 @@ impl EngineCounters {
                 Some(_) => self.itl_per_token,
                 None => self.slot_itl.is_some(),
             },
-            steps_s: steps_s.filter(|_| !coarse),
+            steps_s: steps_s.filter(|_| !coarse && !loop_unclean),
             over_waves: wave_itl.is_some(),
             steps_too_coarse: coarse,
+            prompt_calls_in_loop: loop_unclean,
         }
     }
 

@@ -59,6 +59,11 @@ pub enum EngineViewGap {
     PrefillInWaves { prefill_steps: u32 },
     /// No window held two scrapes carrying the counters.
     FewScrapes,
+    /// A closed loop on llama.cpp in which fewer than three requests ended between the
+    /// windows' scrapes: its slot counters move only at a request's end, and its decode calls
+    /// (`n_decode_total`) there hold the prompts' own calls and the idle turnaround between a
+    /// finish and the next send. Run the step longer (more requests end inside it).
+    PromptCallsInLoop,
 }
 
 /// How far a wave's whole-life chunk gaps may average above its window's before its counters
@@ -89,6 +94,7 @@ pub(super) fn engine_view_gap(
     windows: &[Window],
     decode: &DecodeWindow,
     eng: &[EngineSample],
+    prompt_calls_in_loop: bool,
 ) -> Option<EngineViewGap> {
     let end = step.end_t_s.unwrap_or(f64::INFINITY);
     if engine::inside(eng, step.start_t_s, end).is_empty() {
@@ -101,6 +107,7 @@ pub(super) fn engine_view_gap(
         .any(|r| (r - 1.0).abs() > WHOLE_WAVE_CLEAN);
     Some(match (windows.is_empty(), step.pattern) {
         (true, _) => EngineViewGap::NoWindow,
+        _ if prompt_calls_in_loop => EngineViewGap::PromptCallsInLoop,
         (false, Pattern::Wave) if unclean => EngineViewGap::PrefillInWaves {
             prefill_steps: prefill.unwrap_or(1),
         },

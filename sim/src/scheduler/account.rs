@@ -200,6 +200,7 @@ impl Scheduler {
             st.iteration_tokens.observe(*tokens as f64);
         }
         st.preemptions += u64::from(plan.preempted);
+        st.kv_deferred_steps += u64::from(plan.kv_deferred);
         st.prefix_queries += plan.prefix_query_tokens;
         st.prefix_hits += plan.prefix_hit_tokens;
         st.cached_prompt_tokens += plan.prefix_hit_tokens;

@@ -120,7 +120,8 @@ fn explains(h: &Happened, code: &str, on_step: &[&str]) -> bool {
         // Fires only with the client late (and the engine idle through the window).
         "client_behind_engine" => client_late,
         // A late client or front-end sets the chunks' pace: the finding names it as the cause.
-        "step_time_disagreement" | "littles_law_broken" => client_late,
+        "step_time_disagreement" => client_late || h.preempted,
+        "littles_law_broken" => client_late,
         // Requests that failed leave fewer than bs sequences decoding: the window's throughput
         // falls short of `bs × DP × MTP / t_fwd`, as the finding's message says to check.
         "identity_broken" => client_late || h.failed_requests,
@@ -224,9 +225,11 @@ pub fn judge(cell: &Cell, analysis: Option<&Value>, truth: &Truth, out: &Output)
         Fault::Http500 => h.failed_requests,
         // The cache is sized for whole sequences; a closed loop's requests are at every stage
         // of their lives, so a short one's batch may fit the smaller cache: it bit only where
-        // the engine preempted or aborted, or never ran the whole batch per rank.
+        // the engine preempted or aborted, or left a waiting request out for want of blocks.
+        // (A batch that never ran whole is not enough: a client too late to keep the loop full
+        // leaves the engine short of bs with blocks to spare.)
         Fault::SmallKv => {
-            h.preempted || truth.totals.requests_aborted > 0 || most_run(truth) < cell.bs_per_rank()
+            h.preempted || truth.totals.requests_aborted > 0 || truth.totals.kv_deferred_steps > 0
         }
         // A client that cannot keep the loop full leaves the engine below its cap: it acted
         // only where some step ran at it.

@@ -269,3 +269,28 @@ async fn llamacpp_fails_every_slot_with_context_exceeded_where_vllm_preempts() {
     assert_eq!(truth.totals.preemptions, 0);
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_truth_counts_steps_that_left_a_request_waiting_for_kv_blocks() {
+    let _serial = serial().await;
+    // Eight requests of 64 + 16 tokens need 6 blocks of 16 each: 24 blocks admit four at a
+    // time (the sequence cap, 8, is not what holds the rest back); 1,000 admit all eight.
+    let c = client();
+    for (kv_blocks, deferred) in [(24, true), (1_000, false)] {
+        let profile = Profile {
+            kv_blocks,
+            max_num_seqs: 8,
+            ..no_eos(tiny())
+        };
+        let h = start(SimFlavor::Vllm, profile, 1, 1.0).await;
+        eight_at_once(&c, &h.base_url(), 64, 16).await;
+        let t = h.truth().totals;
+        assert_eq!(
+            t.kv_deferred_steps > 0,
+            deferred,
+            "{kv_blocks} blocks: {t:?}"
+        );
+        assert_eq!(t.requests_finished, 8);
+        h.shutdown().await;
+    }
+}

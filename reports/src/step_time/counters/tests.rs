@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use ceiling_collectors::engines::{RankSignals, Signals, SumCount};
+use ceiling_collectors::engines::{Flavor, RankSignals, Signals, SumCount};
 
 use super::*;
 use crate::step_time::WaveRequests;
@@ -272,8 +272,31 @@ fn llamacpp_closed_loop_step_time_from_its_slot_counters_leaves_out_idle_and_pro
     // With speculative decoding the slot time is per token: × MTP for the step.
     let st = c.step_time(&step, &requests, &s, 1.0, 2.0);
     assert!((st.itl_s.unwrap() - 2.0 * T).abs() < 1e-12);
-    // Two requests finished between the scrapes are too few to read.
-    let s = [sample(1.1, at(1.1, 6.0)), sample(1.5, at(1.5, 8.0))];
-    let c = EngineCounters::over(&s, &w, &step, &requests);
-    assert_eq!(c.step_time(&step, &requests, &s, 1.0, 1.0).itl_s, None);
+    // Two requests finished between the scrapes are too few to read; and llama.cpp's decode
+    // calls, which hold the prompts' calls and the idle turnaround, give no step time either
+    // (a loop of one at 1,024/64 read 14 % over the client): the view says why instead.
+    let llamacpp = |t: f64, finished: f64| Signals {
+        flavor: Some(Flavor::Llamacpp),
+        ..at(t, finished)
+    };
+    // (1.8 s between the scrapes: 160 calls, enough of them to read; two requests ended.)
+    let two = StepRequests {
+        done_ts: vec![0.5, 1.5, 2.5],
+        ..StepRequests::default()
+    };
+    let s = [
+        sample(1.1, llamacpp(1.1, 6.0)),
+        sample(2.9, llamacpp(2.9, 8.0)),
+    ];
+    let c = EngineCounters::over(&s, &w, &step, &two);
+    let st = c.step_time(&step, &two, &s, 1.0, 1.0);
+    assert_eq!((st.itl_s, st.steps_s), (None, None));
+    assert!(st.prompt_calls_in_loop);
+    // A wave's calls are its decode steps: kept.
+    let wave = StepRecord {
+        pattern: Pattern::Wave,
+        ..step.clone()
+    };
+    let st = c.step_time(&wave, &two, &s, 1.0, 1.0);
+    assert!(st.steps_s.is_some() && !st.prompt_calls_in_loop);
 }
