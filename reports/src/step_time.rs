@@ -428,18 +428,7 @@ pub(crate) fn time_step(
     let engine_time: EngineStepTime =
         counters.step_time(step, &clean, engine_samples, dp_ranks, mtp);
     let t_fwd_engine_s = engine_time.itl_s.or(engine_time.steps_s);
-    let engine_view_gap = t_fwd_engine_s
-        .is_none()
-        .then(|| {
-            engine_view_gap(
-                step,
-                &windows,
-                &decode,
-                engine_samples,
-                engine_time.prompt_calls_in_loop,
-            )
-        })
-        .flatten();
+    let engine_view_gap = engine_view_gap(step, &windows, &decode, engine_samples, &engine_time);
     let t_fwd_s = t_fwd_client_s.or(t_fwd_identity_s).or(t_fwd_engine_s);
     let client_engine_rel_diff = rel_diff(t_fwd_client_mean_s.or(t_fwd_client_s), t_fwd_engine_s);
     let acceptance_noise_rel = (engine_time.itl_s.is_some() && engine_time.itl_per_token)

@@ -11,6 +11,7 @@
 use ceiling_collectors::engines::{Flavor, Signals};
 use serde::Serialize;
 
+use super::counters::EngineStepTime;
 use super::decode::DecodeWindow;
 use super::requests::StepRequests;
 use super::{EngineWindow, mean};
@@ -87,17 +88,18 @@ pub(super) fn clean_waves(requests: &StepRequests, decode: &DecodeWindow) -> Ste
     out
 }
 
-/// Why a step that was scraped has no engine step time; `None` where no scrape falls in the
-/// step at all (nothing to explain: the engine was not scraped).
+/// Why a step that was scraped has no engine step time (`time`); `None` where it has one, or
+/// where no scrape falls in the step at all (nothing to explain: the engine was not scraped).
 pub(super) fn engine_view_gap(
     step: &StepRecord,
     windows: &[Window],
     decode: &DecodeWindow,
     eng: &[EngineSample],
-    prompt_calls_in_loop: bool,
+    time: &EngineStepTime,
 ) -> Option<EngineViewGap> {
     let end = step.end_t_s.unwrap_or(f64::INFINITY);
-    if engine::inside(eng, step.start_t_s, end).is_empty() {
+    if time.itl_s.or(time.steps_s).is_some() || engine::inside(eng, step.start_t_s, end).is_empty()
+    {
         return None;
     }
     let prefill = decode.prefill_steps.values().copied().max();
@@ -107,7 +109,7 @@ pub(super) fn engine_view_gap(
         .any(|r| (r - 1.0).abs() > WHOLE_WAVE_CLEAN);
     Some(match (windows.is_empty(), step.pattern) {
         (true, _) => EngineViewGap::NoWindow,
-        _ if prompt_calls_in_loop => EngineViewGap::PromptCallsInLoop,
+        _ if time.prompt_calls_in_loop => EngineViewGap::PromptCallsInLoop,
         (false, Pattern::Wave) if unclean => EngineViewGap::PrefillInWaves {
             prefill_steps: prefill.unwrap_or(1),
         },
