@@ -53,6 +53,9 @@ pub enum Command {
     ImportGpu(ImportGpuArgs),
     /// Run a simulated engine (vLLM, SGLang or llama.cpp flavor) with a known ground truth.
     Sim(SimArgs),
+    /// Run the proxy in front of simulated prefill and decode servers (vLLM's disaggregated
+    /// prefill): prefill with one token, hand the KV off, stream the decode server's answer.
+    SimRouter(SimRouterArgs),
     /// Analyse a recorded run: step table, step time three ways, fit, ceiling, findings.
     Analyze(AnalyzeArgs),
     /// Write a run's report: self-contained HTML, Markdown, result.json and the charts.
@@ -227,9 +230,11 @@ pub struct TelemetryArgs {
     /// Scrape the engine's /metrics this often (0s turns scraping off).
     #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
     pub scrape_interval: std::time::Duration,
-    /// The engine's metrics URL; default: URL/metrics.
-    #[arg(long)]
-    pub metrics_url: Option<String>,
+    /// The engine's metrics URL; default: URL/metrics. For a prefill/decode disaggregated
+    /// deployment, repeat it with a role: `--metrics-url prefill=URL --metrics-url decode=URL`
+    /// (several of each); the router's URL is then not scraped unless given without a role.
+    #[arg(long, value_name = "[ROLE=]URL")]
+    pub metrics_url: Vec<String>,
     /// Fail instead of warning when the engine's metrics cannot be scraped.
     #[arg(long)]
     pub require_metrics: bool,

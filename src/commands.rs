@@ -20,6 +20,7 @@ pub mod roofline;
 pub mod runs;
 pub mod scrape;
 pub mod sim;
+pub mod sim_router;
 pub mod write_load;
 
 use crate::Exit;
@@ -34,6 +35,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Gpus(args) => gpus::run(args).await,
         Command::ImportGpu(args) => import_gpu::run(&db, args).await,
         Command::Sim(args) => sim::run(args).await,
+        Command::SimRouter(args) => sim_router::run(args).await,
         Command::Analyze(args) => analyze::run(&db, args),
         Command::Report(args) => report::run(&db, args),
         Command::Demo(args) => demo::run(&db, args).await,

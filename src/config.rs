@@ -78,8 +78,10 @@ pub struct ProbeConfig {
     pub prefix_cache_warm: bool,
     pub seed: u64,
     pub grace: Duration,
-    /// `None`: scraping off.
+    /// `None`: scraping off, or a disaggregated deployment given only its role endpoints.
     pub metrics_url: Option<String>,
+    /// The prefill and decode servers' metrics (`--metrics-url ROLE=URL`), in the order given.
+    pub metrics_roles: Vec<RoleEndpoint>,
     pub scrape_interval: Duration,
     pub require_metrics: bool,
     /// `None`: GPU sampling off.
@@ -145,11 +147,11 @@ impl ProbeConfig {
         let api_key = read_api_key(a.engine.api_key_env.as_deref())?;
         let steps = step_specs(&sizes, &lengths);
         let t = &a.telemetry;
-        let metrics_url = (!t.scrape_interval.is_zero()).then(|| {
-            t.metrics_url
-                .clone()
-                .unwrap_or_else(|| format!("{url}/metrics"))
-        });
+        let (metrics_url, metrics_roles) = if t.scrape_interval.is_zero() {
+            (None, Vec::new())
+        } else {
+            metrics_endpoints(&t.metrics_url, &url)?
+        };
         let gpu_source = (!t.gpu_interval.is_zero()).then(|| t.gpu_source.clone());
         let gpus = t
             .gpu_select
@@ -184,6 +186,7 @@ impl ProbeConfig {
             seed: a.load.seed.unwrap_or_else(rand::random),
             grace: a.load.grace,
             metrics_url,
+            metrics_roles,
             scrape_interval: t.scrape_interval,
             require_metrics: t.require_metrics,
             gpu_source,
@@ -193,6 +196,64 @@ impl ProbeConfig {
             json: a.output.json,
         })
     }
+}
+
+/// A prefill or decode server's metrics endpoint (`--metrics-url ROLE=URL`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleEndpoint {
+    pub role: ceiling_reports::pd::Role,
+    pub url: String,
+}
+
+/// The engine's metrics URL and the role endpoints from the `--metrics-url` values: `URL`
+/// (at most one) is the engine's, `prefill=URL` / `decode=URL` a side's. With no value the
+/// engine's is `BASE/metrics`; with role endpoints only, the router in front is not scraped.
+fn metrics_endpoints(
+    values: &[String],
+    base: &str,
+) -> anyhow::Result<(Option<String>, Vec<RoleEndpoint>)> {
+    let mut plain = Vec::new();
+    let mut roles = Vec::new();
+    for v in values {
+        let check = |u: &str| {
+            if u.starts_with("http://") || u.starts_with("https://") {
+                Ok(u.to_string())
+            } else {
+                Err(usage(format!(
+                    "--metrics-url {v:?}: {u:?} is not an http(s) URL; give URL or ROLE=URL with \
+                     ROLE prefill or decode"
+                )))
+            }
+        };
+        match v.split_once('=') {
+            // `=` inside a URL's query is not a role.
+            Some((role, url)) if !role.contains("://") => {
+                let role = ceiling_reports::pd::Role::parse(role).ok_or_else(|| {
+                    usage(format!(
+                        "--metrics-url {v:?}: unknown role {role:?}; use prefill=URL or decode=URL"
+                    ))
+                })?;
+                roles.push(RoleEndpoint {
+                    role,
+                    url: check(url)?,
+                });
+            }
+            _ => plain.push(check(v)?),
+        }
+    }
+    if plain.len() > 1 {
+        return Err(usage(format!(
+            "--metrics-url is given {} URLs without a role; give the engine's once, and each \
+             disaggregated server as prefill=URL or decode=URL",
+            plain.len()
+        )));
+    }
+    let engine = match plain.pop() {
+        Some(u) => Some(u),
+        None if roles.is_empty() => Some(format!("{base}/metrics")),
+        None => None,
+    };
+    Ok((engine, roles))
 }
 
 /// The `(input_len, output_len)` pairs of the run: every input length with every output

@@ -231,7 +231,7 @@ pub fn flavor_of(exposition: &str) -> Option<&'static str> {
         .map(|p| p.trim_end_matches(':'))
 }
 
-async fn fetch_text(http: &reqwest::Client, url: &str) -> Result<String, String> {
+pub(crate) async fn fetch_text(http: &reqwest::Client, url: &str) -> Result<String, String> {
     let resp = http
         .get(url)
         .timeout(PREFLIGHT_TIMEOUT)

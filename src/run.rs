@@ -73,10 +73,11 @@ pub async fn probe_run(
         .map(Arc::new);
     // So is a malformed --dataset, with its line.
     let dataset = match &cfg.mix {
-        LengthMix::Dataset { path } => Some(Dataset::load(
+        LengthMix::Dataset { path, text } => Some(Dataset::load(
             path,
             vocab.as_deref(),
             cfg.rate.as_ref().map_or(256, |r| r.output_len),
+            *text,
         )?),
         _ => None,
     };

@@ -10,6 +10,7 @@ pub mod liveness;
 pub mod read;
 mod read_only;
 pub mod results;
+pub mod roles;
 pub mod schema;
 pub mod writer;
 

@@ -20,22 +20,32 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ProbeConfig;
+use crate::config::{ProbeConfig, RoleEndpoint};
 use crate::exit::Failure;
 use crate::probe::EngineInfo;
 use crate::probe::boundary::Boundary;
+use crate::store::roles::{MetricSource, public_url};
 use crate::store::{Record, Writer};
 
 /// The telemetry tasks of one run.
 pub struct Telemetry {
     gpus: Option<Vec<GpuInfo>>,
     cancel: CancellationToken,
-    scraper: Option<(JoinHandle<()>, JoinHandle<()>)>,
-    scrape_failures: Arc<AtomicU64>,
-    metrics_url: Option<String>,
+    /// The engine's scraper first (where it has one), then one per role endpoint.
+    scrapers: Vec<ScrapeTask>,
     boundary: Boundary,
     gpu_stop: Arc<AtomicBool>,
     sampler: Option<(std::thread::JoinHandle<()>, JoinHandle<()>)>,
+}
+
+/// One endpoint's scraper: its task, the task forwarding its records to the writer, and its
+/// failures (counted for the warning at the end).
+struct ScrapeTask {
+    task: JoinHandle<()>,
+    forward: JoinHandle<()>,
+    failures: Arc<AtomicU64>,
+    /// What the warnings call it (no credentials).
+    name: String,
 }
 
 /// A scrape gets about its interval to answer, within 200 ms to 5 s.
@@ -56,9 +66,7 @@ impl Telemetry {
         let mut t = Telemetry {
             gpus: None,
             cancel: CancellationToken::new(),
-            scraper: None,
-            scrape_failures: Arc::new(AtomicU64::new(0)),
-            metrics_url: cfg.metrics_url.clone(),
+            scrapers: Vec::new(),
             boundary: Boundary::default(),
             gpu_stop: Arc::new(AtomicBool::new(false)),
             sampler: None,
@@ -66,6 +74,15 @@ impl Telemetry {
         if let Some(url) = &cfg.metrics_url {
             t.start_scraper(cfg, info, http, url, t0, writer.clone())
                 .await?;
+        }
+        for (source, ep) in (0u32..).zip(&cfg.metrics_roles) {
+            if let Err(e) = t
+                .start_role_scraper(cfg, http, source, ep, t0, writer.clone())
+                .await
+            {
+                t.stop().await;
+                return Err(e);
+            }
         }
         if let Some(spec) = &cfg.gpu_source
             && let Err(e) = t.start_gpu(cfg, http, spec, t0, writer).await
@@ -101,11 +118,75 @@ impl Telemetry {
                  or --scrape-interval 0s to turn scraping off"
             );
         }
+        self.spawn_scraper(cfg, scraper, t0, writer, public_url(url), |rec| {
+            Record::Scrape(Box::new(rec))
+        });
+        Ok(())
+    }
+
+    /// Starts the scraper of a prefill or decode server: its row in the recording first (the
+    /// engine its metrics show, from one fetch), then its scrapes.
+    async fn start_role_scraper(
+        &mut self,
+        cfg: &ProbeConfig,
+        http: &reqwest::Client,
+        source: u32,
+        ep: &RoleEndpoint,
+        t0: Instant,
+        writer: Writer,
+    ) -> anyhow::Result<()> {
+        let name = format!("the {} server {}", ep.role.as_str(), public_url(&ep.url));
+        let engine_kind = match crate::probe::fetch_text(http, &ep.url).await {
+            Ok(text) => crate::probe::flavor_of(&text).map(str::to_string),
+            Err(_) if cfg.require_metrics => {
+                return Err(Failure::Unreachable(format!(
+                    "--require-metrics: the metrics of {name} cannot be read"
+                ))
+                .into());
+            }
+            Err(_) => {
+                eprintln!(
+                    "warning: the metrics of {name} cannot be read; scraping anyway, but that \
+                     side's queue and step time may have no data. Check its --metrics-url"
+                );
+                None
+            }
+        };
+        let row = MetricSource {
+            source,
+            role: ep.role,
+            url: public_url(&ep.url),
+            engine_kind,
+        };
+        if writer.send(Record::MetricSource(row)).await.is_err() {
+            return Ok(());
+        }
+        let scraper = Scraper::new(http.clone(), &ep.url, scrape_timeout(cfg.scrape_interval));
+        self.spawn_scraper(cfg, scraper, t0, writer, name, move |rec| {
+            Record::RoleScrape {
+                source,
+                scrape: Box::new(rec),
+            }
+        });
+        Ok(())
+    }
+
+    /// Spawns `scraper` on the interval and a task forwarding its records, each wrapped by
+    /// `record`, to the writer; the boundary asks it for a scrape between steps too.
+    fn spawn_scraper(
+        &mut self,
+        cfg: &ProbeConfig,
+        scraper: Scraper,
+        t0: Instant,
+        writer: Writer,
+        name: String,
+        record: impl Fn(ScrapeRecord) -> Record + Send + 'static,
+    ) {
         let (tx, mut rx) = mpsc::channel::<ScrapeRecord>(64);
         let (now_tx, now_rx) = mpsc::channel::<ScrapeNow>(1);
         // A boundary may wait for a tick's scrape in flight, then its own.
         let tick = scrape_timeout(cfg.scrape_interval);
-        self.boundary = Boundary::new(now_tx, tick + boundary_timeout(tick));
+        self.boundary.add(now_tx, tick + boundary_timeout(tick));
         let task = tokio::spawn(run_scraper(
             scraper,
             cfg.scrape_interval,
@@ -114,26 +195,31 @@ impl Telemetry {
             tx,
             now_rx,
         ));
-        let failures = self.scrape_failures.clone();
-        let url = url.to_string();
+        let failures = Arc::new(AtomicU64::new(0));
+        let counted = failures.clone();
+        let label = name.clone();
         let forward = tokio::spawn(async move {
             while let Some(rec) = rx.recv().await {
                 if let Some(err) = &rec.error
-                    && failures.fetch_add(1, Ordering::Relaxed) == 0
+                    && counted.fetch_add(1, Ordering::Relaxed) == 0
                 {
                     eprintln!(
-                        "warning: scrape {} of {url} failed or was malformed: {err}; its engine \
+                        "warning: scrape {} of {label} failed or was malformed: {err}; its \
                          samples are missing (further failures are counted at the end)",
                         rec.seq
                     );
                 }
-                if writer.send(Record::Scrape(Box::new(rec))).await.is_err() {
+                if writer.send(record(rec)).await.is_err() {
                     return;
                 }
             }
         });
-        self.scraper = Some((task, forward));
-        Ok(())
+        self.scrapers.push(ScrapeTask {
+            task,
+            forward,
+            failures,
+            name,
+        });
     }
 
     async fn start_gpu(
@@ -212,25 +298,25 @@ impl Telemetry {
     }
 
     /// Stops every task and waits until their last records are sent.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         self.cancel.cancel();
         self.gpu_stop.store(true, Ordering::Relaxed);
-        if let Some((task, forward)) = self.scraper {
-            let _ = task.await;
-            let _ = forward.await;
+        for s in &mut self.scrapers {
+            let _ = (&mut s.task).await;
+            let _ = (&mut s.forward).await;
         }
         if let Some((thread, forward)) = self.sampler {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
             let _ = forward.await;
         }
-        let failed = self.scrape_failures.load(Ordering::Relaxed);
-        if failed > 0 {
-            eprintln!(
-                "warning: {failed} scrape(s) of {} failed or were malformed during the run",
-                self.metrics_url
-                    .as_deref()
-                    .unwrap_or("the engine's metrics")
-            );
+        for s in &self.scrapers {
+            let failed = s.failures.load(Ordering::Relaxed);
+            if failed > 0 {
+                eprintln!(
+                    "warning: {failed} scrape(s) of {} failed or were malformed during the run",
+                    s.name
+                );
+            }
         }
     }
 }

@@ -109,6 +109,12 @@ pub struct Signals {
     pub itl_s: Option<SumCount>,
     pub tpot_s: Option<SumCount>,
     pub e2e_s: Option<SumCount>,
+    /// Time a request waited in the engine's queue before it was first scheduled (vLLM V1
+    /// `request_queue_time_seconds`, SGLang 0.5.4+ `queue_time_seconds`).
+    pub queue_s: Option<SumCount>,
+    /// First scheduled to first token: the prompt's compute (vLLM V1
+    /// `request_prefill_time_seconds`).
+    pub prefill_s: Option<SumCount>,
     pub requests_finished_total: Option<f64>,
     /// The engine's version generation where the names tell it: vLLM `v0` or `v1`.
     pub generation: Option<&'static str>,
@@ -134,6 +140,15 @@ pub struct Signals {
     /// `num_retracted_reqs`, a gauge (0.5.4+, one series per scheduler process, `pid` label).
     /// Where the cumulative `preemptions_total` is missing, a non-zero value is the evidence.
     pub preemptions_recent: Option<f64>,
+    /// SGLang prefill/decode disaggregation, on a prefill server: requests waiting for their
+    /// decode server to be ready before prefill may start (`num_prefill_bootstrap_queue_reqs`).
+    pub pd_bootstrap_queue: Option<f64>,
+    /// On a decode server: requests waiting for decode KV memory to be reserved
+    /// (`num_decode_prealloc_queue_reqs`).
+    pub pd_prealloc_queue: Option<f64>,
+    /// On a decode server: requests whose KV is being transferred from the prefill side
+    /// (`num_decode_transfer_queue_reqs`).
+    pub pd_transfer_queue: Option<f64>,
     /// The inter-token histogram counts tokens, not steps: SGLang adds the whole interval to
     /// `_sum` and the number of new tokens to `_count`
     /// (`python/sglang/srt/metrics/collector.py`, `TokenizerMetricsCollector.

@@ -93,6 +93,9 @@ pub struct Analysis {
     /// The highest rate meeting the SLA, beside the micro ceiling where there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub macro_ceiling: Option<MacroCeiling>,
+    /// Each side of a prefill/decode disaggregated deployment, where the run scraped them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pd: Option<crate::pd::PdView>,
 }
 
 impl Analysis {
@@ -178,6 +181,18 @@ pub fn analyze(rec: &Recording, opts: &AnalysisOptions) -> Result<Analysis, Anal
     };
     let rates = rate::rate_steps(rec, &figures, &steps, &sla)?;
     let macro_ceiling = macro_view(&rates, &ceilings, fit.as_ref(), &fixed, opts);
+    let pd = if rec.roles.is_empty() {
+        None
+    } else {
+        crate::pd::pd_view(
+            &rec.roles,
+            &rec.steps,
+            &steps,
+            &rates,
+            macro_ceiling.as_ref(),
+            &crate::pd::measured_starts(rec)?,
+        )
+    };
     let findings = findings::findings(
         &steps,
         &timings,
@@ -201,6 +216,7 @@ pub fn analyze(rec: &Recording, opts: &AnalysisOptions) -> Result<Analysis, Anal
         gpus_apart: crate::gpus_apart::gpus_apart(&rec.gpu_other)?,
         rates,
         macro_ceiling,
+        pd,
     })
 }
 

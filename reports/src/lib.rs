@@ -20,6 +20,7 @@ pub mod latency_table;
 pub mod legacy;
 pub mod metrics;
 pub mod model;
+pub mod pd;
 pub mod peer;
 pub mod rate;
 pub mod recording;

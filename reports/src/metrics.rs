@@ -323,6 +323,7 @@ mod tests {
             prompt_tokens_reported: Some(16),
             completion_tokens_reported: reported,
             cached_tokens_reported: None,
+            prompt_from_text: false,
             outcome: Outcome::Ok,
             http_status: Some(200),
             error: None,

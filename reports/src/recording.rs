@@ -169,6 +169,11 @@ pub struct RequestRecord {
     pub prompt_tokens_reported: Option<u32>,
     pub completion_tokens_reported: Option<u32>,
     pub cached_tokens_reported: Option<u32>,
+    /// The prompt was a dataset's text (`--dataset-prompts text`): `prompt_tokens_requested` is
+    /// a count of that text (by `--tokenizer`, else estimated), and the engine's
+    /// `prompt_tokens_reported` is the measure. False for the exact-length prompts.
+    #[serde(default)]
+    pub prompt_from_text: bool,
     pub outcome: Outcome,
     pub http_status: Option<u16>,
     pub error: Option<String>,

@@ -64,6 +64,9 @@ pub struct ReportDoc {
     /// The open loop's rate steps; no rows for a run without them, and then the renderers
     /// leave its section out.
     pub rate_table: Table,
+    /// Each side of a prefill/decode disaggregated deployment per step; no rows for a run
+    /// without role endpoints, and then the renderers leave its section out.
+    pub pd_table: Table,
     /// Charts, in the order shown.
     pub charts: Vec<DocChart>,
     /// The run's environment: engine, model, GPUs, driver, probe config, tool version.

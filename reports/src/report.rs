@@ -6,6 +6,7 @@
 pub mod charts;
 pub mod length_chart;
 pub mod length_table;
+pub mod pd_table;
 pub mod rate_chart;
 pub mod rate_table;
 pub mod results;
@@ -109,6 +110,9 @@ pub fn verdict(a: &Analysis) -> Vec<(String, String)> {
         if !rest.is_empty() {
             v.push(("Macro vs micro".into(), rest.join(" ")));
         }
+    }
+    if let Some(line) = pd_table::verdict_line(a) {
+        v.push(("Prefill/decode".into(), line));
     }
     v.push(("Efficiency vs roofline".into(), roofline_line(a)));
     v.push(("Client vs engine".into(), agreement_line(a)));
@@ -265,6 +269,10 @@ pub fn report_doc(
         steps_note: crate::gpus_apart::apart_line(&a.gpus_apart),
         length_table: length_table(a),
         rate_table: match rate_table::rendered(a, "–") {
+            Some((headers, rows)) => Table { headers, rows },
+            None => Table::default(),
+        },
+        pd_table: match pd_table::rendered(a, "–") {
             Some((headers, rows)) => Table { headers, rows },
             None => Table::default(),
         },

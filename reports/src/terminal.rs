@@ -51,6 +51,14 @@ pub fn render_terminal(a: &Analysis) -> String {
         out.push_str(&format!("{}\n", table(headers, rows)));
     }
 
+    if let Some((headers, rows)) = crate::report::pd_table::rendered(a, "-") {
+        out.push_str("prefill/decode (P = prefill side, D = decode side):\n");
+        out.push_str(&format!("{}\n", table(headers, rows)));
+    }
+    if let Some(line) = crate::report::pd_table::verdict_line(a) {
+        out.push_str(&format!("prefill/decode: {line}\n"));
+    }
+
     fit_lines(a, &mut out);
     ceiling_lines(a, &mut out);
 

@@ -1,5 +1,6 @@
 //! The simulator's one error type: a profile or fault setting it cannot run with, or a resource
-//! (file, thread, socket, runtime) it could not get. Messages name the flag or file to fix.
+//! (file, thread, socket, runtime, the router's HTTP client) it could not get. Messages name the
+//! flag or file to fix.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -47,6 +48,13 @@ pub enum SimError {
     },
     #[error("cannot start the simulator's runtime")]
     Runtime(#[source] std::io::Error),
+    /// A router given no server for one side (`prefill` or `decode`).
+    #[error("the router needs at least one {0} server")]
+    NoUpstream(&'static str),
+    #[error("--handoff must be a finite, non-negative duration")]
+    Handoff,
+    #[error("cannot build the router's HTTP client")]
+    HttpClient(#[source] reqwest::Error),
     /// The bound socket could not be handed to the server's runtime.
     #[error(transparent)]
     Listener(std::io::Error),

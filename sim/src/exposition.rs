@@ -9,6 +9,7 @@
 
 use crate::flavor::SimFlavor;
 use crate::profile::Profile;
+use crate::role::SimRole;
 use crate::stats::{FINISH_REASONS, Histogram, RankStats};
 use text::{Expo, Getter, Labels, py_float};
 
@@ -17,10 +18,15 @@ mod sglang;
 pub(crate) mod text;
 
 /// The exposition for `flavor` from per-rank snapshots.
-pub(crate) fn render(flavor: SimFlavor, profile: &Profile, ranks: &[RankStats]) -> String {
+pub(crate) fn render(
+    flavor: SimFlavor,
+    role: SimRole,
+    profile: &Profile,
+    ranks: &[RankStats],
+) -> String {
     match flavor {
         SimFlavor::Vllm => render_vllm(profile, ranks),
-        SimFlavor::Sglang => sglang::render(profile, ranks),
+        SimFlavor::Sglang => sglang::render(profile, role, ranks),
         SimFlavor::Llamacpp => llamacpp::render(profile, ranks),
     }
 }

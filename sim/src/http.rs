@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::faults::{RequestFault, corrupt_exposition};
 use crate::flavor::SimFlavor;
+use crate::role::SimRole;
 use crate::scheduler::{Msg, Submission};
 use crate::shared::Shared;
 use crate::{dcgm, exposition};
@@ -87,6 +88,7 @@ async fn complete(sh: Arc<Shared>, body: Bytes, chat: bool) -> Response {
         arrival,
         tx,
         frontend: 0,
+        prefilled: sh.role == SimRole::Decode && req.kv_transfer.do_remote_prefill,
     };
     let n = sh.next_rank.fetch_add(1, Ordering::Relaxed);
     let rank = n % sh.ranks.len();
@@ -137,7 +139,7 @@ async fn models(State(sh): AppState) -> Response {
 
 async fn metrics(State(sh): AppState) -> Response {
     let snapshot = sh.snapshot(sh.flavor == SimFlavor::Llamacpp);
-    let mut text = exposition::render(sh.flavor, &sh.profile, &snapshot);
+    let mut text = exposition::render(sh.flavor, sh.role, &sh.profile, &snapshot);
     if sh.faults.draw_bad_metrics(&sh.fault_counters) {
         text = corrupt_exposition(&text);
     }

@@ -2,6 +2,11 @@
 //! continuous-batching schedulers whose step time follows a known cost model, exposing the
 //! chosen engine's real `/metrics` and the ground truth at `/sim/truth`. It owns the server's
 //! lifecycle; timing lives in `scheduler`, HTTP shapes in `http`, metric text in `exposition`.
+//!
+//! Prefill/decode disaggregation, as vLLM's NIXL connector does it: a server plays a
+//! [`SimRole`] (a prefill server answers `kv_transfer_params.do_remote_decode` requests with
+//! where the KV is; a decode server takes `do_remote_prefill` requests without computing their
+//! prompt), and [`start_router`] runs the proxy in front of such a pair (`router`).
 
 mod dcgm;
 mod error;
@@ -10,7 +15,10 @@ mod faults;
 mod flavor;
 mod http;
 mod profile;
+mod role;
+mod router;
 mod scheduler;
+mod server;
 mod shared;
 mod stats;
 mod truth;
@@ -23,13 +31,13 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::thread::JoinHandle;
 
-use tokio_util::sync::CancellationToken;
-
 pub use dcgm::SimGpu;
 pub use error::SimError;
 pub use faults::{Faults, FaultsInjected, parse_probability};
 pub use flavor::SimFlavor;
 pub use profile::{GpuCondition, Profile, SpecConfig};
+pub use role::SimRole;
+pub use router::{RouterConfig, RouterHandle, start_router};
 pub use truth::{FaultsConfigTruth, FrontendLag, RankTruth, StepTruth, Totals, Truth};
 
 use faults::FaultCounters;
@@ -40,6 +48,8 @@ use shared::{RankLink, Shared};
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     pub flavor: SimFlavor,
+    /// Unified, or one side of a prefill/decode pair (see [`start_router`]).
+    pub role: SimRole,
     pub profile: Profile,
     /// Independent schedulers behind one server (`engine` / `dp_rank` labels).
     pub dp: u32,
@@ -54,10 +64,11 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
-    /// vLLM flavor, one rank, real time, no faults, 127.0.0.1 on a free port.
+    /// vLLM flavor, unified role, one rank, real time, no faults, 127.0.0.1 on a free port.
     pub fn new(profile: Profile) -> Self {
         SimConfig {
             flavor: SimFlavor::Vllm,
+            role: SimRole::Unified,
             profile,
             dp: 1,
             time_scale: 1.0,
@@ -71,11 +82,8 @@ impl SimConfig {
 
 /// A running simulator. Dropping it stops the schedulers and the server without waiting.
 pub struct SimHandle {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    cancel: CancellationToken,
-    server: Option<tokio::task::JoinHandle<()>>,
-    runtime: Option<tokio::runtime::Runtime>,
+    server: server::Server,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -107,8 +115,12 @@ pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
     let created_unix_s = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    // Bound before the state is built: a prefill server names its port in its answers.
+    let bound = server::bind(cfg.host, cfg.port)?;
     let shared = Arc::new(Shared {
         flavor: cfg.flavor,
+        role: cfg.role,
+        port: bound.addr.port(),
         profile,
         dp: cfg.dp,
         time_scale: cfg.time_scale,
@@ -121,65 +133,22 @@ pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
         first_tokens: std::sync::Mutex::new(Vec::new()),
         frontend_lag: std::sync::Mutex::default(),
     });
-    let listener =
-        std::net::TcpListener::bind((cfg.host, cfg.port)).map_err(|source| SimError::Bind {
-            host: cfg.host,
-            port: cfg.port,
-            source,
-        })?;
-    listener.set_nonblocking(true).map_err(SimError::Listener)?;
-    let addr = listener.local_addr().map_err(SimError::Listener)?;
-    // The server gets its own runtime, as a real engine is its own process: clients in the
-    // same process (tests, `ceiling demo`) then do not delay its streams, nor it theirs.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("sim-http")
-        .enable_all()
-        .build()
-        .map_err(SimError::Runtime)?;
-    let listener = {
-        let _guard = runtime.enter();
-        tokio::net::TcpListener::from_std(listener).map_err(SimError::Listener)?
-    };
-    let cancel = CancellationToken::new();
-    let app = http::router(Arc::clone(&shared));
-    let stop = cancel.clone().cancelled_owned();
-    // Each token goes out as its own small write: without TCP_NODELAY, Nagle's algorithm holds
-    // a chunk back until the previous one is acknowledged, adding delayed-ACK latency to ITL.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let server = runtime.spawn(async move {
-        if let Err(err) = axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            eprintln!("warning: simulated engine server stopped: {err}");
-        }
-    });
+    let server = server::serve(bound, http::router(Arc::clone(&shared)), "sim")?;
     Ok(SimHandle {
-        addr,
         shared,
-        cancel,
-        server: Some(server),
-        runtime: Some(runtime),
+        server,
         threads,
     })
 }
 
 impl SimHandle {
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr
     }
 
     /// `http://HOST:PORT`, with a loopback host when bound to an unspecified address.
     pub fn base_url(&self) -> String {
-        let ip = if self.addr.ip().is_unspecified() {
-            IpAddr::V4(Ipv4Addr::LOCALHOST)
-        } else {
-            self.addr.ip()
-        };
-        format!("http://{}", SocketAddr::new(ip, self.addr.port()))
+        self.server.base_url()
     }
 
     /// The same document as `GET /sim/truth`.
@@ -197,13 +166,7 @@ impl SimHandle {
             }
         })
         .await;
-        self.cancel.cancel();
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
-        }
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
+        self.server.shutdown().await;
     }
 
     fn stop_ranks(&self) {
@@ -216,9 +179,6 @@ impl SimHandle {
 impl Drop for SimHandle {
     fn drop(&mut self) {
         self.stop_ranks();
-        self.cancel.cancel();
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
+        self.server.abort();
     }
 }

@@ -200,11 +200,14 @@ impl Scheduler {
         } else {
             Vec::new()
         };
+        // A transferred prompt is computed already: its first token comes at the first decode
+        // step it joins, and no step computes its prompt.
+        let computed = if sub.prefilled { prompt_len } else { 0 };
         self.waiting.push_back(Seq {
             sub,
             prompt_len,
             block_hashes,
-            computed: 0,
+            computed,
             target: prompt_len,
             generated: 0,
             cached: 0,
@@ -317,7 +320,7 @@ impl Scheduler {
             if !seq.admitted_once {
                 seq.admitted_once = true;
                 seq.first_scheduled = Some(now);
-                if self.profile.prefix_cache {
+                if self.profile.prefix_cache && !seq.sub.prefilled {
                     let hit_blocks = self.prefix.hits(&seq.block_hashes) as u32;
                     // At least one prompt token is always computed.
                     let max_hit = (seq.prompt_len.saturating_sub(1) / self.profile.block_size)

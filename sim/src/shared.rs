@@ -9,6 +9,7 @@ use crate::dcgm::DcgmWindow;
 use crate::faults::{FaultCounters, Faults};
 use crate::flavor::SimFlavor;
 use crate::profile::Profile;
+use crate::role::SimRole;
 use crate::scheduler::Msg;
 use crate::stats::{RankStats, lock};
 use crate::truth::{self, FrontendLag, Setting, Truth};
@@ -16,6 +17,9 @@ use crate::truth::{self, FrontendLag, Setting, Truth};
 /// State shared by the HTTP handlers.
 pub(crate) struct Shared {
     pub flavor: SimFlavor,
+    pub role: SimRole,
+    /// The port the server listens on (a prefill server names it in its answers).
+    pub port: u16,
     pub profile: Arc<Profile>,
     pub dp: u32,
     pub time_scale: f64,

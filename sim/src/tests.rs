@@ -98,7 +98,12 @@ fn llamacpp_busies_a_slot_per_arrival_and_defers_only_those_that_found_none() {
         let mut r = super::stats::RankStats::new(p.max_model_len, 0);
         r.running = running;
         r.waiting = waiting;
-        let text = super::exposition::render(super::flavor::SimFlavor::Llamacpp, &p, &[r]);
+        let text = super::exposition::render(
+            super::flavor::SimFlavor::Llamacpp,
+            super::SimRole::Unified,
+            &p,
+            &[r],
+        );
         let gauge = |name: &str| {
             text.lines()
                 .find_map(|l| l.strip_prefix(&format!("llamacpp:{name} ")))

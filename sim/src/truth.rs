@@ -52,6 +52,10 @@ pub struct Totals {
     pub kv_deferred_steps: u64,
     pub prompt_tokens: u64,
     pub cached_prompt_tokens: u64,
+    /// Prompt tokens the steps computed (prefill chunks, recomputes after preemption
+    /// included); neither prefix-cache hits nor prompts whose KV came from a prefill engine.
+    #[serde(default)]
+    pub prefill_tokens_computed: u64,
     pub generation_tokens: u64,
     pub preemptions: u64,
     pub steps: u64,
@@ -198,6 +202,8 @@ pub(crate) fn build(setting: Setting<'_>, ranks: &[RankStats]) -> Truth {
         totals.kv_deferred_steps += st.kv_deferred_steps;
         totals.prompt_tokens += st.prompt_tokens;
         totals.cached_prompt_tokens += st.cached_prompt_tokens;
+        // SGLang's `prefill_compute` counter is exactly the prefill tokens each step computed.
+        totals.prefill_tokens_computed += st.sg_realtime_prefill_compute;
         totals.generation_tokens += st.generation_tokens;
         totals.preemptions += st.preemptions;
         totals.steps += st.steps;

@@ -77,6 +77,13 @@ pub struct RateArgs {
     pub stop_on_failure: Option<f64>,
 }
 
+/// What a dataset's prompts send (`--dataset-prompts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DatasetPromptsArg {
+    Lengths,
+    Text,
+}
+
 /// Where the request lengths come from, whatever the pattern.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Length mix")]
@@ -87,6 +94,12 @@ pub struct MixArgs {
     /// exactly that many tokens; `ignore_eos` still forces the output length.
     #[arg(long, value_name = "FILE", conflicts_with = "input_range")]
     pub dataset: Option<PathBuf>,
+    /// What a dataset's prompts send: `lengths` (a prompt of exactly the entry's length, made
+    /// of random tokens: exact lengths, comparable with the micro ceiling) or `text` (the
+    /// entry's own text, as vLLM's and guidellm's ShareGPT runs send it: the engine's count is
+    /// recorded as the length; a line of lengths still gets a prompt made to length).
+    #[arg(long, value_enum, default_value = "lengths", requires = "dataset")]
+    pub dataset_prompts: DatasetPromptsArg,
     /// Uniform lengths around --input-len and --output-len: each request draws from
     /// `[len × (1 − R), len × (1 + R)]`, as vLLM's random dataset's `--random-range-ratio`.
     #[arg(long, value_name = "R")]

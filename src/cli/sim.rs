@@ -1,8 +1,9 @@
-//! `ceiling sim`'s arguments: the flavor and profile it imitates, DP, time scale, the faults it
-//! injects; its DCGM exporter's and planted nights' flags are in [`super::gpu`] and
+//! `ceiling sim`'s arguments: the flavor and profile it imitates, its prefill/decode role, DP,
+//! time scale, the faults it injects, and `ceiling sim-router`'s; its DCGM exporter's and planted nights' flags are in [`super::gpu`] and
 //! [`super::nightly`].
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
@@ -13,6 +14,10 @@ pub struct SimArgs {
     /// Which engine to imitate at the HTTP and /metrics level.
     #[arg(long, value_enum, default_value = "vllm")]
     pub flavor: SimFlavorArg,
+
+    /// Unified, or one side of a prefill/decode pair (put `ceiling sim-router` in front).
+    #[arg(long, value_enum, default_value = "unified")]
+    pub role: SimRoleArg,
 
     /// A built-in profile: tiny, llama-8b-h100, llama-70b-tp4-h100.
     #[arg(long, default_value = "tiny", conflicts_with = "profile_file")]
@@ -53,6 +58,37 @@ pub enum SimFlavorArg {
     Vllm,
     Sglang,
     Llamacpp,
+}
+
+/// The part `ceiling sim` plays (mapped onto `ceiling_sim::SimRole`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SimRoleArg {
+    Unified,
+    Prefill,
+    Decode,
+}
+
+/// `ceiling sim-router`'s arguments: the servers of each side and the KV hand-off.
+#[derive(Debug, Args)]
+pub struct SimRouterArgs {
+    /// A prefill server's base URL, e.g. http://127.0.0.1:8100 (repeat for more; round robin).
+    #[arg(long, value_name = "URL")]
+    pub prefill: Vec<String>,
+
+    /// A decode server's base URL (repeat for more; round robin).
+    #[arg(long, value_name = "URL")]
+    pub decode: Vec<String>,
+
+    /// The simulated KV transfer: the wait between the prefill's answer and the decode request.
+    #[arg(long, default_value = "2ms", value_parser = humantime::parse_duration)]
+    pub handoff: Duration,
+
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+
+    /// 0 picks a free port.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
 }
 
 #[derive(Debug, Args)]

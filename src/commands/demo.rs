@@ -87,6 +87,7 @@ fn probe_config(base: &str, batch_sizes: &[u32]) -> ProbeConfig {
         seed: rand::random(),
         grace: Duration::from_secs(5),
         metrics_url: Some(format!("{base}/metrics")),
+        metrics_roles: Vec::new(),
         scrape_interval: Duration::from_millis(250),
         require_metrics: false,
         gpu_source: Some(format!("dcgm:{base}/dcgm")),

@@ -1,12 +1,12 @@
-//! `ceiling sim`: start the simulated engine, print where it listens, serve until SIGINT or
-//! SIGTERM, then stop it cleanly.
+//! `ceiling sim`: start the simulated engine (unified, prefill or decode role), print where it
+//! listens, serve until SIGINT or SIGTERM, then stop it cleanly.
 
 use std::io::Write;
 
-use ceiling_sim::{Faults, Profile, SimConfig, SimFlavor};
+use ceiling_sim::{Faults, Profile, SimConfig, SimFlavor, SimRole};
 
 use crate::Exit;
-use crate::cli::{SimArgs, SimFlavorArg, SimNightArgs};
+use crate::cli::{SimArgs, SimFlavorArg, SimNightArgs, SimRoleArg};
 use crate::exit::Failure;
 
 /// Builds the simulator's configuration from the flags.
@@ -40,6 +40,11 @@ pub fn config(args: SimArgs) -> anyhow::Result<SimConfig> {
     let profile = plant_night(profile, &args.night)?;
     Ok(SimConfig {
         flavor: sim_flavor(args.flavor),
+        role: match args.role {
+            SimRoleArg::Unified => SimRole::Unified,
+            SimRoleArg::Prefill => SimRole::Prefill,
+            SimRoleArg::Decode => SimRole::Decode,
+        },
         profile,
         dp: args.dp,
         time_scale: args.time_scale,
@@ -92,23 +97,28 @@ pub async fn run(args: SimArgs) -> anyhow::Result<Exit> {
     // Handlers first: a signal that arrives right after the address is printed still counts.
     let signals = Signals::install()?;
     let handle = ceiling_sim::start(cfg).await?;
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on {}", handle.base_url())?;
-        out.flush()?;
-    }
+    print_listening(&handle.base_url())?;
     signals.wait().await;
     handle.shutdown().await;
     Ok(Exit::Success)
 }
 
-struct Signals {
+/// Prints where a server listens (the line scripts and tests wait for), flushed at once.
+pub(super) fn print_listening(base_url: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening on {base_url}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// SIGINT and SIGTERM, installed before the server starts.
+pub(super) struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
 }
 
 impl Signals {
-    fn install() -> anyhow::Result<Self> {
+    pub(super) fn install() -> anyhow::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Signals {
             term: signal(SignalKind::terminate())?,
@@ -116,7 +126,7 @@ impl Signals {
         })
     }
 
-    async fn wait(mut self) {
+    pub(super) async fn wait(mut self) {
         tokio::select! {
             _ = self.term.recv() => {}
             _ = self.int.recv() => {}
@@ -153,6 +163,16 @@ mod tests {
         }
         let argv = ["ceiling", "sim", "--flavor", "trtllm"];
         assert!(Cli::try_parse_from(argv).is_err());
+    }
+
+    #[test]
+    fn role_flag_maps_onto_the_simulators_role() {
+        assert_eq!(config(sim_args(&[])).unwrap().role, SimRole::Unified);
+        for (flag, role) in [("prefill", SimRole::Prefill), ("decode", SimRole::Decode)] {
+            let cfg = config(sim_args(&["--role", flag])).unwrap();
+            assert_eq!((cfg.role, cfg.role.as_str()), (role, flag));
+        }
+        assert!(Cli::try_parse_from(["ceiling", "sim", "--role", "both"]).is_err());
     }
 
     #[test]

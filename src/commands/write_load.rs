@@ -72,6 +72,7 @@ pub async fn run(db: &Path, args: WriteLoadArgs) -> anyhow::Result<Exit> {
                 prompt_tokens_reported: Some(16),
                 completion_tokens_reported: Some(16),
                 cached_tokens_reported: None,
+                prompt_from_text: false,
                 outcome: Outcome::Ok,
                 http_status: Some(200),
                 error: None,

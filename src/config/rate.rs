@@ -72,8 +72,13 @@ pub enum LengthMix {
     Fixed,
     /// Uniform in `[len × (1 − range), len × (1 + range)]`, input and output each.
     Uniform { range: f64 },
-    /// The entries of a dataset file, read (and checked) before the run.
-    Dataset { path: PathBuf },
+    /// The entries of a dataset file, read (and checked) before the run; `text`: its prompts'
+    /// text is sent (`--dataset-prompts text`), else prompts of its lengths.
+    Dataset {
+        path: PathBuf,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        text: bool,
+    },
 }
 
 impl LengthMix {
@@ -231,7 +236,10 @@ pub fn check_open_loop(
 /// with its line when malformed) when the run starts, before anything is sent.
 pub fn length_mix(m: &MixArgs) -> anyhow::Result<LengthMix> {
     if let Some(path) = &m.dataset {
-        return Ok(LengthMix::Dataset { path: path.clone() });
+        return Ok(LengthMix::Dataset {
+            path: path.clone(),
+            text: m.dataset_prompts == crate::cli::DatasetPromptsArg::Text,
+        });
     }
     match m.input_range {
         None => Ok(LengthMix::Fixed),

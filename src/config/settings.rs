@@ -59,6 +59,10 @@ pub struct ProbeSettings {
     #[serde(rename = "grace")]
     pub grace_s: Option<f64>,
     pub metrics_url: Option<String>,
+    /// `--metrics-url ROLE=URL`, without credentials; absent when none was given, so runs
+    /// without them keep their configuration hash.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics_roles: Vec<super::RoleEndpoint>,
     #[serde(rename = "scrape_interval")]
     pub scrape_interval_s: Option<f64>,
     pub require_metrics: bool,
@@ -98,6 +102,7 @@ impl Default for ProbeSettings {
             seed: None,
             grace_s: None,
             metrics_url: None,
+            metrics_roles: Vec::new(),
             scrape_interval_s: None,
             require_metrics: false,
             gpu_source: None,
@@ -140,6 +145,14 @@ impl From<ProbeConfig> for ProbeSettings {
             seed: Some(c.seed),
             grace_s: Some(c.grace.as_secs_f64()),
             metrics_url: c.metrics_url,
+            metrics_roles: c
+                .metrics_roles
+                .into_iter()
+                .map(|r| super::RoleEndpoint {
+                    role: r.role,
+                    url: crate::store::roles::public_url(&r.url),
+                })
+                .collect(),
             scrape_interval_s: Some(c.scrape_interval.as_secs_f64()),
             require_metrics: c.require_metrics,
             gpu_source: c.gpu_source,

@@ -1,4 +1,5 @@
-//! The configuration's tests: warm-up, batch sizes and the search, length lists, ramps.
+//! The configuration's tests: warm-up, batch sizes and the search, length lists, ramps, metrics
+//! endpoints and their roles.
 
 use super::*;
 
@@ -141,4 +142,73 @@ fn ramp_accepts_per_second_rates_only() {
     assert_eq!(parse_ramp("0.5").unwrap(), 0.5);
     assert!(parse_ramp("0/s").is_err());
     assert!(parse_ramp("fast").is_err());
+}
+
+#[test]
+fn metrics_urls_take_a_role_and_the_router_is_not_scraped_without_a_plain_one() {
+    use ceiling_reports::pd::Role;
+    let cfg = |extra: &[&str]| ProbeConfig::from_cli(&probe_args(extra));
+    // No value: the engine's own /metrics.
+    let c = cfg(&[]).unwrap();
+    assert_eq!(c.metrics_url.as_deref(), Some("http://127.0.0.1:1/metrics"));
+    assert!(c.metrics_roles.is_empty());
+    // Roles only: each side, in order, and no scrape of the router in front.
+    let c = cfg(&[
+        "--metrics-url",
+        "prefill=http://p:1/metrics",
+        "--metrics-url",
+        "decode=http://d:2/metrics",
+        "--metrics-url",
+        "decode=http://d:3/metrics",
+    ])
+    .unwrap();
+    assert_eq!(c.metrics_url, None);
+    let roles: Vec<(Role, &str)> = c
+        .metrics_roles
+        .iter()
+        .map(|r| (r.role, r.url.as_str()))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            (Role::Prefill, "http://p:1/metrics"),
+            (Role::Decode, "http://d:2/metrics"),
+            (Role::Decode, "http://d:3/metrics")
+        ]
+    );
+    // A plain URL beside them is the engine's; `=` in its query is no role.
+    let c = cfg(&[
+        "--metrics-url",
+        "http://r:9/metrics?x=1",
+        "--metrics-url",
+        "decode=http://d:2/metrics",
+    ])
+    .unwrap();
+    assert_eq!(c.metrics_url.as_deref(), Some("http://r:9/metrics?x=1"));
+    assert_eq!(c.metrics_roles.len(), 1);
+    // Scraping off turns every endpoint off.
+    let c = cfg(&[
+        "--scrape-interval",
+        "0s",
+        "--metrics-url",
+        "decode=http://d:2/metrics",
+    ])
+    .unwrap();
+    assert_eq!((c.metrics_url, c.metrics_roles.len()), (None, 0));
+}
+
+#[test]
+fn a_bad_metrics_url_says_what_to_give() {
+    let cfg = |extra: &[&str]| ProbeConfig::from_cli(&probe_args(extra));
+    let m = usage_message(cfg(&["--metrics-url", "router=http://r:9/metrics"]));
+    assert!(m.contains("unknown role \"router\""), "{m}");
+    let m = usage_message(cfg(&["--metrics-url", "decode=d:2/metrics"]));
+    assert!(m.contains("not an http(s) URL"), "{m}");
+    let m = usage_message(cfg(&[
+        "--metrics-url",
+        "http://a/metrics",
+        "--metrics-url",
+        "http://b/metrics",
+    ]));
+    assert!(m.contains("2 URLs without a role"), "{m}");
 }

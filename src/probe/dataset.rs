@@ -8,10 +8,12 @@
 //! - JSONL, one object a line: `{"prompt": "..."}` (the output length is `--output-len`) or
 //!   `{"prompt_len": N, "output_len": M}`.
 //!
-//! Only the lengths are kept: each request then sends a prompt of exactly that many tokens
-//! ([`super::workload`]), so the mix of lengths is the dataset's and the input length is exact
-//! on the completions endpoint. Text is counted with `--tokenizer` where given, else estimated
-//! at four characters a token (the load says so).
+//! By default only the lengths are kept: each request then sends a prompt of exactly that many
+//! tokens ([`super::workload`]), so the mix of lengths is the dataset's and the input length is
+//! exact on the completions endpoint. With `--dataset-prompts text` the prompts' text is kept
+//! too and sent as it is (a `{"prompt_len"}` line still gets a prompt made to length). Text is
+//! counted with `--tokenizer` where given, else estimated at four characters a token (the load
+//! says so).
 
 use std::path::Path;
 
@@ -28,6 +30,8 @@ const CHARS_PER_TOKEN: f64 = 4.0;
 pub struct Dataset {
     /// `(input_len, output_len)` per entry.
     pub lengths: Vec<(u32, u32)>,
+    /// Each entry's prompt text, where it has one and the load kept it; empty otherwise.
+    pub texts: Vec<Option<String>>,
     /// Conversations skipped for having fewer than two turns.
     pub skipped: u32,
     /// Lengths estimated from characters (no `--tokenizer`).
@@ -66,12 +70,14 @@ fn refuse(path: &Path, what: String) -> anyhow::Error {
 }
 
 impl Dataset {
-    /// Reads `path`; `output_len` is the output of a `{"prompt"}` line. Refused (a usage error
-    /// naming the line) when the file cannot be read, is malformed, or has no usable entry.
+    /// Reads `path`; `output_len` is the output of a `{"prompt"}` line; `keep_text` keeps each
+    /// prompt's text to send. Refused (a usage error naming the line) when the file cannot be
+    /// read, is malformed, or has no usable entry.
     pub fn load(
         path: &Path,
         vocab: Option<&TokenVocab>,
         output_len: u32,
+        keep_text: bool,
     ) -> anyhow::Result<Dataset> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| refuse(path, format!("cannot be read ({e})")))?;
@@ -88,6 +94,9 @@ impl Dataset {
             Self::jsonl(path, &text, &count, output_len)?
         };
         set.estimated = vocab.is_none();
+        if !keep_text {
+            set.texts = Vec::new();
+        }
         if let Some(i) = set.lengths.iter().position(|&(_, o)| o < 2) {
             return Err(refuse(
                 path,
@@ -112,15 +121,20 @@ impl Dataset {
             )
         })?;
         let mut lengths = Vec::with_capacity(convs.len());
+        let mut texts = Vec::with_capacity(convs.len());
         let mut skipped = 0;
-        for c in &convs {
+        for c in convs {
             match c.conversations.as_slice() {
-                [prompt, answer, ..] => lengths.push((count(&prompt.value), count(&answer.value))),
+                [prompt, answer, ..] => {
+                    lengths.push((count(&prompt.value), count(&answer.value)));
+                    texts.push(c.conversations.into_iter().next().map(|t| t.value));
+                }
                 _ => skipped += 1,
             }
         }
         Ok(Dataset {
             lengths,
+            texts,
             skipped,
             estimated: false,
         })
@@ -133,6 +147,7 @@ impl Dataset {
         output_len: u32,
     ) -> anyhow::Result<Dataset> {
         let mut lengths = Vec::new();
+        let mut texts = Vec::new();
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
@@ -154,13 +169,19 @@ impl Dataset {
                             format!("line {}: prompt_len must be at least 1", i + 1),
                         ));
                     }
+                    texts.push(None);
                     (prompt_len, output_len)
                 }
-                Line::Prompt { prompt } => (count(&prompt), output_len),
+                Line::Prompt { prompt } => {
+                    let n = count(&prompt);
+                    texts.push(Some(prompt));
+                    (n, output_len)
+                }
             });
         }
         Ok(Dataset {
             lengths,
+            texts,
             skipped: 0,
             estimated: false,
         })

@@ -1,7 +1,10 @@
 //! Each request's lengths under the run's length mix ([`crate::config::LengthMix`]): fixed, a
 //! seeded uniform draw around the step's lengths, or the next entry of a dataset (its order
-//! shuffled once by the seed). Request `n` of a step always gets the same lengths for the same
+//! shuffled once by the seed), with the entry's text where the run sends it
+//! (`--dataset-prompts text`). Request `n` of a step always gets the same entry for the same
 //! seed. Pure.
+
+use std::sync::Arc;
 
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
@@ -17,15 +20,37 @@ pub enum LengthPlan {
         range: f64,
         seed: u64,
     },
-    /// A dataset's `(input, output)` entries, shuffled.
-    Dataset(Vec<(u32, u32)>),
+    /// A dataset's entries, shuffled.
+    Dataset(Vec<Entry>),
+}
+
+/// One dataset entry: its `(input, output)` lengths and, where the run sends it, its prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub lengths: (u32, u32),
+    pub text: Option<Arc<str>>,
 }
 
 impl LengthPlan {
     /// A dataset's entries in a seeded order.
-    pub fn dataset(mut lengths: Vec<(u32, u32)>, seed: u64) -> LengthPlan {
-        lengths.shuffle(&mut SmallRng::seed_from_u64(seed));
-        LengthPlan::Dataset(lengths)
+    pub fn dataset(mut entries: Vec<Entry>, seed: u64) -> LengthPlan {
+        entries.shuffle(&mut SmallRng::seed_from_u64(seed));
+        LengthPlan::Dataset(entries)
+    }
+
+    /// The dataset entry of request `n` of step `step`: steps continue through the set rather
+    /// than all replaying its start.
+    fn entry(entries: &[Entry], step: u32, n: u64) -> Option<&Entry> {
+        entries.get((n as usize + step as usize * 7919) % entries.len().max(1))
+    }
+
+    /// The prompt text of request `n` of step `step`: its dataset entry's, where the run sends
+    /// the dataset's text; `None` for a prompt made to length.
+    pub fn text(&self, step: u32, n: u64) -> Option<Arc<str>> {
+        match self {
+            LengthPlan::Dataset(entries) => Self::entry(entries, step, n)?.text.clone(),
+            _ => None,
+        }
     }
 
     /// The `(input, output)` of request `n` of step `step` whose base lengths are `base`.
@@ -44,9 +69,7 @@ impl LengthPlan {
                 )
             }
             LengthPlan::Dataset(entries) => {
-                // Steps continue through the set rather than all replaying its start.
-                let at = (n as usize + step as usize * 7919) % entries.len().max(1);
-                entries.get(at).copied().unwrap_or(base)
+                Self::entry(entries, step, n).map_or(base, |e| e.lengths)
             }
         }
     }
@@ -82,7 +105,23 @@ mod tests {
     #[test]
     fn a_dataset_is_walked_in_a_seeded_order_and_fixed_is_the_base() {
         let entries: Vec<(u32, u32)> = (1..=50).map(|i| (i, i + 100)).collect();
-        let plan = LengthPlan::dataset(entries.clone(), 4);
+        let plan = LengthPlan::dataset(
+            entries
+                .iter()
+                .map(|&lengths| Entry {
+                    lengths,
+                    text: Some(format!("prompt of {} words", lengths.0).into()),
+                })
+                .collect(),
+            4,
+        );
+        // The text goes with its lengths.
+        let (i, _) = plan.lengths(0, 7, (1, 2));
+        assert_eq!(
+            plan.text(0, 7).as_deref(),
+            Some(format!("prompt of {i} words").as_str())
+        );
+        assert_eq!(LengthPlan::Fixed.text(0, 7), None);
         let mut seen: Vec<(u32, u32)> = (0..50).map(|n| plan.lengths(0, n, (1, 2))).collect();
         assert_ne!(seen, entries, "shuffled");
         seen.sort_unstable();

@@ -19,6 +19,7 @@ use crate::config::Endpoint;
 use super::client::RequestSlot;
 use super::mix::LengthPlan;
 use super::worker::{Shared, Ticker, keep};
+use super::workload::Prompt;
 
 /// Lanes streaming a step's requests: each holds any number in flight, so the count only
 /// spreads the polling over the runtime's threads.
@@ -130,9 +131,12 @@ async fn one(
     a: Arrival,
 ) -> ceiling_reports::RequestRecord {
     let (input_len, output_len) = plan.lengths.lengths(idx, a.n, plan.base);
-    let prompt = match shared.endpoint {
-        Endpoint::Completions => shared.prompts.tokens(idx, 0, a.n, input_len),
-        Endpoint::Chat => shared.prompts.text(idx, 0, a.n, input_len),
+    // A dataset's own text where the run sends it, else a prompt made to length.
+    let text = plan.lengths.text(idx, a.n);
+    let prompt = match (&text, shared.endpoint) {
+        (Some(t), _) => Prompt::Text(t.to_string()),
+        (None, Endpoint::Completions) => shared.prompts.tokens(idx, 0, a.n, input_len),
+        (None, Endpoint::Chat) => shared.prompts.text(idx, 0, a.n, input_len),
     };
     let slot = RequestSlot {
         step_idx: idx,
@@ -151,6 +155,7 @@ async fn one(
             &shared.abort,
         )
         .await;
+    rec.prompt_from_text = text.is_some();
     rec.scheduled_t_s = Some(
         a.scheduled
             .saturating_duration_since(shared.t0)

@@ -17,7 +17,7 @@ use crate::exit::Failure;
 use crate::probe::EngineInfo;
 use crate::probe::arrivals::{Extent, schedule};
 use crate::probe::dataset::Dataset;
-use crate::probe::mix::LengthPlan;
+use crate::probe::mix::{Entry, LengthPlan};
 use crate::probe::open_loop::{RatePlan, run_rate_step};
 use crate::probe::worker::{Shared, StepPlan, run_step};
 use crate::store::{Record, Store};
@@ -57,13 +57,18 @@ pub(super) fn length_plan(
             range: *range,
             seed: cfg.seed,
         },
-        (LengthMix::Dataset { path }, Some(set)) => {
+        (LengthMix::Dataset { path, .. }, Some(set)) => {
             let max = info.max_model_len.unwrap_or(u32::MAX);
             let total = set.lengths.len();
-            let fit: Vec<(u32, u32)> = set
+            let mut texts = set.texts.into_iter();
+            let fit: Vec<Entry> = set
                 .lengths
                 .into_iter()
-                .filter(|(i, o)| i + o <= max)
+                .map(|lengths| Entry {
+                    lengths,
+                    text: texts.next().flatten().map(Arc::from),
+                })
+                .filter(|e| e.lengths.0 + e.lengths.1 <= max)
                 .collect();
             if !cfg.json {
                 eprintln!(
@@ -89,6 +94,12 @@ pub(super) fn length_plan(
                         ""
                     },
                 );
+                if fit.iter().any(|e| e.text.is_some()) {
+                    eprintln!(
+                        "dataset: prompts are sent as its text; each request records the \
+                         engine's count of its prompt tokens"
+                    );
+                }
             }
             if fit.is_empty() {
                 return Err(Failure::Usage(format!(
@@ -297,6 +308,15 @@ async fn rate_step(
         base: (rate.input_len, rate.output_len),
         lengths: lengths.clone(),
     };
+    // A scrape where the warm-up ends, so the engine's counters can be read over the measured
+    // part alone (the open loop does not wait for it).
+    if warmup > 0.0 {
+        let boundary = shared.boundary.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs_f64(warmup)).await;
+            boundary.scrape().await;
+        });
+    }
     run_rate_step(shared, idx, plan).await;
     let end_t_s = shared.t0.elapsed().as_secs_f64();
     shared.writer.send(Record::StepEnd { idx, end_t_s }).await?;

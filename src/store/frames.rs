@@ -59,7 +59,8 @@ impl Store {
         let chunks = self.chunk_columns(run_id, &ids, &requests)?;
         let scrapes = self.load_scrapes(run_id)?;
         let samples = engine::engine_samples(&scrapes, engine::flavor(engine_kind.as_deref()));
-        Recording::from_columns(RecordingParts {
+        let roles = self.load_roles(run_id)?;
+        let mut rec = Recording::from_columns(RecordingParts {
             info: RunInfo {
                 run_id: Some(run_id),
                 engine_kind,
@@ -75,7 +76,9 @@ impl Store {
             gpu,
             gpu_other,
         })
-        .map_err(|e| StoreError::Frames(e.to_string()))
+        .map_err(|e| StoreError::Frames(e.to_string()))?;
+        rec.roles = roles;
+        Ok(rec)
     }
 
     /// The run's requests in id order, as columns, with their ids.
@@ -111,6 +114,8 @@ impl Store {
             c.error.push(r.get(17)?);
             c.response_id.push(r.get(18)?);
             c.scheduled_t_s.push(r.get(19)?);
+            c.prompt_from_text
+                .push(r.get::<_, Option<bool>>(20)?.unwrap_or(false));
         }
         Ok((c, ids))
     }

@@ -44,7 +44,8 @@ pub struct RunDetail {
 pub(super) const REQUESTS_SQL: &str = "SELECT id, step_idx, worker, wave, warmup, sent_t_s,
     headers_t_s, first_token_t_s, first_answer_t_s, done_t_s, prompt_tokens_requested,
     completion_tokens_requested, prompt_tokens_reported, completion_tokens_reported,
-    cached_tokens_reported, outcome, http_status, error, response_id, scheduled_t_s
+    cached_tokens_reported, outcome, http_status, error, response_id, scheduled_t_s,
+    prompt_from_text
     FROM requests WHERE run_id = ?1 ORDER BY id";
 
 fn json_col<T: serde::de::DeserializeOwned>(
@@ -265,12 +266,26 @@ impl Store {
 
     /// Every scrape of a run with its samples. A NaN value was stored as NULL and comes back NaN.
     pub fn load_scrapes(&self, run_id: i64) -> Result<Vec<ScrapeRecord>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        self.scrapes_where(
             "SELECT seq, t_s, duration_s, http_status, error, boundary FROM scrapes
              WHERE run_id = ?1 ORDER BY seq",
-        )?;
+            "SELECT scrape_seq, name, labels, value FROM engine_samples
+             WHERE run_id = ?1 ORDER BY rowid",
+            params![run_id],
+        )
+    }
+
+    /// The scrapes the first query selects, with the samples the second selects (both in the
+    /// columns of `scrapes` and `engine_samples`, bound to the same `params`).
+    pub(super) fn scrapes_where(
+        &self,
+        scrapes_sql: &str,
+        samples_sql: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<ScrapeRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(scrapes_sql)?;
         let mut scrapes: Vec<ScrapeRecord> = stmt
-            .query_map(params![run_id], |r| {
+            .query_map(params, |r| {
                 Ok(ScrapeRecord {
                     seq: r.get::<_, i64>(0)? as u64,
                     t_s: r.get(1)?,
@@ -287,11 +302,8 @@ impl Store {
             .enumerate()
             .map(|(i, s)| (s.seq, i))
             .collect();
-        let mut stmt = self.conn.prepare(
-            "SELECT scrape_seq, name, labels, value FROM engine_samples
-             WHERE run_id = ?1 ORDER BY rowid",
-        )?;
-        let mut rows = stmt.query(params![run_id])?;
+        let mut stmt = self.conn.prepare(samples_sql)?;
+        let mut rows = stmt.query(params)?;
         while let Some(r) = rows.next()? {
             let seq = r.get::<_, i64>(0)? as u64;
             let labels: String = r.get(2)?;
@@ -384,6 +396,8 @@ fn request_row(r: &Row<'_>) -> rusqlite::Result<(i64, RequestRecord)> {
             prompt_tokens_reported: r.get(12)?,
             completion_tokens_reported: r.get(13)?,
             cached_tokens_reported: r.get(14)?,
+            // NULL in runs recorded before the flag: their prompts were exact.
+            prompt_from_text: r.get::<_, Option<bool>>(20)?.unwrap_or(false),
             outcome: Outcome::parse(&outcome).unwrap_or(Outcome::MalformedSse),
             http_status: r.get(16)?,
             error: r.get(17)?,

@@ -15,6 +15,8 @@ const MIGRATIONS: &[&str] = &[
     V_HISTORY,
     V_RATES,
     V_MODEL_REVISION,
+    V_ROLES,
+    V_PROMPT_TEXT,
 ];
 
 /// v2: whether a scrape was taken at a boundary the probe asked for (NULL in runs recorded
@@ -161,6 +163,47 @@ ALTER TABLE requests ADD COLUMN scheduled_t_s REAL;";
 /// v7: the model's revision as `--model-revision` gave it or the engine's model list told
 /// (NULL where neither said), so `regress` names a new revision beside a regression.
 const V_MODEL_REVISION: &str = "ALTER TABLE runs ADD COLUMN model_revision TEXT;";
+
+/// v8: the prefill and decode servers of a disaggregated deployment (`--metrics-url
+/// ROLE=URL`): `metric_sources` names each endpoint (its role, its URL without credentials,
+/// the engine its metrics show), and `role_scrapes` / `role_samples` hold its scrapes in the
+/// columns of `scrapes` / `engine_samples`. The engine's own scrapes stay where they were.
+const V_ROLES: &str = "CREATE TABLE metric_sources (
+    run_id       INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    source       INTEGER NOT NULL,
+    role         TEXT NOT NULL CHECK (role IN ('prefill', 'decode')),
+    url          TEXT NOT NULL,
+    engine_kind  TEXT,
+    PRIMARY KEY (run_id, source)
+);
+CREATE TABLE role_scrapes (
+    run_id       INTEGER NOT NULL,
+    source       INTEGER NOT NULL,
+    seq          INTEGER NOT NULL,
+    t_s          REAL NOT NULL,
+    duration_s   REAL,
+    http_status  INTEGER,
+    error        TEXT,
+    boundary     INTEGER,
+    PRIMARY KEY (run_id, source, seq),
+    FOREIGN KEY (run_id, source) REFERENCES metric_sources (run_id, source) ON DELETE CASCADE
+);
+CREATE TABLE role_samples (
+    run_id      INTEGER NOT NULL,
+    source      INTEGER NOT NULL,
+    scrape_seq  INTEGER NOT NULL,
+    t_s         REAL NOT NULL,
+    name        TEXT NOT NULL,
+    labels      TEXT NOT NULL,
+    value       REAL,
+    FOREIGN KEY (run_id, source, scrape_seq)
+        REFERENCES role_scrapes (run_id, source, seq) ON DELETE CASCADE
+);
+CREATE INDEX role_samples_run ON role_samples (run_id, source, t_s);";
+
+/// v9: whether a request's prompt was a dataset's text (`--dataset-prompts text`), its asked
+/// length then a count of that text; NULL in runs recorded before (their prompts were exact).
+const V_PROMPT_TEXT: &str = "ALTER TABLE requests ADD COLUMN prompt_from_text INTEGER;";
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -50,6 +50,7 @@ fn request() -> RequestRecord {
         prompt_tokens_reported: Some(512),
         completion_tokens_reported: None,
         cached_tokens_reported: Some(0),
+        prompt_from_text: false,
         outcome: Outcome::StreamCut,
         http_status: Some(200),
         error: Some("stream ended without [DONE]".into()),

@@ -31,6 +31,13 @@ pub enum Record {
     Ticks(Vec<LatenessTick>),
     Gpu(GpuSample),
     Scrape(Box<ScrapeRecord>),
+    /// A prefill or decode endpoint of a disaggregated deployment, before its scrapes.
+    MetricSource(super::roles::MetricSource),
+    /// A scrape of role endpoint `source`.
+    RoleScrape {
+        source: u32,
+        scrape: Box<ScrapeRecord>,
+    },
     Finding(Finding),
     /// The run's GPU inventory, once the sampler has read it.
     RunGpus(Vec<ceiling_collectors::GpuInfo>),
@@ -195,7 +202,11 @@ fn insert(tx: &Transaction<'_>, run_id: i64, rec: Record) -> Result<(), StoreErr
         Record::Tick(t) => insert_ticks(tx, run_id, &[t])?,
         Record::Ticks(ts) => insert_ticks(tx, run_id, &ts)?,
         Record::Gpu(g) => insert_gpu(tx, run_id, &g)?,
-        Record::Scrape(s) => insert_scrape(tx, run_id, &s)?,
+        Record::Scrape(s) => insert_scrape(tx, run_id, None, &s)?,
+        Record::MetricSource(m) => super::roles::insert_source(tx, run_id, &m)?,
+        Record::RoleScrape { source, scrape } => {
+            insert_scrape(tx, run_id, Some(source), &scrape)?;
+        }
         Record::Finding(f) => {
             tx.prepare_cached(
                 "INSERT INTO findings (run_id, step_idx, code, severity, message, evidence)
@@ -234,9 +245,10 @@ fn insert_request(tx: &Transaction<'_>, run_id: i64, r: &RequestRecord) -> Resul
         "INSERT INTO requests (run_id, step_idx, worker, wave, warmup, sent_t_s, headers_t_s,
             first_token_t_s, first_answer_t_s, done_t_s, prompt_tokens_requested,
             completion_tokens_requested, prompt_tokens_reported, completion_tokens_reported,
-            cached_tokens_reported, outcome, http_status, error, response_id, scheduled_t_s)
+            cached_tokens_reported, outcome, http_status, error, response_id, scheduled_t_s,
+            prompt_from_text)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20)",
+            ?19, ?20, ?21)",
     )?
     .execute(params![
         run_id,
@@ -258,7 +270,8 @@ fn insert_request(tx: &Transaction<'_>, run_id: i64, r: &RequestRecord) -> Resul
         r.http_status,
         r.error,
         r.response_id,
-        r.scheduled_t_s
+        r.scheduled_t_s,
+        r.prompt_from_text
     ])?;
     let request_id = tx.last_insert_rowid();
     let mut stmt = tx.prepare_cached(
@@ -311,33 +324,48 @@ fn insert_gpu(tx: &Transaction<'_>, run_id: i64, g: &GpuSample) -> Result<(), St
     Ok(())
 }
 
-fn insert_scrape(tx: &Transaction<'_>, run_id: i64, s: &ScrapeRecord) -> Result<(), StoreError> {
-    tx.prepare_cached(
-        "INSERT INTO scrapes (run_id, seq, t_s, duration_s, http_status, error, boundary)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        run_id,
-        s.seq as i64,
-        s.t_s,
-        s.duration_s,
-        s.http_status,
-        s.error,
-        s.boundary
-    ])?;
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO engine_samples (run_id, scrape_seq, t_s, name, labels, value)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
+/// A scrape and its samples: the engine's (`source` `None`) into `scrapes` / `engine_samples`,
+/// a prefill or decode endpoint's into `role_scrapes` / `role_samples` under its source.
+pub(super) fn insert_scrape(
+    tx: &Transaction<'_>,
+    run_id: i64,
+    source: Option<u32>,
+    s: &ScrapeRecord,
+) -> Result<(), StoreError> {
+    let (scrape_sql, sample_sql) = match source {
+        None => (
+            "INSERT INTO scrapes (run_id, seq, t_s, duration_s, http_status, error, boundary)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO engine_samples (run_id, scrape_seq, t_s, name, labels, value)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        ),
+        Some(_) => (
+            "INSERT INTO role_scrapes
+                 (run_id, seq, t_s, duration_s, http_status, error, boundary, source)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO role_samples (run_id, scrape_seq, t_s, name, labels, value, source)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        ),
+    };
+    let seq = s.seq as i64;
+    let mut row: Vec<&dyn rusqlite::ToSql> = vec![
+        &run_id,
+        &seq,
+        &s.t_s,
+        &s.duration_s,
+        &s.http_status,
+        &s.error,
+        &s.boundary,
+    ];
+    row.extend(source.as_ref().map(|x| x as &dyn rusqlite::ToSql));
+    tx.prepare_cached(scrape_sql)?.execute(row.as_slice())?;
+    let mut stmt = tx.prepare_cached(sample_sql)?;
     for m in &s.samples {
-        stmt.execute(params![
-            run_id,
-            s.seq as i64,
-            s.t_s,
-            m.name,
-            labels_json(&m.labels),
-            m.value
-        ])?;
+        let labels = labels_json(&m.labels);
+        let mut row: Vec<&dyn rusqlite::ToSql> =
+            vec![&run_id, &seq, &s.t_s, &m.name, &labels, &m.value];
+        row.extend(source.as_ref().map(|x| x as &dyn rusqlite::ToSql));
+        stmt.execute(row.as_slice())?;
     }
     Ok(())
 }

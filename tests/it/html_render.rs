@@ -70,6 +70,10 @@ fn sample_report() -> ReportDoc {
     ReportDoc {
         labels: Default::default(),
         rate_table: Table::default(),
+        pd_table: Table {
+            headers: vec!["step".into(), "P queue ms".into(), "limiting".into()],
+            rows: vec![vec!["0".into(), "812.4".into(), "prefill".into()]],
+        },
         title: "ceiling report — browser check".into(),
         verdict: vec![("Ceiling".into(), "2,050 tok/s at bs 64".into())],
         findings: vec![DocFinding {

@@ -8,6 +8,7 @@
     reason = "integration tests: a failed unwrap is a failed test"
 )]
 
+mod pd;
 mod sweep;
 
 use std::path::Path;
@@ -282,6 +283,80 @@ async fn a_dataset_and_a_uniform_range_mix_the_lengths_and_record_each() {
     assert!(reqs.iter().all(|r| (10..=30).contains(&r.4.unwrap())));
     let distinct: std::collections::BTreeSet<u32> = reqs.iter().map(|r| r.2).collect();
     assert!(distinct.len() > 20);
+}
+
+/// `--dataset-prompts text` sends each ShareGPT conversation's first turn as it is: the engine
+/// counts it (the simulator one token a word), each request records that count and that its
+/// prompt was text, and no length mismatch is claimed for the estimate it was asked with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_datasets_text_is_sent_as_it_is_and_the_engine_counts_it() {
+    let _serial = crate::sim::serial().await;
+    let sim = crate::sim::start(SimFlavor::Vllm, profile(), 1, 1.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("text.db");
+    let set = fixture("sharegpt-synthetic.json");
+    let (out, json) = probe(
+        &db,
+        &sim.base_url(),
+        &[
+            "--pattern",
+            "rate",
+            "--rates",
+            "40",
+            "--num-prompts",
+            "60",
+            "--warmup",
+            "0",
+            "--dataset",
+            &set,
+            "--dataset-prompts",
+            "text",
+        ],
+    )
+    .await;
+    sim.shutdown().await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The prompts' word counts: what the simulator counts for a text prompt.
+    let convs: Value = serde_json::from_str(&std::fs::read_to_string(&set).unwrap()).unwrap();
+    let words: std::collections::BTreeSet<u32> = convs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["conversations"][1]["value"].as_str().map(|_| c))
+        .map(|c| c["conversations"][0]["value"].as_str().unwrap())
+        .map(|t| t.split_whitespace().count() as u32)
+        .collect();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let rows: Vec<(u32, Option<u32>, Option<bool>)> = conn
+        .prepare("SELECT prompt_tokens_requested, prompt_tokens_reported, prompt_from_text FROM requests")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows.len(), 60);
+    for (asked, reported, from_text) in &rows {
+        assert_eq!(*from_text, Some(true));
+        let n = reported.expect("the engine reported its count");
+        assert!(words.contains(&n), "{n} is no prompt's word count");
+        assert!(*asked > 0);
+    }
+    // Asked: the text's estimate at four characters a token, which the engine's count is not.
+    assert!(
+        rows.iter()
+            .any(|(asked, reported, _)| Some(*asked) != *reported)
+    );
+    let codes: Vec<&str> = json["analysis"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert!(!codes.contains(&"length_mismatch"), "{codes:?}");
 }
 
 /// A malformed dataset is a usage error (exit 2) naming its line, and the engine received

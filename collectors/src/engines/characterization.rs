@@ -46,6 +46,10 @@ vllm:request_time_per_output_token_seconds_sum{engine=\"0\",model_name=\"m\"} 1.
 vllm:request_time_per_output_token_seconds_count{engine=\"0\",model_name=\"m\"} 48
 vllm:e2e_request_latency_seconds_sum{engine=\"0\",model_name=\"m\"} 300
 vllm:e2e_request_latency_seconds_count{engine=\"0\",model_name=\"m\"} 48
+vllm:request_queue_time_seconds_sum{engine=\"0\",model_name=\"m\"} 4.5
+vllm:request_queue_time_seconds_count{engine=\"0\",model_name=\"m\"} 48
+vllm:request_prefill_time_seconds_sum{engine=\"0\",model_name=\"m\"} 2.4
+vllm:request_prefill_time_seconds_count{engine=\"0\",model_name=\"m\"} 48
 vllm:request_success_total{engine=\"0\",finished_reason=\"stop\",model_name=\"m\"} 40
 vllm:request_success_total{engine=\"0\",finished_reason=\"length\",model_name=\"m\"} 8
 ";
@@ -98,6 +102,11 @@ sglang:request_time_per_output_token_seconds_sum{model_name=\"m\"} 0.2
 sglang:request_time_per_output_token_seconds_count{model_name=\"m\"} 40
 sglang:e2e_request_latency_seconds_sum{model_name=\"m\"} 90
 sglang:e2e_request_latency_seconds_bucket{le=\"+Inf\",model_name=\"m\"} 40
+sglang:queue_time_seconds_sum{engine_type=\"decode\",model_name=\"m\"} 1.5
+sglang:queue_time_seconds_count{engine_type=\"decode\",model_name=\"m\"} 40
+sglang:num_prefill_bootstrap_queue_reqs{engine_type=\"prefill\",model_name=\"m\"} 3
+sglang:num_decode_prealloc_queue_reqs{engine_type=\"decode\",model_name=\"m\"} 2
+sglang:num_decode_transfer_queue_reqs{engine_type=\"decode\",model_name=\"m\"} 1
 sglang:num_requests_total{model_name=\"m\"} 40
 ";
 

@@ -12,7 +12,7 @@ use super::Signals;
 use super::table::{Adapter, Derived, Hist, Match, Num, Reduce, Row, hist, num};
 use super::view::{Keep, View};
 
-use Hist::{E2e, Itl, Tpot, Ttft};
+use Hist::{E2e, Itl, Queue, Tpot, Ttft};
 use Match::{Is, Prefix};
 use Num::*;
 use Reduce::{Mean, MeanNonZero, Sum, SumWhere, TotalOfSplit};
@@ -60,6 +60,13 @@ const ROWS: &[Row] = &[
     // 0.5.23.
     hist(Tpot, &["sglang:request_time_per_output_token_seconds"]),
     hist(E2e, &["sglang:e2e_request_latency_seconds"]),
+    // 0.5.4+.
+    hist(Queue, &["sglang:queue_time_seconds"]),
+    // Prefill/decode disaggregation: a prefill server's and a decode server's queues (0.4.6
+    // spelled the prefill side's in-flight queue `infight`; only bootstrap is read here).
+    num(PdBootstrapQueue, Sum, &["sglang:num_prefill_bootstrap_queue_reqs"]),
+    num(PdPreallocQueue, Sum, &["sglang:num_decode_prealloc_queue_reqs"]),
+    num(PdTransferQueue, Sum, &["sglang:num_decode_transfer_queue_reqs"]),
 ];
 
 const DERIVED: &[Derived] = &[

@@ -44,12 +44,15 @@ pub(super) enum Num {
     DecodeForwardSecondsTotal,
     RequestsFinishedTotal,
     PreemptionsRecent,
+    PdBootstrapQueue,
+    PdPreallocQueue,
+    PdTransferQueue,
 }
 
 impl Num {
     /// Every number signal, for the tests that check each one against [`Signals`].
     #[cfg(test)]
-    pub(super) const ALL: [Num; 22] = [
+    pub(super) const ALL: [Num; 25] = [
         Num::Running,
         Num::Waiting,
         Num::KvUsageFrac,
@@ -72,6 +75,9 @@ impl Num {
         Num::DecodeForwardSecondsTotal,
         Num::RequestsFinishedTotal,
         Num::PreemptionsRecent,
+        Num::PdBootstrapQueue,
+        Num::PdPreallocQueue,
+        Num::PdTransferQueue,
     ];
 
     /// The field's name (its key in [`Signals::sources`]) and the field.
@@ -124,6 +130,9 @@ impl Num {
                 ("requests_finished_total", &mut s.requests_finished_total)
             }
             Num::PreemptionsRecent => ("preemptions_recent", &mut s.preemptions_recent),
+            Num::PdBootstrapQueue => ("pd_bootstrap_queue", &mut s.pd_bootstrap_queue),
+            Num::PdPreallocQueue => ("pd_prealloc_queue", &mut s.pd_prealloc_queue),
+            Num::PdTransferQueue => ("pd_transfer_queue", &mut s.pd_transfer_queue),
         }
     }
 
@@ -149,11 +158,20 @@ pub(super) enum Hist {
     Itl,
     Tpot,
     E2e,
+    Queue,
+    Prefill,
 }
 
 impl Hist {
     #[cfg(test)]
-    pub(super) const ALL: [Hist; 4] = [Hist::Ttft, Hist::Itl, Hist::Tpot, Hist::E2e];
+    pub(super) const ALL: [Hist; 6] = [
+        Hist::Ttft,
+        Hist::Itl,
+        Hist::Tpot,
+        Hist::E2e,
+        Hist::Queue,
+        Hist::Prefill,
+    ];
 
     /// The field's name (its key in [`Signals::sources`]) and the field.
     pub(super) fn slot(self, s: &mut Signals) -> (&'static str, &mut Option<SumCount>) {
@@ -162,6 +180,8 @@ impl Hist {
             Hist::Itl => ("itl_s", &mut s.itl_s),
             Hist::Tpot => ("tpot_s", &mut s.tpot_s),
             Hist::E2e => ("e2e_s", &mut s.e2e_s),
+            Hist::Queue => ("queue_s", &mut s.queue_s),
+            Hist::Prefill => ("prefill_s", &mut s.prefill_s),
         }
     }
 }

@@ -7,7 +7,7 @@ use super::Signals;
 use super::table::{Adapter, Derived, Hist, Num, Reduce, Row, hist, num};
 use super::view::{Keep, View};
 
-use Hist::{E2e, Itl, Tpot, Ttft};
+use Hist::{E2e, Itl, Prefill, Queue, Tpot, Ttft};
 use Num::*;
 use Reduce::{HistCount, Labels, Mean, Sum};
 
@@ -42,6 +42,9 @@ const ROWS: &[Row] = &[
     // 0.11+.
     hist(Tpot, &["vllm:request_time_per_output_token_seconds"]),
     hist(E2e, &["vllm:e2e_request_latency_seconds"]),
+    // V1: engine-core QUEUED to first SCHEDULED, and first SCHEDULED to first token.
+    hist(Queue, &["vllm:request_queue_time_seconds"]),
+    hist(Prefill, &["vllm:request_prefill_time_seconds"]),
 ];
 
 const DERIVED: &[Derived] = &[Derived::PerRank {

@@ -114,7 +114,7 @@ pub(super) fn num(f: &Finding, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("no number {key:?} in {}", f.evidence))
 }
 
-fn summary() -> StepSummary {
+pub(crate) fn summary() -> StepSummary {
     let input = u64::from(REQUESTS * INPUT_LEN);
     let output = u64::from(REQUESTS * OUTPUT_LEN);
     StepSummary {

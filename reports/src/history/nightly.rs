@@ -61,6 +61,7 @@ pub fn nightly_doc(r: &RegressReport, parts: NightlyParts) -> ReportDoc {
         steps_note: None,
         length_table: Table::default(),
         rate_table: Table::default(),
+        pd_table: Table::default(),
         charts: parts.charts,
         environment: parts.environment,
         labels: DocLabels {

@@ -61,6 +61,9 @@ pub struct Recording {
     /// The samples of GPUs recorded but not counted (`--gpus`, or not running the engine),
     /// sorted by time: shown apart, never in the step figures.
     pub gpu_other: Vec<GpuSample>,
+    /// The prefill and decode endpoints of a disaggregated deployment (`--metrics-url
+    /// ROLE=URL`), each with its own samples; empty for a run with none.
+    pub roles: Vec<crate::pd::RoleEngine>,
 }
 
 /// The run manifest fields a [`Recording`] carries.
@@ -94,6 +97,7 @@ pub struct RequestColumns {
     pub http_status: Vec<Option<u32>>,
     pub error: Vec<Option<String>>,
     pub response_id: Vec<Option<String>>,
+    pub prompt_from_text: Vec<bool>,
 }
 
 /// The `chunks` frame's columns, appended row by row with [`ChunkColumns::push`].
@@ -144,6 +148,7 @@ impl RequestColumns {
         self.http_status.push(r.http_status.map(u32::from));
         self.error.push(r.error.clone());
         self.response_id.push(r.response_id.clone());
+        self.prompt_from_text.push(r.prompt_from_text);
     }
 
     /// The `requests` frame.
@@ -170,6 +175,7 @@ impl RequestColumns {
             "http_status" => self.http_status,
             "error" => self.error,
             "response_id" => self.response_id,
+            "prompt_from_text" => self.prompt_from_text,
         )
     }
 }
@@ -312,6 +318,7 @@ impl Recording {
             scrapes,
             gpu,
             gpu_other,
+            roles: Vec::new(),
         })
     }
 

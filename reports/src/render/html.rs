@@ -89,6 +89,12 @@ pub fn html_page(doc: &ReportDoc) -> String {
         out.push_str("</section>\n");
     }
 
+    if !doc.pd_table.rows.is_empty() {
+        out.push_str("<section id=\"pd\">\n<h2>Prefill/decode disaggregation</h2>\n");
+        table(&mut out, &doc.pd_table);
+        out.push_str("</section>\n");
+    }
+
     out.push_str("<section id=\"charts\">\n<h2>Charts</h2>\n");
     if doc.charts.is_empty() {
         out.push_str("<p>No charts.</p>\n");

@@ -50,6 +50,11 @@ pub fn markdown(doc: &ReportDoc) -> String {
         table(&mut out, &doc.rate_table);
     }
 
+    if !doc.pd_table.rows.is_empty() {
+        out.push_str("## Prefill/decode disaggregation\n\n");
+        table(&mut out, &doc.pd_table);
+    }
+
     out.push_str("## Charts\n\n");
     if doc.charts.is_empty() {
         out.push_str("No charts.\n\n");

@@ -57,6 +57,7 @@ pub(crate) fn sample_doc() -> ReportDoc {
     ReportDoc {
         labels: super::DocLabels::default(),
         rate_table: Table::default(),
+        pd_table: Table::default(),
         title: "ceiling report — run 3 (sim, tiny-llm, 1× H100)".into(),
         verdict: vec![
             (

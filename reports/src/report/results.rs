@@ -298,6 +298,7 @@ pub fn results_doc(
         steps_note: None,
         length_table: Table::default(),
         rate_table: Table::default(),
+        pd_table: Table::default(),
         charts: charts
             .iter()
             .map(|(c, svg)| crate::render::DocChart {

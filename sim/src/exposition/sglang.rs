@@ -7,17 +7,21 @@
 //! DP-attention deployment over 8 ranks labels them (docs/ENGINE-METRICS.md §2.2). The gauge
 //! `num_retracted_reqs` (retractions since the last log point) carries a `pid` label, as a
 //! multiprocess gauge without a mode does.
+//!
+//! A prefill or decode server (PD disaggregation) labels its schedulers `engine_type` by its
+//! role and adds that role's queue gauges.
 
 use super::text::{Expo, Getter, Labels, merged, py_float};
 use crate::profile::Profile;
+use crate::role::SimRole;
 use crate::stats::{Histogram, RankStats};
 
-pub(super) fn render(profile: &Profile, ranks: &[RankStats]) -> String {
+pub(super) fn render(profile: &Profile, role: SimRole, ranks: &[RankStats]) -> String {
     let mut e = Expo::new(py_float);
     let dp = ranks.len();
     let sched = |r: usize| -> Labels {
         let mut l: Labels = vec![
-            ("engine_type", "unified".into()),
+            ("engine_type", role.as_str().into()),
             ("model_name", profile.model.clone()),
             ("moe_ep_rank", "0".into()),
             ("pp_rank", "0".into()),
@@ -64,12 +68,8 @@ pub(super) fn render(profile: &Profile, ranks: &[RankStats]) -> String {
             |s| s.sg.decode_sum_seq_lens as f64,
         ),
     ];
-    for (name, help, get) in gauges {
-        e.header(name, help, "gauge");
-        for (r, s) in ranks.iter().enumerate() {
-            e.sample(name, &sched(r), get(s));
-        }
-    }
+    per_rank_gauges(&mut e, gauges, ranks, &sched);
+    per_rank_gauges(&mut e, pd_queue_gauges(role), ranks, &sched);
     if profile.spec.is_some() {
         let name = "sglang:spec_accept_length";
         e.header(
@@ -93,6 +93,58 @@ pub(super) fn render(profile: &Profile, ranks: &[RankStats]) -> String {
     scheduler_counters(&mut e, ranks, &sched);
     tokenizer_side(&mut e, profile, ranks);
     e.finish()
+}
+
+fn per_rank_gauges(
+    e: &mut Expo,
+    gauges: &[(&str, &str, Getter)],
+    ranks: &[RankStats],
+    sched: &dyn Fn(usize) -> Labels,
+) {
+    for (name, help, get) in gauges {
+        e.header(name, help, "gauge");
+        for (r, s) in ranks.iter().enumerate() {
+            e.sample(name, &sched(r), get(s));
+        }
+    }
+}
+
+/// The PD-disaggregation queues a prefill or decode scheduler exposes. The simulated transfer
+/// is instant, so only a decode server's wait for KV blocks (its waiting queue, as of the last
+/// log point) is ever non-zero.
+fn pd_queue_gauges(role: SimRole) -> &'static [(&'static str, &'static str, Getter)] {
+    match role {
+        SimRole::Unified => &[],
+        SimRole::Prefill => &[
+            (
+                "sglang:num_prefill_bootstrap_queue_reqs",
+                "The number of requests in the prefill bootstrap queue.",
+                |_| 0.0,
+            ),
+            (
+                "sglang:num_prefill_prealloc_queue_reqs",
+                "The number of requests in the prefill prealloc queue.",
+                |_| 0.0,
+            ),
+            (
+                "sglang:num_prefill_inflight_queue_reqs",
+                "The number of requests in the prefill inflight queue.",
+                |_| 0.0,
+            ),
+        ],
+        SimRole::Decode => &[
+            (
+                "sglang:num_decode_prealloc_queue_reqs",
+                "The number of requests in the decode prealloc queue.",
+                |s| f64::from(s.sg.num_queue_reqs),
+            ),
+            (
+                "sglang:num_decode_transfer_queue_reqs",
+                "The number of requests in the decode transfer queue.",
+                |_| 0.0,
+            ),
+        ],
+    }
 }
 
 fn scheduler_counters(e: &mut Expo, ranks: &[RankStats], sched: &dyn Fn(usize) -> Labels) {

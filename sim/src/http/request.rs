@@ -1,6 +1,6 @@
 //! Reading a completion request: the JSON body validated the way the imitated engine validates
-//! it (context length, `max_tokens`, `min_tokens`), prompt tokens counted, and the error body in
-//! the flavor's shape.
+//! it (context length, `max_tokens`, `min_tokens`, `kv_transfer_params`), prompt tokens
+//! counted, and the error body in the flavor's shape.
 //!
 //! Prompt length: a token-id array counts one token per id; a text prompt (or a chat's message
 //! contents) counts one token per whitespace-separated word, each word hashed to a stable id so
@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::flavor::SimFlavor;
+use crate::role::KvTransfer;
 use crate::shared::Shared;
 
 /// A validated completion request.
@@ -25,6 +26,7 @@ pub(crate) struct CompletionRequest {
     pub stream: bool,
     pub include_usage: bool,
     pub continuous_usage: bool,
+    pub kv_transfer: KvTransfer,
 }
 
 fn word_token(word: &str, vocab: u32) -> u32 {
@@ -126,6 +128,7 @@ pub(super) fn parse_request(
             "min_tokens must be less than or equal to max_tokens={max_tokens}, got {min_tokens}."
         )));
     }
+    let kv_transfer = KvTransfer::parse(&v["kv_transfer_params"]).map_err(bad)?;
     let opts = &v["stream_options"];
     Ok(CompletionRequest {
         chat,
@@ -136,6 +139,7 @@ pub(super) fn parse_request(
         stream: v["stream"].as_bool().unwrap_or(false),
         include_usage: opts["include_usage"].as_bool().unwrap_or(false),
         continuous_usage: opts["continuous_usage_stats"].as_bool().unwrap_or(false),
+        kv_transfer,
     })
 }
 

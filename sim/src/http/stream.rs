@@ -1,6 +1,7 @@
 //! Response encoding: each scheduler step's tokens become one SSE chunk in the OpenAI shape
 //! (`data: {json}\n\n`, then `data: [DONE]\n\n`), or one JSON body when not streaming. Applies
-//! the stream faults (cut connection, stall). Does no timing of its own.
+//! the stream faults (cut connection, stall), and a prefill server's `kv_transfer_params`
+//! answer. Does no timing of its own.
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::request::{CompletionRequest, error};
 use crate::faults::RequestFault;
 use crate::flavor::SimFlavor;
+use crate::role::{SimRole, prefill_answer};
 use crate::scheduler::{CONTEXT_EXCEEDED, Emit, FinishReason};
 use crate::shared::{FIRST_TOKENS_KEPT, Shared};
 
@@ -303,10 +305,13 @@ pub(super) async fn full_response(
     };
     let head: serde_json::Value =
         serde_json::from_str(&format!("{}\"choices\":[]}}", enc.head)).unwrap_or(json!({}));
-    let body = json!({
+    let mut body = json!({
         "id": head["id"], "object": object, "created": head["created"], "model": head["model"],
         "choices": [choice], "usage": usage,
     });
+    if sh.role == SimRole::Prefill && req.kv_transfer.do_remote_decode {
+        body["kv_transfer_params"] = prefill_answer(sh.port);
+    }
     axum::Json(body).into_response()
 }
 

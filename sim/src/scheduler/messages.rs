@@ -42,6 +42,9 @@ pub(crate) struct Submission {
     pub tx: UnboundedSender<Emit>,
     /// The API server (front-end) that took the request: vLLM with DP runs one per rank.
     pub frontend: u32,
+    /// The prompt's KV arrived from a prefill engine (a decode server's `do_remote_prefill`):
+    /// the prompt counts as computed, and the request still needs its KV blocks.
+    pub prefilled: bool,
 }
 
 /// Tokens a step delivered to one request (one streamed chunk).

@@ -20,6 +20,7 @@ fn rec() -> RequestRecord {
         prompt_tokens_reported: None,
         completion_tokens_reported: None,
         cached_tokens_reported: None,
+        prompt_from_text: false,
         outcome: Outcome::Ok,
         http_status: None,
         error: None,

@@ -10,7 +10,7 @@ fn file(text: &str) -> tempfile::NamedTempFile {
 
 fn refused(text: &str) -> String {
     let f = file(text);
-    match Dataset::load(f.path(), None, 64)
+    match Dataset::load(f.path(), None, 64, false)
         .unwrap_err()
         .downcast::<Failure>()
     {
@@ -23,7 +23,7 @@ fn refused(text: &str) -> String {
 fn the_shipped_sharegpt_file_reads_with_its_one_turn_conversations_skipped() {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/datasets/sharegpt-synthetic.json");
-    let set = Dataset::load(&path, None, 64).unwrap();
+    let set = Dataset::load(&path, None, 64, false).unwrap();
     assert_eq!(set.lengths.len(), 240);
     assert_eq!(set.skipped, 10);
     assert!(set.estimated);
@@ -41,8 +41,23 @@ fn jsonl_takes_prompts_or_lengths() {
     let f = file(
         "{\"prompt_len\": 100, \"output_len\": 20}\n\n{\"prompt\": \"abcdefghij\"}\n{\"prompt_len\": 7, \"output_len\": 300}\n",
     );
-    let set = Dataset::load(f.path(), None, 64).unwrap();
+    let set = Dataset::load(f.path(), None, 64, false).unwrap();
     assert_eq!(set.lengths, [(100, 20), (3, 64), (7, 300)]);
+    assert!(set.texts.is_empty(), "no text kept unless it is sent");
+    // Kept to send: the prompt's text, none for a line of lengths.
+    let set = Dataset::load(f.path(), None, 64, true).unwrap();
+    assert_eq!(set.texts, [None, Some("abcdefghij".into()), None]);
+}
+
+#[test]
+fn sharegpt_keeps_each_conversations_first_turn_to_send() {
+    let f = file(
+        "[{\"conversations\": [{\"from\": \"human\", \"value\": \"What is a KV cache?\"}, \
+         {\"from\": \"gpt\", \"value\": \"The keys and values of past tokens.\"}]}]",
+    );
+    let set = Dataset::load(f.path(), None, 64, true).unwrap();
+    assert_eq!(set.texts, [Some("What is a KV cache?".into())]);
+    assert_eq!(set.lengths, [(5, 9)]);
 }
 
 #[test]
@@ -59,7 +74,7 @@ fn a_malformed_dataset_is_refused_with_its_line() {
     assert!(
         refused("{\"prompt_len\": 4, \"output_len\": 1}").contains("entry 1 asks for 1 output")
     );
-    let m = match Dataset::load(Path::new("/nonexistent/set.jsonl"), None, 64)
+    let m = match Dataset::load(Path::new("/nonexistent/set.jsonl"), None, 64, false)
         .unwrap_err()
         .downcast::<Failure>()
     {
