@@ -18,7 +18,10 @@ fn dir() -> &'static std::path::Path {
 fuzz_target!(|data: &[u8]| {
     let path = dir().join("dataset.json");
     std::fs::write(&path, data).expect("write the input");
-    if let Ok(set) = Dataset::load(&path, None, 128) {
+    // Keeping the prompts' text (`--dataset-prompts text`) walks the same parse; every entry
+    // then has a text slot, kept or not.
+    if let Ok(set) = Dataset::load(&path, None, 128, true) {
         let _ = set.longest();
+        assert_eq!(set.texts.len(), set.lengths.len(), "a text slot per entry");
     }
 });
