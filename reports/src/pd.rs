@@ -78,6 +78,9 @@ pub struct SideStep {
     pub service_s_mean: Option<f64>,
     /// Requests the side's queue-time (else end-to-end) histogram counted in the step.
     pub requests: Option<f64>,
+    /// Mean requests in the side's queue: by Little's law, requests counted ÷ the span × mean
+    /// queue time; without a queue-time histogram, the waiting gauges (plus the PD queues).
+    pub queue_len: Option<f64>,
 }
 
 /// The side that limits a step, or why none does.
@@ -157,15 +160,19 @@ pub struct PdVerdict {
     pub line: String,
 }
 
-/// A side's queue counts as holding requests from this mean queue time.
-const QUEUE_FLOOR_S: f64 = 0.005;
-/// A side is saturated when its requests wait in its queue at least this many times as long
-/// as it takes to serve them: for Poisson arrivals and a fixed service time (M/D/1) the mean
-/// wait is `ρ / (2(1 − ρ))` services, so 1 is a utilisation of 2/3 and above. Random arrivals
-/// queue a little at any load; this is a queue that the side's capacity makes.
-const SATURATED_WAIT_PER_SERVICE: f64 = 1.0;
-/// Where both sides are saturated, one limits when its queue time is at least this many times
-/// the other's.
+/// A side is saturated when at least this many requests wait in its queue on average (Little's
+/// law: its arrival rate × its mean queue time). Random arrivals queue a little at any load;
+/// one request always waiting is a queue the side's capacity makes: for Poisson arrivals at a
+/// single server with a fixed service time (M/D/1) it takes a utilisation of 0.73, and a side
+/// that batches many requests at once reaches it only nearer its capacity still.
+const SATURATED_QUEUE_LEN: f64 = 1.0;
+/// …and each of them waits at least this many of the side's steps: a request that arrives
+/// mid-step waits for the step's end in every engine's queue-time histogram, which is not a
+/// queue. (Its step: the decode step time; on a prefill side, where no decode step is counted,
+/// the prompt's compute.)
+const SATURATED_WAIT_STEPS: f64 = 2.0;
+/// Where both sides are saturated, one limits when its queue is at least this many times the
+/// other's.
 const DOMINANCE: f64 = 2.0;
 
 /// Where each step's measured part begins: its first request sent after the warm-up, by step.
@@ -368,66 +375,54 @@ fn side_step<'a>(roles: impl Iterator<Item = &'a RoleEngine>, start: f64, end: f
         _ => None,
     };
     out.requests = [queue, e2e].iter().find(|h| h.count > 0.0).map(|h| h.count);
+    out.queue_len = match (out.queue_s_mean, queue.count > 0.0 && end > start) {
+        (Some(q), true) => Some(queue.count / (end - start) * q),
+        _ => match (out.waiting_mean, out.pd_queue_mean) {
+            (None, None) => None,
+            (w, q) => Some(w.unwrap_or(0.0) + q.unwrap_or(0.0)),
+        },
+    };
     out
 }
 
-/// Which side's queue holds requests: a side is saturated when its mean queue time is at least
-/// its service time ([`SATURATED_WAIT_PER_SERVICE`]; without a service time, at least
-/// [`QUEUE_FLOOR_S`]); where neither side has queue times, when its mean queue length (waiting
-/// plus SGLang's PD queues) is half a request or more.
+/// Which side's queue holds requests: a side is saturated when [`SATURATED_QUEUE_LEN`]
+/// requests wait in its queue on average, each for at least [`SATURATED_WAIT_STEPS`] of its
+/// steps (where it has queue times). One saturated side limits; where both are, the one whose
+/// queue is [`DOMINANCE`] times the other's, else both.
 fn limiting(p: &SideStep, d: &SideStep) -> (Limiting, String) {
     if p.endpoints == 0 || d.endpoints == 0 {
         return (Limiting::Unknown, "one side has no metrics endpoint".into());
     }
-    let (pq, dq, unit, floor) = match (p.queue_s_mean, d.queue_s_mean) {
-        (Some(pq), Some(dq)) => (pq, dq, "s", QUEUE_FLOOR_S),
-        _ => match (queue_len(p), queue_len(d)) {
-            (Some(pq), Some(dq)) => (pq, dq, "requests", 0.5),
-            _ => return (Limiting::Unknown, "a side has no queue figures".into()),
-        },
+    let (Some(pl), Some(dl)) = (p.queue_len, d.queue_len) else {
+        return (Limiting::Unknown, "a side has no queue figures".into());
     };
-    let fmt = |x: f64| match unit {
-        "s" => format!("{:.0} ms", x * 1e3),
-        _ => format!("{x:.1} requests"),
+    let saturated = |len: f64, s: &SideStep| {
+        let step = s.itl_s_mean.or(s.prefill_s_mean).or(s.service_s_mean);
+        let waits_steps = match (s.queue_s_mean, step) {
+            (Some(q), Some(t)) => q >= SATURATED_WAIT_STEPS * t,
+            _ => true,
+        };
+        len >= SATURATED_QUEUE_LEN && waits_steps
     };
-    let running = |s: &SideStep| s.running_mean.map_or("–".into(), |r| format!("{r:.1}"));
-    // Queue times are held against the side's service time where it is known.
-    let saturated = |q: f64, s: &SideStep| {
-        let service = (unit == "s")
-            .then_some(s.service_s_mean)
-            .flatten()
-            .map_or(0.0, |v| v * SATURATED_WAIT_PER_SERVICE);
-        q >= floor.max(service)
-    };
-    let verdict = match (saturated(pq, p), saturated(dq, d)) {
+    let verdict = match (saturated(pl, p), saturated(dl, d)) {
         (false, false) => Limiting::Neither,
         (true, false) => Limiting::Prefill,
         (false, true) => Limiting::Decode,
-        (true, true) if pq >= DOMINANCE * dq => Limiting::Prefill,
-        (true, true) if dq >= DOMINANCE * pq => Limiting::Decode,
+        (true, true) if pl >= DOMINANCE * dl => Limiting::Prefill,
+        (true, true) if dl >= DOMINANCE * pl => Limiting::Decode,
         (true, true) => Limiting::Both,
     };
-    let service = |s: &SideStep| {
-        s.service_s_mean
-            .map_or(String::new(), |v| format!(", served in {:.0} ms", v * 1e3))
+    let side = |name: &str, len: f64, s: &SideStep| {
+        let time = s
+            .queue_s_mean
+            .map_or(String::new(), |q| format!(" for {:.0} ms", q * 1e3));
+        let running = s
+            .running_mean
+            .map_or(String::new(), |r| format!(", {r:.1} running"));
+        format!("{name}: {len:.1} requests waiting{time}{running}")
     };
-    let line = format!(
-        "prefill queue {} (running {}{}), decode queue {} (running {}{})",
-        fmt(pq),
-        running(p),
-        service(p),
-        fmt(dq),
-        running(d),
-        service(d)
-    );
+    let line = format!("{}; {}", side("prefill", pl, p), side("decode", dl, d));
     (verdict, line)
-}
-
-fn queue_len(s: &SideStep) -> Option<f64> {
-    match (s.waiting_mean, s.pd_queue_mean) {
-        (None, None) => None,
-        (w, q) => Some(w.unwrap_or(0.0) + q.unwrap_or(0.0)),
-    }
 }
 
 /// The side that limits where the load broke: the first rate over the macro ceiling, else the

@@ -136,11 +136,13 @@ fn a_decode_side_that_makes_requests_wait_limits() {
     let v = view(
         &[
             side(Role::Prefill, 0.002, 1.0, 0.0),
-            side(Role::Decode, 0.4, 64.0, 9.0),
+            side(Role::Decode, 0.6, 64.0, 9.0),
         ],
-        0.6,
+        0.7,
     );
+    // 2 requests a second, each 0.6 s in the decode queue: 1.2 waiting on average.
     assert_eq!(v.steps[0].limiting, Limiting::Decode, "{}", v.steps[0].why);
+    assert!((v.steps[0].decode.queue_len.unwrap() - 1.2).abs() < 1e-9);
     assert_eq!(v.verdict.map(|x| x.limiting), Some(Limiting::Decode));
 }
 
@@ -158,8 +160,8 @@ fn neither_side_limits_when_neither_queues() {
 }
 
 #[test]
-fn a_queue_shorter_than_the_service_is_random_arrivals_not_a_limit() {
-    // 50 ms of queue against 100 ms of service: Poisson arrivals at about half the capacity.
+fn a_queue_of_less_than_one_request_is_random_arrivals_not_a_limit() {
+    // 2 requests a second queued 50 ms each: 0.1 waiting on average.
     let v = view(
         &[
             side(Role::Prefill, 0.05, 1.0, 0.4),
@@ -169,18 +171,46 @@ fn a_queue_shorter_than_the_service_is_random_arrivals_not_a_limit() {
     );
     assert_eq!(v.steps[0].limiting, Limiting::Neither, "{}", v.steps[0].why);
     assert!(
-        v.steps[0].why.contains("served in 100 ms"),
+        v.steps[0]
+            .why
+            .contains("prefill: 0.1 requests waiting for 50 ms"),
         "{}",
         v.steps[0].why
     );
 }
 
 #[test]
+fn waiting_for_the_step_in_progress_is_not_a_queue() {
+    // 200 requests a second, each waiting 15 ms for the decode step in progress (30 ms) to
+    // end: 3 waiting by Little's law, but none waits two steps.
+    let mut d = side(Role::Decode, 0.015, 40.0, 0.0);
+    for s in &mut d.samples {
+        let n = s.signals.queue_s.map_or(0.0, |h| h.count);
+        s.signals.queue_s = Some(SumCount {
+            sum: 0.015 * n * 100.0,
+            count: n * 100.0,
+        });
+        s.signals.itl_s = Some(SumCount {
+            sum: 0.03 * n,
+            count: n,
+        });
+    }
+    let v = view(&[side(Role::Prefill, 0.0, 1.0, 0.0), d], 0.1);
+    let s = &v.steps[0];
+    assert!(
+        (s.decode.queue_len.unwrap() - 3.0).abs() < 1e-9,
+        "{:?}",
+        s.decode.queue_len
+    );
+    assert_eq!(s.limiting, Limiting::Neither, "{}", s.why);
+}
+
+#[test]
 fn both_sides_queueing_alike_is_balanced() {
     let v = view(
         &[
-            side(Role::Prefill, 0.3, 4.0, 5.0),
-            side(Role::Decode, 0.25, 64.0, 5.0),
+            side(Role::Prefill, 0.9, 4.0, 5.0),
+            side(Role::Decode, 0.7, 64.0, 5.0),
         ],
         1.0,
     );
@@ -201,7 +231,7 @@ fn without_queue_histograms_the_waiting_gauges_decide() {
     let s = &v.steps[0];
     assert_eq!(s.limiting, Limiting::Decode, "{}", s.why);
     assert_eq!(s.decode.pd_queue_mean, Some(2.0));
-    assert!(s.why.contains("8.0 requests"), "{}", s.why);
+    assert!(s.why.contains("decode: 8.0 requests waiting"), "{}", s.why);
     // No prefill queue time: no hand-off either.
     assert_eq!(s.ttft.handoff_s, None);
 }
