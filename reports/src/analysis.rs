@@ -181,18 +181,7 @@ pub fn analyze(rec: &Recording, opts: &AnalysisOptions) -> Result<Analysis, Anal
     };
     let rates = rate::rate_steps(rec, &figures, &steps, &sla)?;
     let macro_ceiling = macro_view(&rates, &ceilings, fit.as_ref(), &fixed, opts);
-    let pd = if rec.roles.is_empty() {
-        None
-    } else {
-        crate::pd::pd_view(
-            &rec.roles,
-            &rec.steps,
-            &steps,
-            &rates,
-            macro_ceiling.as_ref(),
-            &crate::pd::measured_starts(rec)?,
-        )
-    };
+    let pd = crate::pd::pd_view_of(rec, &steps, &rates, macro_ceiling.as_ref())?;
     let findings = findings::findings(
         &steps,
         &timings,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{EngineSample, inside};
 use crate::frames::Rows;
-use crate::rate::{MacroCeiling, RateStep};
+use crate::rate::{MacroCeiling, RateStep, gauge};
 use crate::recording::{Recording, StepRecord};
 use crate::summary::StepSummary;
 use ceiling_collectors::engines::SumCount;
@@ -81,6 +81,16 @@ pub struct SideStep {
     /// Mean requests in the side's queue: by Little's law, requests counted ÷ the span × mean
     /// queue time; without a queue-time histogram, the waiting gauges (plus the PD queues).
     pub queue_len: Option<f64>,
+}
+
+impl SideStep {
+    /// The mean waiting requests with SGLang's PD queues added; `None` where it has neither.
+    pub fn waiting_with_pd_queues(&self) -> Option<f64> {
+        match (self.waiting_mean, self.pd_queue_mean) {
+            (None, None) => None,
+            (w, q) => Some(w.unwrap_or(0.0) + q.unwrap_or(0.0)),
+        }
+    }
 }
 
 /// The side that limits a step, or why none does.
@@ -196,6 +206,28 @@ pub fn measured_starts(rec: &Recording) -> PolarsResult<BTreeMap<u32, f64>> {
     Ok(out)
 }
 
+/// The disaggregated view of `rec` ([`pd_view`] from its role endpoints, steps and measured
+/// starts), or `None` for a run with no role endpoints.
+pub fn pd_view_of(
+    rec: &Recording,
+    summaries: &[StepSummary],
+    rates: &[RateStep],
+    macro_ceiling: Option<&MacroCeiling>,
+) -> PolarsResult<Option<PdView>> {
+    if rec.roles.is_empty() {
+        return Ok(None);
+    }
+    let measured = measured_starts(rec)?;
+    Ok(pd_view(
+        &rec.roles,
+        &rec.steps,
+        summaries,
+        rates,
+        macro_ceiling,
+        &measured,
+    ))
+}
+
 /// The disaggregated view, or `None` for a run with no role endpoints. Each step is read from
 /// its measured start (`measured`, [`measured_starts`]; the step's start where it has none) to
 /// its end, so the sides' histograms count the requests the client's figures count.
@@ -301,11 +333,6 @@ fn hist_delta(samples: &[EngineSample], get: fn(&EngineSample) -> Option<SumCoun
     }
 }
 
-fn gauge_mean(samples: &[EngineSample], get: impl Fn(&EngineSample) -> Option<f64>) -> Option<f64> {
-    let v: Vec<f64> = samples.iter().filter_map(get).collect();
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-}
-
 fn side_step<'a>(roles: impl Iterator<Item = &'a RoleEngine>, start: f64, end: f64) -> SideStep {
     let mut out = SideStep::default();
     let (mut queue, mut prefill, mut itl, mut e2e) = (
@@ -339,20 +366,14 @@ fn side_step<'a>(roles: impl Iterator<Item = &'a RoleEngine>, start: f64, end: f
         }
         add(
             &mut out.running_mean,
-            gauge_mean(within, |s| s.signals.running),
+            gauge(within, |s| s.signals.running).0,
         );
-        add(
-            &mut out.waiting_mean,
-            gauge_mean(within, |s| s.signals.waiting),
-        );
-        let max = within
-            .iter()
-            .filter_map(|s| s.signals.waiting)
-            .max_by(f64::total_cmp);
-        add(&mut out.waiting_max, max);
+        let (waiting, waiting_max) = gauge(within, |s| s.signals.waiting);
+        add(&mut out.waiting_mean, waiting);
+        add(&mut out.waiting_max, waiting_max);
         add(
             &mut out.pd_queue_mean,
-            gauge_mean(within, |s| {
+            gauge(within, |s| {
                 let g = &s.signals;
                 let parts = [
                     g.pd_bootstrap_queue,
@@ -363,7 +384,8 @@ fn side_step<'a>(roles: impl Iterator<Item = &'a RoleEngine>, start: f64, end: f
                     .iter()
                     .any(Option::is_some)
                     .then(|| parts.iter().flatten().sum())
-            }),
+            })
+            .0,
         );
     }
     let mean = |h: SumCount| (h.count > 0.0).then(|| h.sum / h.count);
@@ -377,10 +399,7 @@ fn side_step<'a>(roles: impl Iterator<Item = &'a RoleEngine>, start: f64, end: f
     out.requests = [queue, e2e].iter().find(|h| h.count > 0.0).map(|h| h.count);
     out.queue_len = match (out.queue_s_mean, queue.count > 0.0 && end > start) {
         (Some(q), true) => Some(queue.count / (end - start) * q),
-        _ => match (out.waiting_mean, out.pd_queue_mean) {
-            (None, None) => None,
-            (w, q) => Some(w.unwrap_or(0.0) + q.unwrap_or(0.0)),
-        },
+        _ => out.waiting_with_pd_queues(),
     };
     out
 }

@@ -139,7 +139,7 @@ fn rate_over(n: u64, first: Option<f64>, last: Option<f64>) -> Option<f64> {
 }
 
 /// The mean and max of a gauge over the engine samples inside `[start, end]`.
-fn gauge(
+pub(crate) fn gauge(
     samples: &[engine::EngineSample],
     get: impl Fn(&engine::EngineSample) -> Option<f64>,
 ) -> (Option<f64>, Option<f64>) {

@@ -33,26 +33,15 @@ fn n1(v: Option<f64>, empty: &str) -> String {
 }
 
 fn row(s: &PdStep, empty: &str) -> Vec<String> {
-    // SGLang's PD queues add to a side's waiting requests.
-    let waiting = |w: Option<f64>, q: Option<f64>| match (w, q) {
-        (None, None) => None,
-        (w, q) => Some(w.unwrap_or(0.0) + q.unwrap_or(0.0)),
-    };
     vec![
         s.step_idx.to_string(),
         s.rate_rps.map_or(empty.into(), |r| format!("{r:.2}")),
         n1(s.prefill.running_mean, empty),
-        n1(
-            waiting(s.prefill.waiting_mean, s.prefill.pd_queue_mean),
-            empty,
-        ),
+        n1(s.prefill.waiting_with_pd_queues(), empty),
         ms(s.prefill.queue_s_mean, empty),
         ms(s.prefill.prefill_s_mean, empty),
         n1(s.decode.running_mean, empty),
-        n1(
-            waiting(s.decode.waiting_mean, s.decode.pd_queue_mean),
-            empty,
-        ),
+        n1(s.decode.waiting_with_pd_queues(), empty),
         ms(s.decode.queue_s_mean, empty),
         ms(s.decode.itl_s_mean, empty),
         ms(s.client_tpot_s, empty),
