@@ -1,13 +1,14 @@
 //! A fleet's history in Parquet (docs/NIGHTLY.md, "Fleet layout"): [`write_partitioned`] writes
 //! a node's history (the [`super::frame::steps_frame`] shape: one row per run × step with the
 //! run's key and results) under `DIR/host=H/date=YYYY-MM-DD/`, Hive-style, the partition
-//! columns in the path only; [`scan`] reads any number of such trees back with one lazy polars
-//! scan (the partition columns restored), and [`fleet_view`] sets each node against the others
+//! columns in the path only; [`scan`] reads any number of such trees back as one lazy frame (the
+//! partition columns restored), and [`fleet_view`] sets each node against the others
 //! of the same GPU model, engine, model and probe config that night: the robust z-score.
 
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
+use polars_io::prelude::{ParquetReader, ParquetWriter, SerReader};
 use serde::Serialize;
 
 use super::regress::MAD_TO_SIGMA;
@@ -103,20 +104,46 @@ pub fn write_raw(
     Ok(path)
 }
 
-/// Every file a glob such as `DIR/**/*.parquet` names, as one lazy frame with the `host` and
-/// `date` partition columns.
-pub fn scan(glob: &str) -> PolarsResult<LazyFrame> {
-    let args = ScanArgsParquet {
-        hive_options: HiveOptions {
-            enabled: Some(true),
-            hive_start_idx: 0,
-            schema: None,
-            try_parse_dates: false,
-        },
-        glob: true,
-        ..ScanArgsParquet::default()
+/// Every file a glob such as `DIR/**/*.parquet` names (a directory: every `.parquet` file under
+/// it), as one lazy frame with the Hive partition columns of each file's path (`host`, `date`:
+/// every `KEY=VALUE` folder) as strings. Each file is read whole: polars' own lazy Parquet scan
+/// runs on its streaming engine, whose build cost ~20 % of a cold release build
+/// (docs/PERFORMANCE.md, "Cold build"), and a fleet's history files are small.
+pub fn scan(pattern: &str) -> PolarsResult<LazyFrame> {
+    let pattern = if Path::new(pattern).is_dir() {
+        format!("{}/**/*.parquet", pattern.trim_end_matches('/'))
+    } else {
+        pattern.to_string()
     };
-    LazyFrame::scan_parquet(PlRefPath::new(glob), args)
+    let paths = glob::glob(&pattern).map_err(|e| polars_err!(ComputeError: "{e}"))?;
+    let mut frames = Vec::new();
+    for path in paths {
+        let path = path.map_err(|e| polars_err!(ComputeError: "{e}"))?;
+        if path.is_file() {
+            frames.push(read_with_partitions(&path)?);
+        }
+    }
+    if frames.is_empty() {
+        polars_bail!(ComputeError: "no file matches {pattern:?}");
+    }
+    concat(frames, UnionArgs::default())
+}
+
+/// One Parquet file with a string column per `KEY=VALUE` folder of its path.
+fn read_with_partitions(path: &Path) -> PolarsResult<LazyFrame> {
+    let file = std::fs::File::open(path)?;
+    let df = ParquetReader::new(file)
+        .finish()
+        .map_err(|e| e.context(format!("{}", path.display()).into()))?;
+    let parts: Vec<Expr> = path
+        .parent()
+        .into_iter()
+        .flat_map(Path::components)
+        .filter_map(|c| c.as_os_str().to_str()?.split_once('='))
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| lit(v.to_string()).alias(k))
+        .collect();
+    Ok(df.lazy().with_columns(parts))
 }
 
 /// One node's metric at one batch size on one night, against the others of its group.
@@ -220,4 +247,53 @@ pub fn fleet_view(
             z: z.get(i),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, rel: &str, t: &[f64]) {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut df = df!("t_fwd_s" => t).unwrap();
+        ParquetWriter::new(std::fs::File::create(path).unwrap())
+            .finish(&mut df)
+            .unwrap();
+    }
+
+    #[test]
+    fn scan_restores_every_partition_as_a_string_and_reads_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        // A numeric host stays a string (polars' own Hive inference would make it an integer).
+        write(dir.path(), "host=10/date=2026-12-01/a.parquet", &[1.0, 2.0]);
+        write(dir.path(), "host=b/date=2026-12-02/b.parquet", &[4.0]);
+        std::fs::write(dir.path().join("host=b/notes.txt"), "not parquet").unwrap();
+        let by_glob = format!("{}/**/*.parquet", dir.path().display());
+        for pattern in [by_glob.as_str(), dir.path().to_str().unwrap()] {
+            let df = scan(pattern)
+                .unwrap()
+                .sort(["t_fwd_s"], SortMultipleOptions::default())
+                .collect()
+                .unwrap();
+            assert_eq!(df.height(), 3, "{pattern}");
+            let host: Vec<_> = df.column("host").unwrap().str().unwrap().iter().collect();
+            assert_eq!(host, [Some("10"), Some("10"), Some("b")]);
+            let date = df.column("date").unwrap().str().unwrap();
+            assert_eq!(date.get(2), Some("2026-12-02"));
+            let t = df.column("t_fwd_s").unwrap().f64().unwrap().sum();
+            assert_eq!(t, Some(7.0));
+        }
+    }
+
+    #[test]
+    fn scan_says_when_nothing_matches_or_a_file_is_not_parquet() {
+        let dir = tempfile::tempdir().unwrap();
+        let none = format!("{}/**/*.parquet", dir.path().display());
+        let err = scan(&none).err().unwrap().to_string();
+        assert!(err.contains("no file matches"), "{err}");
+        std::fs::write(dir.path().join("bad.parquet"), "not parquet").unwrap();
+        let err = scan(&none).err().unwrap().to_string();
+        assert!(err.contains("bad.parquet"), "{err}");
+    }
 }

@@ -9,6 +9,7 @@
 use std::io::Cursor;
 
 use polars::prelude::*;
+use polars_io::prelude::{CsvReadOptions, SerReader};
 use serde_json::json;
 
 use super::{LoadMode, PeerError, PeerPoint, Stats, Tool};

@@ -1,7 +1,7 @@
 //! A fleet's history in Parquet: three nodes' runs (one store each, as on the nodes; here
 //! written directly with known step times, one node's board slow) exported by `ceiling export`,
-//! read back with a polars lazy scan, and the cross-node view of `ceiling history --from`
-//! picking out the slow board by its robust z-score.
+//! read back with the fleet reader (polars' Parquet reader per file), and the cross-node view of
+//! `ceiling history --from` picking out the slow board by its robust z-score.
 
 use std::path::Path;
 
@@ -93,7 +93,7 @@ fn a_fleets_export_reads_back_and_the_slow_board_stands_out() {
     let db = dir.path().join("gpu-node-01.db");
     assert_eq!(export(&db, &only, &["--since", "2026-12-02"]).len(), 1);
 
-    // Read back with a polars lazy scan: 4 hosts × 2 nights × 2 steps, partition columns back.
+    // Read back with the fleet reader: 4 hosts × 2 nights × 2 steps, partition columns back.
     let glob = format!("{}/**/*.parquet", fleet.display());
     let df = ceiling_reports::history::parquet::scan(&glob)
         .unwrap()
