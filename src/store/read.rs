@@ -304,17 +304,28 @@ impl Store {
             .collect();
         let mut stmt = self.conn.prepare(samples_sql)?;
         let mut rows = stmt.query(params)?;
+        // Every scrape repeats the same few hundred label sets: each is parsed once.
+        let mut parsed: HashMap<String, Vec<(String, String)>> = HashMap::new();
         while let Some(r) = rows.next()? {
             let seq = r.get::<_, i64>(0)? as u64;
-            let labels: String = r.get(2)?;
-            let labels: std::collections::BTreeMap<String, String> = json_col("labels", &labels)?;
-            if let Some(&i) = index.get(&seq) {
-                scrapes[i].samples.push(MetricSample {
-                    name: r.get(1)?,
-                    labels: labels.into_iter().collect(),
-                    value: r.get::<_, Option<f64>>(3)?.unwrap_or(f64::NAN),
-                });
-            }
+            let Some(&i) = index.get(&seq) else { continue };
+            let text = r.get_ref(2)?.as_str().map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, e.into())
+            })?;
+            let labels = match parsed.get(text) {
+                Some(l) => l.clone(),
+                None => {
+                    let map: std::collections::BTreeMap<String, String> = json_col("labels", text)?;
+                    let l: Vec<(String, String)> = map.into_iter().collect();
+                    parsed.insert(text.to_string(), l.clone());
+                    l
+                }
+            };
+            scrapes[i].samples.push(MetricSample {
+                name: r.get(1)?,
+                labels,
+                value: r.get::<_, Option<f64>>(3)?.unwrap_or(f64::NAN),
+            });
         }
         Ok(scrapes)
     }

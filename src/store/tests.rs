@@ -405,4 +405,39 @@ fn kept_results_round_trip_into_the_history_of_the_runs_key() {
     assert_eq!(h[0].key.status, "complete");
 }
 
+#[test]
+fn labels_json_writes_what_serde_json_writes_for_the_sorted_map() {
+    let reference = |labels: &[(String, String)]| {
+        let map: std::collections::BTreeMap<&str, &str> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        serde_json::to_string(&map).unwrap()
+    };
+    let l = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let cases = [
+        l(&[]),
+        l(&[("model_name", "meta-llama/Llama-3.1-8B"), ("engine", "0")]),
+        l(&[("le", "+Inf"), ("a", "b")]),
+        // The last of equal keys wins, as in the map.
+        l(&[("k", "first"), ("a", "x"), ("k", "last")]),
+        // Escapes: quote, backslash, control characters; non-ASCII and DEL as they are.
+        l(&[
+            ("q", "say \"hi\""),
+            ("p", "C:\\x"),
+            ("n", "a\nb\t\u{1}"),
+            ("u", "é€\u{7f}"),
+        ]),
+    ];
+    for labels in &cases {
+        assert_eq!(writer::labels_json(labels), reference(labels), "{labels:?}");
+    }
+    assert_eq!(writer::labels_json(&cases[3]), r#"{"a":"x","k":"last"}"#);
+}
+
 mod migrations;
