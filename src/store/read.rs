@@ -309,9 +309,8 @@ impl Store {
         while let Some(r) = rows.next()? {
             let seq = r.get::<_, i64>(0)? as u64;
             let Some(&i) = index.get(&seq) else { continue };
-            let text = r.get_ref(2)?.as_str().map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, e.into())
-            })?;
+            // Not text: "" fails to parse below and says which column.
+            let text = r.get_ref(2)?.as_str().unwrap_or_default();
             let labels = match parsed.get(text) {
                 Some(l) => l.clone(),
                 None => {

@@ -384,7 +384,7 @@ pub fn labels_json(labels: &[(String, String)]) -> String {
         .sum::<usize>();
     let mut out = String::with_capacity(len + 2);
     out.push('{');
-    for (i, (k, v)) in sorted.iter().map(|p| (&p.0, &p.1)).enumerate() {
+    for (i, (k, v)) in sorted.iter().copied().enumerate() {
         if sorted.get(i + 1).is_some_and(|next| next.0 == *k) {
             continue;
         }
