@@ -8,6 +8,10 @@
 #   SCRAPE_INTERVAL         the probe's --scrape-interval (default 1s; 0s: no scrape at all, so
 #                           the CPU is the streaming client's alone, not the metrics' reader's)
 #   CEILING_BIN             a release binary to measure instead of building this checkout's
+#   FLOOR=1                 also measure the floor: scripts/floor_client.c (built with `cc -O2`)
+#                           holding the same number of streams for the same requests, one epoll
+#                           loop and one recv per ready socket, nothing parsed or recorded: the
+#                           CPU per output token of receiving the bytes at all on this machine
 #   CALLGRIND=1             also count the probe's instructions per output token under
 #                           `valgrind --tool=callgrind` (batch sizes up to 8 only: valgrind runs
 #                           the client ~50x slower, and a client that falls behind reads several
@@ -90,14 +94,34 @@ for bs in "${sizes[@]}"; do
     fi
   done
 done
+# The floor client (scripts/floor_client.c): N requests with BS in flight, each read to its end
+# with one epoll loop and one recv per ready socket, nothing parsed or recorded.
+floor() {
+  local bs=$1 n=$2 out=$3
+  timed "$out.time" "$work/floor_client" "$host" "$port" "$bs" "$n" "$work/body.json" > "$out.events"
+  echo $((n * output_len)) > "$out.tokens"
+}
+if [ "${FLOOR:-0}" = 1 ]; then
+  cc -O2 -o "$work/floor_client" scripts/floor_client.c
+  model=$(curl -s "$base/v1/models" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')
+  printf '{"model":"%s","prompt":[%s],"max_tokens":%s,"ignore_eos":true,"stream":true,"stream_options":{"include_usage":true}}' \
+    "$model" "$(seq -s, 16)" "$output_len" > "$work/body.json"
+  hostport=${base#http://}
+  host=${hostport%:*}
+  port=${hostport##*:}
+  for bs in "${sizes[@]}"; do
+    floor "$bs" $((bs * 2)) "$work/$bs-floor-short"
+    floor "$bs" $((bs * (1 + $(long_waves "$bs")))) "$work/$bs-floor-long"
+  done
+fi
 curl -s "$base/sim/truth" > "$work/truth.json"
 curl -s "$base/sim/requests" > "$work/served.json"
 # The simulator's own CPU time (utime + stime, in clock ticks), to tell who set the pace.
 awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / hz }' "/proc/$sim_pid/stat" > "$work/sim_cpu"
 
-python3 - "$work" "$batch_sizes" <<'PY'
+python3 - "$work" "$batch_sizes" "$output_len" <<'PY'
 import json, os, sqlite3, sys
-work, sizes = sys.argv[1], [int(s) for s in sys.argv[2].split(",")]
+work, sizes, output_len = sys.argv[1], [int(s) for s in sys.argv[2].split(",")], int(sys.argv[3])
 served = {r["id"]: r["ttft_s"] for r in json.load(open(f"{work}/served.json"))}
 truth = json.load(open(f"{work}/truth.json"))
 steps = [*truth["decode_steps"], *truth["mixed_steps"]]
@@ -159,6 +183,23 @@ for bs in sizes:
           f"{(pct(gaps, 50) - true_step)*1e3:+.3f} | {(pct(gaps, 99) - true_step)*1e3:+.3f} | "
           f"{pct(ttft_errs, 50)*1e3:+.3f} | {pct(ttft_errs, 99)*1e3:+.3f} | {pct(late, 99)*1e3:.2f} | "
           f"{step_err} | {rss // 1024} | {probe['requests_ok']}/{probe['requests_failed']} |")
+floor = []
+for bs in sizes:
+    try:
+        (us, ss, _), (ul, sl, _) = cpu(bs, "floor-short"), cpu(bs, "floor-long")
+        cs, cl = (int(open(f"{work}/{bs}-floor-{r}.tokens").read()) for r in ("short", "long"))
+        events = int(open(f"{work}/{bs}-floor-long.events").read())
+    except (OSError, ValueError):
+        continue
+    # Each response is its tokens' events, the usage event and [DONE].
+    expected = cl // output_len * (output_len + 2)
+    floor.append(f"| {bs} | {cl - cs:,} | {(ul + sl - us - ss) / (cl - cs) * 1e6:.1f} ({(sl - ss) / (cl - cs) * 1e6:.1f} sys) | {events:,}/{expected:,} |")
+if floor:
+    print()
+    print("floor: scripts/floor_client.c reading the same streams (one epoll loop, a recv per ready socket, nothing parsed)")
+    print("| streams | marginal tokens | CPU µs per output token (of which sys) | events read/sent (long run) |")
+    print("|---:|---:|---:|---:|")
+    print("\n".join(floor))
 print(f"simulator process (own core): {float(open(f'{work}/sim_cpu').read()):.2f} CPU-s for "
       f"{truth['totals']['generation_tokens']:,} generated tokens")
 PY

@@ -77,7 +77,8 @@ fn store_code(e: &StoreError) -> Option<Exit> {
         | StoreError::NoSuchRun(_)
         | StoreError::NoSuchResult(_)
         | StoreError::NoRuns
-        | StoreError::Json { .. } => Some(Exit::Usage),
+        | StoreError::Json { .. }
+        | StoreError::Column { .. } => Some(Exit::Usage),
         StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => match f.code {
             C::PermissionDenied
             | C::DatabaseBusy

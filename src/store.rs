@@ -12,6 +12,7 @@ mod read_only;
 pub mod results;
 pub mod roles;
 pub mod schema;
+mod series;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -69,6 +70,8 @@ pub enum StoreError {
         column: &'static str,
         source: serde_json::Error,
     },
+    #[error("stored column {column} is malformed: {what}")]
+    Column { column: &'static str, what: String },
 }
 
 /// The state of a run in the store.

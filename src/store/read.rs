@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
-use ceiling_collectors::{GpuInfo, GpuSample, MetricSample, ScrapeRecord};
+use ceiling_collectors::{GpuInfo, GpuSample, ScrapeRecord};
 use ceiling_reports::recording::Pattern;
 use ceiling_reports::{
     ChunkArrival, ChunkKind, Finding, LatenessTick, Outcome, RequestRecord, Severity, StepRecord,
 };
 
+use super::series::{StoredSamples, push_samples};
 use super::{RunManifest, RunStatus, Store, StoreError};
 
 /// One line of `ceiling runs`.
@@ -264,68 +265,50 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Every scrape of a run with its samples. A NaN value was stored as NULL and comes back NaN.
+    /// Every scrape of a run with its samples.
     pub fn load_scrapes(&self, run_id: i64) -> Result<Vec<ScrapeRecord>, StoreError> {
         self.scrapes_where(
-            "SELECT seq, t_s, duration_s, http_status, error, boundary FROM scrapes
-             WHERE run_id = ?1 ORDER BY seq",
+            "SELECT seq, t_s, duration_s, http_status, error, boundary, sample_series,
+                 sample_values
+             FROM scrapes WHERE run_id = ?1 ORDER BY seq",
             "SELECT scrape_seq, name, labels, value FROM engine_samples
              WHERE run_id = ?1 ORDER BY rowid",
+            run_id,
             params![run_id],
         )
     }
 
-    /// The scrapes the first query selects, with the samples the second selects (both in the
-    /// columns of `scrapes` and `engine_samples`, bound to the same `params`).
+    /// The scrapes the first query selects (in the columns of `scrapes`), with their samples:
+    /// those on their rows (schema v10) and those the `legacy` query selects from the per-sample
+    /// table of runs recorded before (in its columns). Both are bound to the same `params`, of
+    /// which the first is `run_id`.
     pub(super) fn scrapes_where(
         &self,
         scrapes_sql: &str,
-        samples_sql: &str,
+        legacy: &str,
+        run_id: i64,
         params: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<ScrapeRecord>, StoreError> {
         let mut stmt = self.conn.prepare(scrapes_sql)?;
-        let mut scrapes: Vec<ScrapeRecord> = stmt
-            .query_map(params, |r| {
-                Ok(ScrapeRecord {
-                    seq: r.get::<_, i64>(0)? as u64,
-                    t_s: r.get(1)?,
-                    duration_s: r.get(2)?,
-                    http_status: r.get(3)?,
-                    error: r.get(4)?,
-                    samples: Vec::new(),
-                    boundary: r.get::<_, Option<bool>>(5)?.unwrap_or(false),
-                })
-            })?
-            .collect::<Result<_, _>>()?;
-        let index: HashMap<u64, usize> = scrapes
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.seq, i))
-            .collect();
-        let mut stmt = self.conn.prepare(samples_sql)?;
-        let mut rows = stmt.query(params)?;
-        // Every scrape repeats the same few hundred label sets: each is parsed once.
-        let mut parsed: HashMap<String, Vec<(String, String)>> = HashMap::new();
-        while let Some(r) = rows.next()? {
-            let seq = r.get::<_, i64>(0)? as u64;
-            let Some(&i) = index.get(&seq) else { continue };
-            // Not text: "" fails to parse below and says which column.
-            let text = r.get_ref(2)?.as_str().unwrap_or_default();
-            let labels = match parsed.get(text) {
-                Some(l) => l.clone(),
-                None => {
-                    let map: std::collections::BTreeMap<String, String> = json_col("labels", text)?;
-                    let l: Vec<(String, String)> = map.into_iter().collect();
-                    parsed.insert(text.to_string(), l.clone());
-                    l
-                }
+        let rows = stmt.query_map(params, |r| {
+            let stored = match (r.get(6)?, r.get(7)?) {
+                (Some(series), Some(values)) => Some(StoredSamples { series, values }),
+                _ => None,
             };
-            scrapes[i].samples.push(MetricSample {
-                name: r.get(1)?,
-                labels,
-                value: r.get::<_, Option<f64>>(3)?.unwrap_or(f64::NAN),
-            });
-        }
+            let scrape = ScrapeRecord {
+                seq: r.get::<_, i64>(0)? as u64,
+                t_s: r.get(1)?,
+                duration_s: r.get(2)?,
+                http_status: r.get(3)?,
+                error: r.get(4)?,
+                samples: Vec::new(),
+                boundary: r.get::<_, Option<bool>>(5)?.unwrap_or(false),
+            };
+            Ok((scrape, stored))
+        })?;
+        let (mut scrapes, stored): (Vec<ScrapeRecord>, Vec<Option<StoredSamples>>) =
+            rows.collect::<Result<Vec<_>, _>>()?.into_iter().unzip();
+        push_samples(&self.conn, run_id, stored, legacy, params, &mut scrapes)?;
         Ok(scrapes)
     }
 

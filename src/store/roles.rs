@@ -91,10 +91,12 @@ impl Store {
         let mut out = Vec::new();
         for src in self.load_metric_sources(run_id)? {
             let scrapes = self.scrapes_where(
-                "SELECT seq, t_s, duration_s, http_status, error, boundary FROM role_scrapes
-                 WHERE run_id = ?1 AND source = ?2 ORDER BY seq",
+                "SELECT seq, t_s, duration_s, http_status, error, boundary, sample_series,
+                     sample_values
+                 FROM role_scrapes WHERE run_id = ?1 AND source = ?2 ORDER BY seq",
                 "SELECT scrape_seq, name, labels, value FROM role_samples
                  WHERE run_id = ?1 AND source = ?2 ORDER BY rowid",
+                run_id,
                 params![run_id, src.source],
             )?;
             out.push(RoleEngine {

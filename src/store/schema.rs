@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     V_MODEL_REVISION,
     V_ROLES,
     V_PROMPT_TEXT,
+    V_SERIES,
 ];
 
 /// v2: whether a scrape was taken at a boundary the probe asked for (NULL in runs recorded
@@ -204,6 +205,47 @@ CREATE INDEX role_samples_run ON role_samples (run_id, source, t_s);";
 /// v9: whether a request's prompt was a dataset's text (`--dataset-prompts text`), its asked
 /// length then a count of that text; NULL in runs recorded before (their prompts were exact).
 const V_PROMPT_TEXT: &str = "ALTER TABLE requests ADD COLUMN prompt_from_text INTEGER;";
+
+/// v10: a scrape's samples on the scrape's own row, against a per-run dictionary of series,
+/// where `engine_samples` / `role_samples` held each sample as a row of its name, labels (JSON
+/// text) and instant under a text index: every scrape repeats the same few hundred series, so
+/// that cost ~9 M instructions a scrape to write and read back, more than half of a probe's CPU
+/// at 8 streams (docs/PERFORMANCE.md, "Where the instructions go"). `metric_series` names each
+/// distinct (name, labels) of a run once, the engine's and its role endpoints' alike; a scrape's
+/// `sample_series` is the JSON array of its samples' series ids in the order the engine exposed
+/// them, and `sample_values` the JSON array of their values (numbers; `"NaN"`, `"+Inf"`,
+/// `"-Inf"` for those). Runs recorded before keep their samples in the old tables, which are still
+/// read. The views `engine_sample_rows` / `role_sample_rows` give both as one row per sample (NaN
+/// as NULL), for SQL.
+const V_SERIES: &str = "CREATE TABLE metric_series (
+    run_id  INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    id      INTEGER NOT NULL,
+    name    TEXT NOT NULL,
+    labels  TEXT NOT NULL,
+    PRIMARY KEY (run_id, id)
+) WITHOUT ROWID;
+ALTER TABLE scrapes ADD COLUMN sample_series TEXT;
+ALTER TABLE scrapes ADD COLUMN sample_values TEXT;
+ALTER TABLE role_scrapes ADD COLUMN sample_series TEXT;
+ALTER TABLE role_scrapes ADD COLUMN sample_values TEXT;
+CREATE VIEW engine_sample_rows AS
+SELECT sc.run_id, sc.seq AS scrape_seq, sc.t_s, v.key AS pos, se.name, se.labels,
+    CASE v.type WHEN 'text' THEN CASE v.value WHEN '+Inf' THEN 9e999 WHEN '-Inf' THEN -9e999 END
+        ELSE v.value END AS value
+FROM scrapes sc, json_each(sc.sample_values) v
+JOIN metric_series se
+    ON se.run_id = sc.run_id AND se.id = json_extract(sc.sample_series, '$[' || v.key || ']')
+UNION ALL
+SELECT run_id, scrape_seq, t_s, NULL, name, labels, value FROM engine_samples;
+CREATE VIEW role_sample_rows AS
+SELECT sc.run_id, sc.source, sc.seq AS scrape_seq, sc.t_s, v.key AS pos, se.name, se.labels,
+    CASE v.type WHEN 'text' THEN CASE v.value WHEN '+Inf' THEN 9e999 WHEN '-Inf' THEN -9e999 END
+        ELSE v.value END AS value
+FROM role_scrapes sc, json_each(sc.sample_values) v
+JOIN metric_series se
+    ON se.run_id = sc.run_id AND se.id = json_extract(sc.sample_series, '$[' || v.key || ']')
+UNION ALL
+SELECT run_id, source, scrape_seq, t_s, NULL, name, labels, value FROM role_samples;";
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

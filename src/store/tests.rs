@@ -435,9 +435,17 @@ fn labels_json_writes_what_serde_json_writes_for_the_sorted_map() {
         ]),
     ];
     for labels in &cases {
-        assert_eq!(writer::labels_json(labels), reference(labels), "{labels:?}");
+        assert_eq!(
+            crate::store::series::labels_json(labels),
+            reference(labels),
+            "{labels:?}"
+        );
     }
-    assert_eq!(writer::labels_json(&cases[3]), r#"{"a":"x","k":"last"}"#);
+    assert_eq!(
+        crate::store::series::labels_json(&cases[3]),
+        r#"{"a":"x","k":"last"}"#
+    );
 }
 
 mod migrations;
+mod series;

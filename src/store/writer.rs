@@ -15,6 +15,7 @@ use rusqlite::{Connection, Transaction, params};
 use ceiling_collectors::{GpuSample, ScrapeRecord};
 use ceiling_reports::{Finding, LatenessTick, RequestRecord, StepRecord};
 
+use super::series::{SeriesIds, insert_scrape};
 use super::{StoreError, schema};
 
 /// Everything a run records while it runs.
@@ -135,6 +136,7 @@ fn write_loop(
     opts: WriterOptions,
 ) -> Result<u64, StoreError> {
     let mut written = 0u64;
+    let mut series = SeriesIds::default();
     while let Ok(first) = rx.recv() {
         let deadline = Instant::now() + opts.commit_interval;
         // IMMEDIATE: the write lock is taken (waiting on the busy timeout) when the batch starts,
@@ -149,7 +151,7 @@ fn write_loop(
                     break;
                 }
                 rec => {
-                    insert(&tx, run_id, rec)?;
+                    insert(&tx, run_id, &mut series, rec)?;
                     written += 1;
                 }
             }
@@ -172,7 +174,12 @@ fn write_loop(
     Ok(written)
 }
 
-fn insert(tx: &Transaction<'_>, run_id: i64, rec: Record) -> Result<(), StoreError> {
+fn insert(
+    tx: &Transaction<'_>,
+    run_id: i64,
+    series: &mut SeriesIds,
+    rec: Record,
+) -> Result<(), StoreError> {
     match rec {
         Record::Step(s) => {
             tx.prepare_cached(
@@ -202,10 +209,10 @@ fn insert(tx: &Transaction<'_>, run_id: i64, rec: Record) -> Result<(), StoreErr
         Record::Tick(t) => insert_ticks(tx, run_id, &[t])?,
         Record::Ticks(ts) => insert_ticks(tx, run_id, &ts)?,
         Record::Gpu(g) => insert_gpu(tx, run_id, &g)?,
-        Record::Scrape(s) => insert_scrape(tx, run_id, None, &s)?,
+        Record::Scrape(s) => insert_scrape(tx, run_id, series, None, *s)?,
         Record::MetricSource(m) => super::roles::insert_source(tx, run_id, &m)?,
         Record::RoleScrape { source, scrape } => {
-            insert_scrape(tx, run_id, Some(source), &scrape)?;
+            insert_scrape(tx, run_id, series, Some(source), *scrape)?;
         }
         Record::Finding(f) => {
             tx.prepare_cached(
@@ -322,91 +329,4 @@ fn insert_gpu(tx: &Transaction<'_>, run_id: i64, g: &GpuSample) -> Result<(), St
         g.tensor_active
     ])?;
     Ok(())
-}
-
-/// A scrape and its samples: the engine's (`source` `None`) into `scrapes` / `engine_samples`,
-/// a prefill or decode endpoint's into `role_scrapes` / `role_samples` under its source.
-pub(super) fn insert_scrape(
-    tx: &Transaction<'_>,
-    run_id: i64,
-    source: Option<u32>,
-    s: &ScrapeRecord,
-) -> Result<(), StoreError> {
-    let (scrape_sql, sample_sql) = match source {
-        None => (
-            "INSERT INTO scrapes (run_id, seq, t_s, duration_s, http_status, error, boundary)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            "INSERT INTO engine_samples (run_id, scrape_seq, t_s, name, labels, value)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        ),
-        Some(_) => (
-            "INSERT INTO role_scrapes
-                 (run_id, seq, t_s, duration_s, http_status, error, boundary, source)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            "INSERT INTO role_samples (run_id, scrape_seq, t_s, name, labels, value, source)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        ),
-    };
-    let seq = s.seq as i64;
-    let mut row: Vec<&dyn rusqlite::ToSql> = vec![
-        &run_id,
-        &seq,
-        &s.t_s,
-        &s.duration_s,
-        &s.http_status,
-        &s.error,
-        &s.boundary,
-    ];
-    row.extend(source.as_ref().map(|x| x as &dyn rusqlite::ToSql));
-    tx.prepare_cached(scrape_sql)?.execute(row.as_slice())?;
-    let mut stmt = tx.prepare_cached(sample_sql)?;
-    for m in &s.samples {
-        let labels = labels_json(&m.labels);
-        let mut row: Vec<&dyn rusqlite::ToSql> =
-            vec![&run_id, &seq, &s.t_s, &m.name, &labels, &m.value];
-        row.extend(source.as_ref().map(|x| x as &dyn rusqlite::ToSql));
-        stmt.execute(row.as_slice())?;
-    }
-    Ok(())
-}
-
-/// Labels as a JSON object with sorted keys, so equal label sets store equal text; of labels
-/// with the same key the last is kept. The same text `serde_json` writes for a `BTreeMap` of
-/// them, without building the map: this runs for every sample of every scrape, ~280 per scrape
-/// of vLLM or the simulator (docs/PERFORMANCE.md, "CPU per output token").
-pub fn labels_json(labels: &[(String, String)]) -> String {
-    let mut sorted: Vec<&(String, String)> = labels.iter().collect();
-    // Stable: of equal keys the last given stays last, and is the one kept below.
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    let len = labels
-        .iter()
-        .map(|(k, v)| k.len() + v.len() + 6)
-        .sum::<usize>();
-    let mut out = String::with_capacity(len + 2);
-    out.push('{');
-    for (i, (k, v)) in sorted.iter().copied().enumerate() {
-        if sorted.get(i + 1).is_some_and(|next| next.0 == *k) {
-            continue;
-        }
-        if out.len() > 1 {
-            out.push(',');
-        }
-        push_json_str(&mut out, k);
-        out.push(':');
-        push_json_str(&mut out, v);
-    }
-    out.push('}');
-    out
-}
-
-/// `s` as a JSON string: as it is between quotes when nothing in it needs an escape.
-fn push_json_str(out: &mut String, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push('"');
-        out.push_str(s);
-        out.push('"');
-    } else {
-        // Serializing a string cannot fail.
-        out.push_str(&serde_json::Value::from(s).to_string());
-    }
 }
