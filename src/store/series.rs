@@ -18,9 +18,12 @@ use super::StoreError;
 /// in the same order, so a sample is first matched by position against the same source's last
 /// scrape (two string comparisons); only a sample that differs there builds its labels' text and
 /// looks it up.
-#[derive(Default)]
 pub(super) struct SeriesIds {
     ids: HashMap<(String, String), i64>,
+    /// The most series [`SeriesIds::ids`] remembers: past it, it forgets them all and starts
+    /// again, so an engine whose label values change every scrape cannot grow the writer's
+    /// memory without end. A series seen again gets a second id; what reads back is the same.
+    cap: usize,
     /// The next id; read from the table on first use, so a second writer of the same run
     /// continues after the first's ids.
     next: Option<i64>,
@@ -28,7 +31,32 @@ pub(super) struct SeriesIds {
     last: HashMap<Option<u32>, (Vec<MetricSample>, Vec<i64>)>,
 }
 
+/// [`SeriesIds`]' default cap: a whole scrape at the scraper's line limit
+/// (`MAX_SCRAPE_LINES`), ~40 MB of names and labels at the worst.
+pub(super) const MAX_REMEMBERED_SERIES: usize = 200_000;
+
+impl Default for SeriesIds {
+    fn default() -> Self {
+        SeriesIds::with_cap(MAX_REMEMBERED_SERIES)
+    }
+}
+
 impl SeriesIds {
+    /// How many series it remembers now.
+    #[cfg(test)]
+    pub(super) fn remembered(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub(super) fn with_cap(cap: usize) -> Self {
+        SeriesIds {
+            ids: HashMap::new(),
+            cap,
+            next: None,
+            last: HashMap::new(),
+        }
+    }
+
     /// The series id of each of `samples`, inserting the series not seen before.
     fn ids_of(
         &mut self,
@@ -37,7 +65,12 @@ impl SeriesIds {
         source: Option<u32>,
         samples: &[MetricSample],
     ) -> Result<Vec<i64>, StoreError> {
-        let SeriesIds { ids, next, last } = self;
+        let SeriesIds {
+            ids,
+            cap,
+            next,
+            last,
+        } = self;
         let mut next_id = match *next {
             Some(n) => n,
             None => tx.query_row(
@@ -63,6 +96,9 @@ impl SeriesIds {
             let id = match ids.get(&key) {
                 Some(&id) => id,
                 None => {
+                    if ids.len() >= *cap {
+                        ids.clear();
+                    }
                     let id = next_id;
                     next_id += 1;
                     tx.prepare_cached(

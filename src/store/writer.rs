@@ -7,13 +7,14 @@
 //! [`Writer::send_blocking`]. Nothing here computes a figure.
 
 use std::path::Path;
+use std::sync::LazyLock;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, Statement, Transaction, params};
 
 use ceiling_collectors::{GpuSample, ScrapeRecord};
-use ceiling_reports::{Finding, LatenessTick, RequestRecord, StepRecord};
+use ceiling_reports::{ChunkArrival, Finding, LatenessTick, RequestRecord, StepRecord};
 
 use super::series::{SeriesIds, insert_scrape};
 use super::{StoreError, schema};
@@ -238,13 +239,18 @@ fn insert_ticks(
     run_id: i64,
     ticks: &[LatenessTick],
 ) -> Result<(), StoreError> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO client_ticks (run_id, step_idx, t_s, late_s) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    for t in ticks {
-        stmt.execute(params![run_id, t.step_idx, t.t_s, t.late_s])?;
-    }
-    Ok(())
+    static TICKS: LazyLock<RowsInsert> = LazyLock::new(|| {
+        RowsInsert::new(
+            "INSERT INTO client_ticks (run_id, step_idx, t_s, late_s)",
+            4,
+        )
+    });
+    TICKS.run(tx, ticks, |stmt, at, _, t| {
+        stmt.raw_bind_parameter(at, run_id)?;
+        stmt.raw_bind_parameter(at + 1, t.step_idx)?;
+        stmt.raw_bind_parameter(at + 2, t.t_s)?;
+        stmt.raw_bind_parameter(at + 3, t.late_s)
+    })
 }
 
 fn insert_request(tx: &Transaction<'_>, run_id: i64, r: &RequestRecord) -> Result<(), StoreError> {
@@ -280,20 +286,76 @@ fn insert_request(tx: &Transaction<'_>, run_id: i64, r: &RequestRecord) -> Resul
         r.scheduled_t_s,
         r.prompt_from_text
     ])?;
-    let request_id = tx.last_insert_rowid();
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO chunks (request_id, seq, t_s, tokens, kind) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
-    for (seq, c) in r.chunks.iter().enumerate() {
-        stmt.execute(params![
-            request_id,
-            seq as i64,
-            c.t_s,
-            c.tokens,
-            c.kind.as_str()
-        ])?;
+    insert_chunks(tx, tx.last_insert_rowid(), &r.chunks)
+}
+
+/// Rows per `INSERT` statement: a statement's fixed cost (its step, cursors and halt, the binding
+/// through rusqlite) paid once for this many rows instead of once per row; a chunk's row was a
+/// quarter of a streamed token's instructions (docs/PERFORMANCE.md).
+const ROWS_PER_INSERT: usize = 32;
+
+/// An `INSERT` of `width` columns, as one row's statement and as [`ROWS_PER_INSERT`] rows'.
+struct RowsInsert {
+    one: String,
+    many: String,
+    width: usize,
+}
+
+impl RowsInsert {
+    /// `head`: `INSERT INTO table (columns…)`.
+    fn new(head: &str, width: usize) -> Self {
+        let row = format!("({})", vec!["?"; width].join(", "));
+        RowsInsert {
+            one: format!("{head} VALUES {row}"),
+            many: format!("{head} VALUES {}", vec![row; ROWS_PER_INSERT].join(", ")),
+            width,
+        }
     }
-    Ok(())
+
+    /// Inserts a row per item; `bind(statement, first parameter, item's index, item)` binds an
+    /// item's `width` values from its first parameter on (1-based).
+    fn run<T>(
+        &self,
+        tx: &Transaction<'_>,
+        items: &[T],
+        mut bind: impl FnMut(&mut Statement<'_>, usize, usize, &T) -> rusqlite::Result<()>,
+    ) -> Result<(), StoreError> {
+        let groups = items.chunks_exact(ROWS_PER_INSERT);
+        let rest = groups.remainder();
+        let mut k = 0;
+        for group in groups {
+            let mut stmt = tx.prepare_cached(&self.many)?;
+            for (i, item) in group.iter().enumerate() {
+                bind(&mut stmt, i * self.width + 1, k, item)?;
+                k += 1;
+            }
+            stmt.raw_execute()?;
+        }
+        for item in rest {
+            let mut stmt = tx.prepare_cached(&self.one)?;
+            bind(&mut stmt, 1, k, item)?;
+            k += 1;
+            stmt.raw_execute()?;
+        }
+        Ok(())
+    }
+}
+
+fn insert_chunks(
+    tx: &Transaction<'_>,
+    request_id: i64,
+    chunks: &[ChunkArrival],
+) -> Result<(), StoreError> {
+    static CHUNKS: LazyLock<RowsInsert> = LazyLock::new(|| {
+        RowsInsert::new("INSERT INTO chunks (request_id, seq, t_s, tokens, kind)", 5)
+    });
+    CHUNKS.run(tx, chunks, |stmt, at, seq, c| {
+        stmt.raw_bind_parameter(at, request_id)?;
+        stmt.raw_bind_parameter(at + 1, seq as i64)?;
+        stmt.raw_bind_parameter(at + 2, c.t_s)?;
+        stmt.raw_bind_parameter(at + 3, c.tokens)?;
+        stmt.raw_bind_parameter(at + 4, c.kind.as_str())
+    })
 }
 
 fn insert_gpu(tx: &Transaction<'_>, run_id: i64, g: &GpuSample) -> Result<(), StoreError> {

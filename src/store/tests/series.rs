@@ -299,3 +299,30 @@ fn damaged_sample_arrays_are_a_clear_error_naming_the_column() {
     }
     assert_eq!(store.load_scrapes(run).unwrap()[0].samples.len(), 2);
 }
+
+#[test]
+fn an_engine_whose_series_never_repeat_keeps_the_writers_memory_bounded() {
+    let (_dir, path, store, run) = new_run("churn.db");
+    let mut conn = rusqlite::Connection::open(&path).unwrap();
+    let mut ids = crate::store::series::SeriesIds::with_cap(4);
+    // Ten scrapes of three series each, every label value new: 30 series, never more than 4
+    // remembered; then the first scrape's series again, forgotten long ago: new ids.
+    let scrapes: Vec<ScrapeRecord> = (0..11u64)
+        .map(|seq| {
+            let n = if seq == 10 { 0 } else { seq };
+            let samples = (0..3)
+                .map(|i| sample("m", &[("id", &format!("{n}-{i}"))], (seq * 3 + i) as f64))
+                .collect();
+            scrape(seq, samples)
+        })
+        .collect();
+    for s in scrapes.clone() {
+        let tx = conn.transaction().unwrap();
+        crate::store::series::insert_scrape(&tx, run, &mut ids, None, s).unwrap();
+        tx.commit().unwrap();
+        assert!(ids.remembered() <= 4);
+    }
+    assert_eq!(rows(&store, "SELECT COUNT(*) FROM metric_series"), 33);
+    let back = store.load_scrapes(run).unwrap();
+    assert_eq!(back, scrapes);
+}
