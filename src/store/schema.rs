@@ -209,8 +209,8 @@ const V_PROMPT_TEXT: &str = "ALTER TABLE requests ADD COLUMN prompt_from_text IN
 /// v10: a scrape's samples on the scrape's own row, against a per-run dictionary of series,
 /// where `engine_samples` / `role_samples` held each sample as a row of its name, labels (JSON
 /// text) and instant under a text index: every scrape repeats the same few hundred series, so
-/// that cost ~9 M instructions a scrape to write and read back, more than half of a probe's CPU
-/// at 8 streams (docs/PERFORMANCE.md, "Where the instructions go"). `metric_series` names each
+/// that cost ~5.7 M instructions a scrape to write and read back, a quarter of a probe's
+/// instructions per token at 8 streams (docs/PERFORMANCE.md, "Where the instructions go"). `metric_series` names each
 /// distinct (name, labels) of a run once, the engine's and its role endpoints' alike; a scrape's
 /// `sample_series` is the JSON array of its samples' series ids in the order the engine exposed
 /// them, and `sample_values` the JSON array of their values (numbers; `"NaN"`, `"+Inf"`,

@@ -154,9 +154,12 @@ pub(super) fn insert_scrape(
     ];
     row.extend(source.as_ref().map(|x| x as &dyn rusqlite::ToSql));
     tx.prepare_cached(sql)?.execute(row.as_slice())?;
-    series
-        .last
-        .insert(source, (std::mem::take(&mut s.samples), ids));
+    // A failed scrape has no samples: the next one is matched against the last that had.
+    if !s.samples.is_empty() {
+        series
+            .last
+            .insert(source, (std::mem::take(&mut s.samples), ids));
+    }
     Ok(())
 }
 
