@@ -18,9 +18,25 @@ pub fn printable(s: &str) -> Cow<'_, str> {
     }
 }
 
+/// The first `max_chars` characters of `s`, and `…` where it had more: a quotation of outside
+/// text in a one-line error.
+pub fn clip(s: &str, max_chars: usize) -> String {
+    match s.char_indices().nth(max_chars) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clip_keeps_whole_characters_and_marks_a_cut() {
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip("abcd", 3), "abc…");
+        assert_eq!(clip("ééé", 2), "éé…");
+    }
 
     #[test]
     fn escape_sequences_lose_their_control_characters() {

@@ -330,11 +330,7 @@ fn end(rec: &mut RequestRecord, outcome: Outcome, error: String) {
 }
 
 fn clip(s: &str) -> String {
-    let s = s.trim();
-    match s.char_indices().nth(300) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
+    crate::printable::clip(s.trim(), 300)
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

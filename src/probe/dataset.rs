@@ -196,11 +196,7 @@ impl Dataset {
 }
 
 fn clip(line: &str) -> String {
-    let mut s: String = line.chars().take(80).collect();
-    if s.len() < line.len() {
-        s.push('…');
-    }
-    s
+    crate::printable::clip(line, 80)
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub(super) struct SeriesIds {
 
 /// [`SeriesIds`]' default cap: a whole scrape at the scraper's line limit
 /// (`MAX_SCRAPE_LINES`), ~40 MB of names and labels at the worst.
-pub(super) const MAX_REMEMBERED_SERIES: usize = 200_000;
+const MAX_REMEMBERED_SERIES: usize = 200_000;
 
 impl Default for SeriesIds {
     fn default() -> Self {
@@ -179,7 +179,7 @@ fn ids_json(ids: &[i64]) -> String {
 
 /// Values as a JSON array: a finite value as the shortest number that reads back to it
 /// exactly, the others as the exposition format spells them.
-pub(super) fn values_json(samples: &[MetricSample]) -> String {
+fn values_json(samples: &[MetricSample]) -> String {
     let mut out = String::with_capacity(samples.len() * 8 + 2);
     out.push('[');
     for (i, m) in samples.iter().enumerate() {
@@ -230,7 +230,7 @@ fn parse_ids(text: &str) -> Result<Vec<i64>, StoreError> {
         .collect()
 }
 
-pub(super) fn parse_values(text: &str) -> Result<Vec<f64>, StoreError> {
+fn parse_values(text: &str) -> Result<Vec<f64>, StoreError> {
     elements("sample_values", text)?
         .into_iter()
         .map(|e| match e {
@@ -247,7 +247,7 @@ pub(super) fn parse_values(text: &str) -> Result<Vec<f64>, StoreError> {
 }
 
 fn clip(s: &str) -> String {
-    s.chars().take(60).collect()
+    crate::printable::clip(s, 60)
 }
 
 /// A scrape's samples as stored from v10: the two arrays of its row.
@@ -256,10 +256,10 @@ pub(super) struct StoredSamples {
     pub values: String,
 }
 
-/// Adds the samples of v10 scrapes (`stored[i]` of `scrapes[i]`, `None` for a scrape recorded
-/// before) and those `legacy` selects from `engine_samples` / `role_samples` (scrape seq, name,
-/// labels, value; bound to `params`) to `scrapes`. A NaN value of a legacy row was stored as
-/// NULL and comes back NaN.
+/// Adds each scrape's samples to `scrapes`: from their rows (`stored[i]` of `scrapes[i]`) in a
+/// run recorded from v10 on, else from the rows `legacy` selects from `engine_samples` /
+/// `role_samples` (scrape seq, name, labels, value; bound to `params`). A run is written in one
+/// layout, so it is read in one.
 pub(super) fn push_samples(
     conn: &Connection,
     run_id: i64,
@@ -268,66 +268,84 @@ pub(super) fn push_samples(
     params: &[&dyn rusqlite::ToSql],
     scrapes: &mut [ScrapeRecord],
 ) -> Result<(), StoreError> {
-    // Every scrape repeats the same few hundred label sets: each is parsed once.
-    let mut parsed: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    let mut labels_of = |text: &str| -> Result<Vec<(String, String)>, StoreError> {
-        if let Some(l) = parsed.get(text) {
-            return Ok(l.clone());
-        }
-        let map: std::collections::BTreeMap<String, String> =
-            serde_json::from_str(text).map_err(|source| StoreError::Json {
-                column: "labels",
-                source,
-            })?;
-        let l: Vec<(String, String)> = map.into_iter().collect();
-        parsed.insert(text.to_string(), l.clone());
-        Ok(l)
-    };
     if stored.iter().any(Option::is_some) {
-        let mut series: HashMap<i64, (String, Vec<(String, String)>)> = HashMap::new();
-        let mut stmt =
-            conn.prepare_cached("SELECT id, name, labels FROM metric_series WHERE run_id = ?1")?;
-        let mut rows = stmt.query(params![run_id])?;
-        while let Some(r) = rows.next()? {
-            let labels = labels_of(r.get_ref(2)?.as_str().unwrap_or_default())?;
-            series.insert(r.get(0)?, (r.get(1)?, labels));
+        push_stored(conn, run_id, stored, scrapes)
+    } else {
+        push_legacy(conn, legacy, params, scrapes)
+    }
+}
+
+/// A label set's stored JSON text as pairs, sorted by key.
+fn parse_labels(text: &str) -> Result<Vec<(String, String)>, StoreError> {
+    let map: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(text).map_err(|source| StoreError::Json {
+            column: "labels",
+            source,
+        })?;
+    Ok(map.into_iter().collect())
+}
+
+fn push_stored(
+    conn: &Connection,
+    run_id: i64,
+    stored: Vec<Option<StoredSamples>>,
+    scrapes: &mut [ScrapeRecord],
+) -> Result<(), StoreError> {
+    let mut series: HashMap<i64, (String, Vec<(String, String)>)> = HashMap::new();
+    let mut stmt =
+        conn.prepare_cached("SELECT id, name, labels FROM metric_series WHERE run_id = ?1")?;
+    let mut rows = stmt.query(params![run_id])?;
+    while let Some(r) = rows.next()? {
+        let labels = parse_labels(r.get_ref(2)?.as_str().unwrap_or_default())?;
+        series.insert(r.get(0)?, (r.get(1)?, labels));
+    }
+    for (scrape, stored) in scrapes.iter_mut().zip(stored) {
+        let Some(stored) = stored else { continue };
+        let (ids, values) = (parse_ids(&stored.series)?, parse_values(&stored.values)?);
+        if ids.len() != values.len() {
+            return Err(StoreError::Column {
+                column: "sample_values",
+                what: format!(
+                    "scrape {} has {} series and {} values",
+                    scrape.seq,
+                    ids.len(),
+                    values.len()
+                ),
+            });
         }
-        for (scrape, stored) in scrapes.iter_mut().zip(stored) {
-            let Some(stored) = stored else { continue };
-            let (ids, values) = (parse_ids(&stored.series)?, parse_values(&stored.values)?);
-            if ids.len() != values.len() {
-                return Err(StoreError::Column {
-                    column: "sample_values",
-                    what: format!(
-                        "scrape {} has {} series and {} values",
-                        scrape.seq,
-                        ids.len(),
-                        values.len()
-                    ),
-                });
-            }
-            scrape.samples.reserve(ids.len());
-            for (id, value) in ids.into_iter().zip(values) {
-                let (name, labels) = series.get(&id).ok_or_else(|| StoreError::Column {
-                    column: "sample_series",
-                    what: format!(
-                        "scrape {} names series {id}, which the run lacks",
-                        scrape.seq
-                    ),
-                })?;
-                scrape.samples.push(MetricSample {
-                    name: name.clone(),
-                    labels: labels.clone(),
-                    value,
-                });
-            }
+        scrape.samples.reserve(ids.len());
+        for (id, value) in ids.into_iter().zip(values) {
+            let (name, labels) = series.get(&id).ok_or_else(|| StoreError::Column {
+                column: "sample_series",
+                what: format!(
+                    "scrape {} names series {id}, which the run lacks",
+                    scrape.seq
+                ),
+            })?;
+            scrape.samples.push(MetricSample {
+                name: name.clone(),
+                labels: labels.clone(),
+                value,
+            });
         }
     }
+    Ok(())
+}
+
+/// A NaN value of a legacy row was stored as NULL and comes back NaN.
+fn push_legacy(
+    conn: &Connection,
+    legacy: &str,
+    params: &[&dyn rusqlite::ToSql],
+    scrapes: &mut [ScrapeRecord],
+) -> Result<(), StoreError> {
     let index: HashMap<u64, usize> = scrapes
         .iter()
         .enumerate()
         .map(|(i, s)| (s.seq, i))
         .collect();
+    // Every scrape repeats the same few hundred label sets: each is parsed once.
+    let mut parsed: HashMap<String, Vec<(String, String)>> = HashMap::new();
     let mut stmt = conn.prepare(legacy)?;
     let mut rows = stmt.query(params)?;
     while let Some(r) = rows.next()? {
@@ -335,7 +353,15 @@ pub(super) fn push_samples(
             continue;
         };
         // Not text: "" fails to parse and says which column.
-        let labels = labels_of(r.get_ref(2)?.as_str().unwrap_or_default())?;
+        let text = r.get_ref(2)?.as_str().unwrap_or_default();
+        let labels = match parsed.get(text) {
+            Some(l) => l.clone(),
+            None => {
+                let l = parse_labels(text)?;
+                parsed.insert(text.to_string(), l.clone());
+                l
+            }
+        };
         scrapes[i].samples.push(MetricSample {
             name: r.get(1)?,
             labels,
