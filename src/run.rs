@@ -194,12 +194,13 @@ fn manifest(
     Ok(manifest)
 }
 
-/// The run's one engine client, on the shared HTTP client.
+/// The run's one engine client: the probe's own HTTP/1.1 client for a plain-`http` engine
+/// (reqwest for `https`, or everywhere with `CEILING_HTTP_CLIENT=reqwest`).
 fn engine_client(http: &reqwest::Client, cfg: &ProbeConfig, info: &EngineInfo) -> EngineClient {
     let quirks = EngineQuirks {
         vllm_extensions: info.flavor == Some("vllm"),
     };
-    EngineClient::new(
+    let client = EngineClient::new(
         http.clone(),
         &cfg.url,
         cfg.api_key.clone(),
@@ -207,7 +208,14 @@ fn engine_client(http: &reqwest::Client, cfg: &ProbeConfig, info: &EngineInfo) -
         cfg.endpoint,
         quirks,
         cfg.request_timeout,
-    )
+    );
+    // The general HTTP stack instead of the probe's own client, to compare the two
+    // (docs/PERFORMANCE.md) or to step around the own client should an engine need it.
+    if std::env::var("CEILING_HTTP_CLIENT").is_ok_and(|v| v == "reqwest") {
+        client.with_general_client()
+    } else {
+        client
+    }
 }
 
 /// The prompt maker for every step; on the chat endpoint it first asks the engine how many

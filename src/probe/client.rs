@@ -3,6 +3,7 @@
 //! every chunk's arrival, and the outcome by kind. It takes instants and counts tokens; it
 //! computes no figure.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use std::borrow::Cow;
@@ -17,6 +18,7 @@ use ceiling_reports::{ChunkArrival, ChunkKind, Outcome, RequestRecord};
 use crate::config::Endpoint;
 
 use super::workload::Prompt;
+use http1::Http1;
 use sse::SseEvents;
 
 /// What the probe knows about the engine that changes the request body.
@@ -30,6 +32,8 @@ pub struct EngineQuirks {
 #[derive(Clone)]
 pub struct EngineClient {
     http: reqwest::Client,
+    /// The probe's own HTTP/1.1 client, for a plain-`http` engine; else reqwest is used.
+    own: Option<Arc<Http1>>,
     url: String,
     api_key: Option<String>,
     model: String,
@@ -61,15 +65,30 @@ impl EngineClient {
             Endpoint::Completions => "/v1/completions",
             Endpoint::Chat => "/v1/chat/completions",
         };
+        let url = format!("{base_url}{path}");
         EngineClient {
+            own: Http1::for_url(&url, api_key.as_deref()).map(Arc::new),
             http,
-            url: format!("{base_url}{path}"),
+            url,
             api_key,
             model,
             endpoint,
             quirks,
             timeout,
         }
+    }
+
+    /// Streams through reqwest (hyper) even where the probe's own client could: the general
+    /// HTTP stack, for comparing the two (`CEILING_HTTP_CLIENT=reqwest`).
+    #[must_use]
+    pub fn with_general_client(mut self) -> Self {
+        self.own = None;
+        self
+    }
+
+    /// Which HTTP client streams the requests: `own` or `reqwest`.
+    pub fn http_client_name(&self) -> &'static str {
+        if self.own.is_some() { "own" } else { "reqwest" }
     }
 
     /// The JSON body for one request.
@@ -161,25 +180,15 @@ impl EngineClient {
     }
 
     async fn exchange(&self, body: serde_json::Value, rec: &mut RequestRecord, t0: Instant) {
-        let resp = match self.send(&body).await {
+        let mut resp = match self.open(&body, rec, t0).await {
             Ok(r) => r,
-            // A pooled keep-alive connection the server closed just as it was reused
-            // (llama-server does this): nothing was received, so sending again is safe. Once;
-            // the request's clock restarts at the second send.
-            Err(e) if is_closed_before_response(&e) => {
-                rec.sent_t_s = t0.elapsed().as_secs_f64();
-                match self.send(&body).await {
-                    Ok(r) => r,
-                    Err(e) => return end(rec, Outcome::ConnectError, error_chain(&e)),
-                }
-            }
-            Err(e) => return end(rec, Outcome::ConnectError, error_chain(&e)),
+            Err(e) => return end(rec, Outcome::ConnectError, e),
         };
         rec.headers_t_s = Some(t0.elapsed().as_secs_f64());
         let status = resp.status();
-        rec.http_status = Some(status.as_u16());
-        if !status.is_success() {
-            let mut text = limits::capped_text(resp, limits::MAX_ERROR_BODY_BYTES).await;
+        rec.http_status = Some(status);
+        if !(200..300).contains(&status) {
+            let mut text = resp.error_text().await;
             // An engine or proxy that echoes the request would put the key in the record.
             if let Some(k) = self.api_key.as_deref().filter(|k| !k.is_empty()) {
                 text = text.replace(k, "***");
@@ -187,26 +196,21 @@ impl EngineClient {
             return end(
                 rec,
                 Outcome::HttpError,
-                format!("HTTP {status}: {}", clip(&text)),
+                format!("HTTP {}: {}", body::status_text(status), clip(&text)),
             );
         }
-        // Each read's instant is taken as its bytes arrive, before anything is parsed: every
-        // event those bytes complete arrived then.
-        let mut resp = resp;
         let mut sse = SseEvents::default();
         let mut completion_so_far: Option<u32> = None;
         loop {
-            let bytes = match resp.chunk().await {
-                Ok(Some(b)) => b,
+            let at = match resp.next(&mut sse, t0).await {
+                Ok(Some(at)) => at,
                 Ok(None) => break,
-                Err(e) => return end(rec, Outcome::StreamCut, error_chain(&e)),
+                Err(e) => return end(rec, Outcome::StreamCut, e),
             };
-            let at = t0.elapsed().as_secs_f64();
-            sse.push(&bytes);
             while let Some(data) = sse.next_data() {
                 match read_event(rec, data, at, &mut completion_so_far) {
                     Ok(true) => {}
-                    Ok(false) => return,
+                    Ok(false) => return resp.finish().await,
                     Err((outcome, error)) => return end(rec, outcome, error),
                 }
             }
@@ -251,22 +255,6 @@ fn read_event(
     }
     record_chunk(rec, &chunk, at, completion_so_far);
     Ok(true)
-}
-
-impl EngineClient {
-    async fn send(&self, body: &serde_json::Value) -> reqwest::Result<reqwest::Response> {
-        let mut req = self.http.post(&self.url).json(body);
-        if let Some(k) = &self.api_key {
-            req = req.bearer_auth(k);
-        }
-        req.send().await
-    }
-}
-
-/// hyper's "connection closed before message completed": the server closed the connection
-/// before any response byte. reqwest exposes no kind for it, so its message is matched.
-fn is_closed_before_response(e: &reqwest::Error) -> bool {
-    !e.is_timeout() && error_chain(e).contains("connection closed before message completed")
 }
 
 /// Adds one parsed chunk to the record: its arrival if it carried text, and the usage.
@@ -429,8 +417,11 @@ struct PromptDetails {
     cached_tokens: Option<u32>,
 }
 
+mod body;
+mod http1;
 mod limits;
 mod sse;
+pub mod wire;
 
 pub use limits::{MAX_ERROR_BODY_BYTES, MAX_EVENT_BYTES, MAX_PREFLIGHT_BODY_BYTES, read_capped};
 

@@ -64,7 +64,7 @@ impl SseEvents {
                 self.skip_lf = false;
             }
             let rest = &self.buf[self.pos..];
-            let len = rest.iter().position(|&b| b == b'\n' || b == b'\r')?;
+            let len = memchr::memchr2(b'\n', b'\r', rest)?;
             let start = self.pos;
             self.pos += len + 1;
             if rest[len] == b'\r' {

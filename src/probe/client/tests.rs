@@ -2,6 +2,8 @@
 
 use super::*;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 fn rec() -> RequestRecord {
     RequestRecord {
         scheduled_t_s: None,
@@ -127,6 +129,19 @@ fn closes_first_connection() -> String {
 /// One streamed completion of `prompt` (asking `max_tokens`) from the engine at `url`, as the
 /// probe records it, on a runtime of its own.
 pub(super) fn stream_once(url: &str, prompt: &[u32], max_tokens: u32) -> RequestRecord {
+    let mut recs = stream_in_turn(url, prompt, max_tokens, 1, false);
+    recs.remove(0)
+}
+
+/// `n` streamed completions one after the other through one client: the probe's own, or
+/// reqwest where `general`.
+fn stream_in_turn(
+    url: &str,
+    prompt: &[u32],
+    max_tokens: u32,
+    n: usize,
+    general: bool,
+) -> Vec<RequestRecord> {
     crate::install_tls_provider();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -134,7 +149,7 @@ pub(super) fn stream_once(url: &str, prompt: &[u32], max_tokens: u32) -> Request
         .unwrap();
     rt.block_on(async {
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        let client = EngineClient::new(
+        let mut client = EngineClient::new(
             http,
             url,
             None,
@@ -143,6 +158,9 @@ pub(super) fn stream_once(url: &str, prompt: &[u32], max_tokens: u32) -> Request
             EngineQuirks::default(),
             Duration::from_secs(10),
         );
+        if general {
+            client = client.with_general_client();
+        }
         let slot = RequestSlot {
             step_idx: 0,
             worker: 0,
@@ -150,26 +168,101 @@ pub(super) fn stream_once(url: &str, prompt: &[u32], max_tokens: u32) -> Request
             warmup: false,
         };
         let input_len = u32::try_from(prompt.len()).unwrap();
-        client
-            .stream(
-                slot,
-                &Prompt::Tokens(prompt.to_vec()),
-                input_len,
-                max_tokens,
-                Instant::now(),
-                &CancellationToken::new(),
-            )
-            .await
+        let mut recs = Vec::new();
+        for _ in 0..n {
+            let prompt = Prompt::Tokens(prompt.to_vec());
+            let cancel = CancellationToken::new();
+            let t0 = Instant::now();
+            recs.push(
+                client
+                    .stream(slot, &prompt, input_len, max_tokens, t0, &cancel)
+                    .await,
+            );
+        }
+        recs
     })
 }
 
 #[test]
 fn a_connection_closed_before_any_byte_is_retried_once() {
-    let url = closes_first_connection();
-    let r = stream_once(&url, &[5, 6], 1);
-    assert_eq!(r.outcome, Outcome::Ok, "{:?}", r.error);
-    assert_eq!(r.completion_tokens_reported, Some(1));
-    assert_eq!(r.chunks.len(), 1);
+    for general in [false, true] {
+        let url = closes_first_connection();
+        let r = stream_in_turn(&url, &[5, 6], 1, 1, general).remove(0);
+        assert_eq!(r.outcome, Outcome::Ok, "{:?}", r.error);
+        assert_eq!(r.completion_tokens_reported, Some(1));
+        assert_eq!(r.chunks.len(), 1);
+    }
+}
+
+/// A server answering every request of a connection with one token in HTTP chunks, the last
+/// chunk `last_after` after `[DONE]`, keeping the connection unless `close`; returns its URL
+/// and the count of connections it accepted.
+fn keeps_connections(close: bool, last_after: Duration) -> (String, Arc<AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            count.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                loop {
+                    let mut got = Vec::new();
+                    while !String::from_utf8_lossy(&got).contains("\"stream\":true") {
+                        match conn.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let event = "data: {\"choices\":[{\"text\":\"a\"}],\"usage\":{\"completion_tokens\":1}}\n\ndata: [DONE]\n\n";
+                    let connection = if close { "connection: close\r\n" } else { "" };
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n{connection}\r\n{:x}\r\n{event}\r\n",
+                        event.len()
+                    );
+                    if conn.write_all(head.as_bytes()).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(last_after);
+                    if conn.write_all(b"0\r\n\r\n").is_err() || close {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, accepted)
+}
+
+#[test]
+fn a_connection_is_kept_for_the_next_request_unless_the_response_forbids_it() {
+    for (close, last_after, connections) in [
+        (false, Duration::ZERO, 1),
+        // `connection: close`: one connection a request.
+        (true, Duration::ZERO, 5),
+        // The last chunk later than the probe waits for after `[DONE]`: the connection is
+        // dropped, the request is complete all the same.
+        (false, Duration::from_millis(200), 5),
+    ] {
+        let (url, accepted) = keeps_connections(close, last_after);
+        let recs = stream_in_turn(&url, &[1], 1, 5, false);
+        for r in &recs {
+            assert_eq!(r.outcome, Outcome::Ok, "{:?}", r.error);
+            assert_eq!(r.chunks.len(), 1);
+            assert!(
+                r.done_t_s.unwrap() - r.sent_t_s < 0.15,
+                "done at [DONE]: {r:?}"
+            );
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            connections,
+            "close {close}, last chunk after {last_after:?}"
+        );
+    }
 }
 
 #[test]
