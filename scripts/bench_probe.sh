@@ -167,7 +167,7 @@ for bs in sizes:
     timings = {t["step_idx"]: t for t in probe["analysis"]["timings"]}
     (idx, start, end), = db.execute("SELECT idx, start_t_s, end_t_s FROM steps WHERE run_id=?", (run,)).fetchall()
     gaps, n, last = [], 0, {}
-    for req, t in db.execute("SELECT c.request_id, c.t_s FROM chunks c JOIN requests r ON r.id = c.request_id WHERE r.run_id=? AND r.step_idx=? ORDER BY c.request_id, c.seq", (run, idx)):
+    for req, t in db.execute("SELECT c.request_id, c.t_s FROM requests r CROSS JOIN chunk_rows c ON c.request_id = r.id WHERE r.run_id=? AND r.step_idx=? ORDER BY c.request_id, c.seq", (run, idx)):
         n += 1
         if req in last:
             gaps.append(t - last[req])

@@ -24,7 +24,7 @@ if [ "${FUZZ_DEV:-0}" = 1 ]; then
   profile=(--dev)
 fi
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(prometheus dcgm nvidia_smi llamacpp_props model_config peer_import dataset tokenizer sse)
+  targets=(prometheus dcgm nvidia_smi llamacpp_props model_config peer_import dataset tokenizer sse http1)
 fi
 
 # seed TARGET PREFIX FILE…: copies each fixture into the target's corpus, PREFIX (printf
@@ -50,6 +50,7 @@ seed peer_import '\377' "${peer[@]}"
 seed dataset '' fixtures/datasets/*
 seed tokenizer '' fixtures/tokenizers/*.json
 seed sse '' fuzz/seeds/sse/*
+seed http1 '' fuzz/seeds/http1/*
 
 start=$(date +%s)
 (cd fuzz && cargo fuzz build -s none "${profile[@]}")

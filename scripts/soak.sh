@@ -100,7 +100,7 @@ http500 = db.execute("SELECT COUNT(*) FROM requests WHERE http_status = 500").fe
 stalled = db.execute(
     """SELECT COUNT(DISTINCT request_id) FROM (
          SELECT request_id, t_s - LAG(t_s) OVER (PARTITION BY request_id ORDER BY t_s) AS gap
-         FROM chunks) WHERE gap >= ?""", (0.9 * stall_ms / 1000,)).fetchone()[0]
+         FROM chunk_rows) WHERE gap >= ?""", (0.9 * stall_ms / 1000,)).fetchone()[0]
 inj, tot = truth["faults_injected"], truth["totals"]
 print(f"requests recorded: {total}  " + "  ".join(f"{k} {v}" for k, v in sorted(by.items())))
 print(f"simulator: finished {tot['requests_finished']}  aborted {tot['requests_aborted']}  "
@@ -129,7 +129,7 @@ if after:
           f"max {max(after):.1f} MiB, last {after[-1]:.1f} MiB ({len(after)} samples); "
           f"the probe's closing analysis: peak {max(r for _, r in rss):.1f} MiB")
 wall, peak_kib = open(f"{work}/analyze_time").read().split()
-rows = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+rows = db.execute("SELECT COUNT(*) FROM chunk_rows").fetchone()[0]
 print(f"analyze over the recording: {float(wall):.2f} s wall, peak RSS {int(peak_kib) / 1024:.0f} MiB "
       f"({total} requests, {rows} chunk rows)")
 sys.exit(1 if bad else 0)

@@ -12,6 +12,7 @@ use ceiling_reports::engine;
 use ceiling_reports::recording::{ChunkColumns, RecordingParts, RequestColumns, RunInfo};
 use ceiling_reports::{Outcome, Recording};
 
+use super::chunk_arrays::StoredChunks;
 use super::{Store, StoreError};
 
 /// The counted GPUs' samples and the others', by the run's inventory: a GPU marked
@@ -55,8 +56,11 @@ impl Store {
             .optional()?
             .ok_or(StoreError::NoSuchRun(run_id))?;
         let (gpu, gpu_other) = split_counted(self.load_gpu_samples(run_id)?, &inventory)?;
-        let (requests, ids) = self.request_columns(run_id)?;
-        let chunks = self.chunk_columns(run_id, &ids, &requests)?;
+        let (requests, ids, stored) = self.request_columns(run_id)?;
+        let chunks = match stored {
+            Some(chunks) => chunks,
+            None => self.chunk_columns(run_id, &ids, &requests)?,
+        };
         let scrapes = self.load_scrapes(run_id)?;
         let samples = engine::engine_samples(&scrapes, engine::flavor(engine_kind.as_deref()));
         let roles = self.load_roles(run_id)?;
@@ -81,15 +85,28 @@ impl Store {
         Ok(rec)
     }
 
-    /// The run's requests in id order, as columns, with their ids.
-    fn request_columns(&self, run_id: i64) -> Result<(RequestColumns, Vec<i64>), StoreError> {
+    /// The run's requests in id order, as columns, with their ids; and their chunks, read
+    /// from the requests' own rows, unless the run was recorded before v11 (`None`: its
+    /// chunks are rows of `chunks`). A run is written in one layout.
+    fn request_columns(
+        &self,
+        run_id: i64,
+    ) -> Result<(RequestColumns, Vec<i64>, Option<ChunkColumns>), StoreError> {
         let mut stmt = self.conn.prepare(super::read::REQUESTS_SQL)?;
         let mut rows = stmt.query(params![run_id])?;
         let mut c = RequestColumns::default();
         let mut ids = Vec::new();
+        let mut chunks = ChunkColumns::default();
+        let mut legacy = false;
         while let Some(r) = rows.next()? {
+            let step_idx: u32 = r.get(1)?;
+            let row = ids.len() as u32;
+            let stored = StoredChunks::decode_row(r, 21, |t, n, reasoning| {
+                chunks.push(row, step_idx, t, n, reasoning);
+            })?;
+            legacy |= !stored;
             ids.push(r.get(0)?);
-            c.step_idx.push(r.get(1)?);
+            c.step_idx.push(step_idx);
             c.worker.push(r.get(2)?);
             c.wave.push(r.get(3)?);
             c.warmup.push(r.get(4)?);
@@ -117,10 +134,11 @@ impl Store {
             c.prompt_from_text
                 .push(r.get::<_, Option<bool>>(20)?.unwrap_or(false));
         }
-        Ok((c, ids))
+        Ok((c, ids, (!legacy).then_some(chunks)))
     }
 
-    /// The run's chunks in request then arrival order, as columns. `ids` are the requests' ids
+    /// The chunks of a run recorded before v11 (rows of `chunks`) in request then arrival
+    /// order, as columns. `ids` are the requests' ids
     /// in row order (ascending) and `requests` their columns. The rows are read in two halves
     /// at once, the second on a read-only connection of its own (SQLite's stepping through the
     /// rows is most of the load's time, and one connection runs on one core); the halves split

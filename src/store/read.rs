@@ -12,6 +12,7 @@ use ceiling_reports::{
     ChunkArrival, ChunkKind, Finding, LatenessTick, Outcome, RequestRecord, Severity, StepRecord,
 };
 
+use super::chunk_arrays::StoredChunks;
 use super::series::{StoredSamples, push_samples};
 use super::{RunManifest, RunStatus, Store, StoreError};
 
@@ -46,8 +47,13 @@ pub(super) const REQUESTS_SQL: &str = "SELECT id, step_idx, worker, wave, warmup
     headers_t_s, first_token_t_s, first_answer_t_s, done_t_s, prompt_tokens_requested,
     completion_tokens_requested, prompt_tokens_reported, completion_tokens_reported,
     cached_tokens_reported, outcome, http_status, error, response_id, scheduled_t_s,
-    prompt_from_text
+    prompt_from_text, chunk_t_s, chunk_tokens, chunk_kinds
     FROM requests WHERE run_id = ?1 ORDER BY id";
+
+/// The chunks of a request recorded before v11, as rows (`chunks`), of a run's requests.
+const LEGACY_CHUNKS_SQL: &str = "SELECT c.request_id, c.t_s, c.tokens, c.kind FROM chunks c
+    JOIN requests q ON q.id = c.request_id WHERE q.run_id = ?1
+    ORDER BY c.request_id, c.seq";
 
 fn json_col<T: serde::de::DeserializeOwned>(
     column: &'static str,
@@ -190,28 +196,43 @@ impl Store {
 
     /// Every request of a run with its chunks, in the order they were recorded.
     pub fn load_requests(&self, run_id: i64) -> Result<Vec<RequestRecord>, StoreError> {
-        let mut chunks: HashMap<i64, Vec<ChunkArrival>> = HashMap::new();
-        let mut stmt = self.conn.prepare(
-            "SELECT c.request_id, c.t_s, c.tokens, c.kind FROM chunks c
-             JOIN requests q ON q.id = c.request_id WHERE q.run_id = ?1
-             ORDER BY c.request_id, c.seq",
-        )?;
-        let mut rows = stmt.query(params![run_id])?;
-        while let Some(r) = rows.next()? {
-            let kind: String = r.get(3)?;
-            chunks.entry(r.get(0)?).or_default().push(ChunkArrival {
-                t_s: r.get(1)?,
-                tokens: r.get(2)?,
-                kind: ChunkKind::parse(&kind).unwrap_or(ChunkKind::Answer),
-            });
-        }
         let mut stmt = self.conn.prepare(REQUESTS_SQL)?;
-        let rows = stmt.query_map(params![run_id], request_row)?;
+        let mut rows = stmt.query(params![run_id])?;
         let mut out = Vec::new();
-        for row in rows {
-            let (id, mut req) = row?;
-            req.chunks = chunks.remove(&id).unwrap_or_default();
+        // Requests recorded before v11 (no chunk arrays): their chunks are rows, read after.
+        let mut legacy = HashMap::new();
+        while let Some(r) = rows.next()? {
+            let (id, mut req) = request_row(r)?;
+            let stored = StoredChunks::decode_row(r, 21, |t_s, tokens, reasoning| {
+                req.chunks.push(ChunkArrival {
+                    t_s,
+                    tokens,
+                    kind: if reasoning {
+                        ChunkKind::Reasoning
+                    } else {
+                        ChunkKind::Answer
+                    },
+                });
+            })?;
+            if !stored {
+                legacy.insert(id, out.len());
+            }
             out.push(req);
+        }
+        if !legacy.is_empty() {
+            let mut stmt = self.conn.prepare(LEGACY_CHUNKS_SQL)?;
+            let mut rows = stmt.query(params![run_id])?;
+            while let Some(r) = rows.next()? {
+                let Some(&i) = legacy.get(&r.get::<_, i64>(0)?) else {
+                    continue;
+                };
+                let kind: String = r.get(3)?;
+                out[i].chunks.push(ChunkArrival {
+                    t_s: r.get(1)?,
+                    tokens: r.get(2)?,
+                    kind: ChunkKind::parse(&kind).unwrap_or(ChunkKind::Answer),
+                });
+            }
         }
         Ok(out)
     }

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     V_ROLES,
     V_PROMPT_TEXT,
     V_SERIES,
+    V_CHUNK_ARRAYS,
 ];
 
 /// v2: whether a scrape was taken at a boundary the probe asked for (NULL in runs recorded
@@ -246,6 +247,25 @@ JOIN metric_series se
     ON se.run_id = sc.run_id AND se.id = json_extract(sc.sample_series, '$[' || v.key || ']')
 UNION ALL
 SELECT run_id, source, scrape_seq, t_s, NULL, name, labels, value FROM role_samples;";
+
+/// v11: a request's chunks on the request's own row (`src/store/chunk_arrays.rs`), where each
+/// chunk was a row of `chunks` keyed by (request, seq): ~5,000 instructions a streamed token to
+/// write and ~2,000 to read back, a quarter of the probe's at 8 streams (docs/PERFORMANCE.md,
+/// "Its own HTTP client, and a request's chunks on one row"). `chunk_t_s` is the JSON array of
+/// the arrival instants, `chunk_tokens` that of the tokens each carried (`null` unknown; the
+/// column NULL when all are), `chunk_kinds` a letter a chunk (`a` answer, `r` reasoning; NULL
+/// when all are answers). Requests recorded before keep their rows in `chunks`, still read; the
+/// view `chunk_rows` gives both as one row a chunk, for SQL.
+const V_CHUNK_ARRAYS: &str = "ALTER TABLE requests ADD COLUMN chunk_t_s TEXT;
+ALTER TABLE requests ADD COLUMN chunk_tokens TEXT;
+ALTER TABLE requests ADD COLUMN chunk_kinds TEXT;
+CREATE VIEW chunk_rows AS
+SELECT q.id AS request_id, t.key AS seq, t.value AS t_s,
+    json_extract(q.chunk_tokens, '$[' || t.key || ']') AS tokens,
+    CASE substr(q.chunk_kinds, t.key + 1, 1) WHEN 'r' THEN 'reasoning' ELSE 'answer' END AS kind
+FROM requests q, json_each(q.chunk_t_s) t
+UNION ALL
+SELECT request_id, seq, t_s, tokens, kind FROM chunks;";
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -201,9 +201,12 @@ fn values_json(samples: &[MetricSample]) -> String {
     out
 }
 
-/// The elements of a JSON array this module wrote: numbers and the strings of
-/// [`values_json`], so a comma never sits inside one.
-fn elements<'t>(column: &'static str, text: &'t str) -> Result<Vec<&'t str>, StoreError> {
+/// The elements of a JSON array the store wrote: numbers, `null` and the strings of
+/// [`values_json`], so a comma never sits inside one (also a request's chunk arrays).
+pub(super) fn elements<'t>(
+    column: &'static str,
+    text: &'t str,
+) -> Result<Vec<&'t str>, StoreError> {
     let inner = text
         .trim()
         .strip_prefix('[')

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, Statement, Transaction, params};
 
 use ceiling_collectors::{GpuSample, ScrapeRecord};
-use ceiling_reports::{ChunkArrival, Finding, LatenessTick, RequestRecord, StepRecord};
+use ceiling_reports::{Finding, LatenessTick, RequestRecord, StepRecord};
 
+use super::chunk_arrays::StoredChunks;
 use super::series::{SeriesIds, insert_scrape};
 use super::{StoreError, schema};
 
@@ -254,14 +255,15 @@ fn insert_ticks(
 }
 
 fn insert_request(tx: &Transaction<'_>, run_id: i64, r: &RequestRecord) -> Result<(), StoreError> {
+    let chunks = StoredChunks::encode(&r.chunks);
     tx.prepare_cached(
         "INSERT INTO requests (run_id, step_idx, worker, wave, warmup, sent_t_s, headers_t_s,
             first_token_t_s, first_answer_t_s, done_t_s, prompt_tokens_requested,
             completion_tokens_requested, prompt_tokens_reported, completion_tokens_reported,
             cached_tokens_reported, outcome, http_status, error, response_id, scheduled_t_s,
-            prompt_from_text)
+            prompt_from_text, chunk_t_s, chunk_tokens, chunk_kinds)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20, ?21)",
+            ?19, ?20, ?21, ?22, ?23, ?24)",
     )?
     .execute(params![
         run_id,
@@ -284,14 +286,17 @@ fn insert_request(tx: &Transaction<'_>, run_id: i64, r: &RequestRecord) -> Resul
         r.error,
         r.response_id,
         r.scheduled_t_s,
-        r.prompt_from_text
+        r.prompt_from_text,
+        chunks.t_s,
+        chunks.tokens,
+        chunks.kinds
     ])?;
-    insert_chunks(tx, tx.last_insert_rowid(), &r.chunks)
+    Ok(())
 }
 
-/// Rows per `INSERT` statement: a statement's fixed cost (its step, cursors and halt, the binding
-/// through rusqlite) paid once for this many rows instead of once per row; a chunk's row was a
-/// quarter of a streamed token's instructions (docs/PERFORMANCE.md).
+/// Rows per `INSERT` statement (the lateness ticker's rows): a statement's fixed cost (its step,
+/// cursors and halt, the binding through rusqlite) paid once for this many rows instead of once
+/// per row, about a third of a row's (docs/PERFORMANCE.md).
 const ROWS_PER_INSERT: usize = 32;
 
 /// An `INSERT` of `width` columns, as one row's statement and as [`ROWS_PER_INSERT`] rows'.
@@ -339,23 +344,6 @@ impl RowsInsert {
         }
         Ok(())
     }
-}
-
-fn insert_chunks(
-    tx: &Transaction<'_>,
-    request_id: i64,
-    chunks: &[ChunkArrival],
-) -> Result<(), StoreError> {
-    static CHUNKS: LazyLock<RowsInsert> = LazyLock::new(|| {
-        RowsInsert::new("INSERT INTO chunks (request_id, seq, t_s, tokens, kind)", 5)
-    });
-    CHUNKS.run(tx, chunks, |stmt, at, seq, c| {
-        stmt.raw_bind_parameter(at, request_id)?;
-        stmt.raw_bind_parameter(at + 1, seq as i64)?;
-        stmt.raw_bind_parameter(at + 2, c.t_s)?;
-        stmt.raw_bind_parameter(at + 3, c.tokens)?;
-        stmt.raw_bind_parameter(at + 4, c.kind.as_str())
-    })
 }
 
 fn insert_gpu(tx: &Transaction<'_>, run_id: i64, g: &GpuSample) -> Result<(), StoreError> {

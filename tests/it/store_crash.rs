@@ -42,7 +42,7 @@ fn sigkill_mid_write_keeps_every_committed_batch() {
         .query_row("SELECT COUNT(*) FROM requests", [], |r| r.get(0))
         .unwrap();
     let chunks: i64 = conn
-        .query_row("SELECT COUNT(*) FROM chunks", [], |r| r.get(0))
+        .query_row("SELECT COUNT(*) FROM chunk_rows", [], |r| r.get(0))
         .unwrap();
     let status: String = conn
         .query_row("SELECT status FROM runs", [], |r| r.get(0))
