@@ -243,10 +243,14 @@ fn read_event(
     if data.is_empty() {
         return Ok(true);
     }
-    let chunk: StreamChunk<'_> = serde_json::from_slice(data).map_err(|e| {
+    // The event's UTF-8 checked once, whole: serde_json then reads it as text and checks no
+    // string again (from bytes it checks each of the ~15 strings of a chunk on its own).
+    let text = std::str::from_utf8(data).map_err(|e| {
         let text = String::from_utf8_lossy(data);
         (Outcome::MalformedSse, format!("{e}: {}", clip(&text)))
     })?;
+    let chunk: StreamChunk<'_> = serde_json::from_str(text)
+        .map_err(|e| (Outcome::MalformedSse, format!("{e}: {}", clip(text))))?;
     if let Some(err) = chunk.error {
         return Err((Outcome::EngineError, clip(&err.to_string())));
     }

@@ -311,5 +311,9 @@ fn bad_json_and_engine_errors_end_the_request_by_kind() {
         &mut n,
     );
     assert!(matches!(err, Err((Outcome::EngineError, ref e)) if e.contains("overloaded")));
+    // Invalid UTF-8 inside a string: the event is checked whole before serde_json reads it.
+    let bytes = b"{\"choices\":[{\"text\":\"\xff\"}]}";
+    let bad_utf8 = read_event(&mut r, bytes, 0.3, &mut n);
+    assert!(matches!(bad_utf8, Err((Outcome::MalformedSse, ref e)) if e.contains("invalid utf-8")));
     assert!(r.chunks.is_empty());
 }
