@@ -18,6 +18,7 @@ use ceiling_reports::{ChunkArrival, ChunkKind, Outcome, RequestRecord};
 use crate::config::Endpoint;
 
 use super::workload::Prompt;
+use body::Body;
 use http1::Http1;
 use sse::SseEvents;
 
@@ -163,26 +164,37 @@ impl EngineClient {
         let deadline = tokio::time::Instant::now() + self.timeout;
         rec.sent_t_s = t0.elapsed().as_secs_f64();
         let work = self.exchange(body, &mut rec, t0);
-        tokio::select! {
+        let complete = tokio::select! {
             biased;
-            () = cancel.cancelled() => end(&mut rec, Outcome::Cancelled, "cancelled by the probe".into()),
-            () = tokio::time::sleep_until(deadline) => end(
+            () = cancel.cancelled() => failed(&mut rec, Outcome::Cancelled, "cancelled by the probe".into()),
+            () = tokio::time::sleep_until(deadline) => failed(
                 &mut rec,
                 Outcome::Timeout,
                 format!("no complete response within {}s (--request-timeout)", self.timeout.as_secs_f64()),
             ),
-            () = work => {}
-        }
+            complete = work => complete,
+        };
         if rec.done_t_s.is_none() {
             rec.done_t_s = Some(t0.elapsed().as_secs_f64());
+        }
+        // After `[DONE]`, out of the deadline's and the cancel's reach (the request is
+        // complete whatever happens now): the body's end, to keep the connection.
+        if let Some(body) = complete {
+            body.finish().await;
         }
         rec
     }
 
-    async fn exchange(&self, body: serde_json::Value, rec: &mut RequestRecord, t0: Instant) {
+    /// The request's exchange into `rec`; the response, once its `[DONE]` was read.
+    async fn exchange(
+        &self,
+        body: serde_json::Value,
+        rec: &mut RequestRecord,
+        t0: Instant,
+    ) -> Option<Body<'_>> {
         let mut resp = match self.open(&body, rec, t0).await {
             Ok(r) => r,
-            Err(e) => return end(rec, Outcome::ConnectError, e),
+            Err(e) => return failed(rec, Outcome::ConnectError, e),
         };
         rec.headers_t_s = Some(t0.elapsed().as_secs_f64());
         let status = resp.status();
@@ -193,7 +205,7 @@ impl EngineClient {
             if let Some(k) = self.api_key.as_deref().filter(|k| !k.is_empty()) {
                 text = text.replace(k, "***");
             }
-            return end(
+            return failed(
                 rec,
                 Outcome::HttpError,
                 format!("HTTP {}: {}", body::status_text(status), clip(&text)),
@@ -205,25 +217,25 @@ impl EngineClient {
             let at = match resp.next(&mut sse, t0).await {
                 Ok(Some(at)) => at,
                 Ok(None) => break,
-                Err(e) => return end(rec, Outcome::StreamCut, e),
+                Err(e) => return failed(rec, Outcome::StreamCut, e),
             };
             while let Some(data) = sse.next_data() {
                 match read_event(rec, data, at, &mut completion_so_far) {
                     Ok(true) => {}
-                    Ok(false) => return resp.finish().await,
-                    Err((outcome, error)) => return end(rec, outcome, error),
+                    Ok(false) => return Some(resp),
+                    Err((outcome, error)) => return failed(rec, outcome, error),
                 }
             }
             // An event still open past the limit: the rest of the stream is not read.
             if sse.pending() > limits::MAX_EVENT_BYTES {
-                return end(rec, Outcome::MalformedSse, limits::event_too_long());
+                return failed(rec, Outcome::MalformedSse, limits::event_too_long());
             }
         }
-        end(
+        failed(
             rec,
             Outcome::StreamCut,
             "the stream ended without `data: [DONE]`".into(),
-        );
+        )
     }
 }
 
@@ -316,9 +328,11 @@ fn record_chunk(
     });
 }
 
-fn end(rec: &mut RequestRecord, outcome: Outcome, error: String) {
+/// Marks the request failed: nothing of its response is left to read.
+fn failed<T>(rec: &mut RequestRecord, outcome: Outcome, error: String) -> Option<T> {
     rec.outcome = outcome;
     rec.error = Some(error);
+    None
 }
 
 fn clip(s: &str) -> String {
