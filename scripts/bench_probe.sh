@@ -175,7 +175,7 @@ for bs in sizes:
     # Per measured request (warm-up waves open the connections): the client's TTFT less the
     # simulator's (arrival to the write of its first token), joined on the response id.
     ttft_errs = [f - s - served[rid] for s, f, rid in db.execute("SELECT sent_t_s, first_token_t_s, response_id FROM requests WHERE run_id=? AND step_idx=? AND outcome='ok' AND warmup=0", (run, idx)) if rid in served]
-    late = [l for (l,) in db.execute("SELECT late_s FROM client_ticks WHERE run_id=? AND step_idx=?", (run, idx))]
+    late = [l for (l,) in db.execute("SELECT late_s FROM client_tick_rows WHERE run_id=? AND step_idx=?", (run, idx))]
     # The analysis's client step time (each request's span in the window) against the truth.
     client = timings.get(idx, {}).get("t_fwd_client_s")
     step_err = f"{(client - true_step)*1e3:+.3f}" if client is not None else "-"

@@ -4,7 +4,7 @@
 //! Runs are created and closed here on the caller's connection; everything recorded during a run
 //! goes through the [`writer`] thread. Reads for listing and analysis live in [`read`].
 
-mod chunk_arrays;
+mod arrays;
 pub mod frames;
 pub mod history;
 pub mod liveness;

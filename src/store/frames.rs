@@ -12,7 +12,7 @@ use ceiling_reports::engine;
 use ceiling_reports::recording::{ChunkColumns, RecordingParts, RequestColumns, RunInfo};
 use ceiling_reports::{Outcome, Recording};
 
-use super::chunk_arrays::StoredChunks;
+use super::arrays::StoredChunks;
 use super::{Store, StoreError};
 
 /// The counted GPUs' samples and the others', by the run's inventory: a GPU marked

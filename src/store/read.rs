@@ -12,7 +12,7 @@ use ceiling_reports::{
     ChunkArrival, ChunkKind, Finding, LatenessTick, Outcome, RequestRecord, Severity, StepRecord,
 };
 
-use super::chunk_arrays::StoredChunks;
+use super::arrays::{StoredChunks, parse_numbers};
 use super::series::{StoredSamples, push_samples};
 use super::{RunManifest, RunStatus, Store, StoreError};
 
@@ -237,7 +237,40 @@ impl Store {
         Ok(out)
     }
 
+    /// The client's lateness ticks in the order they were taken: from the ticker's batches
+    /// (v12), then any a run recorded before keeps as rows.
     pub fn load_ticks(&self, run_id: i64) -> Result<Vec<LatenessTick>, StoreError> {
+        let mut out = Vec::new();
+        let mut stmt = self.conn.prepare(
+            "SELECT step_idx, t_s, late_s FROM tick_batches WHERE run_id = ?1 ORDER BY rowid",
+        )?;
+        let mut rows = stmt.query(params![run_id])?;
+        while let Some(r) = rows.next()? {
+            let step_idx: u32 = r.get(0)?;
+            let t_s = parse_numbers(
+                "tick_batches.t_s",
+                r.get_ref(1)?.as_str().unwrap_or_default(),
+            )?;
+            let late_s = parse_numbers(
+                "tick_batches.late_s",
+                r.get_ref(2)?.as_str().unwrap_or_default(),
+            )?;
+            if late_s.len() != t_s.len() {
+                return Err(StoreError::Column {
+                    column: "tick_batches.late_s",
+                    what: format!("{} entries for {} ticks", late_s.len(), t_s.len()),
+                });
+            }
+            out.extend(
+                t_s.into_iter()
+                    .zip(late_s)
+                    .map(|(t_s, late_s)| LatenessTick {
+                        step_idx,
+                        t_s,
+                        late_s,
+                    }),
+            );
+        }
         let mut stmt = self.conn.prepare(
             "SELECT step_idx, t_s, late_s FROM client_ticks WHERE run_id = ?1 ORDER BY rowid",
         )?;
@@ -248,7 +281,10 @@ impl Store {
                 late_s: r.get(2)?,
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        for row in rows {
+            out.push(row?);
+        }
+        Ok(out)
     }
 
     pub fn load_gpu_samples(&self, run_id: i64) -> Result<Vec<GpuSample>, StoreError> {

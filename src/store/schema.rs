@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     V_PROMPT_TEXT,
     V_SERIES,
     V_CHUNK_ARRAYS,
+    V_TICK_BATCHES,
 ];
 
 /// v2: whether a scrape was taken at a boundary the probe asked for (NULL in runs recorded
@@ -248,7 +249,7 @@ JOIN metric_series se
 UNION ALL
 SELECT run_id, source, scrape_seq, t_s, NULL, name, labels, value FROM role_samples;";
 
-/// v11: a request's chunks on the request's own row (`src/store/chunk_arrays.rs`), where each
+/// v11: a request's chunks on the request's own row (`src/store/arrays.rs`), where each
 /// chunk was a row of `chunks` keyed by (request, seq): ~5,000 instructions a streamed token to
 /// write and ~2,000 to read back, a quarter of the probe's at 8 streams (docs/PERFORMANCE.md,
 /// "Its own HTTP client, and a request's chunks on one row"). `chunk_t_s` is the JSON array of
@@ -266,6 +267,25 @@ SELECT q.id AS request_id, t.key AS seq, t.value AS t_s,
 FROM requests q, json_each(q.chunk_t_s) t
 UNION ALL
 SELECT request_id, seq, t_s, tokens, kind FROM chunks;";
+
+/// v12: the lateness ticker's ticks a batch to a row (`src/store/arrays.rs`): the ticker hands
+/// the writer 50 at a time (one step's), each was a row of `client_ticks`, 200 rows a second
+/// whatever the load (~3,800 instructions a row written; at 8 streams 8 % of a token's).
+/// `t_s` and `late_s` are JSON arrays, the tick's due instant and how late it woke. Runs
+/// recorded before keep their rows, still read; the view `client_tick_rows` gives both.
+const V_TICK_BATCHES: &str = "CREATE TABLE tick_batches (
+    run_id    INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    step_idx  INTEGER NOT NULL,
+    t_s       TEXT NOT NULL,
+    late_s    TEXT NOT NULL
+);
+CREATE INDEX tick_batches_run ON tick_batches (run_id);
+CREATE VIEW client_tick_rows AS
+SELECT b.run_id, b.step_idx, t.value AS t_s,
+    json_extract(b.late_s, '$[' || t.key || ']') AS late_s
+FROM tick_batches b, json_each(b.t_s) t
+UNION ALL
+SELECT run_id, step_idx, t_s, late_s FROM client_ticks;";
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -7,16 +7,15 @@
 //! [`Writer::send_blocking`]. Nothing here computes a figure.
 
 use std::path::Path;
-use std::sync::LazyLock;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, Statement, Transaction, params};
+use rusqlite::{Connection, Transaction, params};
 
 use ceiling_collectors::{GpuSample, ScrapeRecord};
 use ceiling_reports::{Finding, LatenessTick, RequestRecord, StepRecord};
 
-use super::chunk_arrays::StoredChunks;
+use super::arrays::{StoredChunks, number_array};
 use super::series::{SeriesIds, insert_scrape};
 use super::{StoreError, schema};
 
@@ -235,23 +234,24 @@ fn insert(
     Ok(())
 }
 
+/// The ticks as a row a step's run of them (a batch from the ticker is one step's).
 fn insert_ticks(
     tx: &Transaction<'_>,
     run_id: i64,
     ticks: &[LatenessTick],
 ) -> Result<(), StoreError> {
-    static TICKS: LazyLock<RowsInsert> = LazyLock::new(|| {
-        RowsInsert::new(
-            "INSERT INTO client_ticks (run_id, step_idx, t_s, late_s)",
-            4,
-        )
-    });
-    TICKS.run(tx, ticks, |stmt, at, _, t| {
-        stmt.raw_bind_parameter(at, run_id)?;
-        stmt.raw_bind_parameter(at + 1, t.step_idx)?;
-        stmt.raw_bind_parameter(at + 2, t.t_s)?;
-        stmt.raw_bind_parameter(at + 3, t.late_s)
-    })
+    for batch in ticks.chunk_by(|a, b| a.step_idx == b.step_idx) {
+        tx.prepare_cached(
+            "INSERT INTO tick_batches (run_id, step_idx, t_s, late_s) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            run_id,
+            batch[0].step_idx,
+            number_array(batch.iter().map(|t| t.t_s)),
+            number_array(batch.iter().map(|t| t.late_s)),
+        ])?;
+    }
+    Ok(())
 }
 
 fn insert_request(tx: &Transaction<'_>, run_id: i64, r: &RequestRecord) -> Result<(), StoreError> {
@@ -292,58 +292,6 @@ fn insert_request(tx: &Transaction<'_>, run_id: i64, r: &RequestRecord) -> Resul
         chunks.kinds
     ])?;
     Ok(())
-}
-
-/// Rows per `INSERT` statement (the lateness ticker's rows): a statement's fixed cost (its step,
-/// cursors and halt, the binding through rusqlite) paid once for this many rows instead of once
-/// per row, about a third of a row's (docs/PERFORMANCE.md).
-const ROWS_PER_INSERT: usize = 32;
-
-/// An `INSERT` of `width` columns, as one row's statement and as [`ROWS_PER_INSERT`] rows'.
-struct RowsInsert {
-    one: String,
-    many: String,
-    width: usize,
-}
-
-impl RowsInsert {
-    /// `head`: `INSERT INTO table (columns…)`.
-    fn new(head: &str, width: usize) -> Self {
-        let row = format!("({})", vec!["?"; width].join(", "));
-        RowsInsert {
-            one: format!("{head} VALUES {row}"),
-            many: format!("{head} VALUES {}", vec![row; ROWS_PER_INSERT].join(", ")),
-            width,
-        }
-    }
-
-    /// Inserts a row per item; `bind(statement, first parameter, item's index, item)` binds an
-    /// item's `width` values from its first parameter on (1-based).
-    fn run<T>(
-        &self,
-        tx: &Transaction<'_>,
-        items: &[T],
-        mut bind: impl FnMut(&mut Statement<'_>, usize, usize, &T) -> rusqlite::Result<()>,
-    ) -> Result<(), StoreError> {
-        let groups = items.chunks_exact(ROWS_PER_INSERT);
-        let rest = groups.remainder();
-        let mut k = 0;
-        for group in groups {
-            let mut stmt = tx.prepare_cached(&self.many)?;
-            for (i, item) in group.iter().enumerate() {
-                bind(&mut stmt, i * self.width + 1, k, item)?;
-                k += 1;
-            }
-            stmt.raw_execute()?;
-        }
-        for item in rest {
-            let mut stmt = tx.prepare_cached(&self.one)?;
-            bind(&mut stmt, 1, k, item)?;
-            k += 1;
-            stmt.raw_execute()?;
-        }
-        Ok(())
-    }
 }
 
 fn insert_gpu(tx: &Transaction<'_>, run_id: i64, g: &GpuSample) -> Result<(), StoreError> {

@@ -1,6 +1,6 @@
 //! A request's chunks on its row (none, one, many, with and without token counts and
-//! reasoning) and the lateness ticks around the 32 rows of one `INSERT`, read back whole and in
-//! order, through the records, the analysis's columns and the `chunk_rows` view.
+//! reasoning) and the lateness ticks a batch to a row, read back whole and in order, through
+//! the records, the analysis's columns and the views; and both as older runs kept them.
 
 use super::*;
 
@@ -47,10 +47,10 @@ fn chunks_and_ticks_read_back_whole_and_in_order() {
         w.send_blocking(Record::Request(Box::new(r.clone())))
             .unwrap();
     }
-    // The ticker's batches, around the same boundary.
+    // The ticker's batches: one tick, 32, and 37 across two steps (a row each step's run).
     let ticks: Vec<LatenessTick> = (0..70)
         .map(|i| LatenessTick {
-            step_idx: 0,
+            step_idx: u32::from(i >= 50),
             t_s: 1.0 + f64::from(i) * 0.005,
             late_s: f64::from(i % 7) * 1e-4,
         })
@@ -86,13 +86,29 @@ fn chunks_and_ticks_read_back_whole_and_in_order() {
         .map(|(_, k, t, n, kind)| (*k, *t, *n, kind.clone()))
         .collect();
     assert_eq!(got, want);
+    let tick_rows: Vec<(u32, f64, f64)> = conn
+        .prepare("SELECT step_idx, t_s, late_s FROM client_tick_rows ORDER BY t_s")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let want_ticks: Vec<_> = ticks
+        .iter()
+        .map(|t| (t.step_idx, t.t_s, t.late_s))
+        .collect();
+    assert_eq!(tick_rows, want_ticks);
+    let batches: i64 = conn
+        .query_row("SELECT COUNT(*) FROM tick_batches", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(batches, 4, "1, 32, 17 of step 0 and 20 of step 1");
     // The analysis's columns: every chunk, each with its request's row.
     let rec = store.load_recording(run).unwrap();
     assert_eq!(rec.chunks.height(), want.len());
 }
 
 #[test]
-fn chunks_recorded_as_rows_before_v11_still_read() {
+fn chunks_and_ticks_recorded_as_rows_before_v11_still_read() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v10.db");
     let store = Store::open(&path).unwrap();
@@ -108,7 +124,9 @@ fn chunks_recorded_as_rows_before_v11_still_read() {
                  VALUES (7, {run}, 0, 0, 0, 0.5, 0.9, 8, 3, 'ok');
              INSERT INTO chunks (request_id, seq, t_s, tokens, kind)
                  VALUES (7, 0, 0.6, NULL, 'reasoning'), (7, 1, 0.7, 2, 'answer'),
-                        (7, 2, 0.8, NULL, 'answer');"
+                        (7, 2, 0.8, NULL, 'answer');
+             INSERT INTO client_ticks (run_id, step_idx, t_s, late_s)
+                 VALUES ({run}, 0, 0.505, 0.001), ({run}, 0, 0.510, 0.0);"
         ))
         .unwrap();
     let back = store.load_requests(run).unwrap();
@@ -135,4 +153,41 @@ fn chunks_recorded_as_rows_before_v11_still_read() {
         )
         .unwrap();
     assert_eq!(in_view, 3);
+    let ticks: Vec<_> = store
+        .load_ticks(run)
+        .unwrap()
+        .iter()
+        .map(|t| (t.t_s, t.late_s))
+        .collect();
+    assert_eq!(ticks, [(0.505, 0.001), (0.510, 0.0)]);
+    let in_view: i64 = store
+        .conn()
+        .query_row("SELECT COUNT(*) FROM client_tick_rows", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(in_view, 2);
+}
+
+#[test]
+fn a_damaged_tick_batch_is_an_error_that_names_its_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("ticks.db")).unwrap();
+    let run = store.create_run(&manifest()).unwrap();
+    for (t_s, late_s, column) in [
+        ("[0.5,x]", "[0,0]", "tick_batches.t_s"),
+        ("[0.5,0.6]", "[0]", "tick_batches.late_s"),
+        ("[0.5]", "{}", "tick_batches.late_s"),
+    ] {
+        store
+            .conn()
+            .execute_batch(&format!(
+                "DELETE FROM tick_batches;
+                 INSERT INTO tick_batches (run_id, step_idx, t_s, late_s)
+                     VALUES ({run}, 0, '{t_s}', '{late_s}');"
+            ))
+            .unwrap();
+        match store.load_ticks(run) {
+            Err(StoreError::Column { column: c, .. }) => assert_eq!(c, column, "{t_s} {late_s}"),
+            other => panic!("{t_s} {late_s}: {other:?}"),
+        }
+    }
 }

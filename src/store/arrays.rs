@@ -1,10 +1,16 @@
-//! A request's chunks on the request's own row (schema v11): three columns of `requests`
-//! written once per request, where each chunk was a row of `chunks` before. `chunk_t_s` is the
-//! JSON array of the arrival instants (the shortest number that reads back to each one's
-//! bits); `chunk_tokens` the JSON array of the tokens each carried (`null` where unknown), or
-//! NULL when every one is unknown; `chunk_kinds` a letter a chunk, `a` answer or `r` reasoning,
-//! or NULL when every one is an answer. A request recorded before v11 has NULL `chunk_t_s` and
-//! its chunks as rows; the view `chunk_rows` gives both as one row a chunk, for SQL.
+//! Many values on one row, as arrays: a request's chunks on the request's own row (schema
+//! v11) and the lateness ticker's batches (v12), where each chunk and each tick was a row.
+//!
+//! A request's chunks: `chunk_t_s` is the JSON array of the arrival instants (the shortest
+//! number that reads back to each one's bits); `chunk_tokens` the JSON array of the tokens each
+//! carried (`null` where unknown), or NULL when every one is unknown; `chunk_kinds` a letter a
+//! chunk, `a` answer or `r` reasoning, or NULL when every one is an answer. A request recorded
+//! before v11 has NULL `chunk_t_s` and its chunks as rows of `chunks`; the view `chunk_rows`
+//! gives both as one row a chunk, for SQL.
+//!
+//! A batch of ticks (`tick_batches`, one step's): `t_s` the JSON array of the instants each tick
+//! was due, `late_s` that of how late each woke. Runs recorded before v12 keep a row a tick in
+//! `client_ticks`; the view `client_tick_rows` gives both.
 
 use rusqlite::Row;
 use rusqlite::types::ValueRef;
@@ -22,22 +28,40 @@ pub(super) struct StoredChunks {
     pub kinds: Option<String>,
 }
 
+/// Numbers as a JSON array, each the shortest that reads back to its bits; a value that is not
+/// finite (never one from the probe's clock) as `null`.
+pub(super) fn number_array(values: impl ExactSizeIterator<Item = f64>) -> String {
+    let mut out = String::with_capacity(values.len() * 20 + 2);
+    out.push('[');
+    for (i, v) in values.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        if v.is_finite() {
+            out.push_str(ryu::Buffer::new().format_finite(v));
+        } else {
+            out.push_str("null");
+        }
+    }
+    out.push(']');
+    out
+}
+
+/// The numbers of an array [`number_array`] wrote (`null` as NaN); a damaged one is an error
+/// naming `column`.
+pub(super) fn parse_numbers(column: &'static str, text: &str) -> Result<Vec<f64>, StoreError> {
+    elements(column, text)?
+        .into_iter()
+        .map(|e| match e {
+            "null" => Ok(f64::NAN),
+            e => e.parse().map_err(|_| bad(column, e, "a number")),
+        })
+        .collect()
+}
+
 impl StoredChunks {
     pub(super) fn encode(chunks: &[ChunkArrival]) -> StoredChunks {
-        let mut t_s = String::with_capacity(chunks.len() * 20 + 2);
-        t_s.push('[');
-        for (i, c) in chunks.iter().enumerate() {
-            if i > 0 {
-                t_s.push(',');
-            }
-            if c.t_s.is_finite() {
-                t_s.push_str(ryu::Buffer::new().format_finite(c.t_s));
-            } else {
-                // Never from the probe's clock; kept as JSON can hold it.
-                t_s.push_str("null");
-            }
-        }
-        t_s.push(']');
+        let t_s = number_array(chunks.iter().map(|c| c.t_s));
         let tokens = chunks.iter().any(|c| c.tokens.is_some()).then(|| {
             let mut out = String::with_capacity(chunks.len() * 2 + 2);
             out.push('[');
@@ -73,7 +97,7 @@ impl StoredChunks {
         kinds: Option<&str>,
         mut push: impl FnMut(f64, Option<u32>, bool),
     ) -> Result<(), StoreError> {
-        let times = elements("chunk_t_s", t_s)?;
+        let times = parse_numbers("chunk_t_s", t_s)?;
         let counts = match tokens {
             Some(text) => Some(elements("chunk_tokens", text)?),
             None => None,
@@ -94,11 +118,7 @@ impl StoredChunks {
         {
             return Err(mismatch("chunk_kinds", k.len()));
         }
-        for (i, t) in times.iter().enumerate() {
-            let t_s = match *t {
-                "null" => f64::NAN,
-                t => t.parse().map_err(|_| bad("chunk_t_s", t, "an instant"))?,
-            };
+        for (i, &t_s) in times.iter().enumerate() {
             let tokens = match counts.as_ref().map(|c| c[i]) {
                 None | Some("null") => None,
                 Some(e) => Some(
