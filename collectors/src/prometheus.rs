@@ -257,7 +257,7 @@ fn parse_sample(line: &str) -> Result<MetricSample, String> {
         .to_string();
     cur.skip_blanks();
     let mut labels = Vec::new();
-    if cur.eat('{') {
+    if cur.eat(b'{') {
         labels = parse_labels(&mut cur)?;
         cur.skip_blanks();
     }
@@ -297,7 +297,7 @@ fn parse_labels(cur: &mut Cursor<'_>) -> Result<Vec<(String, String)>, String> {
     let mut labels: Vec<(String, String)> = Vec::new();
     loop {
         cur.skip_blanks();
-        if cur.eat('}') {
+        if cur.eat(b'}') {
             return Ok(labels);
         }
         let key = cur
@@ -305,14 +305,14 @@ fn parse_labels(cur: &mut Cursor<'_>) -> Result<Vec<(String, String)>, String> {
             .ok_or_else(|| format!("expected a label name or `}}`, found {}", cur.found()))?
             .to_string();
         cur.skip_blanks();
-        if !cur.eat('=') {
+        if !cur.eat(b'=') {
             return Err(format!(
                 "expected `=` after the label name `{key}`, found {}",
                 cur.found()
             ));
         }
         cur.skip_blanks();
-        if !cur.eat('"') {
+        if !cur.eat(b'"') {
             return Err(format!(
                 "expected `\"` to open the value of label `{key}`, found {}",
                 cur.found()
@@ -326,10 +326,10 @@ fn parse_labels(cur: &mut Cursor<'_>) -> Result<Vec<(String, String)>, String> {
         }
         labels.push((key, value));
         cur.skip_blanks();
-        if cur.eat(',') {
+        if cur.eat(b',') {
             continue;
         }
-        if cur.eat('}') {
+        if cur.eat(b'}') {
             return Ok(labels);
         }
         return Err(format!(
@@ -374,8 +374,11 @@ impl<'a> Cursor<'a> {
         self.s.get(self.pos..).unwrap_or("")
     }
 
-    fn peek(&self) -> Option<char> {
-        self.rest().chars().next()
+    /// The byte at the cursor: the delimiters the format uses are all ASCII, so stepping past
+    /// one byte of them keeps the cursor on a char boundary (this runs for every byte between
+    /// the fields of every sample of every scrape).
+    fn peek(&self) -> Option<u8> {
+        self.s.as_bytes().get(self.pos).copied()
     }
 
     /// What is at the cursor, for error messages.
@@ -392,9 +395,10 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn eat(&mut self, c: char) -> bool {
+    /// Steps past `c` (an ASCII delimiter) if it is at the cursor.
+    fn eat(&mut self, c: u8) -> bool {
         if self.peek() == Some(c) {
-            self.pos += c.len_utf8();
+            self.pos += 1;
             true
         } else {
             false
@@ -402,7 +406,7 @@ impl<'a> Cursor<'a> {
     }
 
     fn skip_blanks(&mut self) {
-        while matches!(self.peek(), Some(' ' | '\t')) {
+        while matches!(self.peek(), Some(b' ' | b'\t')) {
             self.pos += 1;
         }
     }
