@@ -196,7 +196,10 @@ impl EngineClient {
             Ok(r) => r,
             Err(e) => return failed(rec, Outcome::ConnectError, e),
         };
-        rec.headers_t_s = Some(t0.elapsed().as_secs_f64());
+        let headers_at = resp.head_arrived().unwrap_or_else(Instant::now);
+        let headers_t_s = headers_at.saturating_duration_since(t0).as_secs_f64();
+        // Never before the request left (a wall clock stepped under the kernel's stamp).
+        rec.headers_t_s = Some(headers_t_s.max(rec.sent_t_s));
         let status = resp.status();
         rec.http_status = Some(status);
         if !(200..300).contains(&status) {

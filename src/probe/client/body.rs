@@ -72,6 +72,14 @@ fn is_closed_before_response(e: &reqwest::Error) -> bool {
 }
 
 impl Body<'_> {
+    /// When the response's head arrived (the own client: by the kernel's stamp).
+    pub(super) fn head_arrived(&self) -> Option<Instant> {
+        match self {
+            Body::Own(r) => Some(r.arrived),
+            Body::General(_) => None,
+        }
+    }
+
     pub(super) fn status(&self) -> u16 {
         match self {
             Body::Own(r) => r.head.status,
@@ -91,7 +99,8 @@ impl Body<'_> {
                 if !r.fill().await? {
                     return Ok(None);
                 }
-                let at = t0.elapsed().as_secs_f64();
+                // When the bytes arrived by the kernel's stamp, not when this task got to them.
+                let at = r.arrived.saturating_duration_since(t0).as_secs_f64();
                 r.decode(|b| sse.push(b))?;
                 Ok(Some(at))
             }

@@ -6,12 +6,14 @@
 //! reqwest (`super::EngineClient`).
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::wire::{BodyDecoder, Head, MAX_HEAD_BYTES, WireError};
+
+mod arrival;
 
 /// Bytes read from the socket at a time; the head may grow the buffer to its limit.
 const READ_BYTES: usize = 8 << 10;
@@ -84,6 +86,7 @@ impl Http1 {
                 })?;
                 // Each chunk goes out as written: no Nagle delay on the request.
                 let _ = c.set_nodelay(true);
+                arrival::enable(&c);
                 c
             }
         };
@@ -101,18 +104,18 @@ impl Http1 {
             if end == buf.len() {
                 buf.resize((buf.len() * 2).min(MAX_HEAD_BYTES + READ_BYTES), 0);
             }
-            let n = match conn.read(&mut buf[end..]).await {
-                Ok(0) if end == 0 => {
+            let (n, arrived) = match arrival::read(&conn, &mut buf[end..]).await {
+                Ok((0, _)) if end == 0 => {
                     return Err(SendError::ClosedBeforeResponse(
                         "the connection closed before any byte of a response".into(),
                     ));
                 }
-                Ok(0) => {
+                Ok((0, _)) => {
                     return Err(SendError::Other(
                         "the connection closed inside the response head".into(),
                     ));
                 }
-                Ok(n) => n,
+                Ok(read) => read,
                 Err(e) if end == 0 => return Err(closed_or_other(e, "reading the response")),
                 Err(e) => return Err(SendError::Other(format!("reading the response head: {e}"))),
             };
@@ -129,6 +132,7 @@ impl Http1 {
                         start: used,
                         end,
                         pending: true,
+                        arrived,
                         eof: false,
                         done: false,
                     });
@@ -175,6 +179,8 @@ pub(super) struct Response<'a> {
     end: usize,
     /// Bytes were read that `decode` has not seen.
     pending: bool,
+    /// When the last read's bytes arrived (the kernel's stamp where it gives one).
+    pub(super) arrived: Instant,
     eof: bool,
     done: bool,
 }
@@ -195,9 +201,13 @@ impl Response<'_> {
         if self.end == self.buf.len() {
             self.buf.resize(self.buf.len() + READ_BYTES, 0);
         }
-        match conn.read(&mut self.buf[self.end..]).await {
-            Ok(0) => self.eof = true,
-            Ok(n) => self.end += n,
+        match arrival::read(conn, &mut self.buf[self.end..]).await {
+            Ok((0, _)) => self.eof = true,
+            Ok((n, at)) => {
+                self.end += n;
+                // Never before the bytes read earlier (a wall clock stepped between stamps).
+                self.arrived = at.max(self.arrived);
+            }
             Err(e) => return Err(format!("reading the response body: {e}")),
         }
         self.pending = true;

@@ -317,3 +317,99 @@ fn bad_json_and_engine_errors_end_the_request_by_kind() {
     assert!(matches!(bad_utf8, Err((Outcome::MalformedSse, ref e)) if e.contains("invalid utf-8")));
     assert!(r.chunks.is_empty());
 }
+
+/// A server that answers one request at once and says when it wrote the answer; it tells
+/// `read` when it has read the request.
+fn answers_at_once(
+    read: Arc<tokio::sync::Notify>,
+) -> (String, Arc<std::sync::Mutex<Option<Instant>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let written = Arc::new(std::sync::Mutex::new(None));
+    let w = written.clone();
+    std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).contains("\"stream\":true") {
+            let n = conn.read(&mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        read.notify_one();
+        let body = "data: {\"choices\":[{\"text\":\"a\"}]}\n\ndata: [DONE]\n\n";
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(resp.as_bytes()).unwrap();
+        *w.lock().unwrap() = Some(Instant::now());
+        std::thread::sleep(Duration::from_millis(500));
+    });
+    (url, written)
+}
+
+#[test]
+fn a_late_client_records_when_the_bytes_arrived_not_when_it_read_them() {
+    crate::install_tls_provider();
+    for general in [false, true] {
+        let read = Arc::new(tokio::sync::Notify::new());
+        let (url, written) = answers_at_once(read.clone());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (rec, t0, unblocked) = rt.block_on(async {
+            // Once the server has the request, the client's one thread is busy for 300 ms.
+            let blocker = tokio::spawn(async move {
+                read.notified().await;
+                std::thread::sleep(Duration::from_millis(300));
+                Instant::now()
+            });
+            let http = reqwest::Client::builder().no_proxy().build().unwrap();
+            let mut client = EngineClient::new(
+                http,
+                &url,
+                None,
+                "m".into(),
+                Endpoint::Completions,
+                EngineQuirks::default(),
+                Duration::from_secs(10),
+            );
+            if general {
+                client = client.with_general_client();
+            }
+            let slot = RequestSlot {
+                step_idx: 0,
+                worker: 0,
+                wave: None,
+                warmup: false,
+            };
+            let t0 = Instant::now();
+            let cancel = CancellationToken::new();
+            let rec = client
+                .stream(slot, &Prompt::Tokens(vec![1]), 1, 1, t0, &cancel)
+                .await;
+            (rec, t0, blocker.await.unwrap())
+        });
+        assert_eq!(rec.outcome, Outcome::Ok, "{:?}", rec.error);
+        let written = written.lock().unwrap().unwrap();
+        let first = t0 + Duration::from_secs_f64(rec.first_token_t_s.unwrap());
+        let headers = t0 + Duration::from_secs_f64(rec.headers_t_s.unwrap());
+        if general {
+            // reqwest reads when the thread is free again.
+            assert!(
+                first >= unblocked,
+                "general client: {first:?} before {unblocked:?}"
+            );
+        } else {
+            // The kernel's stamp: at the server's write, ~300 ms before the client read it.
+            assert!(
+                first <= written + Duration::from_millis(5),
+                "{first:?} vs {written:?}"
+            );
+            assert!(first + Duration::from_millis(150) < unblocked);
+            assert!(headers <= first);
+        }
+    }
+}
