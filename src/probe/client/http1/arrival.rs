@@ -29,9 +29,12 @@ pub(super) fn enable(conn: &TcpStream) -> bool {
 pub(super) async fn read(conn: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Instant)> {
     #[cfg(target_os = "linux")]
     {
-        let mut control = nix::cmsg_space!(nix::sys::time::TimeSpec);
+        // Room for the one control message, aligned as the kernel writes it, on the stack
+        // (`cmsg_space!` would allocate a buffer a read).
+        let mut control = Control([0; CONTROL_BYTES]);
+        debug_assert!(nix::sys::socket::cmsg_space::<nix::sys::time::TimeSpec>() <= CONTROL_BYTES);
         conn.async_io(tokio::io::Interest::READABLE, || {
-            recv_stamped(conn, buf, &mut control)
+            recv_stamped(conn, buf, &mut control.0)
         })
         .await
     }
@@ -47,6 +50,14 @@ pub(super) async fn read(conn: &TcpStream, buf: &mut [u8]) -> io::Result<(usize,
         }
     }
 }
+
+/// Control-message room: a `cmsghdr` and a `timespec` take 32 bytes on 64-bit Linux.
+#[cfg(target_os = "linux")]
+const CONTROL_BYTES: usize = 64;
+
+#[cfg(target_os = "linux")]
+#[repr(align(8))]
+struct Control([u8; CONTROL_BYTES]);
 
 #[cfg(target_os = "linux")]
 fn recv_stamped(
