@@ -5,6 +5,7 @@
 //! response allows. No proxy, no redirect followed, no TLS: an `https` engine goes through
 //! reqwest (`super::EngineClient`).
 
+use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -21,8 +22,8 @@ const READ_BYTES: usize = 8 << 10;
 /// How long the end of a body is waited for after `[DONE]`, to keep its connection.
 const DRAIN_WAIT: Duration = Duration::from_millis(50);
 
-/// Where the requests go and the part of their head they all share.
-#[derive(Debug)]
+/// Where the requests go and the part of their head they all share. Its `Debug` shows the
+/// address only: the head holds the API key.
 pub(super) struct Http1 {
     /// `host:port` to connect to.
     authority: String,
@@ -30,6 +31,14 @@ pub(super) struct Http1 {
     head: Vec<u8>,
     /// Connections whose last response was read to its end and may be reused.
     idle: Mutex<Vec<TcpStream>>,
+}
+
+impl fmt::Debug for Http1 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Http1")
+            .field("authority", &self.authority)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why no response head came.
@@ -306,6 +315,16 @@ mod tests {
         let (authority, head) = head_of("http://[::1]:9/v1/completions", None).unwrap();
         assert_eq!(authority, "[::1]:9");
         assert!(head.contains("host: [::1]:9\r\n"));
+    }
+
+    #[test]
+    fn the_key_in_the_shared_head_never_shows_in_debug() {
+        let c = Http1::for_url("http://127.0.0.1:8000/v1/completions", Some("sk-secret")).unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            shown.contains("127.0.0.1:8000") && !shown.contains("sk-secret"),
+            "{shown}"
+        );
     }
 
     #[test]
