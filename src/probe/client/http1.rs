@@ -52,8 +52,12 @@ pub(super) enum SendError {
 
 impl Http1 {
     /// A client for `url` (the endpoint's whole URL), or `None` when the URL is not plain
-    /// `http` without credentials in it.
+    /// `http` without credentials in it, or the key holds a control character (a line break
+    /// would end the header: reqwest refuses such a key with an error).
     pub(super) fn for_url(url: &str, api_key: Option<&str>) -> Option<Http1> {
+        if api_key.is_some_and(|k| k.bytes().any(|b| b.is_ascii_control())) {
+            return None;
+        }
         let parsed = reqwest::Url::parse(url).ok()?;
         if parsed.scheme() != "http" || !parsed.username().is_empty() || parsed.password().is_some()
         {
@@ -328,9 +332,11 @@ mod tests {
     }
 
     #[test]
-    fn tls_or_credentials_in_the_url_go_through_reqwest() {
+    fn tls_credentials_or_a_key_with_a_line_break_go_through_reqwest() {
         assert!(head_of("https://127.0.0.1:8000/v1/completions", None).is_none());
         assert!(head_of("http://user:pw@127.0.0.1:8000/v1/completions", None).is_none());
         assert!(head_of("not a url", None).is_none());
+        let url = "http://127.0.0.1:8000/v1/completions";
+        assert!(head_of(url, Some("sk-1\r\nx-injected: 1")).is_none());
     }
 }
