@@ -25,6 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 mod metrics;
+mod two_clients;
 mod whole_run;
 
 /// What a socket's buffers can hold beyond what the client read (loopback autotuning reaches a
@@ -455,49 +456,3 @@ async fn an_error_body_that_echoes_the_request_does_not_leak_the_key() {
 /// A `/metrics` answer's head (the scrape tests and the whole run's engine).
 const METRICS_HEAD: &[u8] =
     b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\nconnection: close\r\n\r\n";
-
-#[tokio::test]
-async fn the_general_client_ends_hostile_answers_as_the_own_one_does() {
-    // Apart from the timing-sensitive tests: several of these pour megabytes.
-    let _serial = crate::sim::serial().await;
-    let claimed = chunk("a").len() + 1000;
-    let (short, _) = hostile(move |mut s, w| async move {
-        let head = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {claimed}\r\n\r\n"
-        );
-        let _ = put(&mut s, head.as_bytes(), &w).await && put(&mut s, chunk("a").as_bytes(), &w).await;
-    })
-    .await;
-    let (no_done, _) = hostile(|mut s, w| async move {
-        let _ = put(&mut s, SSE_HEAD, &w).await && put(&mut s, chunk("a").as_bytes(), &w).await;
-    })
-    .await;
-    let (redirect, _) = hostile(|mut s, w| async move {
-        let head = b"HTTP/1.1 307 Temporary Redirect\r\nlocation: http://192.0.2.1/\r\ncontent-length: 0\r\n\r\n";
-        let _ = put(&mut s, head, &w).await;
-    })
-    .await;
-    let (long_event, written) = hostile(|mut s, w| async move {
-        if put(&mut s, SSE_HEAD, &w).await {
-            pour(&mut s, &[b'x'; 65536], 100 << 20, &w).await;
-        }
-    })
-    .await;
-    for general in [false, true] {
-        let t = Duration::from_secs(30);
-        let rec = probe_with(&short, t, general).await;
-        let says = if general {
-            "error decoding response body"
-        } else {
-            "1000 bytes short"
-        };
-        assert_outcome(&rec, Outcome::StreamCut, says);
-        let rec = probe_with(&no_done, t, general).await;
-        assert_outcome(&rec, Outcome::StreamCut, "without `data: [DONE]`");
-        let rec = probe_with(&redirect, t, general).await;
-        assert_outcome(&rec, Outcome::HttpError, "HTTP 307 Temporary Redirect");
-        let rec = probe_with(&long_event, t, general).await;
-        assert_outcome(&rec, Outcome::MalformedSse, "longer than 1048576 bytes");
-    }
-    assert_read_at_most(&written, 2 * MAX_EVENT_BYTES);
-}

@@ -133,6 +133,33 @@ pub(super) fn stream_once(url: &str, prompt: &[u32], max_tokens: u32) -> Request
     recs.remove(0)
 }
 
+/// A request slot outside any step's bookkeeping.
+const SLOT: RequestSlot = RequestSlot {
+    step_idx: 0,
+    worker: 0,
+    wave: None,
+    warmup: false,
+};
+
+/// The client of the tests against `url`: the probe's own, or reqwest where `general`.
+fn test_client(url: &str, general: bool) -> EngineClient {
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = EngineClient::new(
+        http,
+        url,
+        None,
+        "m".into(),
+        Endpoint::Completions,
+        EngineQuirks::default(),
+        Duration::from_secs(10),
+    );
+    if general {
+        client.with_general_client()
+    } else {
+        client
+    }
+}
+
 /// `n` streamed completions one after the other through one client: the probe's own, or
 /// reqwest where `general`.
 fn stream_in_turn(
@@ -148,25 +175,8 @@ fn stream_in_turn(
         .build()
         .unwrap();
     rt.block_on(async {
-        let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        let mut client = EngineClient::new(
-            http,
-            url,
-            None,
-            "m".into(),
-            Endpoint::Completions,
-            EngineQuirks::default(),
-            Duration::from_secs(10),
-        );
-        if general {
-            client = client.with_general_client();
-        }
-        let slot = RequestSlot {
-            step_idx: 0,
-            worker: 0,
-            wave: None,
-            warmup: false,
-        };
+        let client = test_client(url, general);
+        let slot = SLOT;
         let input_len = u32::try_from(prompt.len()).unwrap();
         let mut recs = Vec::new();
         for _ in 0..n {
@@ -366,25 +376,8 @@ fn a_late_client_records_when_the_bytes_arrived_not_when_it_read_them() {
                 std::thread::sleep(Duration::from_millis(300));
                 Instant::now()
             });
-            let http = reqwest::Client::builder().no_proxy().build().unwrap();
-            let mut client = EngineClient::new(
-                http,
-                &url,
-                None,
-                "m".into(),
-                Endpoint::Completions,
-                EngineQuirks::default(),
-                Duration::from_secs(10),
-            );
-            if general {
-                client = client.with_general_client();
-            }
-            let slot = RequestSlot {
-                step_idx: 0,
-                worker: 0,
-                wave: None,
-                warmup: false,
-            };
+            let client = test_client(&url, general);
+            let slot = SLOT;
             let t0 = Instant::now();
             let cancel = CancellationToken::new();
             let rec = client
