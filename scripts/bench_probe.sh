@@ -26,9 +26,13 @@
 # token is the marginal one, (CPU of the long run − CPU of the short) / (tokens of the long −
 # tokens of the short), so start-up, the warm-up wave and the fixed part of the final analysis
 # cancel; CPU is user + sys of the whole process (wait4's rusage). Printed per batch size from
-# the long run: chunks/s over the step, ITL error (client ITL p50/p99 − true step time), TTFT
-# error p50/p99 (client − server, per request), the client's lateness p99, the analysis's client
-# step time against the true one, and the probe's peak RSS.
+# the long run: chunks/s over the step, ITL error (client ITL p50/p99 − true step time); the
+# ITL the simulator wrote (`/sim/requests`' `writes_s`: when it handed each token chunk to its
+# connection; its p99 − the step is the simulator's own spread of writes within a step), the
+# client's ITL p99 against that written p99, and the paired error (p99 of |client gap − written
+# gap| over the same two chunks of a request): the client's error alone; TTFT error p50/p99
+# (client − server, per request), the client's lateness p99, the analysis's client step time
+# against the true one, and the probe's peak RSS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 batch_sizes=${1:-1,8,100,1000,4096}
@@ -122,7 +126,10 @@ awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / hz }' "/proc/$s
 python3 - "$work" "$batch_sizes" "$output_len" <<'PY'
 import json, os, sqlite3, sys
 work, sizes, output_len = sys.argv[1], [int(s) for s in sys.argv[2].split(",")], int(sys.argv[3])
-served = {r["id"]: r["ttft_s"] for r in json.load(open(f"{work}/served.json"))}
+served_rows = json.load(open(f"{work}/served.json"))
+served = {r["id"]: r["ttft_s"] for r in served_rows}
+# Each response's token chunks as the simulator wrote them (seconds from its arrival).
+written = {r["id"]: r["writes_s"] for r in served_rows if "writes_s" in r}
 truth = json.load(open(f"{work}/truth.json"))
 steps = [*truth["decode_steps"], *truth["mixed_steps"]]
 true_step = sum(s["mean_s"] * s["count"] for s in steps) / sum(s["count"] for s in steps)
@@ -153,8 +160,8 @@ def instr_per_token(bs):
     return f"{(i[1] - i[0]) / (n[1] - n[0]):,.0f}"
 
 print(f"true step time {true_step*1e3:.3f} ms; output tokens per request as asked; one token per SSE chunk")
-print("| streams | marginal tokens | CPU µs per output token (of which sys) | instructions per output token | chunks/s | ITL p50 error ms | ITL p99 error ms | TTFT p50 error ms | TTFT p99 error ms | client lateness p99 ms | step time error ms | peak RSS MiB | requests ok/failed |")
-print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| streams | marginal tokens | CPU µs per output token (of which sys) | instructions per output token | chunks/s | ITL p50 error ms | ITL p99 error ms | written ITL p99 − step ms | ITL p99 error against the written ms | paired gap error p99 ms | TTFT p50 error ms | TTFT p99 error ms | client lateness p99 ms | step time error ms | peak RSS MiB | requests ok/failed |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for bs in sizes:
     (us, ss, _), (ul, sl, rss) = cpu(bs, "short"), cpu(bs, "long")
     ts, tl = tokens(f"{work}/{bs}-short.db"), tokens(f"{work}/{bs}-long.db")
@@ -175,12 +182,30 @@ for bs in sizes:
     # Per measured request (warm-up waves open the connections): the client's TTFT less the
     # simulator's (arrival to the write of its first token), joined on the response id.
     ttft_errs = [f - s - served[rid] for s, f, rid in db.execute("SELECT sent_t_s, first_token_t_s, response_id FROM requests WHERE run_id=? AND step_idx=? AND outcome='ok' AND warmup=0", (run, idx)) if rid in served]
+    # Per measured request, each inter-token gap the client saw against the one the simulator
+    # wrote (the gap between its writes of the same two chunks): the client's own error, with
+    # the simulator's spread of writes within a step taken out.
+    client_chunks = {}
+    for rid, t in db.execute("SELECT r.response_id, c.t_s FROM requests r CROSS JOIN chunk_rows c ON c.request_id = r.id WHERE r.run_id=? AND r.step_idx=? AND r.outcome='ok' AND r.warmup=0 AND c.tokens > 0 ORDER BY r.id, c.seq", (run, idx)):
+        client_chunks.setdefault(rid, []).append(t)
+    seen_gaps, wrote_gaps, paired = [], [], []
+    for rid, cs in client_chunks.items():
+        ws = written.get(rid)
+        if ws is None or len(ws) != len(cs):
+            continue
+        for i in range(1, len(cs)):
+            c, w = cs[i] - cs[i - 1], ws[i] - ws[i - 1]
+            seen_gaps.append(c)
+            wrote_gaps.append(w)
+            paired.append(abs(c - w))
     late = [l for (l,) in db.execute("SELECT late_s FROM client_tick_rows WHERE run_id=? AND step_idx=?", (run, idx))]
     # The analysis's client step time (each request's span in the window) against the truth.
     client = timings.get(idx, {}).get("t_fwd_client_s")
     step_err = f"{(client - true_step)*1e3:+.3f}" if client is not None else "-"
     print(f"| {bs} | {tl - ts:,} | {per_token} | {instr_per_token(bs)} | {n / (end - start):,.0f} | "
           f"{(pct(gaps, 50) - true_step)*1e3:+.3f} | {(pct(gaps, 99) - true_step)*1e3:+.3f} | "
+          f"{(pct(wrote_gaps, 99) - true_step)*1e3:+.3f} | {(pct(seen_gaps, 99) - pct(wrote_gaps, 99))*1e3:+.3f} | "
+          f"{pct(paired, 99)*1e3:.3f} | "
           f"{pct(ttft_errs, 50)*1e3:+.3f} | {pct(ttft_errs, 99)*1e3:+.3f} | {pct(late, 99)*1e3:.2f} | "
           f"{step_err} | {rss // 1024} | {probe['requests_ok']}/{probe['requests_failed']} |")
 floor = []

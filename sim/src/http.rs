@@ -169,15 +169,24 @@ async fn truth(State(sh): AppState) -> Response {
 }
 
 /// Each streamed response's id and server-side time to first token (arrival to the write of
-/// its first token chunk), in the order first tokens were written.
+/// its first token chunk), in the order first tokens were written; for a response that ran to
+/// its end, `writes_s`: the seconds from its arrival to the write of each chunk that carried
+/// tokens (the gaps between them are the inter-token times the server wrote).
 async fn sim_requests(State(sh): AppState) -> Response {
     let log = match sh.first_tokens.lock() {
         Ok(log) => log.clone(),
         Err(_) => Vec::new(),
     };
+    let writes: std::collections::HashMap<String, Vec<f64>> = match sh.writes.lock() {
+        Ok(w) => w.responses.iter().cloned().collect(),
+        Err(_) => Default::default(),
+    };
     let rows: Vec<serde_json::Value> = log
         .into_iter()
-        .map(|(id, ttft_s)| json!({"id": id, "ttft_s": ttft_s}))
+        .map(|(id, ttft_s)| match writes.get(&id) {
+            Some(w) => json!({"id": id, "ttft_s": ttft_s, "writes_s": w}),
+            None => json!({"id": id, "ttft_s": ttft_s}),
+        })
         .collect();
     axum::Json(rows).into_response()
 }

@@ -131,6 +131,7 @@ pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
         dcgm: dcgm::DcgmWindow::new(cfg.dp as usize, cfg.gpu),
         created_unix_s,
         first_tokens: std::sync::Mutex::new(Vec::new()),
+        writes: std::sync::Mutex::default(),
         frontend_lag: std::sync::Mutex::default(),
     });
     let server = server::serve(bound, http::router(Arc::clone(&shared)), "sim")?;

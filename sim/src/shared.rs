@@ -32,12 +32,36 @@ pub(crate) struct Shared {
     /// Per streamed response: its id and the seconds from the request's arrival to the write
     /// of its first token (`GET /sim/requests`), the server's side of each TTFT.
     pub first_tokens: Mutex<Vec<(String, f64)>>,
+    /// Per streamed response that ran to its end: its id and the seconds from its arrival to
+    /// the write of each chunk that carried tokens (`GET /sim/requests`'s `writes_s`), the
+    /// server's side of each inter-token gap; at most [`WRITES_KEPT`] instants in all.
+    pub writes: Mutex<WriteLog>,
     /// Each streamed chunk's lag behind its step (`/sim/truth`'s `frontend_lag`).
     pub frontend_lag: Mutex<FrontendLag>,
 }
 
 /// The most responses `/sim/requests` keeps (the oldest are dropped beyond it).
 pub(crate) const FIRST_TOKENS_KEPT: usize = 1 << 20;
+
+/// The most chunk write instants `/sim/requests` keeps (16 MiB); responses beyond are not kept.
+pub(crate) const WRITES_KEPT: usize = 1 << 21;
+
+/// The write instants of whole responses, in the order they ended.
+#[derive(Default)]
+pub(crate) struct WriteLog {
+    pub responses: Vec<(String, Vec<f64>)>,
+    pub instants: usize,
+}
+
+impl WriteLog {
+    /// Keeps one response's instants while the log holds fewer than [`WRITES_KEPT`].
+    pub fn keep(&mut self, id: String, writes: Vec<f64>) {
+        if self.instants + writes.len() <= WRITES_KEPT {
+            self.instants += writes.len();
+            self.responses.push((id, writes));
+        }
+    }
+}
 
 /// The server's link to one rank.
 pub(crate) struct RankLink {

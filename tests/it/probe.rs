@@ -204,6 +204,46 @@ async fn wave_sweep_is_exact_and_recovers_the_simulators_step_time_fit_and_ceili
             "{id}: client TTFT {client} < server {server}"
         );
     }
+    // The same for every token chunk: the server logged the write of each (`writes_s`), and
+    // the client's instant of each, from its send, is never earlier than the server's write
+    // from the request's arrival; the two count the same chunks.
+    let writes: std::collections::HashMap<&str, Vec<f64>> = served
+        .iter()
+        .map(|r| {
+            let w = r["writes_s"].as_array().unwrap();
+            let w = w.iter().map(|t| t.as_f64().unwrap()).collect();
+            (r["id"].as_str().unwrap(), w)
+        })
+        .collect();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mut chunks: std::collections::HashMap<String, Vec<f64>> = Default::default();
+    let mut q = conn
+        .prepare(
+            "SELECT r.response_id, c.t_s - r.sent_t_s FROM requests r \
+             JOIN chunk_rows c ON c.request_id = r.id WHERE c.tokens > 0 ORDER BY r.id, c.seq",
+        )
+        .unwrap();
+    for row in q
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, f64>(1)?))
+        })
+        .unwrap()
+    {
+        let (id, t) = row.unwrap();
+        chunks.entry(id).or_default().push(t);
+    }
+    assert_eq!(chunks.len(), reqs.len());
+    for (id, client) in &chunks {
+        let server = &writes[id.as_str()];
+        assert_eq!(client.len(), server.len(), "{id}");
+        assert_eq!(client.len(), 48, "{id}: one token a chunk");
+        for (c, s) in client.iter().zip(server) {
+            assert!(
+                c >= s,
+                "{id}: a chunk at {c} s from the send, written {s} s from arrival"
+            );
+        }
+    }
     let client_tokens: u64 = reqs
         .iter()
         .map(|r| u64::from(r.completion_tokens_reported.unwrap()))

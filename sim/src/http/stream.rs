@@ -163,8 +163,12 @@ struct StreamState {
     rx: UnboundedReceiver<Emit>,
     enc: Encoder,
     sh: Arc<Shared>,
-    /// When the request arrived; taken once its first token is written.
-    arrival: Option<std::time::Instant>,
+    /// When the request arrived.
+    arrived: std::time::Instant,
+    /// Whether its first token is logged yet.
+    first_logged: bool,
+    /// Seconds from the arrival to the write of each chunk that carried tokens.
+    writes: Vec<f64>,
     fault: RequestFault,
     events: u32,
     done: bool,
@@ -201,19 +205,27 @@ async fn next_chunk(mut st: StreamState) -> Option<(Item, StreamState)> {
         _ => {}
     }
     let bytes = st.enc.encode(&emit);
-    if emit.tokens > 0
-        && let Ok(mut lag) = st.sh.frontend_lag.lock()
-    {
-        lag.add(emit.at.elapsed().as_secs_f64());
-    }
-    if emit.tokens > 0
-        && let Some(arrival) = st.arrival.take()
-        && let Ok(mut log) = st.sh.first_tokens.lock()
-        && log.len() < FIRST_TOKENS_KEPT
-    {
-        log.push((st.enc.id.clone(), arrival.elapsed().as_secs_f64()));
+    if emit.tokens > 0 {
+        let now = std::time::Instant::now();
+        let since_arrival = now.duration_since(st.arrived).as_secs_f64();
+        st.writes.push(since_arrival);
+        if let Ok(mut lag) = st.sh.frontend_lag.lock() {
+            lag.add(now.duration_since(emit.at).as_secs_f64());
+        }
+        if !st.first_logged
+            && let Ok(mut log) = st.sh.first_tokens.lock()
+            && log.len() < FIRST_TOKENS_KEPT
+        {
+            log.push((st.enc.id.clone(), since_arrival));
+        }
+        st.first_logged = true;
     }
     st.done = emit.finish.is_some();
+    if st.done
+        && let Ok(mut log) = st.sh.writes.lock()
+    {
+        log.keep(st.enc.id.clone(), std::mem::take(&mut st.writes));
+    }
     Some((Ok(Bytes::from(bytes)), st))
 }
 
@@ -228,7 +240,9 @@ pub(super) fn sse_response(
         rx,
         enc: Encoder::new(&sh, &req),
         sh: sh.clone(),
-        arrival: Some(arrival),
+        arrived: arrival,
+        first_logged: false,
+        writes: Vec::new(),
         fault,
         events: 0,
         done: false,
