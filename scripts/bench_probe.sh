@@ -186,7 +186,7 @@ for bs in sizes:
     # wrote (the gap between its writes of the same two chunks): the client's own error, with
     # the simulator's spread of writes within a step taken out.
     client_chunks = {}
-    for rid, t in db.execute("SELECT r.response_id, c.t_s FROM requests r CROSS JOIN chunk_rows c ON c.request_id = r.id WHERE r.run_id=? AND r.step_idx=? AND r.outcome='ok' AND r.warmup=0 AND c.tokens > 0 ORDER BY r.id, c.seq", (run, idx)):
+    for rid, t in db.execute("SELECT r.response_id, c.t_s FROM requests r CROSS JOIN chunk_rows c ON c.request_id = r.id WHERE r.run_id=? AND r.step_idx=? AND r.outcome='ok' AND r.warmup=0 ORDER BY r.id, c.seq", (run, idx)):
         client_chunks.setdefault(rid, []).append(t)
     seen_gaps, wrote_gaps, paired = [], [], []
     for rid, cs in client_chunks.items():

@@ -204,9 +204,9 @@ async fn wave_sweep_is_exact_and_recovers_the_simulators_step_time_fit_and_ceili
             "{id}: client TTFT {client} < server {server}"
         );
     }
-    // The same for every token chunk: the server logged the write of each (`writes_s`), and
-    // the client's instant of each, from its send, is never earlier than the server's write
-    // from the request's arrival; the two count the same chunks.
+    // The same for every chunk that carried text: the server logged the write of each
+    // (`writes_s`), and the client's instant of each, from its send, is never earlier than the
+    // server's write from the request's arrival; the two count the same chunks.
     let writes: std::collections::HashMap<&str, Vec<f64>> = served
         .iter()
         .map(|r| {
@@ -220,7 +220,7 @@ async fn wave_sweep_is_exact_and_recovers_the_simulators_step_time_fit_and_ceili
     let mut q = conn
         .prepare(
             "SELECT r.response_id, c.t_s - r.sent_t_s FROM requests r \
-             JOIN chunk_rows c ON c.request_id = r.id WHERE c.tokens > 0 ORDER BY r.id, c.seq",
+             JOIN chunk_rows c ON c.request_id = r.id ORDER BY r.id, c.seq",
         )
         .unwrap();
     for row in q
