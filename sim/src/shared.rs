@@ -54,7 +54,7 @@ pub(crate) struct WriteLog {
 }
 
 impl WriteLog {
-    /// Keeps one response's instants while the log holds fewer than [`WRITES_KEPT`].
+    /// Keeps one response's instants whole if they fit under [`WRITES_KEPT`], else none of them.
     pub fn keep(&mut self, id: String, writes: Vec<f64>) {
         if self.instants + writes.len() <= WRITES_KEPT {
             self.instants += writes.len();

@@ -119,3 +119,16 @@ fn llamacpp_busies_a_slot_per_arrival_and_defers_only_those_that_found_none() {
     // Every slot busy: all wait for one.
     assert_eq!(slots(8, 5), ("8".into(), "5".into()));
 }
+
+#[test]
+fn the_write_log_keeps_whole_responses_up_to_its_cap_and_none_beyond() {
+    use super::shared::{WRITES_KEPT, WriteLog};
+    let mut log = WriteLog::default();
+    log.keep("a".into(), vec![0.1; WRITES_KEPT - 2]);
+    log.keep("b".into(), vec![0.2; 3]);
+    log.keep("c".into(), vec![0.3, 0.4]);
+    let ids: Vec<&str> = log.responses.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["a", "c"], "b did not fit, c did; none is cut short");
+    assert_eq!(log.instants, WRITES_KEPT);
+    assert_eq!(log.responses[1].1, [0.3, 0.4]);
+}

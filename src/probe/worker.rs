@@ -23,8 +23,9 @@ use super::workload::{Prompt, PromptMaker};
 
 /// How often the lateness ticker asks to be woken. Each wake-up of an idle runtime costs the
 /// probe ~40 µs of CPU on a VM: at 5 ms the ticker was 44 % of the probe's CPU at 8 streams
-/// (docs/PERFORMANCE.md, "The lateness ticker every 20 ms"). Lateness is read as a p99 over a
-/// step, and a 20 ms grid still samples stalls against the 5 ms tolerance.
+/// (docs/PERFORMANCE.md, "The client's error against what the engine wrote, and the lateness
+/// ticker every 20 ms"). Lateness is read as a p99 over a step, and a 20 ms grid still samples
+/// stalls against the 5 ms tolerance.
 pub const TICK_PERIOD: Duration = Duration::from_millis(20);
 
 /// What every worker of a run shares.
