@@ -160,7 +160,7 @@ def instr_per_token(bs):
     return f"{(i[1] - i[0]) / (n[1] - n[0]):,.0f}"
 
 print(f"true step time {true_step*1e3:.3f} ms; output tokens per request as asked; one token per SSE chunk")
-print("| streams | marginal tokens | CPU µs per output token (of which sys) | instructions per output token | chunks/s | ITL p50 error ms | ITL p99 error ms | written ITL p99 − step ms | ITL p99 error against the written ms | paired gap error p99 ms | TTFT p50 error ms | TTFT p99 error ms | client lateness p99 ms | step time error ms | peak RSS MiB | requests ok/failed |")
+print("| streams | marginal tokens | CPU µs per output token (of which sys) | instructions per output token | chunks/s | ITL p50 error ms | ITL p99 error ms | written ITL p99 − step ms | ITL p99 error against the written ms | paired gap error p99 ms (responses paired) | TTFT p50 error ms | TTFT p99 error ms | client lateness p99 ms | step time error ms | peak RSS MiB | requests ok/failed |")
 print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for bs in sizes:
     (us, ss, _), (ul, sl, rss) = cpu(bs, "short"), cpu(bs, "long")
@@ -188,11 +188,12 @@ for bs in sizes:
     client_chunks = {}
     for rid, t in db.execute("SELECT r.response_id, c.t_s FROM requests r CROSS JOIN chunk_rows c ON c.request_id = r.id WHERE r.run_id=? AND r.step_idx=? AND r.outcome='ok' AND r.warmup=0 ORDER BY r.id, c.seq", (run, idx)):
         client_chunks.setdefault(rid, []).append(t)
-    seen_gaps, wrote_gaps, paired = [], [], []
+    seen_gaps, wrote_gaps, paired, whole = [], [], [], 0
     for rid, cs in client_chunks.items():
         ws = written.get(rid)
         if ws is None or len(ws) != len(cs):
             continue
+        whole += 1
         for i in range(1, len(cs)):
             c, w = cs[i] - cs[i - 1], ws[i] - ws[i - 1]
             seen_gaps.append(c)
@@ -205,7 +206,7 @@ for bs in sizes:
     print(f"| {bs} | {tl - ts:,} | {per_token} | {instr_per_token(bs)} | {n / (end - start):,.0f} | "
           f"{(pct(gaps, 50) - true_step)*1e3:+.3f} | {(pct(gaps, 99) - true_step)*1e3:+.3f} | "
           f"{(pct(wrote_gaps, 99) - true_step)*1e3:+.3f} | {(pct(seen_gaps, 99) - pct(wrote_gaps, 99))*1e3:+.3f} | "
-          f"{pct(paired, 99)*1e3:.3f} | "
+          f"{pct(paired, 99)*1e3:.3f} ({whole:,} of {len(client_chunks):,} responses) | "
           f"{pct(ttft_errs, 50)*1e3:+.3f} | {pct(ttft_errs, 99)*1e3:+.3f} | {pct(late, 99)*1e3:.2f} | "
           f"{step_err} | {rss // 1024} | {probe['requests_ok']}/{probe['requests_failed']} |")
 floor = []
