@@ -165,9 +165,8 @@ struct StreamState {
     sh: Arc<Shared>,
     /// When the request arrived.
     arrived: std::time::Instant,
-    /// Whether its first token is logged yet.
-    first_logged: bool,
-    /// Seconds from the arrival to the write of each chunk that carried tokens.
+    /// Seconds from the arrival to the write of each chunk that carried tokens (the first is
+    /// the server's TTFT).
     writes: Vec<f64>,
     fault: RequestFault,
     events: u32,
@@ -208,17 +207,17 @@ async fn next_chunk(mut st: StreamState) -> Option<(Item, StreamState)> {
     if emit.tokens > 0 {
         let now = std::time::Instant::now();
         let since_arrival = now.duration_since(st.arrived).as_secs_f64();
+        let first = st.writes.is_empty();
         st.writes.push(since_arrival);
         if let Ok(mut lag) = st.sh.frontend_lag.lock() {
             lag.add(now.duration_since(emit.at).as_secs_f64());
         }
-        if !st.first_logged
+        if first
             && let Ok(mut log) = st.sh.first_tokens.lock()
             && log.len() < FIRST_TOKENS_KEPT
         {
             log.push((st.enc.id.clone(), since_arrival));
         }
-        st.first_logged = true;
     }
     st.done = emit.finish.is_some();
     if st.done
@@ -241,7 +240,6 @@ pub(super) fn sse_response(
         enc: Encoder::new(&sh, &req),
         sh: sh.clone(),
         arrived: arrival,
-        first_logged: false,
         writes: Vec::new(),
         fault,
         events: 0,
