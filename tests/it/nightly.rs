@@ -97,6 +97,27 @@ async fn regress(db: &Path, run: &str, extra: &[&str]) -> Output {
         .unwrap()
 }
 
+/// "METRIC at bs N rose|fell" for the regression whose relative change is the largest.
+fn worst_regression(v: &Value) -> String {
+    let worst = v["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["verdict"] == "regression")
+        .max_by(|a, b| {
+            let r = |x: &Value| x["change_rel"].as_f64().unwrap().abs();
+            r(a).total_cmp(&r(b))
+        })
+        .unwrap();
+    let change = worst["change_rel"].as_f64().unwrap();
+    format!(
+        "{} at bs {} {}",
+        worst["metric"].as_str().unwrap(),
+        worst["batch_size"],
+        if change >= 0.0 { "rose" } else { "fell" }
+    )
+}
+
 fn flagged(v: &Value) -> Vec<(String, u64)> {
     let mut out: Vec<(String, u64)> = v["verdicts"]
         .as_array()
@@ -352,8 +373,15 @@ fn nightly_report_says_it(out: &Output, dir: &Path) {
     charted.dedup();
     let html = std::fs::read_to_string(dir.join("nightly.html")).unwrap();
     let md = std::fs::read_to_string(dir.join("nightly.md")).unwrap();
+    // The headline names the worst regression and its direction, whichever it is on a loaded
+    // host: the step time rose 8 %, or a throughput that depends on it fell further.
+    let worst = worst_regression(r);
     for text in [&html, &md] {
-        assert!(text.contains("rose"), "{text:.400}");
+        // Markdown escapes the metric's underscores.
+        assert!(
+            text.replace('\\', "").contains(&worst),
+            "{worst}: {text:.400}"
+        );
         assert!(text.contains("driver 535.183.01 → 560.28"), "{text:.400}");
         assert!(text.contains("fail: "), "{text:.400}");
     }
