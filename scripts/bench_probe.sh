@@ -31,7 +31,9 @@
 # connection; its p99 − the step is the simulator's own spread of writes within a step), the
 # client's ITL p99 against that written p99, and the paired error (p99 of |client gap − written
 # gap| over the same two chunks of a request): the client's error alone; TTFT error p50/p99
-# (client − server, per request), the client's lateness p99, the analysis's client step time
+# (client − server, per request, the server's from its handler), the server's socket wait p99
+# (`socket_wait_s`: the kernel's receipt of the request to its handler) and the TTFT error p99
+# against the server's from that receipt (the client's own error), the client's lateness p99, the analysis's client step time
 # against the true one, and the probe's peak RSS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -128,6 +130,9 @@ import json, os, sqlite3, sys
 work, sizes, output_len = sys.argv[1], [int(s) for s in sys.argv[2].split(",")], int(sys.argv[3])
 served_rows = json.load(open(f"{work}/served.json"))
 served = {r["id"]: r["ttft_s"] for r in served_rows}
+# How long each request's last byte waited in the simulator's socket and threads before its
+# handler (the kernel's receive stamp; absent where the kernel gave none).
+socket_wait = {r["id"]: r["socket_wait_s"] for r in served_rows if "socket_wait_s" in r}
 # Each response's token chunks as the simulator wrote them (seconds from its arrival).
 written = {r["id"]: r["writes_s"] for r in served_rows if "writes_s" in r}
 truth = json.load(open(f"{work}/truth.json"))
@@ -160,8 +165,8 @@ def instr_per_token(bs):
     return f"{(i[1] - i[0]) / (n[1] - n[0]):,.0f}"
 
 print(f"true step time {true_step*1e3:.3f} ms; output tokens per request as asked; one token per SSE chunk")
-print("| streams | marginal tokens | CPU µs per output token (of which sys) | instructions per output token | chunks/s | ITL p50 error ms | ITL p99 error ms | written ITL p99 − step ms | ITL p99 error against the written ms | paired gap error p99 ms (responses paired) | TTFT p50 error ms | TTFT p99 error ms | client lateness p99 ms | step time error ms | peak RSS MiB | requests ok/failed |")
-print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| streams | marginal tokens | CPU µs per output token (of which sys) | instructions per output token | chunks/s | ITL p50 error ms | ITL p99 error ms | written ITL p99 − step ms | ITL p99 error against the written ms | paired gap error p99 ms (responses paired) | TTFT p50 error ms | TTFT p99 error ms | server socket wait p99 ms | TTFT p99 error from the receipt ms | client lateness p99 ms | step time error ms | peak RSS MiB | requests ok/failed |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for bs in sizes:
     (us, ss, _), (ul, sl, rss) = cpu(bs, "short"), cpu(bs, "long")
     ts, tl = tokens(f"{work}/{bs}-short.db"), tokens(f"{work}/{bs}-long.db")
@@ -181,7 +186,13 @@ for bs in sizes:
         last[req] = t
     # Per measured request (warm-up waves open the connections): the client's TTFT less the
     # simulator's (arrival to the write of its first token), joined on the response id.
-    ttft_errs = [f - s - served[rid] for s, f, rid in db.execute("SELECT sent_t_s, first_token_t_s, response_id FROM requests WHERE run_id=? AND step_idx=? AND outcome='ok' AND warmup=0", (run, idx)) if rid in served]
+    measured = db.execute("SELECT sent_t_s, first_token_t_s, response_id FROM requests WHERE run_id=? AND step_idx=? AND outcome='ok' AND warmup=0", (run, idx)).fetchall()
+    ttft_errs = [f - s - served[rid] for s, f, rid in measured if rid in served]
+    # The same from the kernel's receipt of the request at the simulator: what the client's
+    # TTFT includes and the handler's instant does not (the burst's wait to be read and routed)
+    # is then on the server's side too, and the difference is the client's own error.
+    waits = [socket_wait[rid] for _, _, rid in measured if rid in socket_wait]
+    ttft_errs_rx = [f - s - served[rid] - socket_wait[rid] for s, f, rid in measured if rid in socket_wait]
     # Per measured request, each inter-token gap the client saw against the one the simulator
     # wrote (the gap between its writes of the same two chunks): the client's own error, with
     # the simulator's spread of writes within a step taken out.
@@ -207,7 +218,8 @@ for bs in sizes:
           f"{(pct(gaps, 50) - true_step)*1e3:+.3f} | {(pct(gaps, 99) - true_step)*1e3:+.3f} | "
           f"{(pct(wrote_gaps, 99) - true_step)*1e3:+.3f} | {(pct(seen_gaps, 99) - pct(wrote_gaps, 99))*1e3:+.3f} | "
           f"{pct(paired, 99)*1e3:.3f} ({whole:,} of {len(client_chunks):,} responses) | "
-          f"{pct(ttft_errs, 50)*1e3:+.3f} | {pct(ttft_errs, 99)*1e3:+.3f} | {pct(late, 99)*1e3:.2f} | "
+          f"{pct(ttft_errs, 50)*1e3:+.3f} | {pct(ttft_errs, 99)*1e3:+.3f} | {pct(waits, 99)*1e3:.3f} | "
+          f"{pct(ttft_errs_rx, 99)*1e3:+.3f} | {pct(late, 99)*1e3:.2f} | "
           f"{step_err} | {rss // 1024} | {probe['requests_ok']}/{probe['requests_failed']} |")
 floor = []
 for bs in sizes:

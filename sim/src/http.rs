@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::faults::{RequestFault, corrupt_exposition};
 use crate::flavor::SimFlavor;
+use crate::received::Received;
 use crate::role::SimRole;
 use crate::scheduler::{Msg, Submission};
 use crate::shared::Shared;
@@ -43,16 +44,28 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-async fn completions(State(sh): AppState, body: Bytes) -> Response {
-    complete(sh, body, false).await
+async fn completions(
+    State(sh): AppState,
+    ConnectInfo(received): ConnectInfo<Received>,
+    body: Bytes,
+) -> Response {
+    complete(sh, &received, body, false).await
 }
 
-async fn chat_completions(State(sh): AppState, body: Bytes) -> Response {
-    complete(sh, body, true).await
+async fn chat_completions(
+    State(sh): AppState,
+    ConnectInfo(received): ConnectInfo<Received>,
+    body: Bytes,
+) -> Response {
+    complete(sh, &received, body, true).await
 }
 
-async fn complete(sh: Arc<Shared>, body: Bytes, chat: bool) -> Response {
+async fn complete(sh: Arc<Shared>, received: &Received, body: Bytes, chat: bool) -> Response {
     let arrival = Instant::now();
+    // How long the request's last byte waited for this handler (by the kernel's stamp).
+    let socket_wait = received
+        .instant(arrival)
+        .map(|at| arrival.duration_since(at));
     let req = match parse_request(&sh, &body, chat) {
         Ok(r) => r,
         Err(resp) => return *resp,
@@ -107,7 +120,7 @@ async fn complete(sh: Arc<Shared>, body: Bytes, chat: bool) -> Response {
         );
     }
     if req.stream {
-        stream::sse_response(sh, req, rx, fault, arrival)
+        stream::sse_response(sh, req, rx, fault, arrival, socket_wait)
     } else {
         stream::full_response(sh, req, rx, fault).await
     }
@@ -168,10 +181,12 @@ async fn truth(State(sh): AppState) -> Response {
     axum::Json(sh.truth()).into_response()
 }
 
-/// Each streamed response's id and server-side time to first token (arrival to the write of
-/// its first token chunk), in the order first tokens were written; for a response that ran to
-/// its end, `writes_s`: the seconds from its arrival to the write of each chunk that carried
-/// tokens (the gaps between them are the inter-token times the server wrote).
+/// Each streamed response's id and server-side time to first token (arrival at its handler to
+/// the write of its first token chunk), in the order first tokens were written, with
+/// `socket_wait_s`: how long the request's last byte had waited for the handler, by the
+/// kernel's receive stamp (absent without one). For a response that ran to its end,
+/// `writes_s`: the seconds from its arrival to the write of each chunk that carried tokens
+/// (the gaps between them are the inter-token times the server wrote).
 async fn sim_requests(State(sh): AppState) -> Response {
     let log = match sh.first_tokens.lock() {
         Ok(log) => log.clone(),
@@ -185,9 +200,15 @@ async fn sim_requests(State(sh): AppState) -> Response {
         .unwrap_or_default();
     let rows: Vec<serde_json::Value> = log
         .into_iter()
-        .map(|(id, ttft_s)| match writes.get(id.as_str()) {
-            Some(w) => json!({"id": id, "ttft_s": ttft_s, "writes_s": w}),
-            None => json!({"id": id, "ttft_s": ttft_s}),
+        .map(|f| {
+            let mut row = json!({"id": f.id, "ttft_s": f.ttft_s});
+            if let Some(w) = f.socket_wait_s {
+                row["socket_wait_s"] = json!(w);
+            }
+            if let Some(w) = writes.get(f.id.as_str()) {
+                row["writes_s"] = json!(w);
+            }
+            row
         })
         .collect();
     axum::Json(rows).into_response()

@@ -15,6 +15,7 @@ mod faults;
 mod flavor;
 mod http;
 mod profile;
+mod received;
 mod role;
 mod router;
 mod scheduler;

@@ -1,6 +1,7 @@
 //! Serving an axum app the way every simulated process does: a socket bound up front (so the
 //! caller knows its port before building the app), a runtime of its own with two worker threads,
-//! TCP_NODELAY on each connection, and a graceful stop. It owns no routes.
+//! TCP_NODELAY and the kernel's receive stamps on each
+//! connection (`received.rs`), and a graceful stop. It owns no routes.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -50,16 +51,15 @@ pub(crate) fn serve(bound: Bound, app: axum::Router, what: &str) -> Result<Serve
     };
     let cancel = CancellationToken::new();
     let stop = cancel.clone().cancelled_owned();
-    // Each token goes out as its own small write: without TCP_NODELAY, Nagle's algorithm holds
-    // a chunk back until the previous one is acknowledged, adding delayed-ACK latency to ITL.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    let listener = crate::received::StampedListener(listener);
     let what = what.to_string();
     let task = runtime.spawn(async move {
-        if let Err(err) = axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
+        if let Err(err) = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<crate::received::Received>(),
+        )
+        .with_graceful_shutdown(stop)
+        .await
         {
             eprintln!("warning: {what} server stopped: {err}");
         }

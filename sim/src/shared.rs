@@ -29,15 +29,25 @@ pub(crate) struct Shared {
     pub next_rank: AtomicUsize,
     pub dcgm: DcgmWindow,
     pub created_unix_s: u64,
-    /// Per streamed response: its id and the seconds from the request's arrival to the write
-    /// of its first token (`GET /sim/requests`), the server's side of each TTFT.
-    pub first_tokens: Mutex<Vec<(String, f64)>>,
+    /// Per streamed response, the server's side of its TTFT (`GET /sim/requests`).
+    pub first_tokens: Mutex<Vec<FirstToken>>,
     /// Per streamed response that ran to its end: its id and the seconds from its arrival to
     /// the write of each chunk that carried tokens (`GET /sim/requests`'s `writes_s`), the
     /// server's side of each inter-token gap; at most [`WRITES_KEPT`] instants in all.
     pub writes: Mutex<WriteLog>,
     /// Each streamed chunk's lag behind its step (`/sim/truth`'s `frontend_lag`).
     pub frontend_lag: Mutex<FrontendLag>,
+}
+
+/// A streamed response's first token, as the server wrote it.
+#[derive(Clone)]
+pub(crate) struct FirstToken {
+    pub id: String,
+    /// Seconds from the request's arrival at its handler to the write of its first token.
+    pub ttft_s: f64,
+    /// Seconds from the kernel's receipt of the request's last byte to its handler; `None`
+    /// where the kernel gave no stamp.
+    pub socket_wait_s: Option<f64>,
 }
 
 /// The most responses `/sim/requests` keeps (the oldest are dropped beyond it).

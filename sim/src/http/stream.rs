@@ -16,7 +16,7 @@ use crate::faults::RequestFault;
 use crate::flavor::SimFlavor;
 use crate::role::{SimRole, prefill_answer};
 use crate::scheduler::{CONTEXT_EXCEEDED, Emit, FinishReason};
-use crate::shared::{FIRST_TOKENS_KEPT, Shared};
+use crate::shared::{FIRST_TOKENS_KEPT, FirstToken, Shared};
 
 const CONTENT_TOKEN: &str = " tok";
 const REASONING_TOKEN: &str = " think";
@@ -163,8 +163,10 @@ struct StreamState {
     rx: UnboundedReceiver<Emit>,
     enc: Encoder,
     sh: Arc<Shared>,
-    /// When the request arrived.
+    /// When the request arrived at its handler.
     arrived: std::time::Instant,
+    /// How long its last byte had waited for the handler (the kernel's stamp).
+    socket_wait: Option<std::time::Duration>,
     /// Seconds from the arrival to the write of each chunk that carried tokens (the first is
     /// the server's TTFT).
     writes: Vec<f64>,
@@ -216,7 +218,11 @@ async fn next_chunk(mut st: StreamState) -> Option<(Item, StreamState)> {
             && let Ok(mut log) = st.sh.first_tokens.lock()
             && log.len() < FIRST_TOKENS_KEPT
         {
-            log.push((st.enc.id.clone(), since_arrival));
+            log.push(FirstToken {
+                id: st.enc.id.clone(),
+                ttft_s: since_arrival,
+                socket_wait_s: st.socket_wait.map(|w| w.as_secs_f64()),
+            });
         }
     }
     st.done = emit.finish.is_some();
@@ -234,12 +240,14 @@ pub(super) fn sse_response(
     rx: UnboundedReceiver<Emit>,
     fault: RequestFault,
     arrival: std::time::Instant,
+    socket_wait: Option<std::time::Duration>,
 ) -> Response {
     let st = StreamState {
         rx,
         enc: Encoder::new(&sh, &req),
         sh: sh.clone(),
         arrived: arrival,
+        socket_wait,
         writes: Vec::new(),
         fault,
         events: 0,
