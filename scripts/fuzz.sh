@@ -17,6 +17,8 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 shift || true
 export RUSTC_BOOTSTRAP=1
+# polars built without the coverage pass (scripts/fuzz-rustc.sh says why).
+export RUSTC_WRAPPER="$PWD/scripts/fuzz-rustc.sh"
 export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$PWD/fuzz/target}"
 targets=("$@")
 profile=()
