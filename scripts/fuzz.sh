@@ -30,7 +30,8 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 
 # seed TARGET PREFIX FILE…: copies each fixture into the target's corpus, PREFIX (printf
-# escapes) before its bytes, where the target reads a leading selector byte.
+# escapes) before its bytes, where the target reads a leading selector byte; SEED_TAG goes into
+# the copy's name, to seed one file under two selectors.
 seed() {
   local target=$1 prefix=$2
   shift 2
@@ -38,7 +39,7 @@ seed() {
   for f in "$@"; do
     [ -f "$f" ] || continue
     local dest
-    dest="fuzz/corpus/$target/seed-$(basename "$f")"
+    dest="fuzz/corpus/$target/seed${SEED_TAG:-}-$(basename "$f")"
     [ -e "$dest" ] || { printf "$prefix"; cat "$f"; } > "$dest"
   done
 }
@@ -49,6 +50,7 @@ seed nvidia_smi '' fixtures/nvidia-smi/*.csv
 seed llamacpp_props '' fixtures/llamacpp/*.json
 seed model_config '' fixtures/model-configs/*.json
 seed peer_import '\377' "${peer[@]}"
+SEED_TAG=-records seed peer_import '\376' fixtures/peer-results/aiperf/artifacts/profile_export.jsonl
 seed dataset '' fixtures/datasets/*
 seed tokenizer '' fixtures/tokenizers/*.json
 seed sse '' fuzz/seeds/sse/*

@@ -7,45 +7,52 @@ use serde_json::Value;
 use super::PeerError;
 
 /// Python's `json.dumps` tokens that strict JSON lacks, outside strings: `Infinity` becomes the
-/// string `"Infinity"` (read as +∞ by [`Node::f64`]), `NaN` becomes `null`.
+/// string `"Infinity"` (read as +∞ by [`Node::f64`]), `NaN` becomes `null`. Jumps from one quote
+/// or token letter to the next (`memchr`), so a long file costs a scan, not a step per character.
 fn sanitize(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.contains("Infinity") && !text.contains("NaN") {
         return std::borrow::Cow::Borrowed(text);
     }
+    let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len() + 16);
-    let (mut in_string, mut escaped) = (false, false);
-    let mut rest = text;
-    while let Some(c) = rest.chars().next() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if c == '"' {
-            in_string = true;
+    // `copied`: bytes before it are in `out`; `at`: where the search for the next quote or
+    // token letter (outside strings) starts. Both sit on ASCII bytes, so on char boundaries.
+    let (mut copied, mut at) = (0, 0);
+    while let Some(off) = memchr::memchr3(b'"', b'I', b'N', &bytes[at..]) {
+        let i = at + off;
+        let rest = &text[i..];
+        let (len, with) = if bytes[i] == b'"' {
+            at = string_end(bytes, i + 1);
+            continue;
+        } else if rest.starts_with("Infinity") {
+            (8, "\"Infinity\"")
+        } else if rest.starts_with("NaN") {
+            (3, "null")
         } else {
-            let (token, with) = if rest.starts_with("-Infinity") {
-                ("-Infinity", "\"-Infinity\"")
-            } else if rest.starts_with("Infinity") {
-                ("Infinity", "\"Infinity\"")
-            } else if rest.starts_with("NaN") {
-                ("NaN", "null")
-            } else {
-                ("", "")
-            };
-            if !token.is_empty() {
-                out.push_str(with);
-                rest = &rest[token.len()..];
-                continue;
-            }
-        }
-        out.push(c);
-        rest = &rest[c.len_utf8()..];
+            at = i + 1;
+            continue;
+        };
+        let minus = bytes[i] == b'I' && i > copied && bytes[i - 1] == b'-';
+        out.push_str(&text[copied..i - usize::from(minus)]);
+        out.push_str(if minus { "\"-Infinity\"" } else { with });
+        at = i + len;
+        copied = at;
     }
+    out.push_str(&text[copied..]);
     std::borrow::Cow::Owned(out)
+}
+
+/// The index just past the quote that closes a JSON string whose body starts at `at` (a
+/// backslash escapes the byte after it), or the end of the text for an unclosed one.
+fn string_end(bytes: &[u8], mut at: usize) -> usize {
+    while let Some(off) = memchr::memchr2(b'"', b'\\', &bytes[at..]) {
+        let i = at + off;
+        if bytes[i] == b'"' {
+            return i + 1;
+        }
+        at = (i + 2).min(bytes.len());
+    }
+    bytes.len()
 }
 
 fn located(e: &serde_json::Error, line_offset: usize) -> PeerError {
@@ -294,6 +301,30 @@ mod tests {
         assert_eq!(n.f64("x").expect("number"), Some(f64::NEG_INFINITY));
         assert_eq!(n.f64("y").expect("null"), None);
         assert_eq!(n.str("s").as_deref(), Some("Infinity NaN"));
+    }
+
+    #[test]
+    fn sanitize_replaces_tokens_outside_strings_only() {
+        for (text, want) in [
+            (
+                "[Infinity,-Infinity,NaN]",
+                r#"["Infinity","-Infinity",null]"#,
+            ),
+            ("NaN-Infinity", r#"null"-Infinity""#),
+            ("--Infinity", r#"-"-Infinity""#),
+            (r#"["a\"NaN", NaN]"#, r#"["a\"NaN", null]"#),
+            (r#"["\\", NaN]"#, r#"["\\", null]"#),
+            (
+                r#"{"é\é": Infinity, "Inf": INaN}"#,
+                r#"{"é\é": "Infinity", "Inf": Inull}"#,
+            ),
+            ("[1, Inf, Na, N]", "[1, Inf, Na, N]"),
+            (r#"["NaN"#, r#"["NaN"#),
+            (r"NaN\", r"null\"),
+            (r#"["\"#, r#"["\"#),
+        ] {
+            assert_eq!(sanitize(text), want, "{text}");
+        }
     }
 
     #[test]
