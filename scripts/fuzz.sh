@@ -20,6 +20,9 @@ export RUSTC_BOOTSTRAP=1
 # polars built without the coverage pass (scripts/fuzz-rustc.sh says why).
 export RUSTC_WRAPPER="$PWD/scripts/fuzz-rustc.sh"
 export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$PWD/fuzz/target}"
+# One polars thread: an input is a few KB, and two threads handing it between them cost a
+# quarter more CPU an execution (peer_import, docs/RELIABILITY.md).
+export POLARS_MAX_THREADS=1
 targets=("$@")
 profile=()
 if [ "${FUZZ_DEV:-0}" = 1 ]; then

@@ -319,6 +319,25 @@ fn locust_llm_metric_rows() {
 }
 
 #[test]
+fn locust_reads_its_columns_from_a_header_with_thousands_more() {
+    let extra: String = (0..5000).map(|i| format!(",x{i}")).collect();
+    let blank = ",".repeat(5000);
+    let csv = format!(
+        "Type,Name,Request Count,Failure Count,Average Response Time,Requests/s,99%{extra}\r\n\
+         POST,/v1/completions,100,2,710.5,4.0,880{blank}\r\n\
+         METRIC,time_to_first_token,98,0,52.5,3.9,90{blank}\r\n"
+    );
+    let p = parse(&csv, "wide_stats.csv", None, &|_: &str| None)
+        .expect("locust")
+        .remove(0);
+    assert_eq!((p.completed, p.failed), (Some(98), Some(2)));
+    near(p.req_per_s, 4.0, 1e-12);
+    near(p.e2e.p99_s, 0.88, 1e-12);
+    near(p.ttft.mean_s, 0.0525, 1e-12);
+    assert_eq!(p.e2e.p50_s, None, "no 50% column");
+}
+
+#[test]
 fn gpustack_old_json_mixed_units() {
     let p = one("peer-formats/synthetic/gpustack-benchmark_serving.json");
     assert_eq!(p.tool, Tool::Gpustack);
