@@ -60,6 +60,14 @@ pub fn points(text: &str) -> Result<Vec<PeerPoint>, PeerError> {
         .filter(|c| present.contains(c))
         .map(|c| PlSmallStr::from_static(c))
         .collect();
+    // polars panics on an empty projection (found by fuzzing: a first line of blanks before
+    // locust's header, which detection skips and polars reads as the header).
+    if columns.is_empty() {
+        return Err(PeerError::new(
+            "line 1",
+            "expected locust's stats header (Type,Name,Request Count,…) on the first line",
+        ));
+    }
     let df = CsvReadOptions::default()
         .with_has_header(true)
         .with_infer_schema_length(None)

@@ -338,6 +338,20 @@ fn locust_reads_its_columns_from_a_header_with_thousands_more() {
 }
 
 #[test]
+fn locust_header_after_a_line_of_blanks_is_an_error_not_a_panic() {
+    // Found by fuzzing (peer_import): detection trims the blank line, polars does not, and no
+    // column was left to project.
+    let err = parse(
+        "  \t\t\n   Type,Name,Request Count\0\0\x0074\n  }\n}",
+        "x_stats.csv",
+        None,
+        &|_: &str| None,
+    )
+    .expect_err("not a stats CSV");
+    assert!(err.problem.contains("locust's stats header"), "{err}");
+}
+
+#[test]
 fn gpustack_old_json_mixed_units() {
     let p = one("peer-formats/synthetic/gpustack-benchmark_serving.json");
     assert_eq!(p.tool, Tool::Gpustack);
