@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -61,11 +60,9 @@ async fn chat_completions(
 }
 
 async fn complete(sh: Arc<Shared>, received: &Received, body: Bytes, chat: bool) -> Response {
-    let arrival = Instant::now();
+    let (arrival, wall) = crate::received::paired_now();
     // How long the request's last byte waited for this handler (by the kernel's stamp).
-    let socket_wait = received
-        .instant(arrival)
-        .map(|at| arrival.duration_since(at));
+    let socket_wait = received.age_at(wall);
     let req = match parse_request(&sh, &body, chat) {
         Ok(r) => r,
         Err(resp) => return *resp,

@@ -1,7 +1,8 @@
 //! When a request's bytes reached the simulator's host, by the kernel's clock. Each accepted
 //! connection asks the kernel to stamp the segments it receives (`SO_TIMESTAMPNS`); each read
 //! keeps the wall-clock stamp of the last segment it took ([`Received`]); a handler reads its
-//! connection's stamp as the instant its request's last byte arrived.
+//! connection's stamp as the instant its request's last byte arrived, and measures its age from
+//! a wall-clock reading paired with its own monotonic arrival ([`paired_now`]).
 //!
 //! The handler's own `Instant::now()` is later by whatever the request waited for first: in the
 //! socket's queue, for the server's threads to accept, read and route it. At 1,000 requests sent
@@ -56,14 +57,12 @@ impl Listener for StampedListener {
 pub(crate) struct Received(Arc<Mutex<Option<SystemTime>>>);
 
 impl Received {
-    /// The monotonic instant of the last stamp, placed by its age now; `None` without a stamp,
-    /// and never after `now`.
-    pub fn instant(&self, now: Instant) -> Option<Instant> {
+    /// How long before `wall` the last stamped segment arrived; `None` without a stamp, and
+    /// zero where the stamp is later than `wall`. Both are wall-clock readings, so nothing that
+    /// happens between this call and `wall` (a preempted thread) enters the figure.
+    pub fn age_at(&self, wall: SystemTime) -> Option<Duration> {
         let stamp = (*self.0.lock().ok()?)?;
-        let age = SystemTime::now()
-            .duration_since(stamp)
-            .unwrap_or(Duration::ZERO);
-        now.checked_sub(age)
+        Some(wall.duration_since(stamp).unwrap_or(Duration::ZERO))
     }
 
     fn set(&self, stamp: SystemTime) {
@@ -77,6 +76,29 @@ impl Connected<IncomingStream<'_, StampedListener>> for Received {
     fn connect_info(stream: IncomingStream<'_, StampedListener>) -> Self {
         stream.io().last.clone()
     }
+}
+
+/// The monotonic and the wall clock read together: the wall clock between two readings of the
+/// monotonic one that lie within 20 µs (or the closest of a few tries), paired with the later.
+/// A thread preempted between two unchecked readings would pair a wall clock read milliseconds
+/// late with the monotonic instant, and every age measured against it would grow by as much;
+/// paired this way an age can only come out short, by at most the spread.
+pub(crate) fn paired_now() -> (Instant, SystemTime) {
+    const TIGHT: Duration = Duration::from_micros(20);
+    let mut best: Option<(Duration, Instant, SystemTime)> = None;
+    for _ in 0..8 {
+        let before = Instant::now();
+        let wall = SystemTime::now();
+        let after = Instant::now();
+        let spread = after.duration_since(before);
+        if spread <= TIGHT {
+            return (after, wall);
+        }
+        if best.is_none_or(|(s, _, _)| spread < s) {
+            best = Some((spread, after, wall));
+        }
+    }
+    best.map_or_else(|| (Instant::now(), SystemTime::now()), |(_, i, w)| (i, w))
 }
 
 /// An accepted connection whose reads keep the kernel's receive stamp.
@@ -192,4 +214,26 @@ fn recv_stamped(io: &TcpStream, room: &mut [u8]) -> io::Result<(usize, Option<Sy
 #[cfg(not(target_os = "linux"))]
 fn recv_stamped(_: &TcpStream, _: &mut [u8]) -> io::Result<(usize, Option<SystemTime>)> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn age_is_measured_against_the_wall_clock_given_not_a_later_one() {
+        let r = Received::default();
+        let wall = SystemTime::now();
+        assert_eq!(r.age_at(wall), None, "no stamp yet");
+        r.set(wall - Duration::from_millis(3));
+        // Read long after `wall`: the age is still the 3 ms before it.
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(r.age_at(wall), Some(Duration::from_millis(3)));
+        r.set(wall + Duration::from_millis(1));
+        assert_eq!(
+            r.age_at(wall),
+            Some(Duration::ZERO),
+            "a stamp after the reading"
+        );
+    }
 }
