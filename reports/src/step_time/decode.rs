@@ -147,7 +147,16 @@ impl DecodePass {
             e.1 += (toks.len() - 1) as f64;
         }
         let window_tokens = self.window_tokens.entry(req.step).or_default();
-        for w in windows {
+        // Only the windows the request's span meets: one wholly before its send or its first
+        // chunk, or wholly after its end or its last chunk, holds none of its chunks and none
+        // of its time (it would add exact zeros). A closed loop's step has thousands of
+        // windows and millions of requests: visiting each window for each request made this
+        // pass 65 % of a 30-minute soak's analysis.
+        let span_from = times.first().map_or(req.sent, |f| f.min(req.sent));
+        let span_to = times.last().map_or(req.end, |l| l.max(req.end));
+        let first = windows.partition_point(|w| w.end_t_s < span_from);
+        let past = windows.partition_point(|w| w.start_t_s <= span_to);
+        for w in &windows[first..past.max(first)] {
             // The tokens that arrived after the window's start, as the cadence counts them.
             let a = times.partition_point(|t| *t <= w.start_t_s);
             let b = times.partition_point(|t| *t <= w.end_t_s);

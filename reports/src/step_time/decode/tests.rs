@@ -209,3 +209,47 @@ fn nearest_picks_the_closest_arrival() {
     assert_eq!(nearest(&[1.0], 0.0), Some(0));
     assert_eq!(nearest(&[], 0.0), None);
 }
+
+#[test]
+fn only_the_windows_a_request_meets_count_and_those_at_its_edges_do() {
+    // Sent at 1.0, a token every 0.1 s from 1.1 to 2.0, done at 2.0; among 2,000 windows far
+    // before and after it, five near it.
+    let req = Req {
+        step: 0,
+        wave: None,
+        sent: 1.0,
+        end: 2.0,
+        first: Some(1.1),
+        output_tokens: Some(10),
+    };
+    let times: Vec<f64> = (1..=10).map(|k| 1.0 + f64::from(k) * 0.1).collect();
+    let toks = vec![Some(1u32); times.len()];
+    let w = |a: f64, b: f64| Window {
+        start_t_s: a,
+        end_t_s: b,
+        wave: None,
+    };
+    let mut windows: Vec<Window> = (0..1000)
+        .map(|k| w(f64::from(k) * 1e-4, f64::from(k) * 1e-4 + 5e-5))
+        .collect();
+    windows.extend([
+        w(0.2, 0.9),   // wholly before the send
+        w(0.95, 1.1),  // ends on the first chunk: it holds it
+        w(1.26, 1.55), // inside
+        w(1.6, 2.0),   // ends on the last chunk and the end
+        w(2.0, 2.5),   // starts on the end: nothing after it
+    ]);
+    windows.extend((0..1000).map(|k| w(3.0 + f64::from(k), 3.5 + f64::from(k))));
+    let mut pass = DecodePass::default();
+    pass.add(&req, &windows, &times, &toks);
+    let d = &pass.finish(&BTreeMap::new())[&0];
+    // Tokens after each window's start: 1.1; 1.3, 1.4, 1.5; 1.7 … 2.0.
+    assert!((d.window_tokens - 8.0).abs() < 1e-9, "{d:?}");
+    // Time: [1.0, 1.1] prefilling (0.1 s, 1 token); [1.26, 1.5] after the chunk nearest 1.26
+    // (1.3), 0.24 s and 2 tokens; [1.6, 2.0] after 1.6's chunk, 0.4 s and 4 tokens.
+    let expected = (0.1 + 0.24 + 0.4) / 7.0;
+    assert!(
+        (d.tpot_s.unwrap() - expected).abs() < 1e-9,
+        "{d:?} vs {expected}"
+    );
+}
