@@ -85,7 +85,7 @@ impl Connected<IncomingStream<'_, StampedListener>> for Received {
 /// paired this way an age can only come out short, by at most the spread.
 pub(crate) fn paired_now() -> (Instant, SystemTime) {
     const TIGHT: Duration = Duration::from_micros(20);
-    let mut best: Option<(Duration, Instant, SystemTime)> = None;
+    let mut best = (Duration::MAX, Instant::now(), SystemTime::now());
     for _ in 0..8 {
         let before = Instant::now();
         let wall = SystemTime::now();
@@ -94,11 +94,11 @@ pub(crate) fn paired_now() -> (Instant, SystemTime) {
         if spread <= TIGHT {
             return (after, wall);
         }
-        if best.is_none_or(|(s, _, _)| spread < s) {
-            best = Some((spread, after, wall));
+        if spread < best.0 {
+            best = (spread, after, wall);
         }
     }
-    best.map_or_else(|| (Instant::now(), SystemTime::now()), |(_, i, w)| (i, w))
+    (best.1, best.2)
 }
 
 /// An accepted connection whose reads keep the kernel's receive stamp.

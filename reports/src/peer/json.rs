@@ -21,16 +21,17 @@ fn sanitize(text: &str) -> std::borrow::Cow<'_, str> {
     while let Some(off) = memchr::memchr3(b'"', b'I', b'N', &bytes[at..]) {
         let i = at + off;
         let rest = &text[i..];
-        let (len, with) = if bytes[i] == b'"' {
-            at = string_end(bytes, i + 1);
-            continue;
-        } else if rest.starts_with("Infinity") {
-            (8, "\"Infinity\"")
-        } else if rest.starts_with("NaN") {
-            (3, "null")
-        } else {
-            at = i + 1;
-            continue;
+        let (len, with) = match bytes[i] {
+            b'"' => {
+                at = string_end(bytes, i + 1);
+                continue;
+            }
+            _ if rest.starts_with("Infinity") => (8, "\"Infinity\""),
+            _ if rest.starts_with("NaN") => (3, "null"),
+            _ => {
+                at = i + 1;
+                continue;
+            }
         };
         let minus = bytes[i] == b'I' && i > copied && bytes[i - 1] == b'-';
         out.push_str(&text[copied..i - usize::from(minus)]);
