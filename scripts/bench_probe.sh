@@ -11,7 +11,10 @@
 #   FLOOR=1                 also measure the floor: scripts/floor_client.c (built with `cc -O2`)
 #                           holding the same number of streams for the same requests, one epoll
 #                           loop and one recv per ready socket, nothing parsed or recorded: the
-#                           CPU per output token of receiving the bytes at all on this machine
+#                           CPU per output token of receiving the bytes at all on this machine;
+#                           and the same on tokio (examples/floor_tokio.rs, the probe's runtime:
+#                           its scheduler and reactor, one task a stream, nothing parsed): what
+#                           the runtime's wake-ups cost a chunk before the probe does anything
 #   CALLGRIND=1             also count the probe's instructions per output token under
 #                           `valgrind --tool=callgrind` (batch sizes up to 8 only: valgrind runs
 #                           the client ~50x slower, and a client that falls behind reads several
@@ -103,12 +106,14 @@ done
 # The floor client (scripts/floor_client.c): N requests with BS in flight, each read to its end
 # with one epoll loop and one recv per ready socket, nothing parsed or recorded.
 floor() {
-  local bs=$1 n=$2 out=$3
-  timed "$out.time" "$work/floor_client" "$host" "$port" "$bs" "$n" "$work/body.json" > "$out.events"
+  local client=$1 bs=$2 n=$3 out=$4
+  timed "$out.time" "$work/$client" "$host" "$port" "$bs" "$n" "$work/body.json" > "$out.events"
   echo $((n * output_len)) > "$out.tokens"
 }
 if [ "${FLOOR:-0}" = 1 ]; then
   cc -O2 -o "$work/floor_client" scripts/floor_client.c
+  cargo build --release --quiet --example floor_tokio
+  cp "$CARGO_TARGET_DIR/release/examples/floor_tokio" "$work/floor_tokio"
   model=$(curl -s "$base/v1/models" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')
   printf '{"model":"%s","prompt":[%s],"max_tokens":%s,"ignore_eos":true,"stream":true,"stream_options":{"include_usage":true}}' \
     "$model" "$(seq -s, 16)" "$output_len" > "$work/body.json"
@@ -116,8 +121,10 @@ if [ "${FLOOR:-0}" = 1 ]; then
   host=${hostport%:*}
   port=${hostport##*:}
   for bs in "${sizes[@]}"; do
-    floor "$bs" $((bs * 2)) "$work/$bs-floor-short"
-    floor "$bs" $((bs * (1 + $(long_waves "$bs")))) "$work/$bs-floor-long"
+    for client in floor_client floor_tokio; do
+      floor "$client" "$bs" $((bs * 2)) "$work/$bs-$client-short"
+      floor "$client" "$bs" $((bs * (1 + $(long_waves "$bs")))) "$work/$bs-$client-long"
+    done
   done
 fi
 curl -s "$base/sim/truth" > "$work/truth.json"
@@ -223,20 +230,21 @@ for bs in sizes:
           f"{step_err} | {rss // 1024} | {probe['requests_ok']}/{probe['requests_failed']} |")
 floor = []
 for bs in sizes:
-    try:
-        (us, ss, _), (ul, sl, _) = cpu(bs, "floor-short"), cpu(bs, "floor-long")
-        cs, cl = (int(open(f"{work}/{bs}-floor-{r}.tokens").read()) for r in ("short", "long"))
-        events = int(open(f"{work}/{bs}-floor-long.events").read())
-    except (OSError, ValueError):
-        continue
-    # Each response is its tokens' events, the usage event and [DONE].
-    expected = cl // output_len * (output_len + 2)
-    floor.append(f"| {bs} | {cl - cs:,} | {(ul + sl - us - ss) / (cl - cs) * 1e6:.1f} ({(sl - ss) / (cl - cs) * 1e6:.1f} sys) | {events:,}/{expected:,} |")
+    for client in ("floor_client", "floor_tokio"):
+        try:
+            (us, ss, _), (ul, sl, _) = cpu(bs, f"{client}-short"), cpu(bs, f"{client}-long")
+            cs, cl = (int(open(f"{work}/{bs}-{client}-{r}.tokens").read()) for r in ("short", "long"))
+            events = int(open(f"{work}/{bs}-{client}-long.events").read())
+        except (OSError, ValueError):
+            continue
+        # Each response is its tokens' events, the usage event and [DONE].
+        expected = cl // output_len * (output_len + 2)
+        floor.append(f"| {bs} | {client} | {cl - cs:,} | {(ul + sl - us - ss) / (cl - cs) * 1e6:.1f} ({(sl - ss) / (cl - cs) * 1e6:.1f} sys) | {events:,}/{expected:,} |")
 if floor:
     print()
-    print("floor: scripts/floor_client.c reading the same streams (one epoll loop, a recv per ready socket, nothing parsed)")
-    print("| streams | marginal tokens | CPU µs per output token (of which sys) | events read/sent (long run) |")
-    print("|---:|---:|---:|---:|")
+    print("floors reading the same streams, nothing parsed: scripts/floor_client.c (one epoll loop, a recv per ready socket) and examples/floor_tokio.rs (tokio: a task a stream)")
+    print("| streams | client | marginal tokens | CPU µs per output token (of which sys) | events read/sent (long run) |")
+    print("|---:|---|---:|---:|---:|")
     print("\n".join(floor))
 print(f"simulator process (own core): {float(open(f'{work}/sim_cpu').read()):.2f} CPU-s for "
       f"{truth['totals']['generation_tokens']:,} generated tokens")

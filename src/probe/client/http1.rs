@@ -9,12 +9,15 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::io::unix::AsyncFd;
 
 use super::wire::{BodyDecoder, Head, MAX_HEAD_BYTES, WireError};
 
 mod arrival;
+
+/// A connection: the socket registered with the runtime as a plain descriptor, so that a read
+/// can say its readiness is spent without a second system call ([`arrival::read`]).
+type Conn = AsyncFd<std::net::TcpStream>;
 
 /// Bytes read from the socket at a time; the head may grow the buffer to its limit.
 const READ_BYTES: usize = 8 << 10;
@@ -30,7 +33,7 @@ pub(super) struct Http1 {
     /// The request line and every field up to `content-length`'s value.
     head: Vec<u8>,
     /// Connections whose last response was read to its end and may be reused.
-    idle: Mutex<Vec<TcpStream>>,
+    idle: Mutex<Vec<Conn>>,
 }
 
 impl fmt::Debug for Http1 {
@@ -91,24 +94,18 @@ impl Http1 {
     /// Sends `body` and reads the response's head: on a kept connection unless `fresh`.
     pub(super) async fn send(&self, body: &[u8], fresh: bool) -> Result<Response<'_>, SendError> {
         let kept = if fresh { None } else { self.take_idle() };
-        let mut conn = match kept {
+        let conn = match kept {
             Some(c) => c,
-            None => {
-                let c = TcpStream::connect(&self.authority).await.map_err(|e| {
-                    SendError::Other(format!("cannot connect to {}: {e}", self.authority))
-                })?;
-                // Each chunk goes out as written: no Nagle delay on the request.
-                let _ = c.set_nodelay(true);
-                arrival::enable(&c);
-                c
-            }
+            None => self.connect().await.map_err(|e| {
+                SendError::Other(format!("cannot connect to {}: {e}", self.authority))
+            })?,
         };
         let mut request = Vec::with_capacity(self.head.len() + 24 + body.len());
         request.extend_from_slice(&self.head);
         request.extend_from_slice(body.len().to_string().as_bytes());
         request.extend_from_slice(b"\r\n\r\n");
         request.extend_from_slice(body);
-        if let Err(e) = conn.write_all(&request).await {
+        if let Err(e) = write_all(&conn, &request).await {
             return Err(closed_or_other(e, "sending the request"));
         }
         let mut buf = vec![0u8; READ_BYTES];
@@ -155,15 +152,47 @@ impl Http1 {
         }
     }
 
-    fn take_idle(&self) -> Option<TcpStream> {
+    async fn connect(&self) -> std::io::Result<Conn> {
+        let c = tokio::net::TcpStream::connect(&self.authority).await?;
+        // Each chunk goes out as written: no Nagle delay on the request.
+        let _ = c.set_nodelay(true);
+        // Still non-blocking, as tokio left it.
+        let c = c.into_std()?;
+        arrival::enable(&c);
+        // `AsyncFd::new` is deprecated for a descriptor its owner might close under the
+        // runtime (tokio #8587); a `TcpStream` owns its descriptor and closes it only when
+        // dropped, after the registration, which is this call's sound case (its replacement,
+        // `register`, is `unsafe`, which this workspace forbids).
+        #[allow(deprecated)]
+        AsyncFd::new(c)
+    }
+
+    fn take_idle(&self) -> Option<Conn> {
         self.idle.lock().ok()?.pop()
     }
 
-    fn keep(&self, conn: TcpStream) {
+    fn keep(&self, conn: Conn) {
         if let Ok(mut idle) = self.idle.lock() {
             idle.push(conn);
         }
     }
+}
+
+/// Writes all of `bytes`, waiting whenever the socket's send buffer is full.
+async fn write_all(conn: &Conn, mut bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    while !bytes.is_empty() {
+        let mut ready = conn.writable().await?;
+        match ready.try_io(|c| c.get_ref().write(bytes)) {
+            Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(Ok(n)) => bytes = &bytes[n..],
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Ok(Err(e)) => return Err(e),
+            // The readiness was stale; `try_io` cleared it.
+            Err(_would_block) => {}
+        }
+    }
+    Ok(())
 }
 
 /// A reset or a broken pipe before any response byte is the kept connection the server had
@@ -185,7 +214,7 @@ pub(super) struct Response<'a> {
     pub(super) head: Head,
     decoder: BodyDecoder,
     /// `None` once handed back to the idle connections.
-    conn: Option<TcpStream>,
+    conn: Option<Conn>,
     /// Bytes read and not yet decoded: `buf[start..end]`.
     buf: Vec<u8>,
     start: usize,

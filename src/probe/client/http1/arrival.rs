@@ -6,9 +6,10 @@
 //! instant is the one the read returned at, as before.
 
 use std::io;
+use std::net::TcpStream;
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::net::TcpStream;
+use super::Conn;
 
 /// Asks the kernel to stamp the segments this connection receives; false where it will not.
 pub(super) fn enable(conn: &TcpStream) -> bool {
@@ -26,36 +27,36 @@ pub(super) fn enable(conn: &TcpStream) -> bool {
 
 /// One read into `buf` once the connection is readable: the bytes read, and when the last of
 /// them arrived (the kernel's stamp, else now).
-pub(super) async fn read(conn: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Instant)> {
-    #[cfg(target_os = "linux")]
-    {
-        // Room for the one control message, aligned as the kernel writes it, on the stack
-        // (`cmsg_space!` would allocate a buffer a read).
-        let mut control = Control([0; CONTROL_BYTES]);
-        debug_assert!(nix::sys::socket::cmsg_space::<nix::sys::time::TimeSpec>() <= CONTROL_BYTES);
-        conn.async_io(tokio::io::Interest::READABLE, || {
-            recv_stamped(conn, buf, &mut control.0)
-        })
-        .await
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        conn.readable().await?;
-        loop {
-            match conn.try_read(buf) {
-                Ok(n) => return Ok((n, Instant::now())),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.readable().await?,
-                Err(e) => return Err(e),
+///
+/// A read that filled less than `buf` emptied the socket's queue (TCP's receive copies every
+/// queued segment while room is left), so the connection's readiness is spent there: the next
+/// read waits for the runtime's next event instead of making a system call only to hear
+/// `EAGAIN`, one in two of a streamed chunk's reads. Bytes that land after this read raise a
+/// new (edge-triggered) event, which clearing the old one does not lose: tokio clears only the
+/// readiness of the event this read was woken by.
+pub(super) async fn read(conn: &Conn, buf: &mut [u8]) -> io::Result<(usize, Instant)> {
+    // Room for the one control message, aligned as the kernel writes it, on the stack
+    // (`cmsg_space!` would allocate a buffer a read).
+    let mut control = Control([0; CONTROL_BYTES]);
+    loop {
+        let mut ready = conn.readable().await?;
+        match recv_stamped(conn.get_ref(), buf, &mut control.0) {
+            Ok((n, at)) => {
+                if n > 0 && n < buf.len() {
+                    ready.clear_ready();
+                }
+                return Ok((n, at));
             }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready.clear_ready(),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
 }
 
 /// Control-message room: a `cmsghdr` and a `timespec` take 32 bytes on 64-bit Linux.
-#[cfg(target_os = "linux")]
 const CONTROL_BYTES: usize = 64;
 
-#[cfg(target_os = "linux")]
 #[repr(align(8))]
 struct Control([u8; CONTROL_BYTES]);
 
@@ -69,6 +70,7 @@ fn recv_stamped(
 
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 
+    debug_assert!(nix::sys::socket::cmsg_space::<nix::sys::time::TimeSpec>() <= control.len());
     let mut iov = [io::IoSliceMut::new(buf)];
     let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(control), MsgFlags::empty())
         .map_err(io::Error::from)?;
@@ -85,6 +87,14 @@ fn recv_stamped(
         }
     }
     Ok((msg.bytes, at))
+}
+
+/// Where the kernel gives no stamp: the instant the read returned.
+#[cfg(not(target_os = "linux"))]
+fn recv_stamped(conn: &TcpStream, buf: &mut [u8], _: &mut [u8]) -> io::Result<(usize, Instant)> {
+    use std::io::Read;
+    let n = (&*conn).read(buf)?;
+    Ok((n, Instant::now()))
 }
 
 /// The wall clock read between two readings of the monotonic one, paired with the later: the
@@ -135,5 +145,58 @@ mod tests {
         assert_eq!(arrival(now, wall, stamp), now - Duration::from_millis(30));
         let future = Duration::from_secs(1_000_001);
         assert_eq!(arrival(now, wall, future), now);
+    }
+
+    /// A read that fills the buffer leaves the rest readable at once; a read that empties the
+    /// socket spends its readiness, and the next read still wakes for bytes sent later, with
+    /// their own (later) stamp.
+    #[tokio::test]
+    async fn a_full_read_reads_on_and_a_short_one_waits_for_the_next_bytes() {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let client = client.into_std().unwrap();
+        assert!(cfg!(not(target_os = "linux")) || enable(&client));
+        #[allow(deprecated)]
+        let conn = Conn::new(client).unwrap();
+        server.write_all(b"0123456789").unwrap();
+        let mut buf = [0u8; 4];
+        let wait = Duration::from_secs(5);
+        let mut got = Vec::new();
+        let mut first_at = None;
+        while got.len() < 10 {
+            let (n, at) = tokio::time::timeout(wait, read(&conn, &mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            got.extend_from_slice(&buf[..n]);
+            first_at.get_or_insert(at);
+        }
+        assert_eq!(got, b"0123456789");
+        let sent = Instant::now();
+        let later = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            server.write_all(b"ab").unwrap();
+            server
+        });
+        let (n, at) = tokio::time::timeout(wait, read(&conn, &mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&buf[..n], b"ab");
+        assert!(
+            at >= sent + Duration::from_millis(25),
+            "{:?}",
+            at.duration_since(sent)
+        );
+        assert!(first_at.is_some_and(|f| f < sent));
+        drop(later.join().unwrap());
+        let (n, _) = tokio::time::timeout(wait, read(&conn, &mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 0, "the peer's close reads as the end");
     }
 }
