@@ -7,6 +7,7 @@
 
 use std::io;
 use std::net::TcpStream;
+use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::Conn;
@@ -34,24 +35,31 @@ pub(super) fn enable(conn: &TcpStream) -> bool {
 /// `EAGAIN`, one in two of a streamed chunk's reads. Bytes that land after this read raise a
 /// new (edge-triggered) event, which clearing the old one does not lose: tokio clears only the
 /// readiness of the event this read was woken by.
+///
+/// The readiness is polled through the connection's single reader slot (`poll_read_ready`), not
+/// a `readable()` future, which queues a waiter on a list that each event walks: a connection
+/// has one reader, its request's task.
 pub(super) async fn read(conn: &Conn, buf: &mut [u8]) -> io::Result<(usize, Instant)> {
     // Room for the one control message, aligned as the kernel writes it, on the stack
     // (`cmsg_space!` would allocate a buffer a read).
     let mut control = Control([0; CONTROL_BYTES]);
-    loop {
-        let mut ready = conn.readable().await?;
-        match recv_stamped(conn.get_ref(), buf, &mut control.0) {
-            Ok((n, at)) => {
-                if n > 0 && n < buf.len() {
-                    ready.clear_ready();
+    std::future::poll_fn(|cx| {
+        loop {
+            let mut ready = std::task::ready!(conn.poll_read_ready(cx))?;
+            match recv_stamped(conn.get_ref(), buf, &mut control.0) {
+                Ok((n, at)) => {
+                    if n > 0 && n < buf.len() {
+                        ready.clear_ready();
+                    }
+                    return Poll::Ready(Ok((n, at)));
                 }
-                return Ok((n, at));
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready.clear_ready(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready(Err(e)),
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready.clear_ready(),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
         }
-    }
+    })
+    .await
 }
 
 /// Control-message room: a `cmsghdr` and a `timespec` take 32 bytes on 64-bit Linux.
