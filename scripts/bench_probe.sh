@@ -8,6 +8,10 @@
 #   SCRAPE_INTERVAL         the probe's --scrape-interval (default 1s; 0s: no scrape at all, so
 #                           the CPU is the streaming client's alone, not the metrics' reader's)
 #   CEILING_BIN             a release binary to measure instead of building this checkout's
+#   REPEAT                  runs every batch size's short/long pair this many times in turn (default
+#                           1) and prints the CPU per token as the median, with the range: on a
+#                           shared VM one run's CPU time moves ±15 %; the accuracy columns stay the
+#                           first repetition's
 #   FLOOR=1                 also measure the floor: scripts/floor_client.c (built with `cc -O2`)
 #                           holding the same number of streams for the same requests, one epoll
 #                           loop and one recv per ready socket, nothing parsed or recorded: the
@@ -86,15 +90,20 @@ long_waves() {
 }
 
 IFS=, read -ra sizes <<< "$batch_sizes"
+repeat=${REPEAT:-1}
+for rep in $(seq "$repeat"); do
 for bs in "${sizes[@]}"; do
   for run in short long; do
     waves=1
     [ "$run" = long ] && waves=$(long_waves "$bs")
-    args=(--db "$work/$bs-$run.db" probe --url "$base" --batch-sizes "$bs" --input-len 16
+    # The first repetition's files carry no suffix: its long run gives the accuracy columns.
+    tag="$bs-$run"
+    [ "$rep" -gt 1 ] && tag="$bs-$run-r$rep"
+    args=(--db "$work/$tag.db" probe --url "$base" --batch-sizes "$bs" --input-len 16
       --output-len "$output_len" --waves "$waves" --warmup 1 --gpu-interval 0s
       --scrape-interval "${SCRAPE_INTERVAL:-1s}" --request-timeout 120s --json)
-    timed "$work/$bs-$run.time" "$bin" "${args[@]}" > "$work/$bs-$run.json"
-    if [ "${CALLGRIND:-0}" = 1 ] && [ "$bs" -le 8 ]; then
+    timed "$work/$tag.time" "$bin" "${args[@]}" > "$work/$tag.json"
+    if [ "${CALLGRIND:-0}" = 1 ] && [ "$bs" -le 8 ] && [ "$rep" = 1 ]; then
       rm -f "$work/$bs-$run-cg.db"*
       args[1]="$work/$bs-$run-cg.db"
       taskset -c "$probe_core" valgrind --tool=callgrind --callgrind-out-file="$work/$bs-$run.cg" \
@@ -102,6 +111,7 @@ for bs in "${sizes[@]}"; do
       grep -m1 '^summary:' "$work/$bs-$run.cg" | awk '{ print $2 }' > "$work/$bs-$run.instr"
     fi
   done
+done
 done
 # The floor client (scripts/floor_client.c): N requests with BS in flight, each read to its end
 # with one epoll loop and one recv per ready socket, nothing parsed or recorded.
@@ -132,9 +142,10 @@ curl -s "$base/sim/requests" > "$work/served.json"
 # The simulator's own CPU time (utime + stime, in clock ticks), to tell who set the pace.
 awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / hz }' "/proc/$sim_pid/stat" > "$work/sim_cpu"
 
-python3 - "$work" "$batch_sizes" "$output_len" <<'PY'
-import json, os, sqlite3, sys
+python3 - "$work" "$batch_sizes" "$output_len" "$repeat" <<'PY'
+import json, os, sqlite3, statistics, sys
 work, sizes, output_len = sys.argv[1], [int(s) for s in sys.argv[2].split(",")], int(sys.argv[3])
+repeat = int(sys.argv[4])
 served_rows = json.load(open(f"{work}/served.json"))
 served = {r["id"]: r["ttft_s"] for r in served_rows}
 # How long each request's last byte waited in the simulator's socket and threads before its
@@ -174,12 +185,25 @@ def instr_per_token(bs):
 print(f"true step time {true_step*1e3:.3f} ms; output tokens per request as asked; one token per SSE chunk")
 print("| streams | marginal tokens | CPU µs per output token (of which sys) | instructions per output token | chunks/s | ITL p50 error ms | ITL p99 error ms | written ITL p99 − step ms | ITL p99 error against the written ms | paired gap error p99 ms (responses paired) | TTFT p50 error ms | TTFT p99 error ms | server socket wait p99 ms | TTFT p99 error from the receipt ms | client lateness p99 ms | step time error ms | peak RSS MiB | requests ok/failed |")
 print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+def marginal(bs, suffix):
+    """CPU and sys µs per output token between the short and the long run of a repetition."""
+    (us, ss, _), (ul, sl, _) = cpu(bs, f"short{suffix}"), cpu(bs, f"long{suffix}")
+    ts, tl = tokens(f"{work}/{bs}-short{suffix}.db"), tokens(f"{work}/{bs}-long{suffix}.db")
+    if tl <= ts:
+        return None
+    return (ul + sl - us - ss) / (tl - ts) * 1e6, (sl - ss) / (tl - ts) * 1e6
+
 for bs in sizes:
-    (us, ss, _), (ul, sl, rss) = cpu(bs, "short"), cpu(bs, "long")
+    rss = cpu(bs, "long")[2]
     ts, tl = tokens(f"{work}/{bs}-short.db"), tokens(f"{work}/{bs}-long.db")
+    reps = [m for m in (marginal(bs, "" if r == 1 else f"-r{r}") for r in range(1, repeat + 1)) if m]
     per_token = "-"
-    if tl > ts:
-        per_token = f"{(ul + sl - us - ss) / (tl - ts) * 1e6:.1f} ({(sl - ss) / (tl - ts) * 1e6:.1f} sys)"
+    if len(reps) == 1:
+        per_token = f"{reps[0][0]:.1f} ({reps[0][1]:.1f} sys)"
+    elif reps:
+        cpu_us = [c for c, _ in reps]
+        per_token = (f"{statistics.median(cpu_us):.1f} ({min(cpu_us):.1f}–{max(cpu_us):.1f} over {len(reps)}; "
+                     f"{statistics.median([s for _, s in reps]):.1f} sys)")
     probe = json.load(open(f"{work}/{bs}-long.json"))
     run = probe["run_id"]
     db = sqlite3.connect(f"{work}/{bs}-long.db")
