@@ -185,13 +185,17 @@ def instr_per_token(bs):
 print(f"true step time {true_step*1e3:.3f} ms; output tokens per request as asked; one token per SSE chunk")
 print("| streams | marginal tokens | CPU µs per output token (of which sys) | instructions per output token | chunks/s | ITL p50 error ms | ITL p99 error ms | written ITL p99 − step ms | ITL p99 error against the written ms | paired gap error p99 ms (responses paired) | TTFT p50 error ms | TTFT p99 error ms | server socket wait p99 ms | TTFT p99 error from the receipt ms | client lateness p99 ms | step time error ms | peak RSS MiB | requests ok/failed |")
 print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+def us_per_token(short, long, ts, tl):
+    """CPU and sys µs per output token between a short and a long run, from their rusage."""
+    (us, ss, _), (ul, sl, _) = short, long
+    return (ul + sl - us - ss) / (tl - ts) * 1e6, (sl - ss) / (tl - ts) * 1e6
+
 def marginal(bs, suffix):
-    """CPU and sys µs per output token between the short and the long run of a repetition."""
-    (us, ss, _), (ul, sl, _) = cpu(bs, f"short{suffix}"), cpu(bs, f"long{suffix}")
+    """The probe's us_per_token over a repetition's short and long run."""
     ts, tl = tokens(f"{work}/{bs}-short{suffix}.db"), tokens(f"{work}/{bs}-long{suffix}.db")
     if tl <= ts:
         return None
-    return (ul + sl - us - ss) / (tl - ts) * 1e6, (sl - ss) / (tl - ts) * 1e6
+    return us_per_token(cpu(bs, f"short{suffix}"), cpu(bs, f"long{suffix}"), ts, tl)
 
 for bs in sizes:
     rss = cpu(bs, "long")[2]
@@ -256,14 +260,14 @@ floor = []
 for bs in sizes:
     for client in ("floor_client", "floor_tokio"):
         try:
-            (us, ss, _), (ul, sl, _) = cpu(bs, f"{client}-short"), cpu(bs, f"{client}-long")
             cs, cl = (int(open(f"{work}/{bs}-{client}-{r}.tokens").read()) for r in ("short", "long"))
+            us, ss = us_per_token(cpu(bs, f"{client}-short"), cpu(bs, f"{client}-long"), cs, cl)
             events = int(open(f"{work}/{bs}-{client}-long.events").read())
         except (OSError, ValueError):
             continue
         # Each response is its tokens' events, the usage event and [DONE].
         expected = cl // output_len * (output_len + 2)
-        floor.append(f"| {bs} | {client} | {cl - cs:,} | {(ul + sl - us - ss) / (cl - cs) * 1e6:.1f} ({(sl - ss) / (cl - cs) * 1e6:.1f} sys) | {events:,}/{expected:,} |")
+        floor.append(f"| {bs} | {client} | {cl - cs:,} | {us:.1f} ({ss:.1f} sys) | {events:,}/{expected:,} |")
 if floor:
     print()
     print("floors reading the same streams, nothing parsed: scripts/floor_client.c (one epoll loop, a recv per ready socket) and examples/floor_tokio.rs (tokio: a task a stream)")

@@ -159,12 +159,7 @@ impl Http1 {
         // Still non-blocking, as tokio left it.
         let c = c.into_std()?;
         arrival::enable(&c);
-        // `AsyncFd::new` is deprecated for a descriptor its owner might close under the
-        // runtime (tokio #8587); a `TcpStream` owns its descriptor and closes it only when
-        // dropped, after the registration, which is this call's sound case (its replacement,
-        // `register`, is `unsafe`, which this workspace forbids).
-        #[allow(deprecated)]
-        AsyncFd::new(c)
+        register(c)
     }
 
     fn take_idle(&self) -> Option<Conn> {
@@ -178,19 +173,27 @@ impl Http1 {
     }
 }
 
-/// Writes all of `bytes`, waiting whenever the socket's send buffer is full.
+/// The socket registered with the runtime. `AsyncFd::new` is deprecated for a descriptor its
+/// owner might close under the runtime (tokio #8587); a `TcpStream` owns its descriptor and
+/// closes it only when dropped, after the registration, which is this call's sound case (its
+/// replacement, `register`, is `unsafe`, which this workspace forbids).
+fn register(socket: std::net::TcpStream) -> std::io::Result<Conn> {
+    #[allow(deprecated)]
+    AsyncFd::new(socket)
+}
+
+/// Writes all of `bytes`, waiting whenever the socket's send buffer is full (tokio's
+/// `async_io` waits for writability and retries on `WouldBlock`).
 async fn write_all(conn: &Conn, mut bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     while !bytes.is_empty() {
-        let mut ready = conn.writable().await?;
-        match ready.try_io(|c| c.get_ref().write(bytes)) {
-            Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(Ok(n)) => bytes = &bytes[n..],
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Ok(Err(e)) => return Err(e),
-            // The readiness was stale; `try_io` cleared it.
-            Err(_would_block) => {}
+        let n = conn
+            .async_io(tokio::io::Interest::WRITABLE, |mut c| c.write(bytes))
+            .await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
         }
+        bytes = &bytes[n..];
     }
     Ok(())
 }

@@ -167,8 +167,7 @@ mod tests {
         let (mut server, _) = listener.accept().unwrap();
         let client = client.into_std().unwrap();
         assert!(cfg!(not(target_os = "linux")) || enable(&client));
-        #[allow(deprecated)]
-        let conn = Conn::new(client).unwrap();
+        let conn = super::super::register(client).unwrap();
         server.write_all(b"0123456789").unwrap();
         let mut buf = [0u8; 4];
         let wait = Duration::from_secs(5);
