@@ -11,4 +11,4 @@ pub mod prometheus;
 pub mod sample;
 
 pub use engines::{Flavor, Signals};
-pub use sample::{GpuInfo, GpuSample, MetricSample, ScrapeRecord};
+pub use sample::{GpuInfo, GpuSample, Labels, MetricSample, ScrapeRecord};

@@ -11,8 +11,10 @@
 
 pub mod scrape;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -116,6 +118,14 @@ pub fn base_name(sample_name: &str) -> &str {
 
 /// Parses a whole exposition body. Never fails: what parses is returned with the errors.
 pub fn parse(text: &str) -> Exposition {
+    parse_after(text, &[])
+}
+
+/// [`parse`], for a body that likely repeats `prev`, the samples of the same endpoint's
+/// previous scrape: a sample whose name and labels are those of the sample at its position in
+/// `prev` shares them (reference counts) instead of copying them. An engine exposes the same
+/// series in the same order on every scrape, so a scrape allocates only its list and what moved.
+pub fn parse_after(text: &str, prev: &[MetricSample]) -> Exposition {
     // llama.cpp builds around b7010-b7100 served the body JSON-escaped inside quotes
     // (ggml-org/llama.cpp#17384): undo that first.
     let trimmed = text.trim();
@@ -124,15 +134,16 @@ pub fn parse(text: &str) -> Exposition {
         && trimmed.ends_with('"')
         && let Ok(inner) = serde_json::from_str::<String>(trimmed)
     {
-        return parse_lines(&inner);
+        return parse_lines(&inner, prev);
     }
-    parse_lines(text)
+    parse_lines(text, prev)
 }
 
-fn parse_lines(text: &str) -> Exposition {
+fn parse_lines(text: &str, prev: &[MetricSample]) -> Exposition {
     let mut out = Exposition::default();
     let mut families: BTreeMap<String, usize> = BTreeMap::new();
     let mut eof_at: Option<usize> = None;
+    let mut labels = Vec::new();
     for (i, raw) in text.split('\n').enumerate() {
         let line_no = i + 1;
         let line = raw.strip_suffix('\r').unwrap_or(raw);
@@ -153,7 +164,8 @@ fn parse_lines(text: &str) -> Exposition {
                 }
             })
         } else {
-            parse_sample(line).map(|s| out.samples.push(s))
+            let like = prev.get(out.samples.len());
+            parse_sample(line, like, &mut labels).map(|s| out.samples.push(s))
         };
         if let Err(message) = result {
             out.errors.push(ParseError {
@@ -192,14 +204,18 @@ fn parse_comment(
                 ));
             }
             let tail = tail.trim_start_matches([' ', '\t']);
-            let slot = *index.entry(name.to_string()).or_insert_with(|| {
-                families.push(Family {
-                    name: name.to_string(),
-                    kind: MetricKind::Untyped,
-                    help: None,
-                });
-                families.len() - 1
-            });
+            let slot = match index.get(name) {
+                Some(&slot) => slot,
+                None => {
+                    families.push(Family {
+                        name: name.to_string(),
+                        kind: MetricKind::Untyped,
+                        help: None,
+                    });
+                    index.insert(name.to_string(), families.len() - 1);
+                    families.len() - 1
+                }
+            };
             let Some(family) = families.get_mut(slot) else {
                 return Err("internal: family index out of range".into());
             };
@@ -248,17 +264,26 @@ fn unescape_help(s: &str) -> String {
     out
 }
 
-/// A sample line: `name{labels} value [timestamp]`.
-fn parse_sample(line: &str) -> Result<MetricSample, String> {
+/// A label as read from a line: its name, and its value unescaped (borrowed where it holds no
+/// escape).
+type LabelText<'a> = (&'a str, Cow<'a, str>);
+
+/// A sample line: `name{labels} value [timestamp]`. `like`: the previous scrape's sample at the
+/// same position, whose name and labels this one shares where they are the same; `labels`: a
+/// buffer for the line's labels, kept across lines.
+fn parse_sample<'a>(
+    line: &'a str,
+    like: Option<&MetricSample>,
+    labels: &mut Vec<LabelText<'a>>,
+) -> Result<MetricSample, String> {
     let mut cur = Cursor::new(line.trim_start_matches([' ', '\t']));
     let name = cur
         .metric_name()
-        .ok_or_else(|| format!("expected a metric name, found {}", cur.found()))?
-        .to_string();
+        .ok_or_else(|| format!("expected a metric name, found {}", cur.found()))?;
     cur.skip_blanks();
-    let mut labels = Vec::new();
+    labels.clear();
     if cur.eat(b'{') {
-        labels = parse_labels(&mut cur)?;
+        parse_labels(&mut cur, labels)?;
         cur.skip_blanks();
     }
     let value_text = cur.word();
@@ -284,7 +309,26 @@ fn parse_sample(line: &str) -> Result<MetricSample, String> {
             cur.found()
         ));
     }
-    labels.sort_by(|a: &(String, String), b| a.0.cmp(&b.0));
+    // Unstable is enough: a name appears once (checked above), and it sorts in place.
+    labels.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let name = match like {
+        Some(p) if *p.name == *name => p.name.clone(),
+        _ => Arc::from(name),
+    };
+    let same_labels = |p: &MetricSample| {
+        p.labels.len() == labels.len()
+            && p.labels
+                .iter()
+                .zip(labels.iter())
+                .all(|((pk, pv), (k, v))| **pk == **k && **pv == **v)
+    };
+    let labels = match like {
+        Some(p) if same_labels(p) => p.labels.clone(),
+        _ => labels
+            .iter()
+            .map(|(k, v)| (Arc::from(*k), Arc::from(v.as_ref())))
+            .collect(),
+    };
     Ok(MetricSample {
         name,
         labels,
@@ -292,18 +336,16 @@ fn parse_sample(line: &str) -> Result<MetricSample, String> {
     })
 }
 
-/// The labels after `{`, through the closing `}`.
-fn parse_labels(cur: &mut Cursor<'_>) -> Result<Vec<(String, String)>, String> {
-    let mut labels: Vec<(String, String)> = Vec::new();
+/// The labels after `{`, through the closing `}`, into `labels`.
+fn parse_labels<'a>(cur: &mut Cursor<'a>, labels: &mut Vec<LabelText<'a>>) -> Result<(), String> {
     loop {
         cur.skip_blanks();
         if cur.eat(b'}') {
-            return Ok(labels);
+            return Ok(());
         }
         let key = cur
             .label_name()
-            .ok_or_else(|| format!("expected a label name or `}}`, found {}", cur.found()))?
-            .to_string();
+            .ok_or_else(|| format!("expected a label name or `}}`, found {}", cur.found()))?;
         cur.skip_blanks();
         if !cur.eat(b'=') {
             return Err(format!(
@@ -330,7 +372,7 @@ fn parse_labels(cur: &mut Cursor<'_>) -> Result<Vec<(String, String)>, String> {
             continue;
         }
         if cur.eat(b'}') {
-            return Ok(labels);
+            return Ok(());
         }
         return Err(format!(
             "expected `,` or `}}` after a label value, found {}",
@@ -445,16 +487,15 @@ impl<'a> Cursor<'a> {
         &rest[..len]
     }
 
-    /// A label value after its opening quote, unescaped, through the closing quote.
-    fn quoted(&mut self) -> Option<String> {
+    /// A label value after its opening quote, unescaped, through the closing quote: borrowed
+    /// from the line where it holds no escape, as most do.
+    fn quoted(&mut self) -> Option<Cow<'a, str>> {
         let rest = self.rest();
-        // Most values hold no escape: copied in one piece, not a character at a time (this runs
-        // for every label of every sample of every scrape).
         if let Some(i) = rest.find(['"', '\\'])
             && rest.as_bytes()[i] == b'"'
         {
             self.pos += i + 1;
-            return Some(rest[..i].to_string());
+            return Some(Cow::Borrowed(&rest[..i]));
         }
         let mut out = String::new();
         let mut chars = rest.char_indices();
@@ -462,7 +503,7 @@ impl<'a> Cursor<'a> {
             match c {
                 '"' => {
                     self.pos += i + 1;
-                    return Some(out);
+                    return Some(Cow::Owned(out));
                 }
                 '\\' => match chars.next() {
                     Some((_, 'n')) => out.push('\n'),

@@ -1,6 +1,8 @@
 //! The raw sample types every source yields and the store records: one GPU reading, one scraped
 //! metric sample, one scrape. A value that could not be read is `None` (stored as NULL), never 0.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// One reading of one GPU, stamped with the instant it was taken (seconds from the run's start).
@@ -76,12 +78,17 @@ pub struct GpuInfo {
     pub other_pids: Option<Vec<u32>>,
 }
 
+/// A sample's labels, `(name, value)` sorted by name so equal series compare equal. Shared: every
+/// scrape of an engine repeats the series of the one before it, and a repeated series shares its
+/// name and labels with the previous scrape's instead of copying them
+/// ([`crate::prometheus::parse_after`]).
+pub type Labels = Arc<[(Arc<str>, Arc<str>)]>;
+
 /// One sample of a scraped exposition, with the name and labels exactly as exposed.
-/// Labels are kept sorted by name so equal series compare equal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricSample {
-    pub name: String,
-    pub labels: Vec<(String, String)>,
+    pub name: Arc<str>,
+    pub labels: Labels,
     pub value: f64,
 }
 
@@ -90,8 +97,8 @@ impl MetricSample {
     pub fn label(&self, key: &str) -> Option<&str> {
         self.labels
             .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+            .find(|(k, _)| &**k == key)
+            .map(|(_, v)| &**v)
     }
 }
 

@@ -147,7 +147,7 @@ mod tests {
             error: None,
             samples: vec![MetricSample {
                 name: "vllm:num_requests_waiting".into(),
-                labels: vec![("model_name".into(), "m".into())],
+                labels: [("model_name".into(), "m".into())].into(),
                 value: waiting,
             }],
             boundary: false,

@@ -7,10 +7,11 @@
 //! `engine_samples` / `role_samples`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rusqlite::{Connection, Transaction, params};
 
-use ceiling_collectors::{MetricSample, ScrapeRecord};
+use ceiling_collectors::{Labels, MetricSample, ScrapeRecord};
 
 use super::StoreError;
 
@@ -19,7 +20,7 @@ use super::StoreError;
 /// scrape (two string comparisons); only a sample that differs there builds its labels' text and
 /// looks it up.
 pub(super) struct SeriesIds {
-    ids: HashMap<(String, String), i64>,
+    ids: HashMap<(Arc<str>, String), i64>,
     /// The most series [`SeriesIds::ids`] remembers: past it, it forgets them all and starts
     /// again, so an engine whose label values change every scrape cannot grow the writer's
     /// memory without end. A series seen again gets a second id; what reads back is the same.
@@ -279,8 +280,8 @@ pub(super) fn push_samples(
 }
 
 /// A label set's stored JSON text as pairs, sorted by key.
-fn parse_labels(text: &str) -> Result<Vec<(String, String)>, StoreError> {
-    let map: std::collections::BTreeMap<String, String> =
+fn parse_labels(text: &str) -> Result<Labels, StoreError> {
+    let map: std::collections::BTreeMap<Arc<str>, Arc<str>> =
         serde_json::from_str(text).map_err(|source| StoreError::Json {
             column: "labels",
             source,
@@ -294,13 +295,14 @@ fn push_stored(
     stored: Vec<Option<StoredSamples>>,
     scrapes: &mut [ScrapeRecord],
 ) -> Result<(), StoreError> {
-    let mut series: HashMap<i64, (String, Vec<(String, String)>)> = HashMap::new();
+    // Each scrape's sample shares its series' name and labels (reference counts, not copies).
+    let mut series: HashMap<i64, (Arc<str>, Labels)> = HashMap::new();
     let mut stmt =
         conn.prepare_cached("SELECT id, name, labels FROM metric_series WHERE run_id = ?1")?;
     let mut rows = stmt.query(params![run_id])?;
     while let Some(r) = rows.next()? {
         let labels = parse_labels(r.get_ref(2)?.as_str().unwrap_or_default())?;
-        series.insert(r.get(0)?, (r.get(1)?, labels));
+        series.insert(r.get(0)?, (r.get::<_, String>(1)?.into(), labels));
     }
     for (scrape, stored) in scrapes.iter_mut().zip(stored) {
         let Some(stored) = stored else { continue };
@@ -348,7 +350,7 @@ fn push_legacy(
         .map(|(i, s)| (s.seq, i))
         .collect();
     // Every scrape repeats the same few hundred label sets: each is parsed once.
-    let mut parsed: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    let mut parsed: HashMap<String, Labels> = HashMap::new();
     let mut stmt = conn.prepare(legacy)?;
     let mut rows = stmt.query(params)?;
     while let Some(r) = rows.next()? {
@@ -366,7 +368,7 @@ fn push_legacy(
             }
         };
         scrapes[i].samples.push(MetricSample {
-            name: r.get(1)?,
+            name: r.get::<_, String>(1)?.into(),
             labels,
             value: r.get::<_, Option<f64>>(3)?.unwrap_or(f64::NAN),
         });
@@ -377,18 +379,21 @@ fn push_legacy(
 /// Labels as a JSON object with sorted keys, so equal label sets store equal text; of labels
 /// with the same key the last is kept. The same text `serde_json` writes for a `BTreeMap` of
 /// them, without building the map.
-pub(super) fn labels_json(labels: &[(String, String)]) -> String {
-    let mut sorted: Vec<&(String, String)> = labels.iter().collect();
+pub(super) fn labels_json<K: AsRef<str>, V: AsRef<str>>(labels: &[(K, V)]) -> String {
+    let mut sorted: Vec<(&str, &str)> = labels
+        .iter()
+        .map(|(k, v)| (k.as_ref(), v.as_ref()))
+        .collect();
     // Stable: of equal keys the last given stays last, and is the one kept below.
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    let len = labels
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let len = sorted
         .iter()
         .map(|(k, v)| k.len() + v.len() + 6)
         .sum::<usize>();
     let mut out = String::with_capacity(len + 2);
     out.push('{');
     for (i, (k, v)) in sorted.iter().copied().enumerate() {
-        if sorted.get(i + 1).is_some_and(|next| next.0 == *k) {
+        if sorted.get(i + 1).is_some_and(|next| next.0 == k) {
             continue;
         }
         if out.len() > 1 {

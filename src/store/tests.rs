@@ -126,15 +126,16 @@ fn record_everything(path: &std::path::Path) -> (Store, i64) {
         samples: vec![
             MetricSample {
                 name: "vllm:num_requests_running".into(),
-                labels: vec![
+                labels: [
                     ("engine".into(), "0".into()),
                     ("model_name".into(), "m".into()),
-                ],
+                ]
+                .into(),
                 value: 8.0,
             },
             MetricSample {
                 name: "vllm:e2e_request_latency_seconds_bucket".into(),
-                labels: vec![("le".into(), "+Inf".into())],
+                labels: [("le".into(), "+Inf".into())].into(),
                 value: f64::INFINITY,
             },
         ],

@@ -280,14 +280,14 @@ async fn regress_flags_the_planted_nights_and_no_noise_only_night() {
     let regressed: f64 = e
         .samples
         .iter()
-        .filter(|s| s.name == "ceiling_regressions")
+        .filter(|s| &*s.name == "ceiling_regressions")
         .map(|s| s.value)
         .sum();
     assert_eq!(regressed, flagged(&v).len() as f64);
     let verdict_ones = e
         .samples
         .iter()
-        .filter(|s| s.name == "ceiling_verdict" && s.value == 1.0)
+        .filter(|s| &*s.name == "ceiling_verdict" && s.value == 1.0)
         .count();
     assert_eq!(verdict_ones, v["verdicts"].as_array().unwrap().len());
 

@@ -118,7 +118,7 @@ fn generation_counter_delta(db: &Path) -> f64 {
         scrapes[i]
             .samples
             .iter()
-            .filter(|s| s.name == "vllm:generation_tokens_total")
+            .filter(|s| &*s.name == "vllm:generation_tokens_total")
             .map(|s| s.value)
             .sum()
     };

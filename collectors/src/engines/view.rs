@@ -74,11 +74,14 @@ impl<'a> View<'a> {
         &'s self,
         name: &'s str,
     ) -> impl Iterator<Item = &'a MetricSample> + 's {
-        self.samples.iter().copied().filter(move |s| s.name == name)
+        self.samples
+            .iter()
+            .copied()
+            .filter(move |s| &*s.name == name)
     }
 
     pub(super) fn has(&self, name: &str) -> bool {
-        self.samples.iter().any(|s| s.name == name)
+        self.samples.iter().any(|s| &*s.name == name)
     }
 
     /// The sum over every series of `name` (DP ranks, reasons, modes); `None` when absent.

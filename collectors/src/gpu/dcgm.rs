@@ -61,7 +61,7 @@ fn readings(samples: &[MetricSample]) -> BTreeMap<Key, BTreeMap<&str, f64>> {
         };
         let instance: Option<u32> = s.label("GPU_I_ID").and_then(|i| i.parse().ok());
         let key = (gpu, instance.filter(|_| per_instance(&s.name)));
-        let slot = out.entry(key).or_default().entry(s.name.as_str());
+        let slot = out.entry(key).or_default().entry(&*s.name);
         slot.and_modify(|kept| {
             if instance < kept.0 {
                 *kept = (instance, s.value);
@@ -159,7 +159,7 @@ pub fn inventory_from_exposition(samples: &[MetricSample]) -> Vec<GpuInfo> {
             .driver
             .take()
             .or_else(|| label("DCGM_FI_DRIVER_VERSION"));
-        if s.name == "DCGM_FI_DEV_POWER_MGMT_LIMIT" && !is_blank(s.value) {
+        if &*s.name == "DCGM_FI_DEV_POWER_MGMT_LIMIT" && !is_blank(s.value) {
             info.power_limit_w = Some(s.value);
         }
     }

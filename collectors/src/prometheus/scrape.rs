@@ -36,7 +36,8 @@ pub fn boundary_timeout(timeout: Duration) -> Duration {
     timeout.max(MIN_BOUNDARY_TIMEOUT)
 }
 
-use super::parse;
+use super::parse_after;
+use crate::MetricSample;
 
 /// Scrapes one URL. Cheap to clone (the reqwest client is shared).
 #[derive(Debug, Clone)]
@@ -126,11 +127,26 @@ impl Scraper {
             ));
         }
         // Lossy, as reqwest's `text()` was: a stray byte costs one line, not the scrape.
-        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+        let text = String::from_utf8(body)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        Ok((status, text))
     }
 
     /// One scrape, started now and stamped relative to `t0`.
     pub async fn scrape_once(&self, seq: u64, t0: Instant) -> ScrapeRecord {
+        self.scrape_after(seq, t0, &mut Vec::new()).await
+    }
+
+    /// [`Scraper::scrape_once`], read against `last`: every sample the endpoint's previous
+    /// scrape exposed, recorded or not, which a sample at the same position that repeats its
+    /// series shares its name and labels with ([`parse_after`]). A scrape that answered replaces
+    /// `last` with its own.
+    pub async fn scrape_after(
+        &self,
+        seq: u64,
+        t0: Instant,
+        last: &mut Vec<MetricSample>,
+    ) -> ScrapeRecord {
         let start = Instant::now();
         let t_s = start.saturating_duration_since(t0).as_secs_f64();
         let fetched = self.fetch().await;
@@ -146,7 +162,7 @@ impl Scraper {
                 samples: Vec::new(),
             },
             Ok((status, text)) => {
-                let exposition = parse(&text);
+                let exposition = parse_after(&text, last);
                 let error = (!exposition.errors.is_empty()).then(|| {
                     let first: Vec<String> = exposition
                         .errors
@@ -163,9 +179,11 @@ impl Scraper {
                 });
                 let samples = exposition
                     .samples
-                    .into_iter()
+                    .iter()
                     .filter(|s| keep_for_recording(&s.name))
+                    .cloned()
                     .collect();
+                *last = exposition.samples;
                 ScrapeRecord {
                     seq,
                     t_s,
@@ -210,6 +228,7 @@ pub async fn run_scraper(
     let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(1)));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut seq = 0;
+    let mut last = Vec::new();
     let mut requests_open = true;
     loop {
         let reply = tokio::select! {
@@ -225,7 +244,8 @@ pub async fn run_scraper(
         };
         let mut record = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = if reply.is_some() { &at_boundary } else { &scraper }.scrape_once(seq, t0) => r,
+            r = if reply.is_some() { &at_boundary } else { &scraper }
+                .scrape_after(seq, t0, &mut last) => r,
         };
         record.boundary = reply.is_some();
         if tx.send(record).await.is_err() {

@@ -37,7 +37,7 @@ pub(crate) fn all_fixtures() -> Vec<(String, String)> {
 fn value(e: &Exposition, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     e.samples
         .iter()
-        .find(|s| s.name == name && labels.iter().all(|(k, v)| s.label(k) == Some(*v)))
+        .find(|s| &*s.name == name && labels.iter().all(|(k, v)| s.label(k) == Some(*v)))
         .map(|s| s.value)
 }
 
@@ -167,10 +167,11 @@ fn special_values_escapes_timestamps_crlf_and_eof() {
     assert!(e.samples[0].value.is_nan());
     assert_eq!(
         e.samples[0].labels,
-        vec![
-            ("a".to_string(), "q\"uo\\te\nx".to_string()),
-            ("z".to_string(), "1".to_string())
+        [
+            ("a".into(), "q\"uo\\te\nx".into()),
+            ("z".into(), "1".into())
         ]
+        .into()
     );
     assert_eq!(e.samples[1].value, f64::INFINITY);
     assert_eq!(e.samples[2].value, f64::NEG_INFINITY);
@@ -184,7 +185,7 @@ fn no_trailing_newline_and_untyped_without_metadata() {
     let e = parse("foo 1\nbar:baz{x=\"y\"} 2");
     assert!(e.errors.is_empty());
     assert_eq!(e.samples.len(), 2);
-    assert_eq!(e.samples[1].name, "bar:baz");
+    assert_eq!(&*e.samples[1].name, "bar:baz");
     assert!(e.family_of("foo").is_none());
 }
 
@@ -340,4 +341,50 @@ fn samples_survive_a_round_trip_through_the_text_format() {
     let again = parse(&render(&tricky)).samples;
     assert_eq!(again[0].labels, tricky[0].labels);
     assert!(again[0].value.is_nan());
+}
+
+/// Two readings of samples are the same: names, labels and values (NaN equal to NaN).
+fn assert_same_samples(a: &[MetricSample], b: &[MetricSample], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!((&x.name, &x.labels), (&y.name, &y.labels), "{what}");
+        assert_eq!(x.value.to_bits(), y.value.to_bits(), "{what}: {}", x.name);
+    }
+}
+
+#[test]
+fn a_scrape_that_repeats_the_last_shares_its_names_and_labels() {
+    for (name, text) in all_fixtures() {
+        let first = parse(&text);
+        let second = parse_after(&text, &first.samples);
+        assert_same_samples(&second.samples, &first.samples, &name);
+        assert_eq!(second.errors, first.errors, "{name}");
+        for (a, b) in first.samples.iter().zip(&second.samples) {
+            assert!(Arc::ptr_eq(&a.name, &b.name), "{name}: {}", a.name);
+            assert!(Arc::ptr_eq(&a.labels, &b.labels), "{name}: {}", a.name);
+        }
+    }
+}
+
+#[test]
+fn a_series_that_moved_or_changed_since_the_last_scrape_is_read_as_exposed() {
+    let last = "a{x=\"1\"} 1\nb{le=\"0.5\",model=\"m\"} 2\nb{le=\"+Inf\",model=\"m\"} 3\nc 4\n";
+    let prev = parse(last).samples;
+    for body in [
+        // A label's value changed.
+        "a{x=\"2\"} 1\nb{le=\"0.5\",model=\"m\"} 2\nb{le=\"+Inf\",model=\"m\"} 3\nc 4\n",
+        // A label added, one dropped, a name changed.
+        "a{x=\"1\",y=\"\"} 1\nb{le=\"0.5\"} 2\nb2{le=\"+Inf\",model=\"m\"} 3\nc 4\n",
+        // A series inserted at the top: every other one moved down a place.
+        "z 0\na{x=\"1\"} 1\nb{le=\"0.5\",model=\"m\"} 2\nb{le=\"+Inf\",model=\"m\"} 3\nc 4\n",
+        // Labels in another order, an escape, fewer samples.
+        "a{x=\"1\\\"\"} 1\nb{model=\"m\",le=\"+Inf\"} 3\n",
+    ] {
+        let fresh = parse(body);
+        assert!(fresh.errors.is_empty(), "{body}: {:?}", fresh.errors);
+        assert_same_samples(&parse_after(body, &prev).samples, &fresh.samples, body);
+    }
+    // Labels given in another order are the same series, and share the last scrape's.
+    let reordered = parse_after("a{x=\"1\"} 1\nb{model=\"m\",le=\"0.5\"} 2\n", &prev);
+    assert!(Arc::ptr_eq(&reordered.samples[1].labels, &prev[1].labels));
 }

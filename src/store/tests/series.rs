@@ -9,10 +9,7 @@ use ceiling_reports::pd::Role;
 fn sample(name: &str, labels: &[(&str, &str)], value: f64) -> MetricSample {
     MetricSample {
         name: name.into(),
-        labels: labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        labels: labels.iter().map(|&(k, v)| (k.into(), v.into())).collect(),
         value,
     }
 }
@@ -39,7 +36,7 @@ fn flat(scrapes: &[ScrapeRecord]) -> Vec<Vec<(String, String, f64)>> {
                 .map(|m| {
                     let labels: Vec<String> =
                         m.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    (m.name.clone(), labels.join(","), m.value)
+                    (m.name.to_string(), labels.join(","), m.value)
                 })
                 .collect()
         })
