@@ -8,6 +8,8 @@
 #   SCRAPE_INTERVAL         the probe's --scrape-interval (default 1s; 0s: no scrape at all, so
 #                           the CPU is the streaming client's alone, not the metrics' reader's)
 #   CEILING_BIN             a release binary to measure instead of building this checkout's
+#   SIM_BIN                 the binary whose `ceiling sim` serves (default: the measured one); an
+#                           older probe measured against today's simulator
 #   REPEAT                  runs every batch size's short/long pair this many times in turn (default
 #                           1) and prints the CPU per token as the median, with the range: on a
 #                           shared VM one run's CPU time moves ±15 %; the accuracy columns stay the
@@ -57,7 +59,7 @@ fi
 work=$(mktemp -d)
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-taskset -c "$sim_core" "$bin" sim --profile-file fixtures/sim-profiles/flat-10ms.toml --port 0 > "$work/sim.log" 2>&1 &
+taskset -c "$sim_core" "${SIM_BIN:-$bin}" sim --profile-file fixtures/sim-profiles/flat-10ms.toml --port 0 > "$work/sim.log" 2>&1 &
 sim_pid=$!
 trap 'kill $sim_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do
@@ -211,6 +213,12 @@ for bs in sizes:
     probe = json.load(open(f"{work}/{bs}-long.json"))
     run = probe["run_id"]
     db = sqlite3.connect(f"{work}/{bs}-long.db")
+    # A recording from before a request's chunks and the lateness ticks were batched into rows
+    # (an older CEILING_BIN): its tables, one row a chunk or a tick, are what the views give.
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE name='chunk_rows'").fetchone():
+        db.execute("CREATE TEMP VIEW chunk_rows AS SELECT request_id, seq, t_s FROM chunks")
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE name='client_tick_rows'").fetchone():
+        db.execute("CREATE TEMP VIEW client_tick_rows AS SELECT * FROM client_ticks")
     timings = {t["step_idx"]: t for t in probe["analysis"]["timings"]}
     (idx, start, end), = db.execute("SELECT idx, start_t_s, end_t_s FROM steps WHERE run_id=?", (run,)).fetchall()
     gaps, n, last = [], 0, {}
