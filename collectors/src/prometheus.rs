@@ -309,7 +309,7 @@ fn parse_sample<'a>(
             cur.found()
         ));
     }
-    // Unstable is enough: a name appears once (checked above), and it sorts in place.
+    // Unstable is enough (and sorts in place): `parse_labels` refuses a label name given twice.
     labels.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let name = match like {
         Some(p) if *p.name == *name => p.name.clone(),
