@@ -192,6 +192,35 @@ fn f(v: &Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
 
+/// Each request of step `step` as the probe read it, for a failure's message: its wave, when it
+/// was sent, its first and last chunk, and its three longest chunk gaps with where they fell
+/// (seconds from the run's start). A burst read late, a request sent late or a stalled engine
+/// step shows here.
+fn arrivals(requests: &[ceiling_reports::RequestRecord], step: u32) -> String {
+    let mut out = String::new();
+    for r in requests.iter().filter(|r| r.step_idx == step) {
+        let times: Vec<f64> = r.chunks.iter().map(|c| c.t_s).collect();
+        let mut gaps: Vec<(f64, f64)> = times.windows(2).map(|w| (w[1] - w[0], w[0])).collect();
+        gaps.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let longest: Vec<String> = gaps
+            .iter()
+            .take(3)
+            .map(|(g, at)| format!("{:.1} ms at {at:.3}", g * 1e3))
+            .collect();
+        out.push_str(&format!(
+            "  wave {:?}{} sent {:.3} first {:?} last {:?} chunks {} longest gaps {}\n",
+            r.wave,
+            if r.warmup { " (warm-up)" } else { "" },
+            r.sent_t_s,
+            times.first(),
+            times.last(),
+            times.len(),
+            longest.join(", ")
+        ));
+    }
+    out
+}
+
 #[test]
 fn llamacpp_probe_scrape_and_analysis_reconcile() {
     let _serial = serial_blocking();
@@ -256,14 +285,15 @@ fn llamacpp_probe_scrape_and_analysis_reconcile() {
         assert!(
             (identity - engine).abs() / engine < 0.05,
             "bs {bs}: identity MTP × TPOT {identity} vs engine {engine}; tpot_window {} \
-             span gap {} gap median {} gaps {} windows {}; client lateness p99 {} max {}",
+             span gap {} gap median {} gaps {} windows {}; client lateness p99 {} max {}\n{}",
             t["tpot_window_s"],
             t["chunk_gap_span_s"],
             t["chunk_gap_median_s"],
             t["chunk_gaps"],
             t["windows"],
             s["client_lateness_p99_s"],
-            s["client_lateness_max_s"]
+            s["client_lateness_max_s"],
+            arrivals(&requests, i as u32)
         );
         // Client and engine counted the same generated tokens over the step.
         let engine_tokens = f(&t["engine"]["generation_tokens"]);
