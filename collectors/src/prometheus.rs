@@ -9,6 +9,7 @@
 //! the other lines still parse. It does not infer a type from a suffix (`vllm:iteration_tokens_
 //! total` is a histogram) and does not compute anything.
 
+mod cursor;
 pub mod scrape;
 
 use std::borrow::Cow;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::MetricSample;
+use cursor::Cursor;
 
 pub use scrape::{
     MAX_SCRAPE_BYTES, MAX_SCRAPE_LINES, MIN_BOUNDARY_TIMEOUT, ScrapeNow, Scraper, boundary_timeout,
@@ -398,128 +400,6 @@ fn parse_value(s: &str) -> Option<f64> {
         return None;
     }
     s.parse::<f64>().ok()
-}
-
-/// A position in one line. Advances only past ASCII delimiters or whole chars, so every slice
-/// falls on a char boundary.
-struct Cursor<'a> {
-    s: &'a str,
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn new(s: &'a str) -> Self {
-        Cursor { s, pos: 0 }
-    }
-
-    fn rest(&self) -> &'a str {
-        self.s.get(self.pos..).unwrap_or("")
-    }
-
-    /// The byte at the cursor: the delimiters the format uses are all ASCII, so stepping past
-    /// one byte of them keeps the cursor on a char boundary (this runs for every byte between
-    /// the fields of every sample of every scrape).
-    fn peek(&self) -> Option<u8> {
-        self.s.as_bytes().get(self.pos).copied()
-    }
-
-    /// What is at the cursor, for error messages.
-    fn found(&self) -> String {
-        let rest = self.rest();
-        if rest.is_empty() {
-            return "the end of the line".into();
-        }
-        let shown: String = rest.chars().take(24).collect();
-        if shown.len() < rest.len() {
-            format!("`{shown}…`")
-        } else {
-            format!("`{shown}`")
-        }
-    }
-
-    /// Steps past `c` (an ASCII delimiter) if it is at the cursor.
-    fn eat(&mut self, c: u8) -> bool {
-        if self.peek() == Some(c) {
-            self.pos += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn skip_blanks(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t')) {
-            self.pos += 1;
-        }
-    }
-
-    fn take_while(&mut self, first: fn(u8) -> bool, next: fn(u8) -> bool) -> Option<&'a str> {
-        let bytes = self.rest().as_bytes();
-        match bytes.first() {
-            Some(&b) if first(b) => {}
-            _ => return None,
-        }
-        let len = 1 + bytes[1..].iter().take_while(|&&b| next(b)).count();
-        let start = self.pos;
-        self.pos += len;
-        self.s.get(start..self.pos)
-    }
-
-    fn metric_name(&mut self) -> Option<&'a str> {
-        self.take_while(
-            |b| b.is_ascii_alphabetic() || b == b'_' || b == b':',
-            |b| b.is_ascii_alphanumeric() || b == b'_' || b == b':',
-        )
-    }
-
-    fn label_name(&mut self) -> Option<&'a str> {
-        self.take_while(
-            |b| b.is_ascii_alphabetic() || b == b'_',
-            |b| b.is_ascii_alphanumeric() || b == b'_',
-        )
-    }
-
-    /// Everything up to the next blank.
-    fn word(&mut self) -> &'a str {
-        let rest = self.rest();
-        let len = rest.find([' ', '\t']).unwrap_or(rest.len());
-        self.pos += len;
-        &rest[..len]
-    }
-
-    /// A label value after its opening quote, unescaped, through the closing quote: borrowed
-    /// from the line where it holds no escape, as most do.
-    fn quoted(&mut self) -> Option<Cow<'a, str>> {
-        let rest = self.rest();
-        if let Some(i) = rest.find(['"', '\\'])
-            && rest.as_bytes()[i] == b'"'
-        {
-            self.pos += i + 1;
-            return Some(Cow::Borrowed(&rest[..i]));
-        }
-        let mut out = String::new();
-        let mut chars = rest.char_indices();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '"' => {
-                    self.pos += i + 1;
-                    return Some(Cow::Owned(out));
-                }
-                '\\' => match chars.next() {
-                    Some((_, 'n')) => out.push('\n'),
-                    Some((_, '"')) => out.push('"'),
-                    Some((_, '\\')) => out.push('\\'),
-                    Some((_, other)) => {
-                        out.push('\\');
-                        out.push(other);
-                    }
-                    None => return None,
-                },
-                c => out.push(c),
-            }
-        }
-        None
-    }
 }
 
 #[cfg(test)]
