@@ -137,10 +137,10 @@ impl Scraper {
         self.scrape_after(seq, t0, &mut Vec::new()).await
     }
 
-    /// [`Scraper::scrape_once`], read against `last`: every sample the endpoint's previous
-    /// scrape exposed, recorded or not, which a sample at the same position that repeats its
-    /// series shares its name and labels with ([`parse_after`]). A scrape that answered replaces
-    /// `last` with its own.
+    /// [`Scraper::scrape_once`], parsed against `last`, every sample of the endpoint's previous
+    /// scrape (recorded or not): a sample that repeats the series at its position there shares
+    /// its name and labels ([`parse_after`]). A scrape that answered replaces `last` with its
+    /// own samples.
     pub async fn scrape_after(
         &self,
         seq: u64,
