@@ -209,13 +209,14 @@ fn parse_comment(
             let slot = match index.get(name) {
                 Some(&slot) => slot,
                 None => {
+                    let slot = families.len();
                     families.push(Family {
                         name: name.to_string(),
                         kind: MetricKind::Untyped,
                         help: None,
                     });
-                    index.insert(name.to_string(), families.len() - 1);
-                    families.len() - 1
+                    index.insert(name.to_string(), slot);
+                    slot
                 }
             };
             let Some(family) = families.get_mut(slot) else {
